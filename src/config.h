@@ -1,0 +1,59 @@
+/*
+ * Our JSON settings (/etc/pve/vgpu-hook.json, cluster-wide through pmxcfs).
+ * A missing file means defaults; invalid JSON or values are errors, never guessed around.
+ */
+#ifndef PVH_CONFIG_H
+#define PVH_CONFIG_H
+
+#include "log.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
+#define CONFIG_MAX_BYTES (1024 * 1024) /* pmxcfs' per-file limit */
+
+enum pvh_policy { POLICY_EQUAL_SIZE, POLICY_HOMOGENEOUS, POLICY_MIXED_SIZE, POLICY_NONE };
+enum pvh_placement { PLACEMENT_PACK, PLACEMENT_SPREAD };
+enum pvh_uuid_args { UUID_ARGS_AUTO, UUID_ARGS_ALWAYS, UUID_ARGS_NEVER };
+enum pvh_uuid_source { UUID_SOURCE_MDEV, UUID_SOURCE_SMBIOS };
+
+/* Candidate GPUs for a managed VM; node "" applies to every node. */
+struct vm_gpu_list {
+    char node[64];
+    char (*gpus)[16];
+    size_t n;
+};
+
+struct vm_settings {
+    unsigned long vmid;
+    char type[128];
+    unsigned index;
+    struct vm_gpu_list *lists;
+    size_t nlists;
+};
+
+#define SERIES_GROUPS_MAX 8
+struct pvh_config {
+    enum pvh_policy policy;
+    char series_groups[SERIES_GROUPS_MAX][5]; /* e.g. "QC" */
+    size_t nseries_groups;
+    enum pvh_placement placement;
+    enum pvh_uuid_args uuid_args;
+    enum pvh_uuid_source uuid_source;
+    int remove_wait_s;
+    bool reclaim_stale;
+    struct vm_settings *vms;
+    size_t nvms;
+};
+
+void config_defaults(struct pvh_config *c);
+/* Parse text; `path` only names the file in messages. Unknown keys become warnings. */
+int config_parse(const char *text, size_t len, const char *path, struct pvh_config *c,
+                 struct pvh_warnings *w, struct pvh_err *e);
+void config_free(struct pvh_config *c);
+const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
+
+const char *policy_name(enum pvh_policy p);
+
+#endif

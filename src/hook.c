@@ -1,0 +1,930 @@
+#include "hook.h"
+
+#include "cleanup.h"
+#include "debver.h"
+#include "rules.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NOT_A_VM 1 /* hook_plan: the id is a container (or has no config): nothing to do */
+
+/* ---------- small helpers ---------- */
+
+static int node_name(const struct hostfs *fs, char *buf, size_t size)
+{
+    char target[256];
+    /* pmxcfs links /etc/pve/local to nodes/<this node> */
+    if (hostfs_readlink(fs, "/etc/pve/local", target, sizeof(target)) > 0) {
+        const char *slash = strrchr(target, '/');
+        const char *name = slash ? slash + 1 : target;
+        if (*name) {
+            return path_fmt(buf, size, "%s", name);
+        }
+    }
+    return hostfs_hostname(fs, buf, size);
+}
+
+static bool node_name_valid(const char *s)
+{
+    if (!*s || strlen(s) > 63) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int errno_exit(int r)
+{
+    return r < 0 ? 1 : 0;
+}
+
+int hook_load_config(const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w,
+                     struct pvh_err *e)
+{
+    const char *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
+    if (r == -ENOENT) {
+        config_defaults(cfg);
+        return 0;
+    }
+    if (r == -EFBIG) {
+        return err_set(e, r, "%s is larger than 1 MiB, the pmxcfs limit", path);
+    }
+    if (r < 0) {
+        err_set(e, r, "cannot read %s: %s", path, strerror(-r));
+        err_hint(e, "without quorum /etc/pve may be unreadable; check 'pvecm status'");
+        return r;
+    }
+    return config_parse(text, len, path, cfg, w, e);
+}
+
+/* ---------- planning ---------- */
+
+void hook_plan_free(struct vm_plan *p)
+{
+    pveconf_free(&p->conf);
+    config_free(&p->cfg);
+    warn_free(&p->warnings);
+    inventory_free(&p->host);
+    free(p->reclaim);
+    free(p->new_args);
+    p->reclaim = NULL;
+    p->new_args = NULL;
+}
+
+static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
+{
+    const char *src = env->migrated_from;
+    int r;
+    if (src && *src) {
+        if (!node_name_valid(src)) {
+            return err_set(e, -EINVAL, "PVE_MIGRATED_FROM='%s' is not a node name", src);
+        }
+        p->migrating = true;
+        r = path_fmt(p->conf_path, sizeof(p->conf_path), "/etc/pve/nodes/%s/qemu-server/%lu.conf",
+                     src, p->vmid);
+    } else {
+        r = path_fmt(p->conf_path, sizeof(p->conf_path), "/etc/pve/qemu-server/%lu.conf",
+                     p->vmid);
+    }
+    if (r < 0) {
+        return err_set(e, r, "VM config path too long");
+    }
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    r = hostfs_read_alloc(env->fs, p->conf_path, CONFIG_MAX_BYTES, &text, &len);
+    if (r == -ENOENT) {
+        char lxc[128];
+        snprintf(lxc, sizeof(lxc), "/etc/pve/lxc/%lu.conf", p->vmid);
+        if (hostfs_exists(env->fs, lxc) == 0) {
+            return NOT_A_VM;
+        }
+        err_set(e, -ENOENT, "no VM config %s", p->conf_path);
+        err_hint(e, "check the VMID ('qm list'); this node is '%s'", p->node);
+        return -ENOENT;
+    }
+    if (r < 0) {
+        err_set(e, r, "cannot read %s: %s", p->conf_path, strerror(-r));
+        return r;
+    }
+    r = pveconf_parse(text, len, &p->conf);
+    return r < 0 ? err_set(e, r, "cannot parse %s: %s", p->conf_path, strerror(-r)) : 0;
+}
+
+/* Keep the per-mdev masks as long as the host model's mdev list. */
+static int grow_masks(struct vm_plan *p, bool **ignore, size_t *cap)
+{
+    size_t want = p->host.nmdevs + HOSTPCI_MAX;
+    if (*cap >= want) {
+        return 0;
+    }
+    bool *ni = realloc(*ignore, want * sizeof(bool));
+    bool *nr = realloc(p->reclaim, want * sizeof(bool));
+    if (ni) {
+        *ignore = ni;
+    }
+    if (nr) {
+        p->reclaim = nr;
+    }
+    if (!ni || !nr) {
+        return -ENOMEM;
+    }
+    memset(ni + *cap, 0, (want - *cap) * sizeof(bool));
+    memset(nr + *cap, 0, (want - *cap) * sizeof(bool));
+    *cap = want;
+    return 0;
+}
+
+/* A leftover that may be removed: another VM's (by UUID) that is neither running nor busy. */
+static bool is_stale(const struct hook_env *env, const struct vm_plan *p, size_t m)
+{
+    const struct inv_mdev *md = &p->host.mdevs[m];
+    if (!md->owned || md->vmid == p->vmid) {
+        return false;
+    }
+    /* A VM whose start is under way holds its Proxmox lock: its fresh mdev is not stale. */
+    return !vm_is_running(env->fs, md->vmid) && !vm_is_busy(env->fs, md->vmid);
+}
+
+static bool gpu_has_removals(const struct vm_plan *p, const bool *ignore, size_t gpu)
+{
+    for (size_t m = 0; m < p->host.nmdevs; m++) {
+        const struct inv_mdev *md = &p->host.mdevs[m];
+        if (md->parent != NO_INDEX && p->host.parents[md->parent].gpu == gpu &&
+            (p->reclaim[m] || (ignore[m] && md->owned && md->vmid == p->vmid))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+struct placement_try {
+    const struct hook_env *env;
+    struct vm_plan *p;
+    bool *ignore;
+    char why[1024]; /* why the last candidate was refused */
+};
+
+/* Try one candidate parent for an item. true when chosen. */
+static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t parent)
+{
+    struct vm_plan *p = t->p;
+    struct host *h = &p->host;
+    const struct inv_type *type = inv_parent_type(h, parent, it->type_id);
+    size_t gpu = h->parents[parent].gpu;
+    if (!type) {
+        snprintf(t->why, sizeof(t->why), "%s does not offer type %s", h->parents[parent].bdf,
+                 it->type_id);
+        return false;
+    }
+    const struct inv_typedef *def = inv_def(h, type);
+    snprintf(it->type_id, sizeof(it->type_id), "%s", def->id);
+    /* Already there with the right type on this parent: adopt it (Proxmox does the same). */
+    if (it->existing.uuid[0] && !strcmp(it->existing.parent_bdf, h->parents[parent].bdf) &&
+        !strcmp(it->existing.type_id, def->id)) {
+        it->action = ACT_REUSE;
+        it->parent = parent;
+        size_t m = inv_find_mdev(h, it->uuid);
+        if (m != NO_INDEX) {
+            t->ignore[m] = false;
+        }
+        return true;
+    }
+    char why[512];
+    bool fits = rules_type_fits(&p->cfg, h, gpu, def, t->ignore, why, sizeof(why));
+    if (!fits && p->cfg.reclaim_stale) {
+        /* Would it fit without the leftovers of stopped VMs? Then they go. */
+        bool any = false;
+        for (size_t m = 0; m < h->nmdevs; m++) {
+            const struct inv_mdev *md = &h->mdevs[m];
+            if (md->parent != NO_INDEX && h->parents[md->parent].gpu == gpu && !t->ignore[m] &&
+                is_stale(t->env, p, m)) {
+                t->ignore[m] = p->reclaim[m] = any = true;
+            }
+        }
+        fits = any && rules_type_fits(&p->cfg, h, gpu, def, t->ignore, NULL, 0);
+        if (!fits) {
+            for (size_t m = 0; any && m < h->nmdevs; m++) {
+                if (p->reclaim[m] && h->parents[h->mdevs[m].parent].gpu == gpu) {
+                    t->ignore[m] = p->reclaim[m] = false;
+                }
+            }
+        }
+    }
+    if (!fits) {
+        char hosts[512], fit[512];
+        rules_describe_residents(h, gpu, t->ignore, hosts, sizeof(hosts));
+        rules_types_fitting(&p->cfg, h, gpu, t->ignore, fit, sizeof(fit));
+        snprintf(t->why, sizeof(t->why),
+                 "GPU %s cannot take %s: %s\n  it hosts: %s\n  types that fit there now: %s",
+                 h->gpus[gpu].bdf, def->name[0] ? def->name : def->id, why, hosts, fit);
+        return false;
+    }
+    if (type->available <= 0 && !gpu_has_removals(p, t->ignore, gpu)) {
+        char hosts[512];
+        rules_describe_residents(h, gpu, t->ignore, hosts, sizeof(hosts));
+        if (type->available_err) {
+            snprintf(t->why, sizeof(t->why),
+                     "%s on %s: available_instances is unreadable (%s)\n  it hosts: %s", def->id,
+                     h->parents[parent].bdf, strerror(-type->available_err), hosts);
+        } else {
+            snprintf(t->why, sizeof(t->why),
+                     "%s has no available instances of %s (the driver reports 0)\n  it hosts: %s",
+                     h->parents[parent].bdf, def->name[0] ? def->name : def->id, hosts);
+        }
+        return false;
+    }
+    it->parent = parent;
+    it->action = it->existing.uuid[0] ? ACT_REPLACE : ACT_CREATE;
+    /* Model the new device so the VM's next vGPU is checked against it. */
+    if (it->action == ACT_REPLACE) {
+        size_t m = inv_find_mdev(h, it->uuid);
+        if (m != NO_INDEX) {
+            h->mdevs[m].uuid[0] = '\0'; /* gone once replaced */
+        }
+    }
+    struct inv_mdev *nm = realloc(h->mdevs, (h->nmdevs + 1) * sizeof(*nm));
+    if (!nm) {
+        snprintf(t->why, sizeof(t->why), "out of memory");
+        return false;
+    }
+    h->mdevs = nm;
+    struct inv_mdev *md = &h->mdevs[h->nmdevs++];
+    memset(md, 0, sizeof(*md));
+    snprintf(md->uuid, sizeof(md->uuid), "%s", it->uuid);
+    snprintf(md->type_id, sizeof(md->type_id), "%s", def->id);
+    snprintf(md->parent_bdf, sizeof(md->parent_bdf), "%s", h->parents[parent].bdf);
+    md->parent = parent;
+    md->owned = true;
+    md->vmid = p->vmid;
+    md->index = it->index;
+    return true;
+}
+
+/* Candidate parents (PCI ids) of a hostpci entry: host= or the mapping's paths on this node. */
+static int hostpci_candidates(const struct hook_env *env, struct vm_plan *p,
+                              const struct hostpci *hp, char cands[][16], size_t *n,
+                              struct pvh_err *e)
+{
+    *n = 0;
+    if (hp->mapping[0]) {
+        _cleanup_free_ char *text = NULL;
+        int r = hostfs_read_alloc(env->fs, "/etc/pve/mapping/pci.cfg", CONFIG_MAX_BYTES, &text,
+                                  NULL);
+        if (r < 0) {
+            err_set(e, r, "hostpci%u uses mapping '%s' but /etc/pve/mapping/pci.cfg cannot be "
+                          "read: %s", hp->index, hp->mapping, strerror(-r));
+            return r;
+        }
+        return mapping_paths(text, hp->mapping, p->node, cands, 8, n, e);
+    }
+    if (hp->nhost > 1) {
+        err_set(e, -EINVAL, "hostpci%u: a mediated device cannot use a multifunction group (%s;%s)",
+                hp->index, hp->host[0], hp->host[1]);
+        err_hint(e, "give one PCI function, e.g. 'hostpci%u: %s,mdev=%s'", hp->index, hp->host[0],
+                 hp->mdev);
+        return -EINVAL;
+    }
+    memcpy(cands[0], hp->host[0], sizeof(cands[0]));
+    *n = 1;
+    return 0;
+}
+
+static int explain_refusal(struct placement_try *t, const struct planned_mdev *it,
+                           const char *where, struct pvh_err *e)
+{
+    struct vm_plan *p = t->p;
+    struct pvh_err le;
+    /* Which other GPUs could take it: that needs the whole host. */
+    size_t cap_before = p->host.nmdevs;
+    if (inventory_load_all(t->env->fs, &p->host, &le) == 0) {
+        size_t cap = cap_before + HOSTPCI_MAX;
+        if (grow_masks(p, &t->ignore, &cap) < 0) {
+            return err_set(e, -ENOMEM, "out of memory");
+        }
+    }
+    char others[512];
+    rules_other_gpus(&p->cfg, &p->host, NO_INDEX, it->type_id, others, sizeof(others));
+    err_set(e, -ENOSPC, "cannot place %s for %s: %s\n  GPUs that could take %s now: %s",
+            it->type_id, where, t->why, it->type_id, others);
+    err_hint(e, "choose a type that fits, point %s at a GPU listed above, or stop a VM that "
+                "holds the GPU ('pve-vgpu-hook status' shows who)", where);
+    return -ENOSPC;
+}
+
+static int plan_items(const struct hook_env *env, struct vm_plan *p, struct hostpci *hps,
+                      size_t nhp, const struct vm_settings *managed, struct pvh_err *e)
+{
+    struct host *h = &p->host;
+    char cands[HOSTPCI_MAX][8][16];
+    size_t ncand[HOSTPCI_MAX] = {0};
+    size_t nitems = managed ? 1 : nhp;
+    int r;
+
+    /* 1. Resolve candidate parents and load only their GPUs. */
+    for (size_t i = 0; i < nitems; i++) {
+        struct planned_mdev *it = &p->items[i];
+        memset(it, 0, sizeof(*it));
+        it->index = managed ? managed->index : hps[i].index;
+        snprintf(it->type_id, sizeof(it->type_id), "%s", managed ? managed->type : hps[i].mdev);
+        mdev_uuid_for(p->vmid, it->index, it->uuid);
+        if (managed) {
+            const struct vm_gpu_list *l = NULL;
+            for (size_t k = 0; k < managed->nlists; k++) {
+                if (!strcmp(managed->lists[k].node, p->node) ||
+                    (!managed->lists[k].node[0] && !l)) {
+                    l = &managed->lists[k];
+                }
+            }
+            if (l) {
+                for (size_t k = 0; k < l->n && k < 8; k++) {
+                    memcpy(cands[i][ncand[i]++], l->gpus[k], 16);
+                }
+            } else if ((r = inventory_load_all(env->fs, h, e)) < 0) {
+                return r;
+            }
+        } else if ((r = hostpci_candidates(env, p, &hps[i], cands[i], &ncand[i], e)) < 0) {
+            return r;
+        }
+        for (size_t c = 0; c < ncand[i]; c++) {
+            if ((r = inventory_load_gpu(env->fs, h, cands[i][c], NULL, e)) < 0) {
+                if (!managed && !hps[i].mapping[0]) {
+                    err_set(e, r, "hostpci%u: %s", it->index, e->msg);
+                    err_hint(e, "check the PCI id with 'lspci -D | grep -i nvidia'; the GPU "
+                                "may be missing or its driver not loaded");
+                    return r;
+                }
+                warn_add(&p->warnings, "candidate %s: %s", cands[i][c], e->msg);
+            }
+        }
+        int lr = inventory_mdev_lookup(env->fs, it->uuid, &it->existing);
+        if (lr < 0) {
+            memset(&it->existing, 0, sizeof(it->existing));
+        }
+    }
+    /* 2. Masks: this VM's own devices do not count against it (reused or replaced). */
+    bool *ignore = NULL;
+    size_t cap = 0;
+    if (grow_masks(p, &ignore, &cap) < 0) {
+        free(ignore);
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        if (h->mdevs[m].owned && h->mdevs[m].vmid == p->vmid) {
+            ignore[m] = true;
+        }
+    }
+    struct placement_try t = {.env = env, .p = p, .ignore = ignore};
+    r = 0;
+    for (size_t i = 0; i < nitems && r == 0; i++) {
+        struct planned_mdev *it = &p->items[i];
+        char where[64];
+        snprintf(where, sizeof(where), managed ? "the managed vGPU" : "hostpci%u", it->index);
+        size_t parents[64];
+        size_t np = 0;
+        if (managed && ncand[i] == 0) {
+            /* every GPU offering the type */
+            for (size_t g = 0; g < h->ngpus && np < 64; g++) {
+                for (size_t q = 0; q < h->nparents; q++) {
+                    if (h->parents[q].gpu == g && inv_parent_type(h, q, it->type_id)) {
+                        parents[np++] = g;
+                        break;
+                    }
+                }
+            }
+        } else {
+            for (size_t c = 0; c < ncand[i] && np < 64; c++) {
+                size_t q = inv_find_parent(h, cands[i][c]);
+                if (q == NO_INDEX) {
+                    char pf[16];
+                    bool loaded = inventory_physfn(env->fs, cands[i][c], pf, sizeof(pf)) == 0;
+                    snprintf(t.why, sizeof(t.why),
+                             "%s is not a mediated-device parent (no mdev_supported_types)%s",
+                             cands[i][c], loaded ? "" : "");
+                    continue;
+                }
+                parents[np++] = managed ? h->parents[q].gpu : q;
+            }
+        }
+        if (np == 0) {
+            if (!t.why[0]) {
+                snprintf(t.why, sizeof(t.why), "no GPU on node %s offers %s", p->node,
+                         it->type_id);
+            }
+            err_set(e, -ENODEV, "cannot place %s for %s: %s", it->type_id, where, t.why);
+            err_hint(e, "load the vGPU driver (is nvidia-vgpu-mgr running?) and check the PCI "
+                        "id with 'pve-vgpu-hook types'");
+            r = -ENODEV;
+            break;
+        }
+        bool placed = false;
+        if (managed) {
+            const struct inv_typedef *want = NULL;
+            for (size_t q = 0; q < h->nparents && !want; q++) {
+                const struct inv_type *ty = inv_parent_type(h, q, it->type_id);
+                want = ty ? inv_def(h, ty) : NULL;
+            }
+            rules_order_candidates(&p->cfg, h, parents, np, want);
+            for (size_t c = 0; c < np && !placed; c++) {
+                for (size_t q = 0; q < h->nparents && !placed; q++) {
+                    if (h->parents[q].gpu == parents[c]) {
+                        const struct inv_type *ty = inv_parent_type(h, q, it->type_id);
+                        placed = ty && (ty->available > 0 || !h->parents[q].is_vf) &&
+                                 try_parent(&t, it, q);
+                    }
+                }
+            }
+        } else {
+            /* Like Proxmox: the first candidate where it can be created. */
+            for (size_t c = 0; c < np && !placed; c++) {
+                placed = try_parent(&t, it, parents[c]);
+            }
+        }
+        if (!placed) {
+            r = explain_refusal(&t, it, where, e);
+        }
+        if (grow_masks(p, &ignore, &cap) < 0) {
+            r = err_set(e, -ENOMEM, "out of memory");
+        }
+        t.ignore = ignore;
+    }
+    /* 3. This VM's devices that no item reuses are leftovers of an earlier config: remove. */
+    for (size_t m = 0; r == 0 && m < h->nmdevs; m++) {
+        const struct inv_mdev *md = &h->mdevs[m];
+        if (!md->uuid[0] || !md->owned || md->vmid != p->vmid || !ignore[m]) {
+            continue;
+        }
+        bool planned = false;
+        for (size_t i = 0; i < nitems; i++) {
+            planned |= !strcmp(p->items[i].uuid, md->uuid);
+        }
+        if (!planned) {
+            p->reclaim[m] = true;
+        }
+    }
+    free(ignore);
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        p->nreclaim += p->reclaim[m];
+    }
+    p->n = nitems;
+    return r;
+}
+
+static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
+{
+    if (p->cfg.uuid_args == UUID_ARGS_NEVER || p->n == 0) {
+        return 0;
+    }
+    const struct planned_mdev *first = NULL;
+    for (size_t i = 0; i < p->n; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        bool nvidia = inv_gpu_is_nvidia(&p->host, p->host.parents[it->parent].gpu);
+        if ((nvidia || p->cfg.uuid_args == UUID_ARGS_ALWAYS) &&
+            (!first || it->index < first->index)) {
+            first = it;
+        }
+    }
+    if (!first) {
+        return 0;
+    }
+    if (p->cfg.uuid_args == UUID_ARGS_AUTO) {
+        _cleanup_free_ char *status = NULL;
+        char ver[64];
+        int r = hostfs_read_alloc(env->fs, "/var/lib/dpkg/status", 64 << 20, &status, NULL);
+        if (r < 0 || debver_installed(status, "qemu-server", ver, sizeof(ver)) < 0) {
+            warn_add(&p->warnings,
+                     "cannot tell the installed qemu-server version (/var/lib/dpkg/status); "
+                     "not checking -uuid in args (set \"uuid_args\": \"always\" to force it)");
+            return 0;
+        }
+        if (debver_cmp(ver, "7.2-4") >= 0) {
+            snprintf(p->uuid_reason, sizeof(p->uuid_reason),
+                     "qemu-server %s passes -uuid itself (since 7.2-4)", ver);
+            return 0;
+        }
+        snprintf(p->uuid_reason, sizeof(p->uuid_reason),
+                 "qemu-server %s is older than 7.2-4 and does not pass -uuid for NVIDIA vGPUs",
+                 ver);
+    } else {
+        snprintf(p->uuid_reason, sizeof(p->uuid_reason), "\"uuid_args\": \"always\"");
+    }
+    snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", first->uuid);
+    char smbios[512];
+    if (p->cfg.uuid_source == UUID_SOURCE_SMBIOS &&
+        pveconf_get(&p->conf, "smbios1", smbios, sizeof(smbios))) {
+        struct propstr ps;
+        const char *u = propstr_parse(smbios, NULL, &ps, NULL) == 0 ? propstr_get(&ps, "uuid")
+                                                                     : NULL;
+        char lower[64];
+        snprintf(lower, sizeof(lower), "%s", u ? u : "");
+        for (char *c = lower; *c; c++) {
+            *c = (char)tolower((unsigned char)*c);
+        }
+        if (uuid_is_canonical(lower)) {
+            snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", lower);
+        } else {
+            warn_add(&p->warnings, "smbios1 has no valid uuid=; using the mdev UUID for -uuid");
+        }
+    }
+    char args[8192];
+    const char *cur = pveconf_get(&p->conf, "args", args, sizeof(args));
+    int r = args_with_uuid(cur, p->want_uuid, &p->new_args, &p->args_change);
+    return r < 0 ? err_set(e, r, "out of memory") : 0;
+}
+
+int hook_plan(const struct hook_env *env, unsigned long vmid, struct vm_plan *p, struct pvh_err *e)
+{
+    memset(p, 0, sizeof(*p));
+    p->vmid = vmid;
+    config_defaults(&p->cfg);
+    if (node_name(env->fs, p->node, sizeof(p->node)) < 0) {
+        snprintf(p->node, sizeof(p->node), "localhost");
+    }
+    int r = load_vm_conf(env, p, e);
+    if (r != 0) {
+        return r;
+    }
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t nhp = 0;
+    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
+        char key[16], val[1024];
+        snprintf(key, sizeof(key), "hostpci%u", i);
+        if (!pveconf_get(&p->conf, key, val, sizeof(val))) {
+            continue;
+        }
+        struct hostpci hp;
+        if ((r = hostpci_parse(i, val, &hp, e)) < 0) {
+            char msg[sizeof(e->msg)];
+            snprintf(msg, sizeof(msg), "%s", e->msg);
+            err_set(e, r, "%s: %s", p->conf_path, msg);
+            err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", i);
+            return r;
+        }
+        if (hp.mdev[0]) {
+            hps[nhp++] = hp;
+        }
+    }
+    config_free(&p->cfg);
+    if ((r = hook_load_config(env, &p->cfg, &p->warnings, e)) < 0) {
+        return r;
+    }
+    const struct vm_settings *managed = config_vm(&p->cfg, vmid);
+    if (managed && nhp) {
+        err_set(e, -EINVAL, "VM %lu has both hostpci%u with mdev= and a managed vGPU in the config",
+                vmid, hps[0].index);
+        err_hint(e, "a VM uses one mode: remove the hostpci line or run 'pve-vgpu-hook detach %lu'",
+                 vmid);
+        return -EINVAL;
+    }
+    if (!managed && nhp == 0) {
+        return 0; /* nothing to do: no vGPU */
+    }
+    if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0) {
+        return r;
+    }
+    return plan_uuid_args(env, p, e);
+}
+
+/* ---------- acting on sysfs ---------- */
+
+static int remove_mdev(const struct hostfs *fs, const char *uuid)
+{
+    char path[PATH_MAX];
+    int r = path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
+    if (r < 0) {
+        return r;
+    }
+    r = hostfs_write_str(fs, path, "1");
+    return r == -ENOENT ? 0 : r; /* already gone is what we wanted */
+}
+
+static int create_mdev(const struct hook_env *env, const struct vm_plan *p,
+                       const struct planned_mdev *it, struct pvh_err *e)
+{
+    const char *parent = p->host.parents[it->parent].bdf;
+    char path[PATH_MAX];
+    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types/%s/create",
+                     parent, it->type_id);
+    if (r < 0) {
+        return err_set(e, r, "path too long");
+    }
+    r = hostfs_write_str(env->fs, path, it->uuid);
+    if (r == 0) {
+        return 0;
+    }
+    if (r == -EEXIST) {
+        struct inv_mdev other;
+        if (inventory_mdev_lookup(env->fs, it->uuid, &other) == 0) {
+            err_set(e, r, "cannot create %s on %s: UUID %s is already used by an mdev of type %s "
+                          "on %s (mdev UUIDs are unique host-wide)",
+                    it->type_id, parent, it->uuid, other.type_id, other.parent_bdf);
+        } else {
+            err_set(e, r, "cannot create %s on %s: UUID %s is already in use", it->type_id, parent,
+                    it->uuid);
+        }
+        err_hint(e, "if VM %lu is not running, remove the old device: 'pve-vgpu-hook cleanup' or "
+                    "'echo 1 > /sys/bus/mdev/devices/%s/remove'", p->vmid, it->uuid);
+        return r;
+    }
+    char avail_path[PATH_MAX];
+    long avail = -1;
+    if (path_fmt(avail_path, sizeof(avail_path),
+                 "/sys/bus/pci/devices/%s/mdev_supported_types/%s/available_instances", parent,
+                 it->type_id) == 0) {
+        (void)hostfs_read_long(env->fs, avail_path, &avail);
+    }
+    if (r == -ENOENT) {
+        err_set(e, r, "cannot create %s on %s: the type directory has disappeared", it->type_id,
+                parent);
+        err_hint(e, "the vGPU driver may have been reloaded; check 'pve-vgpu-hook types'");
+    } else if (r == -EINVAL) {
+        err_set(e, r, "the kernel rejected creating %s on %s with UUID %s: %s", it->type_id,
+                parent, it->uuid, strerror(-r));
+        err_hint(e, "the driver refused the request; available_instances reads %ld; see the "
+                    "kernel log ('journalctl -k') for the driver's reason", avail);
+    } else {
+        err_set(e, r, "the driver refused to create %s on %s: %s (available_instances now "
+                      "reads %ld)", it->type_id, parent, strerror(-r), avail);
+        err_hint(e, "the GPU is full or holds vGPUs of another size; 'pve-vgpu-hook status' "
+                    "shows what it hosts");
+    }
+    return r;
+}
+
+/* Reclaim leftovers, replace, create; on failure remove what this run created. */
+static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
+{
+    struct host *h = &p->host;
+    int r;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        if (!p->reclaim[m]) {
+            continue;
+        }
+        const struct inv_mdev *md = &h->mdevs[m];
+        if ((r = remove_mdev(env->fs, md->uuid)) < 0) {
+            err_set(e, r, "cannot remove leftover mdev %s (VM %lu, %s on %s): %s", md->uuid,
+                    md->vmid, md->type_id, md->parent_bdf, strerror(-r));
+            err_hint(e, "a process may still use it; check 'lsof /dev/vfio/*'");
+            return r;
+        }
+        if (md->vmid == p->vmid) {
+            log_msg(LOG_LVL_INFO, "removed its old mdev %s (%s on %s), no longer in the config",
+                    md->uuid, md->type_id, md->parent_bdf);
+        } else {
+            log_msg(LOG_LVL_INFO, "removed leftover mdev %s of stopped VM %lu (%s on %s) that "
+                                  "blocked placement", md->uuid, md->vmid, md->type_id,
+                    md->parent_bdf);
+        }
+    }
+    size_t done;
+    for (done = 0; done < p->n; done++) {
+        struct planned_mdev *it = &p->items[done];
+        const char *parent = h->parents[it->parent].bdf;
+        if (it->action == ACT_REUSE) {
+            log_msg(LOG_LVL_INFO, "mdev %s (%s) already exists on %s; reusing it", it->uuid,
+                    it->type_id, parent);
+            continue;
+        }
+        if (it->action == ACT_REPLACE) {
+            if ((r = remove_mdev(env->fs, it->uuid)) < 0) {
+                err_set(e, r, "cannot remove the old mdev %s (%s on %s): %s", it->uuid,
+                        it->existing.type_id, it->existing.parent_bdf, strerror(-r));
+                break;
+            }
+            log_msg(LOG_LVL_INFO, "removed old mdev %s (%s on %s) to recreate it as configured",
+                    it->uuid, it->existing.type_id, it->existing.parent_bdf);
+        }
+        if ((r = create_mdev(env, p, it, e)) < 0) {
+            break;
+        }
+        const struct inv_type *ty = inv_parent_type(h, it->parent, it->type_id);
+        const struct inv_typedef *d = ty ? inv_def(h, ty) : NULL;
+        log_msg(LOG_LVL_INFO, "created mdev %s (%s%s%s%s) on %s", it->uuid, it->type_id,
+                d && d->name[0] ? ", " : "", d ? d->name : "", "", parent);
+    }
+    if (done == p->n) {
+        return 0;
+    }
+    /* Leave the host as it was: undo the devices this run created. */
+    for (size_t i = 0; i < done; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        if (it->action != ACT_REUSE && remove_mdev(env->fs, it->uuid) == 0) {
+            log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", it->uuid);
+        }
+    }
+    return r;
+}
+
+static void print_warnings(const struct pvh_warnings *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        log_msg(LOG_LVL_WARN, "%s", w->items[i]);
+    }
+}
+
+static int write_args(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
+{
+    int r = pveconf_set(&p->conf, "args", p->new_args);
+    if (r < 0) {
+        return err_set(e, r, "cannot set args: %s", strerror(-r));
+    }
+    size_t len;
+    _cleanup_free_ char *text = pveconf_serialize(&p->conf, &len);
+    if (!text) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    r = hostfs_replace_file(env->fs, p->conf_path, text, len, 0640);
+    if (r < 0) {
+        err_set(e, r, "VM %lu needs '-uuid %s' in args (%s), but %s cannot be written: %s",
+                p->vmid, p->want_uuid, p->uuid_reason, p->conf_path, strerror(-r));
+        if (r == -EACCES || r == -EROFS || r == -EPERM) {
+            err_hint(e, "/etc/pve is read-only without cluster quorum ('pvecm status'); restore "
+                        "quorum, or add it by hand: qm set %lu --args '%s'", p->vmid, p->new_args);
+        } else {
+            err_hint(e, "add it by hand: qm set %lu --args '%s'", p->vmid, p->new_args);
+        }
+    }
+    return r;
+}
+
+/* ---------- phases ---------- */
+
+static int phase_pre_start(const struct hook_env *env, unsigned long vmid)
+{
+    struct pvh_err e = {0};
+    int lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+    if (lock < 0) {
+        err_set(&e, lock, "cannot take the host lock %s: %s", HOST_LOCK_PATH, strerror(-lock));
+        err_hint(&e, lock == -ETIMEDOUT ? "another pve-vgpu-hook has held it for %d s; check "
+                                          "'ps aux | grep pve-vgpu-hook'"
+                                        : "check that /run/lock exists and is writable (%d)",
+                 HOST_LOCK_TIMEOUT_MS / 1000);
+        log_err(&e);
+        return 1;
+    }
+    struct vm_plan p;
+    int r = hook_plan(env, vmid, &p, &e);
+    print_warnings(&p.host.warnings);
+    print_warnings(&p.warnings);
+    if (r == NOT_A_VM) {
+        log_msg(LOG_LVL_INFO, "not a VM (container), nothing to do");
+        r = 0;
+    } else if (r < 0) {
+        log_err(&e);
+    } else if (p.n == 0) {
+        log_msg(LOG_LVL_INFO, "no vGPU in the VM config, nothing to do");
+    } else if (p.args_change && p.migrating) {
+        log_msg(LOG_LVL_WARN, "args lacks '-uuid %s' (%s); not changing the config during a "
+                              "migration", p.want_uuid, p.uuid_reason);
+        r = execute_plan(env, &p, &e);
+    } else if (p.args_change) {
+        r = write_args(env, &p, &e);
+        if (r < 0) {
+            log_err(&e);
+        } else {
+            log_msg(LOG_LVL_ERROR, "added '-uuid %s' to args in %s (%s)", p.want_uuid,
+                    p.conf_path, p.uuid_reason);
+            log_msg(LOG_LVL_INFO, "what to do: start the VM once more; Proxmox read the config "
+                                  "before this hook ran, so this start cannot use the change");
+            r = -EAGAIN;
+        }
+    } else {
+        r = execute_plan(env, &p, &e);
+        if (r < 0) {
+            log_err(&e);
+        }
+    }
+    hook_plan_free(&p);
+    hostfs_unlock(lock);
+    return errno_exit(r);
+}
+
+static int phase_post_stop(const struct hook_env *env, unsigned long vmid)
+{
+    struct pvh_err e = {0};
+    struct pvh_warnings w = {0};
+    struct pvh_config cfg;
+    if (hook_load_config(env, &cfg, &w, &e) < 0) {
+        /* Cleaning up matters more than settings: go on with defaults. */
+        log_msg(LOG_LVL_WARN, "%s; using default settings", e.msg);
+        config_defaults(&cfg);
+    }
+    int wait_s = cfg.remove_wait_s;
+    config_free(&cfg);
+    if (vm_is_running(env->fs, vmid)) {
+        log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
+        warn_free(&w);
+        return 0;
+    }
+    struct inv_mdev *mine = NULL;
+    size_t n = 0;
+    int r = inventory_vm_mdevs(env->fs, vmid, &mine, &n, &w);
+    print_warnings(&w);
+    warn_free(&w);
+    if (r < 0) {
+        log_msg(LOG_LVL_ERROR, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
+        return 1;
+    }
+    /* NVIDIA's driver removes its mdevs itself shortly after QEMU exits; removing one first
+     * has broken drivers (qemu-server 49c51a60). Poll rather than sleep blindly. */
+    long deadline = now_ms() + wait_s * 1000L;
+    char path[PATH_MAX];
+    for (;;) {
+        size_t left = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!mine[i].uuid[0]) {
+                continue;
+            }
+            if (path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", mine[i].uuid) == 0 &&
+                hostfs_lexists(env->fs, path) < 0) {
+                log_msg(LOG_LVL_INFO, "mdev %s was removed by its driver", mine[i].uuid);
+                mine[i].uuid[0] = '\0';
+                continue;
+            }
+            char pf[16];
+            size_t gi = 0;
+            struct host tmp = {0};
+            bool nvidia = inventory_physfn(env->fs, mine[i].parent_bdf, pf, sizeof(pf)) == 0 &&
+                          inventory_load_gpu(env->fs, &tmp, pf, &gi, NULL) == 0 &&
+                          inv_gpu_is_nvidia(&tmp, gi);
+            inventory_free(&tmp);
+            left += nvidia;
+        }
+        if (!left || now_ms() >= deadline) {
+            break;
+        }
+        sleep_ms(100);
+    }
+    int lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+    if (lock < 0) {
+        log_msg(LOG_LVL_ERROR, "cannot take the host lock %s: %s; run 'pve-vgpu-hook cleanup' "
+                               "later", HOST_LOCK_PATH, strerror(-lock));
+        free(mine);
+        return 1;
+    }
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!mine[i].uuid[0]) {
+            continue;
+        }
+        /* Proxmox may have started the VM again meanwhile (a reboot): keep its devices. */
+        if (vm_is_running(env->fs, vmid)) {
+            log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
+            break;
+        }
+        r = remove_mdev(env->fs, mine[i].uuid);
+        if (r < 0) {
+            log_msg(LOG_LVL_ERROR, "cannot remove mdev %s (%s on %s): %s; run 'pve-vgpu-hook "
+                                   "cleanup' later", mine[i].uuid, mine[i].type_id,
+                    mine[i].parent_bdf, strerror(-r));
+            failed = 1;
+        } else {
+            log_msg(LOG_LVL_INFO, "removed mdev %s (%s on %s)", mine[i].uuid, mine[i].type_id,
+                    mine[i].parent_bdf);
+        }
+    }
+    hostfs_unlock(lock);
+    free(mine);
+    return failed;
+}
+
+int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase)
+{
+    if (!strcmp(phase, "pre-start")) {
+        return phase_pre_start(env, vmid);
+    }
+    if (!strcmp(phase, "post-stop")) {
+        return phase_post_stop(env, vmid);
+    }
+    if (!strcmp(phase, "post-start") || !strcmp(phase, "pre-stop")) {
+        return 0;
+    }
+    log_msg(LOG_LVL_WARN, "unknown phase '%s' ignored (known: pre-start, post-start, pre-stop, "
+                          "post-stop)", phase);
+    return 0;
+}

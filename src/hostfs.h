@@ -1,0 +1,69 @@
+/*
+ * hostfs: the only module that touches host paths.
+ *
+ * Every path is an absolute host path ("/sys/bus/mdev/devices"); it is resolved
+ * relative to a root directory opened once (--root / PVE_VGPU_HOOK_ROOT), with
+ * openat() and friends, so the whole tool runs unchanged on a fake tree.
+ * All functions return 0 (or a length) on success and a negative errno on failure.
+ */
+#ifndef PVH_HOSTFS_H
+#define PVH_HOSTFS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct hostfs {
+    int rootfd;
+    char root[4096];
+};
+
+int hostfs_open(struct hostfs *fs, const char *root);
+void hostfs_close(struct hostfs *fs);
+
+/* Read a small text file into buf, strip one trailing newline; returns the length.
+ * -EFBIG when the content does not fit. */
+ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size);
+/* Read a whole file (up to max bytes, else -EFBIG) into a malloc'ed NUL-terminated buffer. */
+int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len);
+/* Strict decimal parse of a one-line file: -EINVAL when not a number. */
+int hostfs_read_long(const struct hostfs *fs, const char *path, long *out);
+/* Write s in one write(2) (sysfs attributes need that); a short write is -EIO. */
+int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s);
+/* readlink into buf (NUL-terminated); returns length. */
+ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, size_t size);
+/* Basename of a symlink's target (e.g. the type id of an mdev_type link). */
+int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size);
+/* 0 when the path exists (following links), -ENOENT etc. otherwise. */
+int hostfs_exists(const struct hostfs *fs, const char *path);
+/* 0 when the path itself exists, a dangling link counts. */
+int hostfs_lexists(const struct hostfs *fs, const char *path);
+int hostfs_is_dir(const struct hostfs *fs, const char *path);
+int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size);
+
+/* Sorted directory listing without "." and ".."; free with hostfs_list_free(). */
+struct hostfs_list {
+    char **names;
+    size_t n;
+};
+int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out);
+void hostfs_list_free(struct hostfs_list *l);
+
+/* Atomically replace path: write "<path>.tmp.<pid>" in the same directory, fsync, keep the
+ * old file's mode and owner, rename over path. The temp file is removed on every failure. */
+int hostfs_replace_file(const struct hostfs *fs, const char *path, const char *data, size_t len,
+                        mode_t mode_if_new);
+
+/* Exclusive flock on path (created if missing), retried until timeout_ms. Returns the fd. */
+int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms);
+void hostfs_unlock(int fd);
+/* 1 when another process holds a flock on path, 0 when not (or the file is missing). */
+int hostfs_is_locked(const struct hostfs *fs, const char *path);
+
+/* Short host name, for when /etc/pve/local does not tell this node's name. */
+int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size);
+
+/* snprintf into buf; -ENAMETOOLONG when it does not fit. */
+int path_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

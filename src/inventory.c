@@ -1,0 +1,466 @@
+#include "inventory.h"
+
+#include "cleanup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GROW(arr, n, extra)                                                                        \
+    ({                                                                                             \
+        __typeof__(arr) grow_tmp_ = realloc((arr), ((n) + (extra)) * sizeof(*(arr)));              \
+        if (grow_tmp_) {                                                                           \
+            (arr) = grow_tmp_;                                                                     \
+        }                                                                                          \
+        grow_tmp_ ? 0 : -ENOMEM;                                                                   \
+    })
+
+void inventory_free(struct host *h)
+{
+    for (size_t i = 0; i < h->nparents; i++) {
+        free(h->parents[i].types);
+    }
+    free(h->parents);
+    free(h->gpus);
+    free(h->defs);
+    free(h->mdevs);
+    warn_free(&h->warnings);
+    memset(h, 0, sizeof(*h));
+}
+
+int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size)
+{
+    char path[PATH_MAX];
+    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", bdf);
+    if (r < 0) {
+        return r;
+    }
+    r = hostfs_link_basename(fs, path, pf, size);
+    if (r == -ENOENT || r == -EINVAL) {
+        return path_fmt(pf, size, "%s", bdf);
+    }
+    return r;
+}
+
+size_t inv_find_parent(const struct host *h, const char *bdf)
+{
+    for (size_t i = 0; i < h->nparents; i++) {
+        if (!strcmp(h->parents[i].bdf, bdf)) {
+            return i;
+        }
+    }
+    return NO_INDEX;
+}
+
+size_t inv_find_mdev(const struct host *h, const char *uuid)
+{
+    for (size_t i = 0; i < h->nmdevs; i++) {
+        if (!strcmp(h->mdevs[i].uuid, uuid)) {
+            return i;
+        }
+    }
+    return NO_INDEX;
+}
+
+const struct inv_typedef *inv_def(const struct host *h, const struct inv_type *t)
+{
+    return &h->defs[t->def];
+}
+
+const struct inv_type *inv_parent_type(const struct host *h, size_t parent, const char *query)
+{
+    const struct inv_parent *p = &h->parents[parent];
+    /* An exact sysfs id wins over a name that happens to match. */
+    for (size_t i = 0; i < p->ntypes; i++) {
+        if (!strcmp(h->defs[p->types[i].def].id, query)) {
+            return &p->types[i];
+        }
+    }
+    for (size_t i = 0; i < p->ntypes; i++) {
+        const struct inv_typedef *d = &h->defs[p->types[i].def];
+        if (vgpu_type_matches(query, d->id, d->name)) {
+            return &p->types[i];
+        }
+    }
+    return NULL;
+}
+
+const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, const char *type_id)
+{
+    for (size_t i = 0; i < h->ndefs; i++) {
+        if (h->defs[i].gpu == gpu && !strcmp(h->defs[i].id, type_id)) {
+            return &h->defs[i];
+        }
+    }
+    return NULL;
+}
+
+bool inv_gpu_is_nvidia(const struct host *h, size_t gpu)
+{
+    return h->gpus[gpu].vendor == 0x10de || !strcmp(h->gpus[gpu].driver, "nvidia");
+}
+
+static int load_typedef(const struct hostfs *fs, struct host *h, size_t gpu, const char *tdir,
+                        const char *id, size_t *def)
+{
+    const struct inv_typedef *known = inv_gpu_typedef(h, gpu, id);
+    if (known) {
+        *def = (size_t)(known - h->defs);
+        return 0;
+    }
+    if (GROW(h->defs, h->ndefs, 1) < 0) {
+        return -ENOMEM;
+    }
+    struct inv_typedef *d = &h->defs[h->ndefs];
+    memset(d, 0, sizeof(*d));
+    d->gpu = gpu;
+    snprintf(d->id, sizeof(d->id), "%s", id);
+    char path[PATH_MAX];
+    /* name and description are optional in the ABI (the kernel's mtty sample has neither). */
+    if (path_fmt(path, sizeof(path), "%s/name", tdir) == 0 &&
+        hostfs_read(fs, path, d->name, sizeof(d->name)) < 0) {
+        d->name[0] = '\0';
+    }
+    if (path_fmt(path, sizeof(path), "%s/description", tdir) == 0 &&
+        hostfs_read(fs, path, d->description, sizeof(d->description)) < 0) {
+        d->description[0] = '\0';
+    }
+    if (path_fmt(path, sizeof(path), "%s/device_api", tdir) == 0 &&
+        hostfs_read(fs, path, d->device_api, sizeof(d->device_api)) < 0) {
+        d->device_api[0] = '\0';
+    }
+    vgpu_type_describe(d->name, d->description, &d->info);
+    if (d->info.fb_mib > h->gpus[gpu].fb_mib && !d->info.mig) {
+        h->gpus[gpu].fb_mib = d->info.fb_mib;
+    }
+    *def = h->ndefs++;
+    return 0;
+}
+
+static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t parent)
+{
+    char dir[PATH_MAX], path[PATH_MAX];
+    int r = path_fmt(dir, sizeof(dir), "/sys/bus/pci/devices/%s", h->parents[parent].bdf);
+    if (r < 0) {
+        return r;
+    }
+    struct hostfs_list l;
+    r = hostfs_list(fs, dir, &l);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < l.n && r == 0; i++) {
+        if (!uuid_is_canonical(l.names[i])) {
+            continue;
+        }
+        struct inv_mdev m = {.parent = parent};
+        snprintf(m.uuid, sizeof(m.uuid), "%s", l.names[i]);
+        snprintf(m.parent_bdf, sizeof(m.parent_bdf), "%s", h->parents[parent].bdf);
+        if (path_fmt(path, sizeof(path), "%s/%s/mdev_type", dir, m.uuid) < 0 ||
+            hostfs_link_basename(fs, path, m.type_id, sizeof(m.type_id)) < 0) {
+            warn_add(&h->warnings, "mdev %s on %s has no readable mdev_type link; ignored", m.uuid,
+                     m.parent_bdf);
+            continue;
+        }
+        m.owned = mdev_uuid_parse(m.uuid, &m.index, &m.vmid);
+        r = GROW(h->mdevs, h->nmdevs, 1);
+        if (r == 0) {
+            h->mdevs[h->nmdevs++] = m;
+        }
+    }
+    hostfs_list_free(&l);
+    return r;
+}
+
+static int load_parent(const struct hostfs *fs, struct host *h, size_t gpu, const char *bdf,
+                       bool is_vf)
+{
+    char tdir_base[PATH_MAX], tdir[PATH_MAX], path[PATH_MAX];
+    int r = path_fmt(tdir_base, sizeof(tdir_base), "/sys/bus/pci/devices/%s/mdev_supported_types",
+                     bdf);
+    if (r < 0) {
+        return r;
+    }
+    struct hostfs_list l;
+    r = hostfs_list(fs, tdir_base, &l);
+    if (r == -ENOENT || r == -ENOTDIR) {
+        return 0; /* not an mdev parent (e.g. a VF without vGPU enabled) */
+    }
+    if (r < 0) {
+        return r;
+    }
+    if ((r = GROW(h->parents, h->nparents, 1)) < 0) {
+        hostfs_list_free(&l);
+        return r;
+    }
+    size_t pi = h->nparents++;
+    struct inv_parent *p = &h->parents[pi];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
+    p->gpu = gpu;
+    p->is_vf = is_vf;
+    p->types = calloc(l.n ? l.n : 1, sizeof(*p->types));
+    if (!p->types) {
+        hostfs_list_free(&l);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        struct inv_type *t = &p->types[p->ntypes];
+        if (path_fmt(tdir, sizeof(tdir), "%s/%s", tdir_base, l.names[i]) < 0 ||
+            path_fmt(path, sizeof(path), "%s/available_instances", tdir) < 0) {
+            continue;
+        }
+        if ((r = load_typedef(fs, h, gpu, tdir, l.names[i], &t->def)) < 0) {
+            break;
+        }
+        r = hostfs_read_long(fs, path, &t->available);
+        if (r < 0 || t->available < 0) {
+            t->available_err = r < 0 ? r : -EINVAL;
+            t->available = -1;
+            warn_add(&h->warnings, "cannot read %s (%s); treating it as 0 available", path,
+                     strerror(-t->available_err));
+        }
+        r = 0;
+        p->ntypes++;
+    }
+    hostfs_list_free(&l);
+    if (r < 0) {
+        return r;
+    }
+    h->gpus[gpu].nparents++;
+    return load_mdevs_of_parent(fs, h, pi);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
+                       struct pvh_err *e)
+{
+    char pf[16], dir[PATH_MAX], path[PATH_MAX];
+    int r = inventory_physfn(fs, pci_bdf, pf, sizeof(pf));
+    if (r < 0) {
+        return err_set(e, r, "cannot resolve PCI device %s: %s", pci_bdf, strerror(-r));
+    }
+    for (size_t i = 0; i < h->ngpus; i++) {
+        if (!strcmp(h->gpus[i].bdf, pf)) {
+            if (gpu) {
+                *gpu = i;
+            }
+            return 0;
+        }
+    }
+    if ((r = path_fmt(dir, sizeof(dir), "/sys/bus/pci/devices/%s", pf)) < 0) {
+        return err_set(e, r, "PCI id %s is too long", pf);
+    }
+    if (hostfs_exists(fs, dir) < 0) {
+        err_set(e, -ENODEV, "PCI device %s does not exist on this host", pf);
+        err_hint(e, "check the id with 'lspci -D' and 'pve-vgpu-hook types'");
+        return -ENODEV;
+    }
+    if ((r = GROW(h->gpus, h->ngpus, 1)) < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    size_t g = h->ngpus++;
+    struct inv_gpu *G = &h->gpus[g];
+    memset(G, 0, sizeof(*G));
+    snprintf(G->bdf, sizeof(G->bdf), "%s", pf);
+    char vendor[16];
+    if (path_fmt(path, sizeof(path), "%s/vendor", dir) == 0 &&
+        hostfs_read(fs, path, vendor, sizeof(vendor)) > 0) {
+        G->vendor = (unsigned)strtoul(vendor, NULL, 16);
+    }
+    if (path_fmt(path, sizeof(path), "%s/driver", dir) == 0 &&
+        hostfs_link_basename(fs, path, G->driver, sizeof(G->driver)) < 0) {
+        G->driver[0] = '\0';
+    }
+    if ((r = load_parent(fs, h, g, pf, false)) < 0) {
+        return err_set(e, r, "cannot read the mdev types of %s: %s", pf, strerror(-r));
+    }
+    /* SR-IOV: virtfnN links name the VFs; their order by address is their order on the GPU. */
+    struct hostfs_list l;
+    if (hostfs_list(fs, dir, &l) == 0) {
+        char (*vfs)[16] = calloc(l.n ? l.n : 1, sizeof(*vfs));
+        size_t nvf = 0;
+        for (size_t i = 0; vfs && i < l.n; i++) {
+            if (strncmp(l.names[i], "virtfn", 6) != 0 ||
+                path_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) < 0 ||
+                hostfs_link_basename(fs, path, vfs[nvf], sizeof(vfs[0])) < 0) {
+                continue;
+            }
+            nvf++;
+        }
+        hostfs_list_free(&l);
+        if (!vfs) {
+            return err_set(e, -ENOMEM, "out of memory");
+        }
+        qsort(vfs, nvf, sizeof(*vfs), cmp_str);
+        for (size_t i = 0; i < nvf && r == 0; i++) {
+            r = load_parent(fs, h, g, vfs[i], true);
+        }
+        free(vfs);
+        if (r < 0) {
+            return err_set(e, r, "cannot read the virtual functions of %s: %s", pf, strerror(-r));
+        }
+    }
+    if (gpu) {
+        *gpu = g;
+    }
+    return 0;
+}
+
+int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e)
+{
+    struct hostfs_list l;
+    int r = hostfs_list(fs, "/sys/class/mdev_bus", &l);
+    if (r == -ENOENT) {
+        return 0; /* no mdev parent at all: an empty host, not an error */
+    }
+    if (r < 0) {
+        return err_set(e, r, "cannot list /sys/class/mdev_bus: %s", strerror(-r));
+    }
+    for (size_t i = 0; i < l.n && r == 0; i++) {
+        r = inventory_load_gpu(fs, h, l.names[i], NULL, e);
+    }
+    hostfs_list_free(&l);
+    if (r < 0) {
+        return r;
+    }
+    /* mdevctl 1.2 fails on a dangling link here; we only warn. */
+    if (hostfs_list(fs, "/sys/bus/mdev/devices", &l) == 0) {
+        char path[PATH_MAX];
+        for (size_t i = 0; i < l.n; i++) {
+            if (path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", l.names[i]) == 0 &&
+                hostfs_exists(fs, path) < 0) {
+                warn_add(&h->warnings, "dangling link %s (its device is gone); skipped", path);
+            }
+        }
+        hostfs_list_free(&l);
+    }
+    return 0;
+}
+
+int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out)
+{
+    char path[PATH_MAX], target[PATH_MAX];
+    memset(out, 0, sizeof(*out));
+    out->parent = NO_INDEX;
+    snprintf(out->uuid, sizeof(out->uuid), "%s", uuid);
+    out->owned = mdev_uuid_parse(uuid, &out->index, &out->vmid);
+    int r = path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
+    if (r < 0) {
+        return r;
+    }
+    ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
+    if (n < 0) {
+        return (int)n;
+    }
+    /* target: ../../../devices/pci0000:00/0000:06:00.0/<uuid> -> the parent is the dir above */
+    char *slash = strrchr(target, '/');
+    if (slash) {
+        *slash = '\0';
+        slash = strrchr(target, '/');
+    }
+    if (path_fmt(out->parent_bdf, sizeof(out->parent_bdf), "%s", slash ? slash + 1 : target) < 0) {
+        return -EINVAL; /* not a PCI parent's name */
+    }
+    char tpath[PATH_MAX];
+    if (path_fmt(tpath, sizeof(tpath), "%s/mdev_type", path) < 0) {
+        return -ENAMETOOLONG;
+    }
+    r = hostfs_link_basename(fs, tpath, out->type_id, sizeof(out->type_id));
+    if (r == -ENOENT) {
+        return -ESTALE; /* the bus link dangles */
+    }
+    return r;
+}
+
+int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out,
+                       size_t *n, struct pvh_warnings *w)
+{
+    *out = NULL;
+    *n = 0;
+    struct hostfs_list l;
+    int r = hostfs_list(fs, "/sys/bus/mdev/devices", &l);
+    if (r == -ENOENT) {
+        return 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        unsigned long id;
+        if (!mdev_uuid_parse(l.names[i], NULL, &id) || id != vmid) {
+            continue;
+        }
+        struct inv_mdev m;
+        int lr = inventory_mdev_lookup(fs, l.names[i], &m);
+        if (lr < 0) {
+            warn_add(w, "mdev %s: cannot read its sysfs entry (%s); skipped", l.names[i],
+                     strerror(-lr));
+            continue;
+        }
+        if ((r = GROW(*out, *n, 1)) < 0) {
+            break;
+        }
+        (*out)[(*n)++] = m;
+    }
+    hostfs_list_free(&l);
+    return r;
+}
+
+int vm_is_running(const struct hostfs *fs, unsigned long vmid)
+{
+    char path[PATH_MAX], pidfile[128], buf[32];
+    snprintf(pidfile, sizeof(pidfile), "/var/run/qemu-server/%lu.pid", vmid);
+    if (path_fmt(path, sizeof(path), "/run/qemu-server/%lu.pid", vmid) < 0 ||
+        hostfs_read(fs, path, buf, sizeof(buf)) <= 0) {
+        return 0;
+    }
+    char *end;
+    long pid = strtol(buf, &end, 10);
+    if (pid <= 0 || *end) {
+        return 0;
+    }
+    _cleanup_free_ char *cmdline = NULL;
+    size_t len = 0;
+    if (path_fmt(path, sizeof(path), "/proc/%ld/cmdline", pid) < 0 ||
+        hostfs_read_alloc(fs, path, 1 << 20, &cmdline, &len) < 0) {
+        return 0; /* no such process */
+    }
+    bool match = false;
+    for (size_t i = 0; i < len && !match;) {
+        const char *arg = cmdline + i;
+        size_t al = strnlen(arg, len - i);
+        size_t next = i + al + 1;
+        if (!strcmp(arg, "-pidfile") && next < len && !strcmp(cmdline + next, pidfile)) {
+            match = true;
+        }
+        i = next;
+    }
+    if (!match) {
+        return 0;
+    }
+    char stat[512];
+    if (path_fmt(path, sizeof(path), "/proc/%ld/stat", pid) == 0 &&
+        hostfs_read(fs, path, stat, sizeof(stat)) > 0) {
+        const char *rp = strrchr(stat, ')');
+        if (rp && rp[1] == ' ' && rp[2] == 'Z') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int vm_is_busy(const struct hostfs *fs, unsigned long vmid)
+{
+    char path[PATH_MAX];
+    if (path_fmt(path, sizeof(path), "/var/lock/qemu-server/lock-%lu.conf", vmid) < 0) {
+        return 0;
+    }
+    return hostfs_is_locked(fs, path) == 1;
+}

@@ -1,0 +1,121 @@
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+static bool use_syslog;
+static char log_context[64];
+
+int err_set(struct pvh_err *e, int rc, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+        va_end(ap);
+        e->code = rc;
+        e->hint[0] = '\0';
+    }
+    return rc;
+}
+
+void err_hint(struct pvh_err *e, const char *fmt, ...)
+{
+    if (!e) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->hint, sizeof(e->hint), fmt, ap);
+    va_end(ap);
+}
+
+void err_clear(struct pvh_err *e)
+{
+    if (e) {
+        e->code = 0;
+        e->msg[0] = e->hint[0] = '\0';
+    }
+}
+
+void warn_add(struct pvh_warnings *w, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    char **items = realloc(w->items, (w->n + 1) * sizeof(*items));
+    if (!items) {
+        return; /* a lost warning is better than a failed start */
+    }
+    w->items = items;
+    w->items[w->n] = strdup(buf);
+    if (w->items[w->n]) {
+        w->n++;
+    }
+}
+
+void warn_free(struct pvh_warnings *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        free(w->items[i]);
+    }
+    free(w->items);
+    w->items = NULL;
+    w->n = 0;
+}
+
+void log_use_syslog(bool on)
+{
+    if (on && !use_syslog) {
+        openlog(PVH_PROG, LOG_PID, LOG_DAEMON);
+    } else if (!on && use_syslog) {
+        closelog();
+    }
+    use_syslog = on;
+}
+
+void log_set_context(const char *ctx)
+{
+    snprintf(log_context, sizeof(log_context), "%s", ctx ? ctx : "");
+}
+
+static void log_line(enum log_level lvl, const char *text)
+{
+    static const char *const prefix[] = {"error: ", "warning: ", ""};
+    static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO};
+    if (log_context[0]) {
+        fprintf(stderr, "%s: %s: %s%s\n", PVH_PROG, log_context, prefix[lvl], text);
+    } else {
+        fprintf(stderr, "%s: %s%s\n", PVH_PROG, prefix[lvl], text);
+    }
+    if (use_syslog) {
+        if (log_context[0]) {
+            syslog(prio[lvl], "%s: %s%s", log_context, prefix[lvl], text);
+        } else {
+            syslog(prio[lvl], "%s%s", prefix[lvl], text);
+        }
+    }
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    char buf[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    log_line(lvl, buf);
+}
+
+void log_err(const struct pvh_err *e)
+{
+    log_line(LOG_LVL_ERROR, e->msg[0] ? e->msg : "unknown error");
+    if (e->hint[0]) {
+        log_msg(LOG_LVL_INFO, "what to do: %s", e->hint);
+    }
+}

@@ -1,0 +1,251 @@
+#include "rules.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool same_group(const struct pvh_config *cfg, char a, char b)
+{
+    if (a == b) {
+        return true;
+    }
+    for (size_t i = 0; i < cfg->nseries_groups; i++) {
+        if (a && b && strchr(cfg->series_groups[i], a) && strchr(cfg->series_groups[i], b)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool resident(const struct host *h, size_t gpu, size_t m, const bool *ignore)
+{
+    const struct inv_mdev *md = &h->mdevs[m];
+    return md->parent != NO_INDEX && h->parents[md->parent].gpu == gpu && !(ignore && ignore[m]);
+}
+
+static const char *label(const struct inv_typedef *d)
+{
+    return d->name[0] ? d->name : d->id;
+}
+
+bool rules_type_fits(const struct pvh_config *cfg, const struct host *h, size_t gpu,
+                     const struct inv_typedef *want, const bool *ignore, char *why, size_t whysize)
+{
+    if (why && whysize) {
+        why[0] = '\0';
+    }
+    if (cfg->policy == POLICY_NONE || want->info.mig) {
+        return true;
+    }
+    unsigned used_mib = 0;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        if (!resident(h, gpu, m, ignore)) {
+            continue;
+        }
+        const struct inv_typedef *d = inv_gpu_typedef(h, gpu, h->mdevs[m].type_id);
+        if (d && d->info.mig) {
+            continue;
+        }
+        unsigned fb = d ? d->info.fb_mib : 0;
+        const char *lbl = d ? label(d) : h->mdevs[m].type_id;
+        switch (cfg->policy) {
+        case POLICY_HOMOGENEOUS:
+            if (!d || strcmp(d->id, want->id) != 0) {
+                snprintf(why, whysize,
+                         "the homogeneous policy allows only one type per GPU and it hosts %s", lbl);
+                return false;
+            }
+            break;
+        case POLICY_EQUAL_SIZE:
+            if (fb != want->info.fb_mib) {
+                snprintf(why, whysize,
+                         "the equal-size policy locks it to %u MiB vGPUs (it hosts %s), and %s "
+                         "has %u MiB",
+                         fb, lbl, label(want), want->info.fb_mib);
+                return false;
+            }
+            if (!same_group(cfg, d->info.series, want->info.series)) {
+                snprintf(why, whysize,
+                         "series %c and %c may not share a GPU (it hosts %s; series_groups allow "
+                         "mixing only within a group)",
+                         d->info.series ? d->info.series : '?',
+                         want->info.series ? want->info.series : '?', lbl);
+                return false;
+            }
+            break;
+        case POLICY_MIXED_SIZE:
+            used_mib += fb;
+            break;
+        case POLICY_NONE:
+            break;
+        }
+    }
+    if (cfg->policy == POLICY_MIXED_SIZE && used_mib + want->info.fb_mib > h->gpus[gpu].fb_mib) {
+        snprintf(why, whysize,
+                 "the mixed-size policy allows %u MiB on this GPU; %u MiB are in use and %s needs "
+                 "%u MiB",
+                 h->gpus[gpu].fb_mib, used_mib, label(want), want->info.fb_mib);
+        return false;
+    }
+    return true;
+}
+
+size_t rules_pick_parent(const struct pvh_config *cfg, const struct host *h, size_t gpu,
+                         const char *query, const bool *ignore, const struct inv_type **type)
+{
+    for (size_t p = 0; p < h->nparents; p++) {
+        if (h->parents[p].gpu != gpu) {
+            continue;
+        }
+        const struct inv_type *t = inv_parent_type(h, p, query);
+        if (t && t->available > 0 && rules_type_fits(cfg, h, gpu, inv_def(h, t), ignore, NULL, 0)) {
+            if (type) {
+                *type = t;
+            }
+            return p;
+        }
+    }
+    return NO_INDEX;
+}
+
+/* Append to buf with bounds; keeps the buffer NUL-terminated when full. */
+__attribute__((format(printf, 3, 4))) static void appendf(char *buf, size_t size, const char *fmt,
+                                                          ...)
+{
+    size_t len = strnlen(buf, size);
+    if (len + 1 < size) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf + len, size - len, fmt, ap);
+        va_end(ap);
+    }
+}
+
+void rules_describe_residents(const struct host *h, size_t gpu, const bool *ignore, char *buf,
+                              size_t size)
+{
+    buf[0] = '\0';
+    bool *done = calloc(h->nmdevs ? h->nmdevs : 1, sizeof(bool));
+    if (!done) {
+        return;
+    }
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        if (done[m] || !resident(h, gpu, m, ignore)) {
+            continue;
+        }
+        const char *tid = h->mdevs[m].type_id;
+        const struct inv_typedef *d = inv_gpu_typedef(h, gpu, tid);
+        size_t count = 0;
+        for (size_t k = m; k < h->nmdevs; k++) {
+            if (!done[k] && resident(h, gpu, k, ignore) && !strcmp(h->mdevs[k].type_id, tid)) {
+                count++;
+            }
+        }
+        appendf(buf, size, "%s%zu x %s", buf[0] ? "; " : "", count, d ? label(d) : tid);
+        if (d && d->info.fb_mib) {
+            appendf(buf, size, " (%u MiB)", d->info.fb_mib);
+        }
+        const char *sep = " for ";
+        for (size_t k = m; k < h->nmdevs; k++) {
+            if (done[k] || !resident(h, gpu, k, ignore) || strcmp(h->mdevs[k].type_id, tid)) {
+                continue;
+            }
+            done[k] = true;
+            if (h->mdevs[k].owned) {
+                appendf(buf, size, "%sVM %lu", sep, h->mdevs[k].vmid);
+                sep = ", ";
+            } else {
+                appendf(buf, size, "%s%s", sep, h->mdevs[k].uuid);
+                sep = ", ";
+            }
+        }
+    }
+    free(done);
+    if (!buf[0]) {
+        snprintf(buf, size, "nothing");
+    }
+}
+
+void rules_types_fitting(const struct pvh_config *cfg, const struct host *h, size_t gpu,
+                         const bool *ignore, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; i < h->ndefs; i++) {
+        const struct inv_typedef *d = &h->defs[i];
+        if (d->gpu != gpu || rules_pick_parent(cfg, h, gpu, d->id, ignore, NULL) == NO_INDEX) {
+            continue;
+        }
+        appendf(buf, size, "%s%s", buf[0] ? ", " : "", d->info.named ? d->info.short_name : d->id);
+    }
+    if (!buf[0]) {
+        snprintf(buf, size, "none");
+    }
+}
+
+void rules_other_gpus(const struct pvh_config *cfg, const struct host *h, size_t except,
+                      const char *query, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t g = 0; g < h->ngpus; g++) {
+        if (g != except && rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
+            appendf(buf, size, "%s%s", buf[0] ? ", " : "", h->gpus[g].bdf);
+        }
+    }
+    if (!buf[0]) {
+        snprintf(buf, size, "none");
+    }
+}
+
+struct cand_key {
+    size_t gpu;
+    int same_size; /* hosts vGPUs of the wanted size already */
+    size_t count;  /* vGPUs resident */
+    const char *bdf;
+    int pack;
+};
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const struct cand_key *x = a, *y = b;
+    if (x->pack) {
+        /* pack: GPUs already used by this size first, fuller first; keep empty GPUs free */
+        if (x->same_size != y->same_size) {
+            return y->same_size - x->same_size;
+        }
+        if (x->count != y->count) {
+            return x->count > y->count ? -1 : 1;
+        }
+    } else if (x->count != y->count) {
+        return x->count < y->count ? -1 : 1; /* spread: emptiest first */
+    }
+    return strcmp(x->bdf, y->bdf);
+}
+
+void rules_order_candidates(const struct pvh_config *cfg, const struct host *h, size_t *gpus,
+                            size_t n, const struct inv_typedef *want)
+{
+    struct cand_key *keys = calloc(n ? n : 1, sizeof(*keys));
+    if (!keys) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = (struct cand_key){.gpu = gpus[i], .bdf = h->gpus[gpus[i]].bdf,
+                                    .pack = cfg->placement == PLACEMENT_PACK};
+        for (size_t m = 0; m < h->nmdevs; m++) {
+            if (!resident(h, gpus[i], m, NULL)) {
+                continue;
+            }
+            keys[i].count++;
+            const struct inv_typedef *d = inv_gpu_typedef(h, gpus[i], h->mdevs[m].type_id);
+            if (d && want && d->info.fb_mib == want->info.fb_mib) {
+                keys[i].same_size = 1;
+            }
+        }
+    }
+    qsort(keys, n, sizeof(*keys), cmp_cand);
+    for (size_t i = 0; i < n; i++) {
+        gpus[i] = keys[i].gpu;
+    }
+    free(keys);
+}
