@@ -1,0 +1,132 @@
+/* Our JSON settings: defaults, every key, errors with position, unknown keys as warnings. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+static int parse(const char *text, struct pvh_config *c, struct pvh_warnings *w,
+                 struct pvh_err *e)
+{
+    memset(w, 0, sizeof(*w));
+    return config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, w, e);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct pvh_config c;
+    struct pvh_warnings w;
+    struct pvh_err e;
+    assert_int_equal(parse("{}", &c, &w, &e), 0);
+    assert_int_equal(c.policy, POLICY_EQUAL_SIZE);
+    assert_int_equal(c.nseries_groups, 1);
+    assert_string_equal(c.series_groups[0], "QC");
+    assert_int_equal(c.placement, PLACEMENT_PACK);
+    assert_int_equal(c.uuid_args, UUID_ARGS_AUTO);
+    assert_int_equal(c.uuid_source, UUID_SOURCE_MDEV);
+    assert_int_equal(c.remove_wait_s, 10);
+    assert_true(c.reclaim_stale);
+    assert_int_equal(w.n, 0);
+    config_free(&c);
+}
+
+static void test_full(void **state)
+{
+    (void)state;
+    const char *text = "{\n"
+                       " \"policy\": \"mixed-size\", \"series_groups\": [[\"Q\",\"C\"],[\"A\",\"B\"]],\n"
+                       " \"placement\": \"spread\", \"uuid_args\": \"always\",\n"
+                       " \"uuid_source\": \"smbios\", \"remove_wait_s\": 0, \"reclaim_stale\": false,\n"
+                       " \"vms\": {\n"
+                       "   \"100\": {\"type\": \"GRID P40-2Q\", \"gpus\": [\"06:00.0\", \"0000:07:00.0\"], \"index\": 1},\n"
+                       "   \"101\": {\"type\": \"nvidia-47\", \"gpus\": {\"pve1\": [\"0000:06:00.0\"], \"pve2\": []}}\n"
+                       " },\n"
+                       " \"future\": 1\n"
+                       "}\n";
+    struct pvh_config c;
+    struct pvh_warnings w;
+    struct pvh_err e;
+    assert_int_equal(parse(text, &c, &w, &e), 0);
+    assert_int_equal(c.policy, POLICY_MIXED_SIZE);
+    assert_int_equal(c.nseries_groups, 2);
+    assert_string_equal(c.series_groups[1], "AB");
+    assert_int_equal(c.placement, PLACEMENT_SPREAD);
+    assert_int_equal(c.uuid_args, UUID_ARGS_ALWAYS);
+    assert_int_equal(c.uuid_source, UUID_SOURCE_SMBIOS);
+    assert_int_equal(c.remove_wait_s, 0);
+    assert_false(c.reclaim_stale);
+    const struct vm_settings *v = config_vm(&c, 100);
+    assert_non_null(v);
+    assert_string_equal(v->type, "GRID P40-2Q");
+    assert_int_equal(v->index, 1);
+    assert_int_equal(v->nlists, 1);
+    assert_int_equal(v->lists[0].n, 2);
+    assert_string_equal(v->lists[0].gpus[0], "0000:06:00.0");
+    v = config_vm(&c, 101);
+    assert_int_equal(v->nlists, 2);
+    assert_string_equal(v->lists[0].node, "pve1");
+    assert_int_equal(v->lists[1].n, 0);
+    assert_null(config_vm(&c, 102));
+    assert_int_equal(w.n, 1);
+    assert_non_null(strstr(w.items[0], "unknown key \"future\""));
+    warn_free(&w);
+    config_free(&c);
+}
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } cases[] = {
+        {"{\n  \"policy\": \"equal-size\",\n  oops\n}", "vgpu-hook.json:3:3: invalid JSON"},
+        {"{\"policy\": \"equal-size\"", "1:24: invalid JSON: unexpected end of file"},
+        {"{} {}", "1:4: invalid JSON: unexpected text after the JSON value"},
+        {"", "invalid JSON"},
+        {"[]", "must be a JSON object"},
+        {"{\"policy\": \"fair\"}", "\"policy\" must be one of: \"equal-size\" \"homogeneous\""},
+        {"{\"policy\": 3}", "\"policy\" must be one of"},
+        {"{\"placement\": \"random\"}", "\"placement\" must be one of"},
+        {"{\"remove_wait_s\": -1}", "\"remove_wait_s\" must be a whole number"},
+        {"{\"remove_wait_s\": 1.5}", "\"remove_wait_s\" must be a whole number"},
+        {"{\"reclaim_stale\": \"yes\"}", "\"reclaim_stale\" must be true or false"},
+        {"{\"series_groups\": [[\"Q\",\"X\"]]}", "\"series_groups\" must be a list"},
+        {"{\"series_groups\": \"QC\"}", "\"series_groups\" must be a list"},
+        {"{\"vms\": []}", "\"vms\" must be an object"},
+        {"{\"vms\": {\"99\": {\"type\": \"x\"}}}", "\"vms.99\" is not a VMID"},
+        {"{\"vms\": {\"100\": {}}}", "\"vms.100\" needs \"type\""},
+        {"{\"vms\": {\"100\": {\"type\": \"x\", \"index\": 16}}}", "\"vms.100.index\" must be"},
+        {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": [\"nope\"]}}}",
+         "\"vms.100.gpus\" must be a list of PCI ids"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pvh_config c;
+        struct pvh_warnings w;
+        struct pvh_err e = {0};
+        int rc = parse(cases[i].text, &c, &w, &e);
+        if (rc != -EINVAL || !strstr(e.msg, cases[i].msg)) {
+            fail_msg("'%s': rc %d, message '%s' lacks '%s'", cases[i].text, rc, e.msg,
+                     cases[i].msg);
+        }
+        assert_true(e.hint[0] != '\0');
+        warn_free(&w);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
