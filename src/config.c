@@ -281,6 +281,8 @@ int config_parse(const char *text, size_t len, const char *path, struct pvh_conf
     if (!tok) {
         return -ENOMEM;
     }
+    /* Strict: a trailing comma or a comment is an error, not something to guess around. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     json_object *root = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);

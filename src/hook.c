@@ -136,30 +136,6 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
     return r < 0 ? err_set(e, r, "cannot parse %s: %s", p->conf_path, strerror(-r)) : 0;
 }
 
-/* Keep the per-mdev masks as long as the host model's mdev list. */
-static int grow_masks(struct vm_plan *p, bool **ignore, size_t *cap)
-{
-    size_t want = p->host.nmdevs + HOSTPCI_MAX;
-    if (*cap >= want) {
-        return 0;
-    }
-    bool *ni = realloc(*ignore, want * sizeof(bool));
-    bool *nr = realloc(p->reclaim, want * sizeof(bool));
-    if (ni) {
-        *ignore = ni;
-    }
-    if (nr) {
-        p->reclaim = nr;
-    }
-    if (!ni || !nr) {
-        return -ENOMEM;
-    }
-    memset(ni + *cap, 0, (want - *cap) * sizeof(bool));
-    memset(nr + *cap, 0, (want - *cap) * sizeof(bool));
-    *cap = want;
-    return 0;
-}
-
 /* A leftover that may be removed: another VM's (by UUID) that is neither running nor busy. */
 static bool is_stale(const struct hook_env *env, const struct vm_plan *p, size_t m)
 {
@@ -186,9 +162,34 @@ static bool gpu_has_removals(const struct vm_plan *p, const bool *ignore, size_t
 struct placement_try {
     const struct hook_env *env;
     struct vm_plan *p;
-    bool *ignore;
+    bool *ignore;  /* per host.mdevs index: not counted by the rules (owned here) */
+    size_t cap;    /* allocated length of ignore and p->reclaim */
     char why[1024]; /* why the last candidate was refused */
 };
+
+/* Keep the per-mdev masks at least as long as the host model's mdev list (which grows when
+ * more GPUs are loaded or planned devices are modelled). */
+static int grow_masks(struct placement_try *t)
+{
+    size_t want = t->p->host.nmdevs + HOSTPCI_MAX;
+    if (t->cap >= want) {
+        return 0;
+    }
+    bool *ni = realloc(t->ignore, want * sizeof(bool));
+    if (!ni) {
+        return -ENOMEM;
+    }
+    t->ignore = ni;
+    bool *nr = realloc(t->p->reclaim, want * sizeof(bool));
+    if (!nr) {
+        return -ENOMEM;
+    }
+    t->p->reclaim = nr;
+    memset(ni + t->cap, 0, (want - t->cap) * sizeof(bool));
+    memset(nr + t->cap, 0, (want - t->cap) * sizeof(bool));
+    t->cap = want;
+    return 0;
+}
 
 /* Try one candidate parent for an item. true when chosen. */
 static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t parent)
@@ -321,12 +322,8 @@ static int explain_refusal(struct placement_try *t, const struct planned_mdev *i
     struct vm_plan *p = t->p;
     struct pvh_err le;
     /* Which other GPUs could take it: that needs the whole host. */
-    size_t cap_before = p->host.nmdevs;
-    if (inventory_load_all(t->env->fs, &p->host, &le) == 0) {
-        size_t cap = cap_before + HOSTPCI_MAX;
-        if (grow_masks(p, &t->ignore, &cap) < 0) {
-            return err_set(e, -ENOMEM, "out of memory");
-        }
+    if (inventory_load_all(t->env->fs, &p->host, &le) == 0 && grow_masks(t) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
     }
     char others[512];
     rules_other_gpus(&p->cfg, &p->host, NO_INDEX, it->type_id, others, sizeof(others));
@@ -374,7 +371,7 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
         for (size_t c = 0; c < ncand[i]; c++) {
             if ((r = inventory_load_gpu(env->fs, h, cands[i][c], NULL, e)) < 0) {
                 if (!managed && !hps[i].mapping[0]) {
-                    err_set(e, r, "hostpci%u: %s", it->index, e->msg);
+                    err_prefix(e, "hostpci%u: ", it->index);
                     err_hint(e, "check the PCI id with 'lspci -D | grep -i nvidia'; the GPU "
                                 "may be missing or its driver not loaded");
                     return r;
@@ -388,18 +385,16 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
         }
     }
     /* 2. Masks: this VM's own devices do not count against it (reused or replaced). */
-    bool *ignore = NULL;
-    size_t cap = 0;
-    if (grow_masks(p, &ignore, &cap) < 0) {
-        free(ignore);
+    struct placement_try t = {.env = env, .p = p};
+    if (grow_masks(&t) < 0) {
+        free(t.ignore);
         return err_set(e, -ENOMEM, "out of memory");
     }
     for (size_t m = 0; m < h->nmdevs; m++) {
         if (h->mdevs[m].owned && h->mdevs[m].vmid == p->vmid) {
-            ignore[m] = true;
+            t.ignore[m] = true;
         }
     }
-    struct placement_try t = {.env = env, .p = p, .ignore = ignore};
     r = 0;
     for (size_t i = 0; i < nitems && r == 0; i++) {
         struct planned_mdev *it = &p->items[i];
@@ -468,15 +463,14 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
         if (!placed) {
             r = explain_refusal(&t, it, where, e);
         }
-        if (grow_masks(p, &ignore, &cap) < 0) {
+        if (grow_masks(&t) < 0) {
             r = err_set(e, -ENOMEM, "out of memory");
         }
-        t.ignore = ignore;
     }
     /* 3. This VM's devices that no item reuses are leftovers of an earlier config: remove. */
     for (size_t m = 0; r == 0 && m < h->nmdevs; m++) {
         const struct inv_mdev *md = &h->mdevs[m];
-        if (!md->uuid[0] || !md->owned || md->vmid != p->vmid || !ignore[m]) {
+        if (!md->uuid[0] || !md->owned || md->vmid != p->vmid || !t.ignore[m]) {
             continue;
         }
         bool planned = false;
@@ -487,7 +481,7 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
             p->reclaim[m] = true;
         }
     }
-    free(ignore);
+    free(t.ignore);
     for (size_t m = 0; m < h->nmdevs; m++) {
         p->nreclaim += p->reclaim[m];
     }
@@ -579,9 +573,7 @@ int hook_plan(const struct hook_env *env, unsigned long vmid, struct vm_plan *p,
         }
         struct hostpci hp;
         if ((r = hostpci_parse(i, val, &hp, e)) < 0) {
-            char msg[sizeof(e->msg)];
-            snprintf(msg, sizeof(msg), "%s", e->msg);
-            err_set(e, r, "%s: %s", p->conf_path, msg);
+            err_prefix(e, "%s: ", p->conf_path);
             err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", i);
             return r;
         }

@@ -22,6 +22,21 @@ int err_set(struct pvh_err *e, int rc, const char *fmt, ...)
     return rc;
 }
 
+int err_prefix(struct pvh_err *e, const char *fmt, ...)
+{
+    if (!e) {
+        return 0;
+    }
+    char head[512], old[sizeof(e->msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(head, sizeof(head), fmt, ap);
+    va_end(ap);
+    snprintf(old, sizeof(old), "%s", e->msg);
+    snprintf(e->msg, sizeof(e->msg), "%s%s", head, old);
+    return e->code;
+}
+
 void err_hint(struct pvh_err *e, const char *fmt, ...)
 {
     if (!e) {
@@ -84,21 +99,29 @@ void log_set_context(const char *ctx)
     snprintf(log_context, sizeof(log_context), "%s", ctx ? ctx : "");
 }
 
+/* One output line per text line, each with the prefix, so a task log stays readable. */
 static void log_line(enum log_level lvl, const char *text)
 {
     static const char *const prefix[] = {"error: ", "warning: ", ""};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO};
-    if (log_context[0]) {
-        fprintf(stderr, "%s: %s: %s%s\n", PVH_PROG, log_context, prefix[lvl], text);
-    } else {
-        fprintf(stderr, "%s: %s%s\n", PVH_PROG, prefix[lvl], text);
-    }
-    if (use_syslog) {
+    const char *kind = prefix[lvl];
+    for (const char *p = text; p;) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
         if (log_context[0]) {
-            syslog(prio[lvl], "%s: %s%s", log_context, prefix[lvl], text);
+            fprintf(stderr, "%s: %s: %s%.*s\n", PVH_PROG, log_context, kind, len, p);
         } else {
-            syslog(prio[lvl], "%s%s", prefix[lvl], text);
+            fprintf(stderr, "%s: %s%.*s\n", PVH_PROG, kind, len, p);
         }
+        if (use_syslog) {
+            if (log_context[0]) {
+                syslog(prio[lvl], "%s: %s%.*s", log_context, kind, len, p);
+            } else {
+                syslog(prio[lvl], "%s%.*s", kind, len, p);
+            }
+        }
+        kind = "";
+        p = nl ? nl + 1 : NULL;
     }
 }
 

@@ -22,6 +22,8 @@ struct pvh_err {
 
 /* Fill e (if non-NULL) and return rc (a negative errno), so callers can `return err_set(...)`. */
 int err_set(struct pvh_err *e, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Put context in front of the message already in e (keeps code and hint). Returns e->code. */
+int err_prefix(struct pvh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Add or replace the "what to do" part. */
 void err_hint(struct pvh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_clear(struct pvh_err *e);

@@ -536,7 +536,7 @@ int mapping_paths(const char *text, const char *id, const char *node, char paths
         v[strcspn(v, "\r")] = '\0';
         struct propstr ps;
         if (propstr_parse(v, NULL, &ps, e) < 0) {
-            return err_set(e, -EINVAL, "mapping '%s' in /etc/pve/mapping/pci.cfg: %s", id, e->msg);
+            return err_prefix(e, "mapping '%s' in /etc/pve/mapping/pci.cfg: ", id);
         }
         const char *mnode = propstr_get(&ps, "node");
         const char *mpath = propstr_get(&ps, "path");

@@ -89,8 +89,10 @@ static void test_errors(void **state)
     } cases[] = {
         {"{\n  \"policy\": \"equal-size\",\n  oops\n}", "vgpu-hook.json:3:3: invalid JSON"},
         {"{\"policy\": \"equal-size\"", "1:24: invalid JSON: unexpected end of file"},
-        {"{} {}", "1:4: invalid JSON: unexpected text after the JSON value"},
+        {"{} {}", "1:4: invalid JSON"},
         {"", "invalid JSON"},
+        {"{\"policy\": \"none\",}", "1:19: invalid JSON"}, /* trailing comma */
+        {"{\"policy\": 'none'}", "invalid JSON"},
         {"[]", "must be a JSON object"},
         {"{\"policy\": \"fair\"}", "\"policy\" must be one of: \"equal-size\" \"homogeneous\""},
         {"{\"policy\": 3}", "\"policy\" must be one of"},
