@@ -672,7 +672,7 @@ static int create_mdev(const struct hook_env *env, const struct vm_plan *p,
 static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
 {
     struct host *h = &p->host;
-    int r;
+    int r = 0;
     for (size_t m = 0; m < h->nmdevs; m++) {
         if (!p->reclaim[m]) {
             continue;

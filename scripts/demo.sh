@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The hook's whole lifecycle on a simulated Proxmox host (two Tesla P40s, qemu-server 7.2-3),
+# printed as Proxmox task logs would show it. The simulated kernel answers create/remove like
+# the real one (tests/fixtures/fakekernel.c). Nothing on this machine is touched.
+#
+#   scripts/demo.sh                       install what is missing, build, run
+#   scripts/demo.sh --no-build BIN MKFAKEHOST PRELOAD_SO   (used by the test suite)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--no-build" ]; then
+    BIN=$2 MK=$3 SO=$4
+else
+    scripts/deps.sh
+    cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    cmake --build build -j"$(nproc 2>/dev/null || echo 2)" >/dev/null
+    BIN=$PWD/build/pve-vgpu-hook MK=$PWD/build/tests/mkfakehost SO=$PWD/build/tests/libfakekernel_preload.so
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+HOST=$work/host
+"$MK" "$HOST" --qemu-server 7.2-3 >/dev/null
+echo '{ "remove_wait_s": 1 }' >"$HOST/etc/pve/vgpu-hook.json"
+vmconf() { printf '%s\n' "$2" >"$HOST/etc/pve/nodes/pve1/qemu-server/$1.conf"; }
+run() { LD_PRELOAD=$SO PVE_VGPU_HOOK_ROOT=$HOST "$BIN" "$@"; }
+fail() { echo "demo: FAILED: $*" >&2; exit 1; }
+
+# What Proxmox does around the hookscript, reduced to the phases.
+qm_start() {
+    echo; echo "\$ qm start $1"
+    if run "$1" pre-start 2>&1; then
+        echo "  (QEMU starts with the vGPU)"
+        echo "$((40000 + $1))" >"$HOST/run/qemu-server/$1.pid"
+        mkdir -p "$HOST/proc/$((40000 + $1))"
+        printf '/usr/bin/kvm\0-id\0%s\0-pidfile\0/var/run/qemu-server/%s.pid\0' "$1" "$1" \
+            >"$HOST/proc/$((40000 + $1))/cmdline"
+        run "$1" post-start 2>&1
+        echo "TASK OK"; return 0
+    fi
+    echo "TASK ERROR: hookscript error for $1 on pre-start: exit code 1"; return 1
+}
+qm_stop() {
+    echo; echo "\$ qm stop $1"
+    run "$1" pre-stop 2>&1
+    rm -f "$HOST/run/qemu-server/$1.pid"
+    run "$1" post-stop 2>&1
+    echo "TASK OK"
+}
+crash() { echo; echo "# VM $1's QEMU dies and Proxmox skips post-stop"; rm -f "$HOST/run/qemu-server/$1.pid"; }
+mdevs() { echo; echo "\$ ls /sys/bus/mdev/devices"; ls "$HOST/sys/bus/mdev/devices" | sed 's/^/  /'; }
+
+echo "Simulated host: two GRID P40 (0000:06:00.0, 0000:07:00.0), qemu-server 7.2-3"
+
+vmconf 100 $'boot: order=scsi0\ncores: 4\nhostpci0: 0000:06:00.0,mdev=nvidia-46,pcie=1\nmemory: 8192\nname: win10'
+echo; echo "VM 100: hostpci0: 0000:06:00.0,mdev=nvidia-46 (GRID P40-1Q)"
+qm_start 100 && fail "the first start should be refused to add -uuid"
+echo; echo "\$ grep args /etc/pve/qemu-server/100.conf"
+grep '^args' "$HOST/etc/pve/nodes/pve1/qemu-server/100.conf" | sed 's/^/  /' || fail "no args"
+qm_start 100 || fail "the second start should work"
+
+vmconf 101 $'cores: 2\nhostpci0: 0000:06:00.0,mdev=nvidia-47\nmemory: 4096\nname: cad'
+echo; echo "VM 101: hostpci0: 0000:06:00.0,mdev=nvidia-47 (GRID P40-2Q) -- the GPU already holds a 1 GiB vGPU"
+echo; echo "\$ pve-vgpu-hook check 101"
+run check 101 && fail "check should refuse"
+qm_start 101 && fail "VM 101 should be refused on 0000:06:00.0"
+vmconf 101 $'args: -uuid 00000000-0000-0000-0000-000000000101\ncores: 2\nhostpci0: 0000:07:00.0,mdev=nvidia-47\nmemory: 4096\nname: cad'
+echo; echo "VM 101 moved to 0000:07:00.0"
+qm_start 101 || fail "VM 101 should start on 0000:07:00.0"
+mdevs
+
+qm_stop 100
+crash 101
+mdevs
+vmconf 102 $'args: -uuid 00000000-0000-0000-0000-000000000102\ncores: 2\nhostpci0: 0000:07:00.0,mdev=nvidia-46\nname: office'
+echo; echo "VM 102: hostpci0: 0000:07:00.0,mdev=nvidia-46 (GRID P40-1Q) -- blocked only by VM 101's leftover"
+qm_start 102 || fail "VM 102 should reclaim the leftover"
+qm_stop 102
+mdevs
+[ -z "$(ls "$HOST/sys/bus/mdev/devices")" ] || fail "devices left behind"
+echo; echo "demo: done"
