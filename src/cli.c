@@ -5,6 +5,8 @@
 #include "inventory.h"
 #include "log.h"
 #include "mdev_uuid.h"
+#include "pveconf.h"
+#include "report.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -24,19 +26,52 @@ struct command {
     const char *name;
     int (*run)(struct cli_ctx *ctx, int argc, char **argv);
     const char *usage;
+    const char *summary;
     const char *help;
 };
 
+static int cmd_types(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
-    {"check", cmd_check, "check VMID",
+    {"types", cmd_types, "types [--parent PCI] [--json]",
+     "vGPU types per GPU with friendly names, and what fits now",
+     "Lists, per physical GPU (SR-IOV virtual functions collapsed under their physical\n"
+     "function), every mdev type: its sysfs id (what hostpciN's mdev= wants), friendly name,\n"
+     "series, framebuffer, max instances, instances available now, and whether it fits now\n"
+     "under the allocation policy. --parent limits the list to one GPU or VF.\n"
+     "--json prints, per parent and type, the keys of 'mdevctl types --dumpjson'\n"
+     "(available_instances, device_api, name, description) plus short_name, series,\n"
+     "framebuffer_mib, max_instance, mig_backed, physical_gpu and fits.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook types\n"
+     "  pve-vgpu-hook types --parent 0000:06:00.0 --json\n"},
+    {"status", cmd_status, "status [--json]", "which GPU hosts what, and leftovers",
+     "Shows, per physical GPU, what it is locked to by the policy, an occupancy bar and each\n"
+     "mdev with its type, the VM that owns it (from the UUID) and whether that VM runs\n"
+     "('leftover' when not). Also lists running VMs whose vGPU is missing.\n"
+     "\n"
+     "Example:\n"
+     "  pve-vgpu-hook status\n"},
+    {"check", cmd_check, "check VMID [--json]", "dry run of a VM's pre-start",
      "Dry run of pre-start: shows which mdev would be created where, or why the start would be\n"
      "refused, and whether pre-start would have to add -uuid to the VM's args. Changes nothing.\n"
      "Exit status 0 when the VM would start, 1 when not.\n"
      "\n"
      "Example:\n"
      "  pve-vgpu-hook check 100\n"},
+    {"cleanup", cmd_cleanup, "cleanup [--dry-run] [--json]", "remove leftover mdevs of stopped VMs",
+     "Removes mdevs whose UUID names a VM (%08d-0000-0000-0000-%012d) that is not running and\n"
+     "not being started or stopped; Proxmox skips post-stop on some paths (migration source,\n"
+     "failed starts, lock timeouts). Devices of running VMs and mdevs with other UUIDs are never\n"
+     "touched. One line per device. --dry-run only says what it would do.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook cleanup --dry-run\n"
+     "  pve-vgpu-hook cleanup\n"},
 };
 
 static const char *const hook_help =
@@ -60,10 +95,9 @@ static void usage(FILE *out)
     fputs(hook_help, out);
     fprintf(out, "\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(out, "  %-30s %.*s\n", commands[i].usage,
-                (int)strcspn(commands[i].help, ".\n"), commands[i].help);
+        fprintf(out, "  %-32s %s\n", commands[i].usage, commands[i].summary);
     }
-    fprintf(out, "  %-30s %s\n", "help COMMAND", "Explain one command, with an example");
+    fprintf(out, "  %-32s %s\n", "help COMMAND", "explain one command, with an example");
     fprintf(out,
             "\nGlobal options:\n"
             "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /var/lib/dpkg)\n"
@@ -171,79 +205,160 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv)
     return r;
 }
 
-static const char *action_name(enum mdev_action a)
+/* Options of an admin command: flags and one optional positional VMID. */
+struct cmd_opts {
+    bool json, dry_run;
+    const char *parent;
+    const char *vmid;
+};
+
+static int parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o,
+                      const char *usage)
 {
-    return a == ACT_REUSE ? "reuse" : a == ACT_REPLACE ? "replace" : "create";
+    memset(o, 0, sizeof(*o));
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json") && strchr(allowed, 'j')) {
+            o->json = true;
+        } else if (!strcmp(argv[i], "--dry-run") && strchr(allowed, 'n')) {
+            o->dry_run = true;
+        } else if (!strcmp(argv[i], "--parent") && strchr(allowed, 'p')) {
+            if (++i >= argc) {
+                return usage_error("--parent needs a PCI id; usage: pve-vgpu-hook %s", usage);
+            }
+            o->parent = argv[i];
+        } else if (argv[i][0] != '-' && strchr(allowed, 'v') && !o->vmid) {
+            o->vmid = argv[i];
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
+                    argv[i], usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (strchr(allowed, 'v') && !o->vmid) {
+        return usage_error("missing VMID; usage: pve-vgpu-hook %s", usage);
+    }
+    return 0;
+}
+
+static void print_warnings(const struct pvh_warnings *w)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        fprintf(stderr, "%s: warning: %s\n", PVH_PROG, w->items[i]);
+    }
+}
+
+static int fail(const struct pvh_err *e)
+{
+    log_err(e);
+    return 1;
+}
+
+static int cmd_types(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "jp", &o, "types [--parent PCI] [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings w = {0};
+    struct pvh_config cfg;
+    struct host h = {0};
+    char parent[16] = "";
+    if (hook_load_config(&env, &cfg, &w, &e) < 0) {
+        print_warnings(&w);
+        warn_free(&w);
+        return fail(&e);
+    }
+    print_warnings(&w);
+    warn_free(&w);
+    if (o.parent && pci_id_normalize(o.parent, parent, sizeof(parent)) < 0) {
+        config_free(&cfg);
+        return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", o.parent);
+    }
+    r = o.parent ? inventory_load_gpu(&ctx->fs, &h, parent, NULL, &e)
+                 : inventory_load_all(&ctx->fs, &h, &e);
+    if (r == 0 && o.parent && inv_find_parent(&h, parent) == NO_INDEX && h.nparents == 0) {
+        r = err_set(&e, -ENODEV, "%s offers no mdev types (no mdev_supported_types)", parent);
+        err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
+    }
+    if (r == 0) {
+        print_warnings(&h.warnings);
+        bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
+        report_types(stdout, &cfg, &h, is_parent ? parent : NULL, o.json);
+    }
+    inventory_free(&h);
+    config_free(&cfg);
+    hostfs_close(&ctx->fs);
+    return r < 0 ? fail(&e) : 0;
+}
+
+static int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "j", &o, "status [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct host_status st;
+    r = hook_status(&env, &st, &e);
+    print_warnings(&st.warnings);
+    if (r == 0) {
+        report_status(stdout, &st, o.json);
+    }
+    hook_status_free(&st);
+    hostfs_close(&ctx->fs);
+    return r < 0 ? fail(&e) : 0;
 }
 
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv)
 {
+    struct cmd_opts o;
     unsigned long vmid;
-    if (argc != 1) {
-        return usage_error("%s", "usage: pve-vgpu-hook check VMID");
-    }
-    int r = parse_vmid_arg(argv[0], &vmid);
-    if (r || (r = open_root(ctx))) {
+    int r = parse_opts(argc, argv, "jv", &o, "check VMID [--json]");
+    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct vm_plan p;
     r = hook_plan(&env, vmid, &p, &e);
-    for (size_t i = 0; i < p.host.warnings.n; i++) {
-        fprintf(stderr, "%s: warning: %s\n", PVH_PROG, p.host.warnings.items[i]);
+    if (!o.json) {
+        print_warnings(&p.host.warnings);
+        print_warnings(&p.warnings);
     }
-    for (size_t i = 0; i < p.warnings.n; i++) {
-        fprintf(stderr, "%s: warning: %s\n", PVH_PROG, p.warnings.items[i]);
-    }
-    int status = 0;
-    if (r > 0) {
-        printf("VM %lu: not a VM (container); the hook does nothing\n", vmid);
-    } else if (r < 0) {
-        printf("VM %lu: would NOT start\n", vmid);
-        char *line = e.msg;
-        while (line && *line) {
-            char *nl = strchr(line, '\n');
-            printf("  %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
-            line = nl ? nl + 1 : NULL;
-        }
-        if (e.hint[0]) {
-            printf("  what to do: %s\n", e.hint);
-        }
-        status = 1;
-    } else if (p.n == 0) {
-        printf("VM %lu: no vGPU in the VM config; the hook does nothing\n", vmid);
-    } else {
-        bool refuse_once = p.args_change && !p.migrating;
-        printf("VM %lu: %s\n", vmid,
-               refuse_once ? "would NOT start this time (args must gain -uuid first)"
-                           : "would start");
-        for (size_t m = 0; m < p.host.nmdevs; m++) {
-            if (p.reclaim[m]) {
-                const struct inv_mdev *md = &p.host.mdevs[m];
-                printf("  remove leftover %s (VM %lu, %s on %s)\n", md->uuid, md->vmid,
-                       md->type_id, md->parent_bdf);
-            }
-        }
-        for (size_t i = 0; i < p.n; i++) {
-            const struct planned_mdev *it = &p.items[i];
-            const struct inv_type *t = inv_parent_type(&p.host, it->parent, it->type_id);
-            const struct inv_typedef *d = t ? inv_def(&p.host, t) : NULL;
-            printf("  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action),
-                   it->uuid, it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
-                   p.host.parents[it->parent].bdf);
-        }
-        if (p.args_change) {
-            printf("  args: pre-start would set 'args: %s' (%s)%s\n", p.new_args, p.uuid_reason,
-                   p.migrating ? "; not during a migration" : "");
-        } else if (p.want_uuid[0]) {
-            printf("  args: already has -uuid %s\n", p.want_uuid);
-        } else if (p.uuid_reason[0]) {
-            printf("  args: no change needed (%s)\n", p.uuid_reason);
-        }
-        status = refuse_once ? 1 : 0;
-    }
+    int status = report_check(stdout, vmid, r, &p, &e, o.json);
     hook_plan_free(&p);
+    hostfs_close(&ctx->fs);
+    return status;
+}
+
+static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "jn", &o, "cleanup [--dry-run] [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings w = {0};
+    struct cleanup_item *items = NULL;
+    size_t n = 0;
+    r = hook_cleanup(&env, o.dry_run, &items, &n, &w, &e);
+    print_warnings(&w);
+    warn_free(&w);
+    int status = r < 0 ? fail(&e) : 0;
+    if (r == 0) {
+        report_cleanup(stdout, items, n, o.dry_run, o.json);
+        for (size_t i = 0; i < n; i++) {
+            status |= items[i].verdict == CLEAN_FAILED;
+        }
+    }
+    free(items);
     hostfs_close(&ctx->fs);
     return status;
 }

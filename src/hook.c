@@ -764,6 +764,162 @@ static int write_args(const struct hook_env *env, struct vm_plan *p, struct pvh_
     return r;
 }
 
+/* ---------- admin commands ---------- */
+
+void hook_status_free(struct host_status *st)
+{
+    config_free(&st->cfg);
+    inventory_free(&st->host);
+    free(st->running);
+    free(st->missing);
+    warn_free(&st->warnings);
+    st->running = NULL;
+    st->missing = NULL;
+}
+
+/* The vGPUs a VM's config asks for: its hostpci mdev entries, or its managed entry. */
+static void expected_vgpus(const struct hook_env *env, const struct pvh_config *cfg,
+                           unsigned long vmid, struct host_status *st)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/etc/pve/qemu-server/%lu.conf", vmid);
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    struct pveconf conf;
+    if (hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
+        pveconf_parse(text, len, &conf) < 0) {
+        return;
+    }
+    struct missing_vgpu want[HOSTPCI_MAX + 1];
+    size_t n = 0;
+    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
+        char key[16], val[1024];
+        struct hostpci hp;
+        snprintf(key, sizeof(key), "hostpci%u", i);
+        if (pveconf_get(&conf, key, val, sizeof(val)) && hostpci_parse(i, val, &hp, NULL) == 0 &&
+            hp.mdev[0]) {
+            want[n] = (struct missing_vgpu){.vmid = vmid, .index = i};
+            snprintf(want[n].type, sizeof(want[n].type), "%s", hp.mdev);
+            n++;
+        }
+    }
+    pveconf_free(&conf);
+    const struct vm_settings *vs = config_vm(cfg, vmid);
+    if (vs && n == 0) {
+        want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
+        snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char dev[128];
+        mdev_uuid_for(vmid, want[i].index, want[i].uuid);
+        snprintf(dev, sizeof(dev), "/sys/bus/mdev/devices/%s", want[i].uuid);
+        if (hostfs_exists(env->fs, dev) == 0) {
+            continue;
+        }
+        struct missing_vgpu *nm = realloc(st->missing, (st->nmissing + 1) * sizeof(*nm));
+        if (!nm) {
+            return;
+        }
+        st->missing = nm;
+        st->missing[st->nmissing++] = want[i];
+    }
+}
+
+int hook_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e)
+{
+    memset(st, 0, sizeof(*st));
+    config_defaults(&st->cfg);
+    if (node_name(env->fs, st->node, sizeof(st->node)) < 0) {
+        snprintf(st->node, sizeof(st->node), "localhost");
+    }
+    config_free(&st->cfg);
+    int r = hook_load_config(env, &st->cfg, &st->warnings, e);
+    if (r < 0) {
+        return r;
+    }
+    if ((r = inventory_load_all(env->fs, &st->host, e)) < 0) {
+        return r;
+    }
+    st->running = calloc(st->host.nmdevs ? st->host.nmdevs : 1, sizeof(*st->running));
+    if (!st->running) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t m = 0; m < st->host.nmdevs; m++) {
+        const struct inv_mdev *md = &st->host.mdevs[m];
+        st->running[m] = md->owned ? (signed char)vm_is_running(env->fs, md->vmid) : -1;
+    }
+    /* Running VMs of this node whose vGPU is not there. */
+    struct hostfs_list l;
+    if (hostfs_list(env->fs, "/etc/pve/qemu-server", &l) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            char id[16];
+            unsigned long vmid;
+            size_t nl = strlen(l.names[i]);
+            if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
+                continue;
+            }
+            snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
+            if (vmid_parse(id, &vmid) && vm_is_running(env->fs, vmid)) {
+                expected_vgpus(env, &st->cfg, vmid, st);
+            }
+        }
+        hostfs_list_free(&l);
+    }
+    return 0;
+}
+
+int hook_cleanup(const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
+                 struct pvh_warnings *w, struct pvh_err *e)
+{
+    *items = NULL;
+    *n = 0;
+    int lock = -1;
+    if (!dry_run) {
+        lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+        if (lock < 0) {
+            err_set(e, lock, "cannot take the host lock %s: %s", HOST_LOCK_PATH, strerror(-lock));
+            err_hint(e, "another pve-vgpu-hook is busy; try again in a minute");
+            return lock;
+        }
+    }
+    struct inv_mdev *all = NULL;
+    size_t nall = 0;
+    int r = inventory_vm_mdevs(env->fs, 0, &all, &nall, w);
+    if (r < 0) {
+        hostfs_unlock(lock);
+        return err_set(e, r, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
+    }
+    struct cleanup_item *out = calloc(nall ? nall : 1, sizeof(*out));
+    if (!out) {
+        free(all);
+        hostfs_unlock(lock);
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nall; i++) {
+        struct cleanup_item *it = &out[i];
+        it->mdev = all[i];
+        if (!it->mdev.owned) {
+            it->verdict = CLEAN_NOT_OURS;
+        } else if (vm_is_running(env->fs, it->mdev.vmid)) {
+            it->verdict = CLEAN_KEPT_RUNNING;
+        } else if (vm_is_busy(env->fs, it->mdev.vmid)) {
+            it->verdict = CLEAN_KEPT_BUSY;
+        } else if (dry_run) {
+            it->verdict = CLEAN_WOULD_REMOVE;
+        } else if ((it->err = remove_mdev(env->fs, it->mdev.uuid)) < 0) {
+            it->verdict = CLEAN_FAILED;
+        } else {
+            it->verdict = CLEAN_REMOVED;
+        }
+    }
+    free(all);
+    hostfs_unlock(lock);
+    *items = out;
+    *n = nall;
+    return 0;
+}
+
 /* ---------- phases ---------- */
 
 static int phase_pre_start(const struct hook_env *env, unsigned long vmid)

@@ -394,7 +394,7 @@ int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_m
     }
     for (size_t i = 0; i < l.n; i++) {
         unsigned long id;
-        if (!mdev_uuid_parse(l.names[i], NULL, &id) || id != vmid) {
+        if (vmid && (!mdev_uuid_parse(l.names[i], NULL, &id) || id != vmid)) {
             continue;
         }
         struct inv_mdev m;

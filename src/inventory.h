@@ -95,7 +95,7 @@ bool inv_gpu_is_nvidia(const struct host *h, size_t gpu);
 
 /* Find an mdev by UUID anywhere on the host: its parent and type. -ENOENT when absent. */
 int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out);
-/* All mdevs on the host whose UUID says they belong to vmid. */
+/* All mdevs on the host whose UUID says they belong to vmid; vmid 0: every mdev on the bus. */
 int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out,
                        size_t *n, struct pvh_warnings *w);
 

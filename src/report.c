@@ -1,0 +1,624 @@
+#include "report.h"
+
+#include "rules.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------- shared helpers ---------- */
+
+static void print_json(FILE *out, json_object *o)
+{
+    fprintf(out, "%s\n",
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                  JSON_C_TO_STRING_SPACED |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
+static json_object *jstr(const char *s)
+{
+    return json_object_new_string(s ? s : "");
+}
+
+/* "nvidia-46" before "nvidia-155": compare the text, then the trailing number. */
+static int natural_cmp(const char *a, const char *b)
+{
+    size_t la = strcspn(a, "0123456789"), lb = strcspn(b, "0123456789");
+    int c = strncmp(a, b, la < lb ? la : lb);
+    if (c || la != lb) {
+        return c ? c : (la < lb ? -1 : 1);
+    }
+    unsigned long na = strtoul(a + la, NULL, 10), nb = strtoul(b + lb, NULL, 10);
+    if (na != nb) {
+        return na < nb ? -1 : 1;
+    }
+    return strcmp(a, b);
+}
+
+static const struct host *sort_host;
+static int cmp_type(const void *x, const void *y)
+{
+    const struct inv_type *a = x, *b = y;
+    return natural_cmp(sort_host->defs[a->def].id, sort_host->defs[b->def].id);
+}
+
+/* The GPU's model, from its first named type ("P40"). */
+static const char *gpu_model(const struct host *h, size_t gpu)
+{
+    for (size_t i = 0; i < h->ndefs; i++) {
+        if (h->defs[i].gpu == gpu && h->defs[i].info.gpu[0]) {
+            return h->defs[i].info.gpu;
+        }
+    }
+    return "GPU";
+}
+
+static char series_str(const struct inv_typedef *d)
+{
+    return d->info.series ? d->info.series : '-';
+}
+
+/* A type of a GPU: instances available over its parents, and one parent's entry. */
+struct gpu_type {
+    const struct inv_typedef *def;
+    long available;
+    bool readable;
+    bool fits; /* policy allows it now and some parent has an instance */
+    bool policy_ok;
+};
+
+static size_t gpu_types(const struct pvh_config *cfg, const struct host *h, size_t gpu,
+                        struct gpu_type *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t p = 0; p < h->nparents; p++) {
+        if (h->parents[p].gpu != gpu) {
+            continue;
+        }
+        for (size_t t = 0; t < h->parents[p].ntypes; t++) {
+            const struct inv_type *ty = &h->parents[p].types[t];
+            size_t k;
+            for (k = 0; k < n && out[k].def != &h->defs[ty->def]; k++) {
+            }
+            if (k == n) {
+                if (n == max) {
+                    continue;
+                }
+                out[n++] = (struct gpu_type){.def = &h->defs[ty->def]};
+            }
+            if (ty->available > 0) {
+                out[k].available += ty->available;
+            }
+            out[k].readable |= ty->available >= 0;
+        }
+    }
+    for (size_t k = 0; k < n; k++) {
+        out[k].policy_ok = rules_type_fits(cfg, h, gpu, out[k].def, NULL, NULL, 0);
+        out[k].fits = out[k].policy_ok && out[k].available > 0;
+    }
+    return n;
+}
+
+static int cmp_gpu_type(const void *x, const void *y)
+{
+    const struct gpu_type *a = x, *b = y;
+    return natural_cmp(a->def->id, b->def->id);
+}
+
+static void gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs)
+{
+    *vfs = *free_vfs = 0;
+    for (size_t p = 0; p < h->nparents; p++) {
+        if (h->parents[p].gpu != gpu || !h->parents[p].is_vf) {
+            continue;
+        }
+        (*vfs)++;
+        bool used = false;
+        for (size_t m = 0; m < h->nmdevs; m++) {
+            used |= h->mdevs[m].parent == p;
+        }
+        *free_vfs += !used;
+    }
+}
+
+static size_t gpu_mdev_count(const struct host *h, size_t gpu)
+{
+    size_t n = 0;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        n += h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == gpu;
+    }
+    return n;
+}
+
+/* ---------- types ---------- */
+
+static void types_json(const struct pvh_config *cfg, const struct host *h, const char *only,
+                       json_object *arr)
+{
+    for (size_t p = 0; p < h->nparents; p++) {
+        const struct inv_parent *par = &h->parents[p];
+        if (only && strcmp(par->bdf, only) != 0) {
+            continue;
+        }
+        struct inv_type *sorted = malloc((par->ntypes ? par->ntypes : 1) * sizeof(*sorted));
+        if (!sorted) {
+            return;
+        }
+        memcpy(sorted, par->types, par->ntypes * sizeof(*sorted));
+        sort_host = h;
+        qsort(sorted, par->ntypes, sizeof(*sorted), cmp_type);
+        json_object *list = json_object_new_array();
+        for (size_t t = 0; t < par->ntypes; t++) {
+            const struct inv_type *ty = &sorted[t];
+            const struct inv_typedef *d = &h->defs[ty->def];
+            json_object *o = json_object_new_object();
+            /* mdevctl's keys first, with its values */
+            json_object_object_add(o, "available_instances",
+                                   json_object_new_int64(ty->available < 0 ? 0 : ty->available));
+            json_object_object_add(o, "device_api", jstr(d->device_api));
+            if (d->name[0]) {
+                json_object_object_add(o, "name", jstr(d->name));
+            }
+            if (d->description[0]) {
+                json_object_object_add(o, "description", jstr(d->description));
+            }
+            if (d->info.named) {
+                json_object_object_add(o, "short_name", jstr(d->info.short_name));
+                char s[2] = {d->info.series, 0};
+                json_object_object_add(o, "series", jstr(s));
+            }
+            if (d->info.fb_mib) {
+                json_object_object_add(o, "framebuffer_mib", json_object_new_int64(d->info.fb_mib));
+            }
+            if (d->info.max_instance) {
+                json_object_object_add(o, "max_instance",
+                                       json_object_new_int64(d->info.max_instance));
+            }
+            json_object_object_add(o, "mig_backed", json_object_new_boolean(d->info.mig));
+            json_object_object_add(o, "physical_gpu", jstr(h->gpus[par->gpu].bdf));
+            json_object_object_add(
+                o, "fits",
+                json_object_new_boolean(ty->available > 0 &&
+                                        rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0)));
+            json_object *wrap = json_object_new_object();
+            json_object_object_add(wrap, d->id, o);
+            json_object_array_add(list, wrap);
+        }
+        free(sorted);
+        json_object *po = json_object_new_object();
+        json_object_object_add(po, par->bdf, list);
+        json_object_array_add(arr, po);
+    }
+}
+
+void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
+                  const char *only_parent, bool json)
+{
+    if (json) {
+        json_object *arr = json_object_new_array();
+        types_json(cfg, h, only_parent, arr);
+        print_json(out, arr);
+        return;
+    }
+    if (h->ngpus == 0) {
+        fprintf(out, "No mediated-device GPU on this host (/sys/class/mdev_bus is empty).\n"
+                     "Is the vGPU driver loaded (nvidia-vgpu-mgr), and on Ampere or newer, are "
+                     "the VFs enabled (sriov-manage -e ALL)?\n");
+        return;
+    }
+    struct gpu_type *types = calloc(h->ndefs ? h->ndefs : 1, sizeof(*types));
+    if (!types) {
+        return;
+    }
+    for (size_t g = 0; g < h->ngpus; g++) {
+        const struct inv_gpu *G = &h->gpus[g];
+        size_t vfs, free_vfs;
+        gpu_vf_counts(h, g, &vfs, &free_vfs);
+        char hosts[512];
+        rules_describe_residents(h, g, NULL, hosts, sizeof(hosts));
+        fprintf(out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g ? "\n" : "", G->bdf,
+                gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-");
+        if (vfs) {
+            fprintf(out, "  SR-IOV: %zu of %zu VFs free (one vGPU per VF)\n", free_vfs, vfs);
+        }
+        fprintf(out, "  hosts: %s\n", hosts);
+        size_t n = gpu_types(cfg, h, g, types, h->ndefs);
+        qsort(types, n, sizeof(*types), cmp_gpu_type);
+        fprintf(out, "  %-12s %-22s %-6s %11s %4s %9s  %s\n", "TYPE", "NAME", "SERIES",
+                "FRAMEBUFFER", "MAX", "AVAILABLE", "FITS NOW");
+        for (size_t k = 0; k < n; k++) {
+            const struct inv_typedef *d = types[k].def;
+            char fb[16] = "-", max[8] = "-", avail[16] = "?";
+            if (d->info.fb_mib) {
+                snprintf(fb, sizeof(fb), "%u MiB", d->info.fb_mib);
+            }
+            if (d->info.max_instance) {
+                snprintf(max, sizeof(max), "%u", d->info.max_instance);
+            }
+            if (types[k].readable) {
+                snprintf(avail, sizeof(avail), "%ld", types[k].available);
+            }
+            const char *fits = types[k].fits         ? "yes"
+                               : !types[k].policy_ok ? "no (policy)"
+                                                     : "no (driver: none available)";
+            fprintf(out, "  %-12s %-22s %-6c %11s %4s %9s  %s%s\n", d->id,
+                    d->name[0] ? d->name : "-", series_str(d), fb, max, avail, fits,
+                    d->info.mig ? " [MIG-backed]" : "");
+        }
+    }
+    free(types);
+    fprintf(out, "\npolicy: %s (change it in /etc/pve/vgpu-hook.json)\n", policy_name(cfg->policy));
+}
+
+/* ---------- status ---------- */
+
+static void lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *buf,
+                      size_t size)
+{
+    const struct inv_typedef *first = NULL;
+    unsigned used = 0;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        const struct inv_mdev *md = &h->mdevs[m];
+        if (md->parent == NO_INDEX || h->parents[md->parent].gpu != g) {
+            continue;
+        }
+        const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
+        if (d && !d->info.mig) {
+            first = first ? first : d;
+            used += d->info.fb_mib;
+        }
+    }
+    if (!first) {
+        snprintf(buf, size, "free");
+        return;
+    }
+    switch (cfg->policy) {
+    case POLICY_EQUAL_SIZE: {
+        char group[8] = "";
+        for (size_t i = 0; i < cfg->nseries_groups; i++) {
+            if (first->info.series && strchr(cfg->series_groups[i], first->info.series)) {
+                snprintf(group, sizeof(group), "%s", cfg->series_groups[i]);
+            }
+        }
+        if (!group[0]) {
+            group[0] = series_str(first);
+        }
+        snprintf(buf, size, "locked to %u MiB, series %s", first->info.fb_mib, group);
+        break;
+    }
+    case POLICY_HOMOGENEOUS:
+        snprintf(buf, size, "locked to %s", first->name[0] ? first->name : first->id);
+        break;
+    case POLICY_MIXED_SIZE:
+        snprintf(buf, size, "%u of %u MiB in use", used, h->gpus[g].fb_mib);
+        break;
+    case POLICY_NONE:
+        snprintf(buf, size, "in use (policy none)");
+        break;
+    }
+}
+
+static const char *owner_state(const struct host_status *st, size_t m)
+{
+    return st->running[m] < 0 ? "not a VMID UUID" : st->running[m] ? "running" : "leftover";
+}
+
+static void status_json(FILE *out, const struct host_status *st)
+{
+    const struct host *h = &st->host;
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "node", jstr(st->node));
+    json_object_object_add(root, "policy", jstr(policy_name(st->cfg.policy)));
+    json_object *gpus = json_object_new_array();
+    for (size_t g = 0; g < h->ngpus; g++) {
+        json_object *o = json_object_new_object();
+        char lock[128];
+        lock_text(&st->cfg, h, g, lock, sizeof(lock));
+        json_object_object_add(o, "pci", jstr(h->gpus[g].bdf));
+        json_object_object_add(o, "model", jstr(gpu_model(h, g)));
+        json_object_object_add(o, "framebuffer_mib", json_object_new_int64(h->gpus[g].fb_mib));
+        json_object_object_add(o, "state", jstr(lock));
+        size_t vfs, free_vfs;
+        gpu_vf_counts(h, g, &vfs, &free_vfs);
+        if (vfs) {
+            json_object_object_add(o, "vfs", json_object_new_int64((int64_t)vfs));
+            json_object_object_add(o, "vfs_free", json_object_new_int64((int64_t)free_vfs));
+        }
+        json_object *list = json_object_new_array();
+        for (size_t m = 0; m < h->nmdevs; m++) {
+            const struct inv_mdev *md = &h->mdevs[m];
+            if (md->parent == NO_INDEX || h->parents[md->parent].gpu != g) {
+                continue;
+            }
+            const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
+            json_object *mo = json_object_new_object();
+            json_object_object_add(mo, "uuid", jstr(md->uuid));
+            json_object_object_add(mo, "parent", jstr(md->parent_bdf));
+            json_object_object_add(mo, "type", jstr(md->type_id));
+            json_object_object_add(mo, "name", jstr(d ? d->name : ""));
+            json_object_object_add(mo, "vmid", md->owned ? json_object_new_int64((int64_t)md->vmid)
+                                                         : NULL);
+            json_object_object_add(mo, "state", jstr(owner_state(st, m)));
+            json_object_array_add(list, mo);
+        }
+        json_object_object_add(o, "mdevs", list);
+        json_object_array_add(gpus, o);
+    }
+    json_object_object_add(root, "gpus", gpus);
+    json_object *miss = json_object_new_array();
+    for (size_t i = 0; i < st->nmissing; i++) {
+        json_object *mo = json_object_new_object();
+        json_object_object_add(mo, "vmid", json_object_new_int64((int64_t)st->missing[i].vmid));
+        json_object_object_add(mo, "index", json_object_new_int64(st->missing[i].index));
+        json_object_object_add(mo, "uuid", jstr(st->missing[i].uuid));
+        json_object_object_add(mo, "type", jstr(st->missing[i].type));
+        json_object_array_add(miss, mo);
+    }
+    json_object_object_add(root, "running_without_vgpu", miss);
+    json_object *warn = json_object_new_array();
+    for (size_t i = 0; i < h->warnings.n; i++) {
+        json_object_array_add(warn, jstr(h->warnings.items[i]));
+    }
+    json_object_object_add(root, "warnings", warn);
+    print_json(out, root);
+}
+
+void report_status(FILE *out, const struct host_status *st, bool json)
+{
+    if (json) {
+        status_json(out, st);
+        return;
+    }
+    const struct host *h = &st->host;
+    size_t leftovers = 0;
+    if (h->ngpus == 0) {
+        fprintf(out, "No mediated-device GPU on this host.\n");
+    }
+    for (size_t g = 0; g < h->ngpus; g++) {
+        char lock[128];
+        lock_text(&st->cfg, h, g, lock, sizeof(lock));
+        size_t count = gpu_mdev_count(h, g), cap = 0, vfs, free_vfs;
+        gpu_vf_counts(h, g, &vfs, &free_vfs);
+        const struct inv_typedef *first = NULL;
+        for (size_t m = 0; m < h->nmdevs && !first; m++) {
+            if (h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == g) {
+                first = inv_gpu_typedef(h, g, h->mdevs[m].type_id);
+            }
+        }
+        cap = first && first->info.max_instance ? first->info.max_instance : (vfs ? vfs : count);
+        if (vfs && cap > vfs) {
+            cap = vfs;
+        }
+        fprintf(out, "%s%s  %s, %u MiB: %s\n", g ? "\n" : "", h->gpus[g].bdf, gpu_model(h, g),
+                h->gpus[g].fb_mib, lock);
+        if (count || cap) {
+            char bar[64];
+            size_t width = cap > 32 ? 32 : (cap ? cap : 1);
+            size_t filled = cap ? (count * width + cap - 1) / cap : 0;
+            for (size_t i = 0; i < width; i++) {
+                bar[i] = i < filled ? '#' : '-';
+            }
+            bar[width] = '\0';
+            fprintf(out, "  [%s] %zu/%zu %s\n", bar, count, cap,
+                    first ? (first->name[0] ? first->name : first->id) : "");
+        }
+        if (vfs) {
+            fprintf(out, "  SR-IOV: %zu of %zu VFs free\n", free_vfs, vfs);
+        }
+        for (size_t m = 0; m < h->nmdevs; m++) {
+            const struct inv_mdev *md = &h->mdevs[m];
+            if (md->parent == NO_INDEX || h->parents[md->parent].gpu != g) {
+                continue;
+            }
+            const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
+            char owner[32] = "-";
+            if (md->owned) {
+                snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
+            }
+            leftovers += st->running[m] == 0;
+            fprintf(out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
+                    d && d->name[0] ? d->name : "-", owner, owner_state(st, m),
+                    strcmp(md->parent_bdf, h->gpus[g].bdf) ? " on " : "",
+                    strcmp(md->parent_bdf, h->gpus[g].bdf) ? md->parent_bdf : "");
+        }
+    }
+    for (size_t i = 0; i < h->warnings.n; i++) {
+        fprintf(out, "\nwarning: %s", h->warnings.items[i]);
+    }
+    if (h->warnings.n) {
+        fprintf(out, "\n");
+    }
+    if (leftovers) {
+        fprintf(out, "\n%zu leftover mdev%s of stopped VMs: 'pve-vgpu-hook cleanup' removes them "
+                     "(the next start that needs the room does too).\n",
+                leftovers, leftovers == 1 ? "" : "s");
+    }
+    for (size_t i = 0; i < st->nmissing; i++) {
+        if (i == 0) {
+            fprintf(out, "\nRunning VMs without their vGPU:\n");
+        }
+        fprintf(out, "  VM %lu: index %u (%s) should be mdev %s, which does not exist\n",
+                st->missing[i].vmid, st->missing[i].index, st->missing[i].type,
+                st->missing[i].uuid);
+    }
+}
+
+/* ---------- check ---------- */
+
+static const char *action_name(enum mdev_action a)
+{
+    return a == ACT_REUSE ? "reuse" : a == ACT_REPLACE ? "replace" : "create";
+}
+
+static void print_indented(FILE *out, const char *text, const char *indent)
+{
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        fprintf(out, "%s%.*s\n", indent, nl ? (int)(nl - p) : (int)strlen(p), p);
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
+int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
+                 const struct pvh_err *e, bool json)
+{
+    bool refuse_once = rc == 0 && p->n && p->args_change && !p->migrating;
+    int status = (rc < 0 || refuse_once) ? 1 : 0;
+    const char *verdict = rc > 0       ? "not a VM"
+                          : rc < 0     ? "refused"
+                          : p->n == 0  ? "no vGPU"
+                          : refuse_once ? "refused once: args needs -uuid"
+                                        : "would start";
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
+        json_object_object_add(o, "would_start", json_object_new_boolean(status == 0));
+        json_object_object_add(o, "verdict", jstr(verdict));
+        json_object *items = json_object_new_array();
+        for (size_t i = 0; rc == 0 && i < p->n; i++) {
+            const struct planned_mdev *it = &p->items[i];
+            const struct inv_type *t = inv_parent_type(&p->host, it->parent, it->type_id);
+            json_object *io = json_object_new_object();
+            json_object_object_add(io, "index", json_object_new_int64(it->index));
+            json_object_object_add(io, "uuid", jstr(it->uuid));
+            json_object_object_add(io, "type", jstr(it->type_id));
+            json_object_object_add(io, "name", jstr(t ? inv_def(&p->host, t)->name : ""));
+            json_object_object_add(io, "parent", jstr(p->host.parents[it->parent].bdf));
+            json_object_object_add(io, "action", jstr(action_name(it->action)));
+            json_object_array_add(items, io);
+        }
+        json_object_object_add(o, "mdevs", items);
+        json_object *rec = json_object_new_array();
+        for (size_t m = 0; rc == 0 && p->reclaim && m < p->host.nmdevs; m++) {
+            if (p->reclaim[m]) {
+                json_object_array_add(rec, jstr(p->host.mdevs[m].uuid));
+            }
+        }
+        json_object_object_add(o, "remove_leftovers", rec);
+        if (rc == 0 && (p->args_change || p->want_uuid[0])) {
+            json_object *a = json_object_new_object();
+            json_object_object_add(a, "change", json_object_new_boolean(p->args_change));
+            json_object_object_add(a, "uuid", jstr(p->want_uuid));
+            json_object_object_add(a, "new_args", p->args_change ? jstr(p->new_args) : NULL);
+            json_object_object_add(a, "reason", jstr(p->uuid_reason));
+            json_object_object_add(o, "args", a);
+        }
+        if (rc < 0) {
+            json_object *err = json_object_new_object();
+            json_object_object_add(err, "message", jstr(e->msg));
+            json_object_object_add(err, "hint", jstr(e->hint));
+            json_object_object_add(o, "error", err);
+        }
+        json_object *warn = json_object_new_array();
+        for (size_t i = 0; i < p->host.warnings.n; i++) {
+            json_object_array_add(warn, jstr(p->host.warnings.items[i]));
+        }
+        for (size_t i = 0; i < p->warnings.n; i++) {
+            json_object_array_add(warn, jstr(p->warnings.items[i]));
+        }
+        json_object_object_add(o, "warnings", warn);
+        print_json(out, o);
+        return status;
+    }
+    if (rc > 0) {
+        fprintf(out, "VM %lu: not a VM (container); the hook does nothing\n", vmid);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(out, "VM %lu: would NOT start\n", vmid);
+        print_indented(out, e->msg, "  ");
+        if (e->hint[0]) {
+            fprintf(out, "  what to do: %s\n", e->hint);
+        }
+        return 1;
+    }
+    if (p->n == 0) {
+        fprintf(out, "VM %lu: no vGPU in the VM config; the hook does nothing\n", vmid);
+        return 0;
+    }
+    fprintf(out, "VM %lu: %s\n", vmid,
+            refuse_once ? "would NOT start this time (args must gain -uuid first)" : "would start");
+    for (size_t m = 0; m < p->host.nmdevs; m++) {
+        if (p->reclaim[m]) {
+            const struct inv_mdev *md = &p->host.mdevs[m];
+            fprintf(out, "  remove leftover %s (VM %lu, %s on %s)\n", md->uuid, md->vmid,
+                    md->type_id, md->parent_bdf);
+        }
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        const struct inv_type *t = inv_parent_type(&p->host, it->parent, it->type_id);
+        const struct inv_typedef *d = t ? inv_def(&p->host, t) : NULL;
+        fprintf(out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action),
+                it->uuid, it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
+                p->host.parents[it->parent].bdf);
+    }
+    if (p->args_change) {
+        fprintf(out, "  args: pre-start would set 'args: %s' (%s)%s\n", p->new_args,
+                p->uuid_reason, p->migrating ? "; not during a migration" : "");
+    } else if (p->want_uuid[0]) {
+        fprintf(out, "  args: already has -uuid %s\n", p->want_uuid);
+    } else if (p->uuid_reason[0]) {
+        fprintf(out, "  args: no change needed (%s)\n", p->uuid_reason);
+    }
+    return status;
+}
+
+/* ---------- cleanup ---------- */
+
+static const char *const verdict_names[] = {
+    [CLEAN_REMOVED] = "removed",          [CLEAN_WOULD_REMOVE] = "would remove",
+    [CLEAN_KEPT_RUNNING] = "kept",        [CLEAN_KEPT_BUSY] = "kept",
+    [CLEAN_NOT_OURS] = "ignored",         [CLEAN_FAILED] = "FAILED to remove",
+};
+
+void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run,
+                    bool json)
+{
+    if (json) {
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < n; i++) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "uuid", jstr(items[i].mdev.uuid));
+            json_object_object_add(o, "type", jstr(items[i].mdev.type_id));
+            json_object_object_add(o, "parent", jstr(items[i].mdev.parent_bdf));
+            json_object_object_add(o, "vmid", items[i].mdev.owned
+                                                  ? json_object_new_int64((int64_t)items[i].mdev.vmid)
+                                                  : NULL);
+            json_object_object_add(o, "result", jstr(verdict_names[items[i].verdict]));
+            if (items[i].verdict == CLEAN_FAILED) {
+                json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
+            }
+            json_object_array_add(arr, o);
+        }
+        print_json(out, arr);
+        return;
+    }
+    size_t acted = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cleanup_item *it = &items[i];
+        const char *why = "";
+        char owner[32] = "";
+        if (it->mdev.owned) {
+            snprintf(owner, sizeof(owner), "VM %lu, ", it->mdev.vmid);
+        }
+        switch (it->verdict) {
+        case CLEAN_KEPT_RUNNING: why = ": its VM is running"; break;
+        case CLEAN_KEPT_BUSY: why = ": Proxmox holds its VM's lock (starting or stopping)"; break;
+        case CLEAN_NOT_OURS: why = ": not a VMID UUID, not ours to remove"; break;
+        case CLEAN_FAILED: why = ": "; break;
+        default: acted++; break;
+        }
+        fprintf(out, "%s %s (%s%s on %s)%s%s\n", verdict_names[it->verdict], it->mdev.uuid, owner,
+                it->mdev.type_id, it->mdev.parent_bdf, why,
+                it->verdict == CLEAN_FAILED ? strerror(-it->err) : "");
+    }
+    if (acted == 0) {
+        fprintf(out, "no leftover mdevs%s\n", n ? " to remove" : "");
+    } else if (dry_run) {
+        fprintf(out, "%zu leftover mdev%s; run without --dry-run to remove\n", acted,
+                acted == 1 ? "" : "s");
+    }
+}
