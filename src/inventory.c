@@ -399,6 +399,11 @@ int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_m
         }
         struct inv_mdev m;
         int lr = inventory_mdev_lookup(fs, l.names[i], &m);
+        if (lr == -ESTALE) {
+            warn_add(w, "dangling link /sys/bus/mdev/devices/%s (its device is gone); skipped",
+                     l.names[i]);
+            continue;
+        }
         if (lr < 0) {
             warn_add(w, "mdev %s: cannot read its sysfs entry (%s); skipped", l.names[i],
                      strerror(-lr));

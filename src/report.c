@@ -276,14 +276,16 @@ static void lock_text(const struct pvh_config *cfg, const struct host *h, size_t
     }
     switch (cfg->policy) {
     case POLICY_EQUAL_SIZE: {
-        char group[8] = "";
+        char group[16] = "";
+        group[0] = series_str(first);
         for (size_t i = 0; i < cfg->nseries_groups; i++) {
-            if (first->info.series && strchr(cfg->series_groups[i], first->info.series)) {
-                snprintf(group, sizeof(group), "%s", cfg->series_groups[i]);
+            const char *grp = cfg->series_groups[i];
+            if (first->info.series && strchr(grp, first->info.series)) {
+                for (size_t k = 0; grp[k]; k++) { /* "QC" reads "Q/C" */
+                    group[2 * k] = grp[k];
+                    group[2 * k + 1] = grp[k + 1] ? '/' : '\0';
+                }
             }
-        }
-        if (!group[0]) {
-            group[0] = series_str(first);
         }
         snprintf(buf, size, "locked to %u MiB, series %s", first->info.fb_mib, group);
         break;

@@ -13,6 +13,7 @@
 #include "fakehost.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,16 +64,66 @@ static int teardown(void **state)
     return 0;
 }
 
+#include <json-c/json.h>
+
+/* Before every pre-start, `check VMID --json` with the same environment must change nothing
+ * and predict the outcome: the same verdict, and every planned device present afterwards on
+ * the planned parent. Injected driver failures are invisible to a dry run by nature. */
+static int run_phase(const char *const *env, const char *vmid, const char *phase)
+{
+    bool injected = false;
+    for (size_t i = 0; env && env[i]; i++) {
+        injected |= !strncmp(env[i], "FAKE_MDEV_FAIL=", 15) && env[i][15];
+    }
+    json_object *plan = NULL;
+    if (!strcmp(phase, "pre-start") && !injected) {
+        char *before = fh_snapshot(FH);
+        fh_run(FH, &R, env, "check", vmid, "--json", NULL);
+        char *after = fh_snapshot(FH);
+        if (strcmp(before, after)) {
+            fail_msg("check %s changed the host", vmid);
+        }
+        free(before);
+        free(after);
+        plan = json_tokener_parse(R.out);
+        if (!plan && R.status != 2) {
+            fail_msg("check %s --json printed no JSON (status %d):\n%s\n%s", vmid, R.status,
+                     R.out, R.err);
+        }
+    }
+    fh_run(FH, &R, env, vmid, phase, NULL);
+    if (plan) {
+        json_object *ws, *mdevs;
+        assert_true(json_object_object_get_ex(plan, "would_start", &ws));
+        if (json_object_get_boolean(ws) != (R.status == 0)) {
+            fail_msg("check %s said would_start=%d but pre-start exited %d:\n%s", vmid,
+                     json_object_get_boolean(ws), R.status, R.err);
+        }
+        assert_true(json_object_object_get_ex(plan, "mdevs", &mdevs));
+        for (size_t i = 0; R.status == 0 && i < json_object_array_length(mdevs); i++) {
+            json_object *m = json_object_array_get_idx(mdevs, i), *u, *p;
+            json_object_object_get_ex(m, "uuid", &u);
+            json_object_object_get_ex(m, "parent", &p);
+            char rel[256];
+            snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/%s", json_object_get_string(p),
+                     json_object_get_string(u));
+            if (!fh_exists(FH, rel)) {
+                fail_msg("check %s planned %s, which pre-start did not create", vmid, rel);
+            }
+        }
+        json_object_put(plan);
+    }
+    return R.status;
+}
+
 static int hook(const char *vmid, const char *phase)
 {
-    fh_run(FH, &R, NULL, vmid, phase, NULL);
-    return R.status;
+    return run_phase(NULL, vmid, phase);
 }
 
 static int hook_env(const char *const *env, const char *vmid, const char *phase)
 {
-    fh_run(FH, &R, env, vmid, phase, NULL);
-    return R.status;
+    return run_phase(env, vmid, phase);
 }
 
 static void vm(unsigned long vmid, const char *hostpci_lines)

@@ -1,0 +1,278 @@
+/*
+ * Admin commands on fixture hosts, against golden files in tests/expected/
+ * (regenerate with PVH_REGENERATE=1 after an intended change, and review the diff).
+ * Hosts: a P40 pair, an SR-IOV A40, and a mixed host with a running VM, a leftover, a foreign
+ * mdev and a dangling link. Also: our types --json agrees with mdevctl's on every shared key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fakehost.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef PVH_EXPECTED_DIR
+#define PVH_EXPECTED_DIR "tests/expected"
+#endif
+
+static struct fakehost FH;
+static struct fh_result R;
+
+static void p40_pair(void)
+{
+    assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
+    assert_int_equal(fh_add_p40(&FH, "0000:07:00.0"), 0);
+    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47",
+                                 "00000000-0000-0000-0000-000000000100"), 0);
+    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47",
+                                 "00000000-0000-0000-0000-000000000101"), 0);
+    fh_run_vm(&FH, 100, 4100);
+    fh_run_vm(&FH, 101, 4101);
+    fh_vmconf(&FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    fh_vmconf(&FH, 101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    fh_vmconf(&FH, 102, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+}
+
+static void a40_sriov(void)
+{
+    assert_int_equal(fh_add_a40_sriov(&FH, "0000:41:00.0", 4), 0);
+    assert_int_equal(fh_add_mdev(&FH, "0000:41:00.4", "nvidia-560",
+                                 "00000000-0000-0000-0000-000000000200"), 0);
+    fh_run_vm(&FH, 200, 4200);
+    fh_vmconf(&FH, 200, "hostpci0: 0000:41:00.4,mdev=nvidia-560\n");
+    fh_vmconf(&FH, 201, "hostpci0: 0000:41:00.5,mdev=nvidia-560\n");
+}
+
+static void mixed(void)
+{
+    assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
+    assert_int_equal(fh_add_a40_sriov(&FH, "0000:41:00.0", 2), 0);
+    /* VM 300 runs; VM 301's device is a leftover; a foreign UUID; a dangling link */
+    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-49",
+                                 "00000000-0000-0000-0000-000000000300"), 0);
+    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-283",
+                                 "00000000-0000-0000-0000-000000000301"), 0);
+    assert_int_equal(fh_add_mdev(&FH, "0000:41:00.4", "nvidia-557",
+                                 "6e1f2f1c-7d2a-4c55-8f0e-5a1c3b9d0e77"), 0);
+    fh_add_dangling(&FH, "00000000-0000-0000-0000-000000000999");
+    fh_run_vm(&FH, 300, 4300);
+    fh_run_vm(&FH, 302, 4302); /* runs, but its vGPU is gone */
+    fh_vmconf(&FH, 300, "hostpci0: 0000:06:00.0,mdev=nvidia-49\n");
+    fh_vmconf(&FH, 301, "hostpci0: 0000:06:00.0,mdev=nvidia-283\n");
+    fh_vmconf(&FH, 302, "hostpci1: 0000:41:00.5,mdev=nvidia-557\n");
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    assert_int_equal(fh_create(&FH), 0);
+    fh_write(&FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}\n");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    fh_destroy(&FH);
+    return 0;
+}
+
+/* Run a command and compare stdout (and stderr, when present) with the golden file. */
+static void golden(const char *name, int want_status, ...)
+{
+    const char *args[16];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, want_status);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) && n < 15) {
+        args[n++] = a;
+    }
+    va_end(ap);
+    args[n] = NULL;
+    fh_runv(&FH, &R, NULL, args);
+    if (R.status != want_status) {
+        fail_msg("%s: status %d, want %d\n%s%s", name, R.status, want_status, R.out, R.err);
+    }
+    char got[sizeof(R.out) + sizeof(R.err) + 32];
+    snprintf(got, sizeof(got), "%s%s%s", R.out, R.err[0] ? "--- stderr\n" : "", R.err);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", PVH_EXPECTED_DIR, name);
+    if (getenv("PVH_REGENERATE")) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(got, f);
+        fclose(f);
+        return;
+    }
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fail_msg("missing golden file %s (run with PVH_REGENERATE=1); output:\n%s", path, got);
+    }
+    static char want[sizeof(got)];
+    size_t len = fread(want, 1, sizeof(want) - 1, f);
+    want[len] = '\0';
+    fclose(f);
+    if (strcmp(got, want)) {
+        fail_msg("%s differs from the golden file.\n--- got:\n%s\n--- want:\n%s", name, got, want);
+    }
+}
+
+static void test_p40_pair(void **state)
+{
+    (void)state;
+    p40_pair();
+    golden("p40-types.txt", 0, "types", NULL);
+    golden("p40-types.json", 0, "types", "--json", NULL);
+    golden("p40-types-parent.txt", 0, "types", "--parent", "07:00.0", NULL);
+    golden("p40-status.txt", 0, "status", NULL);
+    golden("p40-status.json", 0, "status", "--json", NULL);
+    golden("p40-check-102.txt", 1, "check", "102", NULL);
+    golden("p40-check-102.json", 1, "check", "102", "--json", NULL);
+    golden("p40-cleanup.txt", 0, "cleanup", "--dry-run", NULL);
+}
+
+static void test_a40_sriov(void **state)
+{
+    (void)state;
+    a40_sriov();
+    golden("a40-types.txt", 0, "types", NULL);
+    golden("a40-types-vf.json", 0, "types", "--parent", "0000:41:00.5", "--json", NULL);
+    golden("a40-status.txt", 0, "status", NULL);
+    golden("a40-check-201.txt", 0, "check", "201", NULL);
+}
+
+static void test_mixed(void **state)
+{
+    (void)state;
+    mixed();
+    golden("mixed-status.txt", 0, "status", NULL);
+    golden("mixed-status.json", 0, "status", "--json", NULL);
+    golden("mixed-cleanup-dry.txt", 0, "cleanup", "--dry-run", NULL);
+    golden("mixed-cleanup.txt", 0, "cleanup", NULL);
+    golden("mixed-cleanup-again.json", 0, "cleanup", "--json", NULL);
+    golden("mixed-status-after.txt", 0, "status", NULL);
+}
+
+static void test_usage(void **state)
+{
+    (void)state;
+    golden("usage-types-bad.txt", 2, "types", "--bogus", NULL);
+    golden("usage-types-parent.txt", 2, "types", "--parent", "gpu0", NULL);
+    golden("usage-check.txt", 2, "check", NULL);
+    golden("help-check.txt", 0, "help", "check", NULL);
+    golden("help-cleanup.txt", 0, "cleanup", "--help", NULL);
+    golden("empty-types.txt", 0, "types", NULL);
+    golden("empty-status.json", 0, "status", "--json", NULL);
+    fh_write(&FH, "etc/pve/vgpu-hook.json", "{\"policy\": ");
+    golden("bad-config-types.txt", 1, "types", NULL);
+}
+
+/* Debian's mdevctl 1.2 ignores MDEVCTL_ENV_ROOT: run it with the fake sys bind-mounted over
+ * /sys in a private mount namespace (needs root and unshare). */
+static json_object *mdevctl_types(void)
+{
+    const char *mdevctl = access("/usr/bin/mdevctl", X_OK) == 0    ? "/usr/bin/mdevctl"
+                          : access("/usr/sbin/mdevctl", X_OK) == 0 ? "/usr/sbin/mdevctl"
+                                                                  : NULL;
+    if (geteuid() != 0 || !mdevctl || access("/usr/bin/unshare", X_OK) != 0) {
+        return NULL;
+    }
+    char cmd[8192];
+    snprintf(cmd, sizeof(cmd),
+             "unshare --mount sh -c 'mount --bind \"%s/sys\" /sys && %s types --dumpjson' "
+             "2>/dev/null",
+             FH.root, mdevctl);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        return NULL;
+    }
+    static char buf[1 << 20];
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    int st = pclose(p);
+    return st == 0 ? json_tokener_parse(buf) : NULL;
+}
+
+/* parent -> type -> object, from the [{parent: [{type: {...}}]}] layout both tools use */
+static json_object *find_type(json_object *root, const char *parent, const char *type)
+{
+    for (size_t i = 0; i < json_object_array_length(root); i++) {
+        json_object *types;
+        if (!json_object_object_get_ex(json_object_array_get_idx(root, i), parent, &types)) {
+            continue;
+        }
+        for (size_t t = 0; t < json_object_array_length(types); t++) {
+            json_object *o;
+            if (json_object_object_get_ex(json_object_array_get_idx(types, t), type, &o)) {
+                return o;
+            }
+        }
+    }
+    return NULL;
+}
+
+static void test_agrees_with_mdevctl(void **state)
+{
+    (void)state;
+    mixed();
+    json_object *theirs = mdevctl_types();
+    if (!theirs) {
+        fprintf(stderr, "SKIPPED: mdevctl or a private mount namespace is not available here "
+                        "(needs root, unshare and Debian's mdevctl)\n");
+        skip();
+    }
+    fh_run(&FH, &R, NULL, "types", "--json", NULL);
+    assert_int_equal(R.status, 0);
+    json_object *ours = json_tokener_parse(R.out);
+    assert_non_null(ours);
+    size_t compared = 0;
+    for (size_t i = 0; i < json_object_array_length(theirs); i++) {
+        json_object_object_foreach(json_object_array_get_idx(theirs, i), parent, types)
+        {
+            for (size_t t = 0; t < json_object_array_length(types); t++) {
+                json_object_object_foreach(json_object_array_get_idx(types, t), type, theirs_t)
+                {
+                    json_object *ours_t = find_type(ours, parent, type);
+                    if (!ours_t) {
+                        fail_msg("our types --json lacks %s %s", parent, type);
+                    }
+                    json_object_object_foreach(theirs_t, key, val)
+                    {
+                        json_object *mine;
+                        if (!json_object_object_get_ex(ours_t, key, &mine) ||
+                            strcmp(json_object_get_string(mine), json_object_get_string(val))) {
+                            fail_msg("%s %s \"%s\": mdevctl says '%s', we say '%s'", parent, type,
+                                     key, json_object_get_string(val),
+                                     mine ? json_object_get_string(mine) : "(missing)");
+                        }
+                        compared++;
+                    }
+                }
+            }
+        }
+    }
+    assert_true(compared > 100);
+    json_object_put(ours);
+    json_object_put(theirs);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_p40_pair), T(test_a40_sriov), T(test_mixed), T(test_usage),
+        T(test_agrees_with_mdevctl),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
