@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -87,33 +88,49 @@ static ssize_t read_all(int fd, char *buf, size_t size)
     return (ssize_t)got;
 }
 
-ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size)
+ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size)
 {
     if (size < 2) {
         return -EINVAL;
     }
-    _cleanup_close_ int fd = open_rel(fs, path, O_RDONLY, 0);
+    int fd;
+    do {
+        fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        return fd;
+        return -errno;
     }
-    /* Read one byte more than fits so truncation is detected, not silently accepted. */
-    _cleanup_free_ char *tmp = malloc(size + 1);
-    if (!tmp) {
-        return -ENOMEM;
-    }
-    ssize_t n = read_all(fd, tmp, size);
+    /* Content plus its newline fits in size bytes; anything longer is -EFBIG, never cut. */
+    ssize_t n = read_all(fd, buf, size);
+    close(fd);
     if (n < 0) {
         return n;
     }
-    if ((size_t)n > 0 && tmp[n - 1] == '\n') {
+    if (n > 0 && buf[n - 1] == '\n') {
         n--;
     }
     if ((size_t)n >= size) {
         return -EFBIG;
     }
-    memcpy(buf, tmp, (size_t)n);
     buf[n] = '\0';
     return n;
+}
+
+ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size)
+{
+    return hostfs_read_at(fs->rootfd, rel(path), buf, size);
+}
+
+int hostfs_dir_open(const struct hostfs *fs, const char *path)
+{
+    return open_rel(fs, path, O_RDONLY | O_DIRECTORY, 0);
+}
+
+void hostfs_dir_close(int dirfd)
+{
+    if (dirfd >= 0) {
+        close(dirfd);
+    }
 }
 
 int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len)
@@ -160,10 +177,10 @@ int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, cha
     return 0;
 }
 
-int hostfs_read_long(const struct hostfs *fs, const char *path, long *out)
+int hostfs_read_long_at(int dirfd, const char *relpath, long *out)
 {
     char buf[64];
-    ssize_t n = hostfs_read(fs, path, buf, sizeof(buf));
+    ssize_t n = hostfs_read_at(dirfd, relpath, buf, sizeof(buf));
     if (n < 0) {
         return (int)n;
     }
@@ -175,6 +192,11 @@ int hostfs_read_long(const struct hostfs *fs, const char *path, long *out)
     }
     *out = v;
     return 0;
+}
+
+int hostfs_read_long(const struct hostfs *fs, const char *path, long *out)
+{
+    return hostfs_read_long_at(fs->rootfd, rel(path), out);
 }
 
 int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s)
@@ -262,47 +284,74 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out)
+struct linux_dirent64 {
+    ino64_t d_ino;
+    off64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Raw getdents64: no opendir buffer allocation and no fcntl per directory. */
+int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out)
 {
     out->names = NULL;
     out->n = 0;
-    int fd = open_rel(fs, path, O_RDONLY | O_DIRECTORY, 0);
+    int fd;
+    do {
+        fd = openat(dirfd, relpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
     if (fd < 0) {
-        return fd;
-    }
-    _cleanup_closedir_ DIR *d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        close(fd);
-        return r;
+        return -errno;
     }
     size_t cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
-            continue;
+    char buf[16384] __attribute__((aligned(8)));
+    for (;;) {
+        long nread = syscall(SYS_getdents64, fd, buf, sizeof(buf));
+        if (nread < 0) {
+            int r = -errno;
+            close(fd);
+            hostfs_list_free(out);
+            return r;
         }
-        if (out->n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **nn = realloc(out->names, cap * sizeof(*nn));
-            if (!nn) {
+        if (nread == 0) {
+            break;
+        }
+        for (long pos = 0; pos < nread;) {
+            struct linux_dirent64 *de = (struct linux_dirent64 *)(buf + pos);
+            pos += de->d_reclen;
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) {
+                continue;
+            }
+            if (out->n == cap) {
+                cap = cap ? cap * 2 : 16;
+                char **nn = realloc(out->names, cap * sizeof(*nn));
+                if (!nn) {
+                    close(fd);
+                    hostfs_list_free(out);
+                    return -ENOMEM;
+                }
+                out->names = nn;
+            }
+            if (!(out->names[out->n] = strdup(de->d_name))) {
+                close(fd);
                 hostfs_list_free(out);
                 return -ENOMEM;
             }
-            out->names = nn;
+            out->n++;
         }
-        out->names[out->n] = strdup(de->d_name);
-        if (!out->names[out->n]) {
-            hostfs_list_free(out);
-            return -ENOMEM;
-        }
-        out->n++;
     }
+    close(fd);
     /* sysfs returns entries in hash order; callers want a stable order. */
     if (out->n) {
         qsort(out->names, out->n, sizeof(*out->names), cmp_names);
     }
     return 0;
+}
+
+int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out)
+{
+    return hostfs_list_at(fs->rootfd, rel(path), out);
 }
 
 void hostfs_list_free(struct hostfs_list *l)

@@ -102,8 +102,8 @@ bool inv_gpu_is_nvidia(const struct host *h, size_t gpu)
     return h->gpus[gpu].vendor == 0x10de || !strcmp(h->gpus[gpu].driver, "nvidia");
 }
 
-static int load_typedef(const struct hostfs *fs, struct host *h, size_t gpu, const char *tdir,
-                        const char *id, size_t *def)
+/* tdirfd: the parent's mdev_supported_types directory. */
+static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def)
 {
     const struct inv_typedef *known = inv_gpu_typedef(h, gpu, id);
     if (known) {
@@ -119,16 +119,16 @@ static int load_typedef(const struct hostfs *fs, struct host *h, size_t gpu, con
     snprintf(d->id, sizeof(d->id), "%s", id);
     char path[PATH_MAX];
     /* name and description are optional in the ABI (the kernel's mtty sample has neither). */
-    if (path_fmt(path, sizeof(path), "%s/name", tdir) == 0 &&
-        hostfs_read(fs, path, d->name, sizeof(d->name)) < 0) {
+    if (path_fmt(path, sizeof(path), "%s/name", id) == 0 &&
+        hostfs_read_at(tdirfd, path, d->name, sizeof(d->name)) < 0) {
         d->name[0] = '\0';
     }
-    if (path_fmt(path, sizeof(path), "%s/description", tdir) == 0 &&
-        hostfs_read(fs, path, d->description, sizeof(d->description)) < 0) {
+    if (path_fmt(path, sizeof(path), "%s/description", id) == 0 &&
+        hostfs_read_at(tdirfd, path, d->description, sizeof(d->description)) < 0) {
         d->description[0] = '\0';
     }
-    if (path_fmt(path, sizeof(path), "%s/device_api", tdir) == 0 &&
-        hostfs_read(fs, path, d->device_api, sizeof(d->device_api)) < 0) {
+    if (path_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
+        hostfs_read_at(tdirfd, path, d->device_api, sizeof(d->device_api)) < 0) {
         d->device_api[0] = '\0';
     }
     vgpu_type_describe(d->name, d->description, &d->info);
@@ -174,63 +174,111 @@ static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t 
     return r;
 }
 
-static int load_parent(const struct hostfs *fs, struct host *h, size_t gpu, const char *bdf,
-                       bool is_vf)
+/* Read a type's available_instances into t (a warning, not a failure, when unreadable). */
+static int read_available(struct host *h, int tdirfd, const char *parent, const char *id,
+                          struct inv_type *t)
 {
-    char tdir_base[PATH_MAX], tdir[PATH_MAX], path[PATH_MAX];
-    int r = path_fmt(tdir_base, sizeof(tdir_base), "/sys/bus/pci/devices/%s/mdev_supported_types",
-                     bdf);
+    char path[PATH_MAX];
+    int r = path_fmt(path, sizeof(path), "%s/available_instances", id);
+    if (r == 0) {
+        r = hostfs_read_long_at(tdirfd, path, &t->available);
+    }
+    if (r == -ENOENT) {
+        return r; /* no such type here */
+    }
+    if (r < 0 || t->available < 0) {
+        t->available_err = r < 0 ? r : -EINVAL;
+        t->available = -1;
+        warn_add(&h->warnings,
+                 "cannot read /sys/bus/pci/devices/%s/mdev_supported_types/%s (%s); treating it "
+                 "as 0 available", parent, path, strerror(-t->available_err));
+    }
+    return 0;
+}
+
+/* The type list of a VF sibling already loaded (VFs of one GPU offer the same types). */
+static const struct inv_parent *loaded_sibling(const struct host *h, size_t gpu)
+{
+    for (size_t i = 0; i < h->nparents; i++) {
+        if (h->parents[i].gpu == gpu && h->parents[i].is_vf) {
+            return &h->parents[i];
+        }
+    }
+    return NULL;
+}
+
+/* trust_sibling: take the type list of an already loaded VF of the same GPU instead of listing
+ * (VFs of one GPU offer the same types); a type missing here means: list after all. */
+static int load_parent(const struct hostfs *fs, struct host *h, size_t gpu, const char *bdf,
+                       bool is_vf, bool scan_mdevs, bool trust_sibling)
+{
+    char path[PATH_MAX];
+    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types", bdf);
     if (r < 0) {
         return r;
     }
-    struct hostfs_list l;
-    r = hostfs_list(fs, tdir_base, &l);
-    if (r == -ENOENT || r == -ENOTDIR) {
+    int tdirfd = hostfs_dir_open(fs, path);
+    if (tdirfd == -ENOENT || tdirfd == -ENOTDIR) {
         return 0; /* not an mdev parent (e.g. a VF without vGPU enabled) */
     }
-    if (r < 0) {
-        return r;
+    if (tdirfd < 0) {
+        return tdirfd;
     }
-    if ((r = GROW(h->parents, h->nparents, 1)) < 0) {
-        hostfs_list_free(&l);
-        return r;
-    }
-    size_t pi = h->nparents++;
-    struct inv_parent *p = &h->parents[pi];
-    memset(p, 0, sizeof(*p));
-    snprintf(p->bdf, sizeof(p->bdf), "%s", bdf);
-    p->gpu = gpu;
-    p->is_vf = is_vf;
-    p->types = calloc(l.n ? l.n : 1, sizeof(*p->types));
-    if (!p->types) {
-        hostfs_list_free(&l);
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        struct inv_type *t = &p->types[p->ntypes];
-        if (path_fmt(tdir, sizeof(tdir), "%s/%s", tdir_base, l.names[i]) < 0 ||
-            path_fmt(path, sizeof(path), "%s/available_instances", tdir) < 0) {
-            continue;
+    struct hostfs_list l = {0};
+    size_t *sib_defs = NULL, ntypes = 0;
+    const struct inv_parent *sib = is_vf && trust_sibling ? loaded_sibling(h, gpu) : NULL;
+    if (sib) {
+        ntypes = sib->ntypes;
+        if (!(sib_defs = malloc((ntypes ? ntypes : 1) * sizeof(*sib_defs)))) {
+            hostfs_dir_close(tdirfd);
+            return -ENOMEM;
         }
-        if ((r = load_typedef(fs, h, gpu, tdir, l.names[i], &t->def)) < 0) {
+        for (size_t i = 0; i < ntypes; i++) {
+            sib_defs[i] = sib->types[i].def;
+        }
+    } else if ((r = hostfs_list_at(tdirfd, ".", &l)) < 0) {
+        hostfs_dir_close(tdirfd);
+        return r;
+    } else {
+        ntypes = l.n;
+    }
+    bool mismatch = false;
+    struct inv_parent p = {.gpu = gpu, .is_vf = is_vf};
+    snprintf(p.bdf, sizeof(p.bdf), "%s", bdf);
+    if (!(p.types = calloc(ntypes ? ntypes : 1, sizeof(*p.types)))) {
+        r = -ENOMEM;
+    }
+    for (size_t i = 0; r == 0 && i < ntypes; i++) {
+        struct inv_type *t = &p.types[p.ntypes];
+        if (sib_defs) {
+            t->def = sib_defs[i];
+        } else if ((r = load_typedef(h, gpu, tdirfd, l.names[i], &t->def)) < 0) {
             break;
         }
-        r = hostfs_read_long(fs, path, &t->available);
-        if (r < 0 || t->available < 0) {
-            t->available_err = r < 0 ? r : -EINVAL;
-            t->available = -1;
-            warn_add(&h->warnings, "cannot read %s (%s); treating it as 0 available", path,
-                     strerror(-t->available_err));
+        r = read_available(h, tdirfd, bdf, h->defs[t->def].id, t);
+        if (r == -ENOENT) {
+            r = 0;
+            mismatch = sib_defs != NULL; /* else it vanished between listing and reading */
+            if (mismatch) {
+                break;
+            }
+            continue;
         }
-        r = 0;
-        p->ntypes++;
+        p.ntypes++;
     }
     hostfs_list_free(&l);
-    if (r < 0) {
-        return r;
+    hostfs_dir_close(tdirfd);
+    free(sib_defs);
+    if (r == 0 && !mismatch) {
+        r = GROW(h->parents, h->nparents, 1);
     }
+    if (r < 0 || mismatch) {
+        free(p.types);
+        return r < 0 ? r : load_parent(fs, h, gpu, bdf, is_vf, scan_mdevs, false);
+    }
+    h->parents[h->nparents++] = p;
     h->gpus[gpu].nparents++;
-    return load_mdevs_of_parent(fs, h, pi);
+    return scan_mdevs ? load_mdevs_of_parent(fs, h, h->nparents - 1) : 0;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -238,8 +286,9 @@ static int cmp_str(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
-                       struct pvh_err *e)
+/* scan_mdevs: find the GPU's mdevs in its parents' directories (load_all uses the bus list). */
+static int load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
+                    bool scan_mdevs, struct pvh_err *e)
 {
     char pf[16], dir[PATH_MAX], path[PATH_MAX];
     int r = inventory_physfn(fs, pci_bdf, pf, sizeof(pf));
@@ -278,7 +327,7 @@ int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_
         hostfs_link_basename(fs, path, G->driver, sizeof(G->driver)) < 0) {
         G->driver[0] = '\0';
     }
-    if ((r = load_parent(fs, h, g, pf, false)) < 0) {
+    if ((r = load_parent(fs, h, g, pf, false, scan_mdevs, true)) < 0) {
         return err_set(e, r, "cannot read the mdev types of %s: %s", pf, strerror(-r));
     }
     /* SR-IOV: virtfnN links name the VFs; their order by address is their order on the GPU. */
@@ -300,7 +349,7 @@ int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_
         }
         qsort(vfs, nvf, sizeof(*vfs), cmp_str);
         for (size_t i = 0; i < nvf && r == 0; i++) {
-            r = load_parent(fs, h, g, vfs[i], true);
+            r = load_parent(fs, h, g, vfs[i], true, scan_mdevs, true);
         }
         free(vfs);
         if (r < 0) {
@@ -313,6 +362,32 @@ int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_
     return 0;
 }
 
+int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
+                       struct pvh_err *e)
+{
+    return load_gpu(fs, h, pci_bdf, gpu, true, e);
+}
+
+/* Add the mdevs on the bus whose parents are in the model; warn about dangling links
+ * (mdevctl 1.2 fails on one; we skip it). */
+static int load_bus_mdevs(const struct hostfs *fs, struct host *h)
+{
+    struct inv_mdev *all = NULL;
+    size_t n = 0;
+    int r = inventory_vm_mdevs(fs, 0, &all, &n, &h->warnings);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        all[i].parent = inv_find_parent(h, all[i].parent_bdf);
+        if (all[i].parent == NO_INDEX || inv_find_mdev(h, all[i].uuid) != NO_INDEX) {
+            continue;
+        }
+        if ((r = GROW(h->mdevs, h->nmdevs, 1)) == 0) {
+            h->mdevs[h->nmdevs++] = all[i];
+        }
+    }
+    free(all);
+    return r;
+}
+
 int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e)
 {
     struct hostfs_list l;
@@ -323,23 +398,17 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
     if (r < 0) {
         return err_set(e, r, "cannot list /sys/class/mdev_bus: %s", strerror(-r));
     }
+    /* GPUs already loaded (with their mdevs) stay as they are. */
+    size_t known = h->ngpus;
     for (size_t i = 0; i < l.n && r == 0; i++) {
-        r = inventory_load_gpu(fs, h, l.names[i], NULL, e);
+        r = load_gpu(fs, h, l.names[i], NULL, known > 0, e);
     }
     hostfs_list_free(&l);
     if (r < 0) {
         return r;
     }
-    /* mdevctl 1.2 fails on a dangling link here; we only warn. */
-    if (hostfs_list(fs, "/sys/bus/mdev/devices", &l) == 0) {
-        char path[PATH_MAX];
-        for (size_t i = 0; i < l.n; i++) {
-            if (path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", l.names[i]) == 0 &&
-                hostfs_exists(fs, path) < 0) {
-                warn_add(&h->warnings, "dangling link %s (its device is gone); skipped", path);
-            }
-        }
-        hostfs_list_free(&l);
+    if (known == 0 && (r = load_bus_mdevs(fs, h)) < 0) {
+        return err_set(e, r, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
     }
     return 0;
 }

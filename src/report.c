@@ -134,9 +134,29 @@ static size_t gpu_mdev_count(const struct host *h, size_t gpu)
 
 /* ---------- types ---------- */
 
-static void types_json(const struct pvh_config *cfg, const struct host *h, const char *only,
-                       json_object *arr)
+/* JSON string, escaped (control bytes, quote, backslash). */
+static void json_string(FILE *out, const char *s)
 {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            fprintf(out, "\\%c", *p);
+        } else if (*p < 0x20) {
+            fprintf(out, "\\u%04x", *p);
+        } else {
+            fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* Streamed, not built as a json-c tree: on a large SR-IOV host that tree alone would take
+ * several MiB. Layout and keys follow `mdevctl types --dumpjson`, then ours. */
+static void types_json(FILE *out, const struct pvh_config *cfg, const struct host *h,
+                       const char *only)
+{
+    fprintf(out, "[");
+    const char *psep = "\n";
     for (size_t p = 0; p < h->nparents; p++) {
         const struct inv_parent *par = &h->parents[p];
         if (only && strcmp(par->bdf, only) != 0) {
@@ -144,62 +164,62 @@ static void types_json(const struct pvh_config *cfg, const struct host *h, const
         }
         struct inv_type *sorted = malloc((par->ntypes ? par->ntypes : 1) * sizeof(*sorted));
         if (!sorted) {
-            return;
+            break;
         }
         memcpy(sorted, par->types, par->ntypes * sizeof(*sorted));
         sort_host = h;
         qsort(sorted, par->ntypes, sizeof(*sorted), cmp_type);
-        json_object *list = json_object_new_array();
+        fprintf(out, "%s  {\n    ", psep);
+        json_string(out, par->bdf);
+        fprintf(out, ": [");
+        const char *tsep = "\n";
         for (size_t t = 0; t < par->ntypes; t++) {
             const struct inv_type *ty = &sorted[t];
             const struct inv_typedef *d = &h->defs[ty->def];
-            json_object *o = json_object_new_object();
-            /* mdevctl's keys first, with its values */
-            json_object_object_add(o, "available_instances",
-                                   json_object_new_int64(ty->available < 0 ? 0 : ty->available));
-            json_object_object_add(o, "device_api", jstr(d->device_api));
+            fprintf(out, "%s      {\n        ", tsep);
+            json_string(out, d->id);
+            fprintf(out, ": {\n          \"available_instances\": %ld,\n", 
+                    ty->available < 0 ? 0 : ty->available);
+            fprintf(out, "          \"device_api\": ");
+            json_string(out, d->device_api);
             if (d->name[0]) {
-                json_object_object_add(o, "name", jstr(d->name));
+                fprintf(out, ",\n          \"name\": ");
+                json_string(out, d->name);
             }
             if (d->description[0]) {
-                json_object_object_add(o, "description", jstr(d->description));
+                fprintf(out, ",\n          \"description\": ");
+                json_string(out, d->description);
             }
             if (d->info.named) {
-                json_object_object_add(o, "short_name", jstr(d->info.short_name));
-                char s[2] = {d->info.series, 0};
-                json_object_object_add(o, "series", jstr(s));
+                fprintf(out, ",\n          \"short_name\": ");
+                json_string(out, d->info.short_name);
+                fprintf(out, ",\n          \"series\": \"%c\"", d->info.series);
             }
             if (d->info.fb_mib) {
-                json_object_object_add(o, "framebuffer_mib", json_object_new_int64(d->info.fb_mib));
+                fprintf(out, ",\n          \"framebuffer_mib\": %u", d->info.fb_mib);
             }
             if (d->info.max_instance) {
-                json_object_object_add(o, "max_instance",
-                                       json_object_new_int64(d->info.max_instance));
+                fprintf(out, ",\n          \"max_instance\": %u", d->info.max_instance);
             }
-            json_object_object_add(o, "mig_backed", json_object_new_boolean(d->info.mig));
-            json_object_object_add(o, "physical_gpu", jstr(h->gpus[par->gpu].bdf));
-            json_object_object_add(
-                o, "fits",
-                json_object_new_boolean(ty->available > 0 &&
-                                        rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0)));
-            json_object *wrap = json_object_new_object();
-            json_object_object_add(wrap, d->id, o);
-            json_object_array_add(list, wrap);
+            bool fits = ty->available > 0 && rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0);
+            fprintf(out, ",\n          \"mig_backed\": %s,\n          \"physical_gpu\": ",
+                    d->info.mig ? "true" : "false");
+            json_string(out, h->gpus[par->gpu].bdf);
+            fprintf(out, ",\n          \"fits\": %s\n        }\n      }", fits ? "true" : "false");
+            tsep = ",\n";
         }
+        fprintf(out, "%s]\n  }", par->ntypes ? "\n    " : "");
+        psep = ",\n";
         free(sorted);
-        json_object *po = json_object_new_object();
-        json_object_object_add(po, par->bdf, list);
-        json_object_array_add(arr, po);
     }
+    fprintf(out, "%s]\n", h->nparents ? "\n" : "");
 }
 
 void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
                   const char *only_parent, bool json)
 {
     if (json) {
-        json_object *arr = json_object_new_array();
-        types_json(cfg, h, only_parent, arr);
-        print_json(out, arr);
+        types_json(out, cfg, h, only_parent);
         return;
     }
     if (h->ngpus == 0) {
