@@ -4,9 +4,12 @@
 #include "hostfs.h"
 #include "inventory.h"
 #include "log.h"
+#include "managed.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
 #include "report.h"
+
+#include "cleanup.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -34,6 +37,8 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -72,6 +77,34 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook cleanup --dry-run\n"
      "  pve-vgpu-hook cleanup\n"},
+    {"attach", cmd_attach,
+     "attach VMID --type TYPE [--gpu PCI]... [--index N] [--hookscript VOLID]",
+     "give a VM a vGPU placed automatically at every start",
+     "Managed mode: the VM names a vGPU type instead of a PCI address, and pre-start puts it on\n"
+     "a GPU where it fits at every start (after a reboot, on another node after HA or a\n"
+     "migration, when one GPU is full). attach records the VM in /etc/pve/vgpu-hook.json and,\n"
+     "under the VM's lock like 'qm set', adds to its args\n"
+     "  -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid> -uuid <uuid>\n"
+     "and sets the hookscript (default local:snippets/pve-vgpu-hook).\n"
+     "  --type TYPE     sysfs id (nvidia-47), full name ('GRID P40-2Q') or short name (P40-2Q)\n"
+     "  --gpu PCI       candidate GPU on this node; repeat for more; default: every GPU that\n"
+     "                  offers the type. Stored per node, so each node can have its own list.\n"
+     "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
+     "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
+     "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours instead)\n"
+     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. Run attach again to\n"
+     "change the type or GPUs. 'detach' undoes it exactly.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook attach 100 --type P40-2Q\n"
+     "  pve-vgpu-hook attach 101 --type 'GRID P40-1Q' --gpu 0000:06:00.0 --gpu 0000:07:00.0\n"},
+    {"detach", cmd_detach, "detach VMID", "undo attach",
+     "Removes what attach added to the VM config (args, and the hookscript when attach set it)\n"
+     "and the VM's entry in /etc/pve/vgpu-hook.json. A running VM keeps its vGPU until it\n"
+     "stops.\n"
+     "\n"
+     "Example:\n"
+     "  pve-vgpu-hook detach 100\n"},
 };
 
 static const char *const hook_help =
@@ -361,6 +394,90 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv)
     free(items);
     hostfs_close(&ctx->fs);
     return status;
+}
+
+static int print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r,
+                       const struct pvh_err *e)
+{
+    print_warnings(w);
+    if (r == 0) {
+        for (size_t i = 0; i < notes->n; i++) {
+            printf("%s\n", notes->items[i]);
+        }
+    }
+    warn_free(notes);
+    warn_free(w);
+    return r < 0 ? fail(e) : 0;
+}
+
+static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const char *usage = "attach VMID --type TYPE [--gpu PCI]... [--index N] "
+                               "[--hookscript VOLID]";
+    struct attach_request req = {.index = -1};
+    const char *vmid = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *opt = argv[i];
+        if (!strcmp(opt, "--type") || !strcmp(opt, "--gpu") || !strcmp(opt, "--index") ||
+            !strcmp(opt, "--hookscript")) {
+            if (++i >= argc) {
+                return usage_error("%s needs a value", opt);
+            }
+            if (!strcmp(opt, "--type")) {
+                req.type = argv[i];
+            } else if (!strcmp(opt, "--hookscript")) {
+                req.hookscript = argv[i];
+            } else if (!strcmp(opt, "--index")) {
+                char *end;
+                long v = strtol(argv[i], &end, 10);
+                if (*end || end == argv[i] || v < 0 || v > 15) {
+                    return usage_error("--index takes a number from 0 to 15, not '%s'", argv[i]);
+                }
+                req.index = (int)v;
+            } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
+                return usage_error("at most 8 --gpu options%s", "");
+            } else if (pci_id_normalize(argv[i], req.gpus[req.ngpus], 16) < 0) {
+                return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", argv[i]);
+            } else {
+                req.ngpus++;
+            }
+        } else if (opt[0] != '-' && !vmid) {
+            vmid = opt;
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
+                    opt, usage);
+            return EXIT_USAGE;
+        }
+    }
+    if (!vmid || !req.type) {
+        return usage_error("attach needs a VMID and --type; usage: pve-vgpu-hook %s", usage);
+    }
+    int r = parse_vmid_arg(vmid, &req.vmid);
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings notes = {0}, w = {0};
+    r = managed_attach(&env, &req, &notes, &w, &e);
+    hostfs_close(&ctx->fs);
+    return print_notes(&notes, &w, r, &e);
+}
+
+static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv)
+{
+    struct cmd_opts o;
+    unsigned long vmid;
+    int r = parse_opts(argc, argv, "v", &o, "detach VMID");
+    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings notes = {0}, w = {0};
+    r = managed_detach(&env, vmid, &notes, &w, &e);
+    hostfs_close(&ctx->fs);
+    return print_notes(&notes, &w, r, &e);
 }
 
 static int take_value(int *i, int argc, char **argv, const char *opt, const char **out)

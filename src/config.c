@@ -39,6 +39,8 @@ void config_free(struct pvh_config *c)
             free(c->vms[i].lists[j].gpus);
         }
         free(c->vms[i].lists);
+        free(c->vms[i].args_before);
+        free(c->vms[i].hookscript_added);
     }
     free(c->vms);
     c->vms = NULL;
@@ -188,6 +190,22 @@ static int parse_vm(const char *id, json_object *v, struct vm_settings *vm, cons
                     return r;
                 }
             }
+        } else if (!strcmp(k, "attached")) {
+            json_object *a, *hs;
+            if (!json_object_is_type(val, json_type_object)) {
+                return bad_value(e, path, sub, "is written by attach; do not edit it");
+            }
+            vm->attached = true;
+            if (json_object_object_get_ex(val, "args_before", &a) &&
+                json_object_is_type(a, json_type_string) &&
+                !(vm->args_before = strdup(json_object_get_string(a)))) {
+                return -ENOMEM;
+            }
+            if (json_object_object_get_ex(val, "hookscript_added", &hs) &&
+                json_object_is_type(hs, json_type_string) &&
+                !(vm->hookscript_added = strdup(json_object_get_string(hs)))) {
+                return -ENOMEM;
+            }
         } else {
             warn_add(w, "%s: unknown key \"%s\" ignored", path, sub);
         }
@@ -270,10 +288,10 @@ static int parse_root(json_object *root, const char *path, struct pvh_config *c,
     return 0;
 }
 
-int config_parse(const char *text, size_t len, const char *path, struct pvh_config *c,
-                 struct pvh_warnings *w, struct pvh_err *e)
+int config_doc_parse(const char *text, size_t len, const char *path, json_object **root,
+                     struct pvh_err *e)
 {
-    config_defaults(c);
+    *root = NULL;
     if (len > CONFIG_MAX_BYTES) {
         return err_set(e, -EFBIG, "%s is larger than 1 MiB, the pmxcfs limit", path);
     }
@@ -283,12 +301,12 @@ int config_parse(const char *text, size_t len, const char *path, struct pvh_conf
     }
     /* Strict: a trailing comma or a comment is an error, not something to guess around. */
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
+    json_object *doc = json_tokener_parse_ex(tok, text, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);
     const char *why = NULL;
-    if (!root) {
+    if (!doc) {
         why = jerr == json_tokener_continue ? "unexpected end of file"
                                             : json_tokener_error_desc(jerr);
     } else {
@@ -302,16 +320,71 @@ int config_parse(const char *text, size_t len, const char *path, struct pvh_conf
     if (why) {
         int line, col;
         position(text, end, &line, &col);
-        json_object_put(root);
+        json_object_put(doc);
         err_set(e, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, line, col, why);
         err_hint(e, "fix the file (an example is in the README); until then every vGPU start "
                     "is refused rather than guessed");
         return -EINVAL;
     }
-    int r = parse_root(root, path, c, w, e);
+    *root = doc;
+    return 0;
+}
+
+int config_parse(const char *text, size_t len, const char *path, struct pvh_config *c,
+                 struct pvh_warnings *w, struct pvh_err *e)
+{
+    config_defaults(c);
+    json_object *root;
+    int r = config_doc_parse(text, len, path, &root, e);
+    if (r < 0) {
+        return r;
+    }
+    r = parse_root(root, path, c, w, e);
     json_object_put(root);
     if (r < 0) {
         config_free(c);
     }
     return r;
+}
+
+int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "%lu", vmid);
+    json_object *vms;
+    if (!json_object_object_get_ex(root, "vms", &vms)) {
+        if (!entry) {
+            return 0;
+        }
+        vms = json_object_new_object();
+        if (!vms || json_object_object_add(root, "vms", vms) < 0) {
+            json_object_put(entry);
+            return -ENOMEM;
+        }
+    }
+    if (!entry) {
+        json_object_object_del(vms, key);
+        if (json_object_object_length(vms) == 0) {
+            json_object_object_del(root, "vms");
+        }
+        return 0;
+    }
+    return json_object_object_add(vms, key, entry) < 0 ? -ENOMEM : 0;
+}
+
+char *config_doc_serialize(json_object *root, size_t *len, bool *empty)
+{
+    const char *s = json_object_to_json_string_ext(
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t l = strlen(s);
+    char *out = malloc(l + 2);
+    if (!out) {
+        return NULL;
+    }
+    memcpy(out, s, l);
+    out[l] = '\n';
+    out[l + 1] = '\0';
+    *len = l + 1;
+    *empty = json_object_object_length(root) == 0;
+    return out;
 }

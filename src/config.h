@@ -31,6 +31,10 @@ struct vm_settings {
     unsigned index;
     struct vm_gpu_list *lists;
     size_t nlists;
+    /* What attach changed in the VM config, so detach can undo exactly that. */
+    bool attached;
+    char *args_before;      /* the args value before attach; NULL when there was none */
+    char *hookscript_added; /* the volid attach set as hookscript; NULL when it set none */
 };
 
 #define SERIES_GROUPS_MAX 8
@@ -55,5 +59,15 @@ void config_free(struct pvh_config *c);
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
 
 const char *policy_name(enum pvh_policy p);
+
+/* Editing the file (attach/detach): parse strictly into a document, change vms.<vmid>,
+ * serialise. Key order is kept. */
+struct json_object;
+int config_doc_parse(const char *text, size_t len, const char *path, struct json_object **root,
+                     struct pvh_err *e);
+/* Set vms.<vmid> (takes ownership of entry) or, with entry NULL, remove it (and an empty vms). */
+int config_doc_set_vm(struct json_object *root, unsigned long vmid, struct json_object *entry);
+/* Pretty JSON text with a final newline (malloc'ed); *empty when nothing but {} is left. */
+char *config_doc_serialize(struct json_object *root, size_t *len, bool *empty);
 
 #endif

@@ -16,7 +16,7 @@
 
 /* ---------- small helpers ---------- */
 
-static int node_name(const struct hostfs *fs, char *buf, size_t size)
+int hook_node_name(const struct hostfs *fs, char *buf, size_t size)
 {
     char target[256];
     /* pmxcfs links /etc/pve/local to nodes/<this node> */
@@ -164,6 +164,7 @@ struct placement_try {
     struct vm_plan *p;
     bool *ignore;  /* per host.mdevs index: not counted by the rules (owned here) */
     size_t cap;    /* allocated length of ignore and p->reclaim */
+    bool allow_reclaim; /* second pass: removing leftovers of stopped VMs is allowed */
     char why[1024]; /* why the last candidate was refused */
 };
 
@@ -204,12 +205,12 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
         return false;
     }
     const struct inv_typedef *def = inv_def(h, type);
-    snprintf(it->type_id, sizeof(it->type_id), "%s", def->id);
     /* Already there with the right type on this parent: adopt it (Proxmox does the same). */
     if (it->existing.uuid[0] && !strcmp(it->existing.parent_bdf, h->parents[parent].bdf) &&
         !strcmp(it->existing.type_id, def->id)) {
         it->action = ACT_REUSE;
         it->parent = parent;
+        snprintf(it->type_id, sizeof(it->type_id), "%s", def->id);
         size_t m = inv_find_mdev(h, it->uuid);
         if (m != NO_INDEX) {
             t->ignore[m] = false;
@@ -218,7 +219,7 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
     }
     char why[512];
     bool fits = rules_type_fits(&p->cfg, h, gpu, def, t->ignore, why, sizeof(why));
-    if (!fits && p->cfg.reclaim_stale) {
+    if (!fits && p->cfg.reclaim_stale && t->allow_reclaim) {
         /* Would it fit without the leftovers of stopped VMs? Then they go. */
         bool any = false;
         for (size_t m = 0; m < h->nmdevs; m++) {
@@ -262,6 +263,7 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
     }
     it->parent = parent;
     it->action = it->existing.uuid[0] ? ACT_REPLACE : ACT_CREATE;
+    snprintf(it->type_id, sizeof(it->type_id), "%s", def->id); /* the sysfs id from now on */
     /* Model the new device so the VM's next vGPU is checked against it. */
     if (it->action == ACT_REPLACE) {
         size_t m = inv_find_mdev(h, it->uuid);
@@ -329,8 +331,13 @@ static int explain_refusal(struct placement_try *t, const struct planned_mdev *i
     rules_other_gpus(&p->cfg, &p->host, NO_INDEX, it->type_id, others, sizeof(others));
     err_set(e, -ENOSPC, "cannot place %s for %s: %s\n  GPUs that could take %s now: %s",
             it->type_id, where, t->why, it->type_id, others);
-    err_hint(e, "choose a type that fits, point %s at a GPU listed above, or stop a VM that "
-                "holds the GPU ('pve-vgpu-hook status' shows who)", where);
+    if (!strcmp(where, "the managed vGPU")) {
+        err_hint(e, "stop a VM that holds a candidate GPU ('pve-vgpu-hook status' shows who), "
+                    "or attach again with another --type or more --gpu");
+    } else {
+        err_hint(e, "choose a type that fits, point %s at a GPU listed above, or stop a VM that "
+                    "holds the GPU ('pve-vgpu-hook status' shows who)", where);
+    }
     return -ENOSPC;
 }
 
@@ -438,6 +445,13 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
             break;
         }
         bool placed = false;
+        /* Pass 1 places without removing anything; only when no candidate fits does pass 2
+         * reclaim leftovers of stopped VMs (never destroy what a free GPU makes needless). */
+        for (int pass = 0; pass < 2 && !placed; pass++) {
+        t.allow_reclaim = pass == 1;
+        if (pass == 1 && !p->cfg.reclaim_stale) {
+            break;
+        }
         if (managed) {
             const struct inv_typedef *want = NULL;
             for (size_t q = 0; q < h->nparents && !want; q++) {
@@ -445,20 +459,41 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
                 want = ty ? inv_def(h, ty) : NULL;
             }
             rules_order_candidates(&p->cfg, h, parents, np, want);
+            /* Each candidate GPU in order; one line per refusal, so that the error can say
+             * why every one of them could not take it. */
+            char whys[2048] = "";
             for (size_t c = 0; c < np && !placed; c++) {
+                bool tried = false, any_type = false;
                 for (size_t q = 0; q < h->nparents && !placed; q++) {
-                    if (h->parents[q].gpu == parents[c]) {
-                        const struct inv_type *ty = inv_parent_type(h, q, it->type_id);
-                        placed = ty && (ty->available > 0 || !h->parents[q].is_vf) &&
-                                 try_parent(&t, it, q);
+                    const struct inv_type *ty = h->parents[q].gpu == parents[c]
+                                                    ? inv_parent_type(h, q, it->type_id)
+                                                    : NULL;
+                    any_type |= ty != NULL;
+                    /* a VF without an instance: the next VF of the same GPU may have one */
+                    if (ty && (ty->available > 0 || !h->parents[q].is_vf || !tried)) {
+                        tried = true;
+                        placed = try_parent(&t, it, q);
                     }
                 }
+                if (!placed) {
+                    /* "GPU: reason", its detail lines indented below it */
+                    size_t wl = strlen(whys);
+                    snprintf(whys + wl, sizeof(whys) - wl, "\n  %s: ", h->gpus[parents[c]].bdf);
+                    for (const char *w = any_type ? t.why : "does not offer this type"; *w; w++) {
+                        wl = strlen(whys);
+                        snprintf(whys + wl, sizeof(whys) - wl, *w == '\n' ? "\n  " : "%c", *w);
+                    }
+                }
+            }
+            if (!placed && whys[0]) {
+                snprintf(t.why, sizeof(t.why), "no candidate GPU can take it:%s", whys);
             }
         } else {
             /* Like Proxmox: the first candidate where it can be created. */
             for (size_t c = 0; c < np && !placed; c++) {
                 placed = try_parent(&t, it, parents[c]);
             }
+        }
         }
         if (!placed) {
             r = explain_refusal(&t, it, where, e);
@@ -489,9 +524,32 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
     return r;
 }
 
-static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e)
+static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed,
+                          struct pvh_err *e)
 {
-    if (p->cfg.uuid_args == UUID_ARGS_NEVER || p->n == 0) {
+    if (p->n == 0) {
+        return 0;
+    }
+    char args[8192];
+    const char *cur = pveconf_get(&p->conf, "args", args, sizeof(args));
+    if (managed) {
+        /* The vGPU reaches QEMU only through args, and Proxmox adds no -uuid for it. */
+        char dev[128];
+        snprintf(dev, sizeof(dev), "sysfsdev=/sys/bus/mdev/devices/%s", p->items[0].uuid);
+        if (!cur || !strstr(cur, dev)) {
+            err_set(e, -EINVAL, "VM %lu is attached (managed mode) but its args do not pass "
+                                "/sys/bus/mdev/devices/%s to QEMU", p->vmid, p->items[0].uuid);
+            err_hint(e, "run 'pve-vgpu-hook attach %lu --type ...' again to restore args, or "
+                        "'pve-vgpu-hook detach %lu'", p->vmid, p->vmid);
+            return -EINVAL;
+        }
+        if (p->cfg.uuid_args == UUID_ARGS_NEVER) {
+            return 0;
+        }
+        snprintf(p->uuid_reason, sizeof(p->uuid_reason),
+                 "managed mode: Proxmox adds no -uuid for a vGPU passed through args");
+    }
+    if (p->cfg.uuid_args == UUID_ARGS_NEVER) {
         return 0;
     }
     const struct planned_mdev *first = NULL;
@@ -506,7 +564,7 @@ static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, struct 
     if (!first) {
         return 0;
     }
-    if (p->cfg.uuid_args == UUID_ARGS_AUTO) {
+    if (p->cfg.uuid_args == UUID_ARGS_AUTO && !managed) {
         _cleanup_free_ char *status = NULL;
         char ver[64];
         int r = hostfs_read_alloc(env->fs, "/var/lib/dpkg/status", 64 << 20, &status, NULL);
@@ -524,7 +582,7 @@ static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, struct 
         snprintf(p->uuid_reason, sizeof(p->uuid_reason),
                  "qemu-server %s is older than 7.2-4 and does not pass -uuid for NVIDIA vGPUs",
                  ver);
-    } else {
+    } else if (!managed) {
         snprintf(p->uuid_reason, sizeof(p->uuid_reason), "\"uuid_args\": \"always\"");
     }
     snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", first->uuid);
@@ -545,8 +603,6 @@ static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, struct 
             warn_add(&p->warnings, "smbios1 has no valid uuid=; using the mdev UUID for -uuid");
         }
     }
-    char args[8192];
-    const char *cur = pveconf_get(&p->conf, "args", args, sizeof(args));
     int r = args_with_uuid(cur, p->want_uuid, &p->new_args, &p->args_change);
     return r < 0 ? err_set(e, r, "out of memory") : 0;
 }
@@ -556,7 +612,7 @@ int hook_plan(const struct hook_env *env, unsigned long vmid, struct vm_plan *p,
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
     config_defaults(&p->cfg);
-    if (node_name(env->fs, p->node, sizeof(p->node)) < 0) {
+    if (hook_node_name(env->fs, p->node, sizeof(p->node)) < 0) {
         snprintf(p->node, sizeof(p->node), "localhost");
     }
     int r = load_vm_conf(env, p, e);
@@ -599,7 +655,7 @@ int hook_plan(const struct hook_env *env, unsigned long vmid, struct vm_plan *p,
     if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0) {
         return r;
     }
-    return plan_uuid_args(env, p, e);
+    return plan_uuid_args(env, p, managed != NULL, e);
 }
 
 /* ---------- acting on sysfs ---------- */
@@ -830,7 +886,7 @@ int hook_status(const struct hook_env *env, struct host_status *st, struct pvh_e
 {
     memset(st, 0, sizeof(*st));
     config_defaults(&st->cfg);
-    if (node_name(env->fs, st->node, sizeof(st->node)) < 0) {
+    if (hook_node_name(env->fs, st->node, sizeof(st->node)) < 0) {
         snprintf(st->node, sizeof(st->node), "localhost");
     }
     config_free(&st->cfg);

@@ -110,6 +110,9 @@ struct cleanup_item {
 int hook_cleanup(const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
                  struct pvh_warnings *w, struct pvh_err *e);
 
+/* This node's name: /etc/pve/local's target, else the short host name. */
+int hook_node_name(const struct hostfs *fs, char *buf, size_t size);
+
 /* Read our JSON config (defaults when the file is missing). */
 int hook_load_config(const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w,
                      struct pvh_err *e);

@@ -419,6 +419,11 @@ fail:
     return r;
 }
 
+int hostfs_unlink(const struct hostfs *fs, const char *path)
+{
+    return unlinkat(fs->rootfd, rel(path), 0) < 0 ? -errno : 0;
+}
+
 int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms)
 {
     int fd = open_rel(fs, path, O_RDWR | O_CREAT, 0644);

@@ -63,6 +63,8 @@ void hostfs_list_free(struct hostfs_list *l);
 int hostfs_replace_file(const struct hostfs *fs, const char *path, const char *data, size_t len,
                         mode_t mode_if_new);
 
+int hostfs_unlink(const struct hostfs *fs, const char *path);
+
 /* Exclusive flock on path (created if missing), retried until timeout_ms. Returns the fd. */
 int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms);
 void hostfs_unlock(int fd);

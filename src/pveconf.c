@@ -138,9 +138,29 @@ int pveconf_set(struct pveconf *c, const char *key, const char *value)
 
     long i = find_key(c, key);
     if (i >= 0) {
-        free(c->lines[i].text);
-        c->lines[i].text = TAKE_PTR(text);
-        c->lines[i].len = len;
+        /* Replace only the value: the line's own spacing and line end stay as they were, so
+         * setting the old value back restores the file byte for byte. */
+        struct pveconf_line *ln = &c->lines[i];
+        const char *v = ln->text + strlen(ln->key) + 1, *end = ln->text + ln->len;
+        while (v < end && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+        const char *ve = end;
+        while (ve > v && isspace((unsigned char)ve[-1])) {
+            ve--;
+        }
+        size_t head = (size_t)(v - ln->text), tail = (size_t)(end - ve), vlen = strlen(value);
+        char *nt = malloc(head + vlen + tail + 1);
+        if (!nt) {
+            return -ENOMEM;
+        }
+        memcpy(nt, ln->text, head);
+        memcpy(nt + head, value, vlen);
+        memcpy(nt + head + vlen, ve, tail);
+        nt[head + vlen + tail] = '\0';
+        free(ln->text);
+        ln->text = nt;
+        ln->len = head + vlen + tail;
         return 0;
     }
     /* Insert where PVE's sorted writer would put it: before the first greater key. */
@@ -448,6 +468,37 @@ static bool last_uuid(const char *args, const char **vstart, const char **vend, 
         }
     }
     return found;
+}
+
+int args_remove_pair(const char *args, const char *opt, const char *value, char **out, bool *found)
+{
+    char w1[512], w2[512];
+    const char *p = args, *s1, *s2;
+    *found = false;
+    while ((p = next_word(p, w1, sizeof(w1), &s1))) {
+        const char *after = next_word(p, w2, sizeof(w2), &s2);
+        if (strcmp(w1, opt) || !after || strcmp(w2, value)) {
+            continue;
+        }
+        /* drop the blank run before the pair too, or after it when the pair leads */
+        const char *from = s1, *to = after;
+        while (from > args && isspace((unsigned char)from[-1])) {
+            from--;
+        }
+        if (from == args) {
+            while (*to && isspace((unsigned char)*to)) {
+                to++;
+            }
+        }
+        size_t n = (size_t)(from - args) + strlen(to);
+        if (!(*out = malloc(n + 1))) {
+            return -ENOMEM;
+        }
+        snprintf(*out, n + 1, "%.*s%s", (int)(from - args), args, to);
+        *found = true;
+        return 0;
+    }
+    return (*out = strdup(args)) ? 0 : -ENOMEM;
 }
 
 void args_find_uuid(const char *args, char *out, size_t size)

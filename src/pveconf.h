@@ -69,6 +69,9 @@ int pci_id_normalize(const char *id, char *out, size_t size);
 /* The args value with "-uuid <uuid>" present: the last -uuid's value replaced, or appended.
  * *changed tells whether anything had to change. out is malloc'ed. */
 int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed);
+/* args without the first "opt value" word pair (and the blank before it); *found tells whether
+ * it was there. out is malloc'ed. */
+int args_remove_pair(const char *args, const char *opt, const char *value, char **out, bool *found);
 /* The value of the last -uuid in args, or "" when there is none. */
 void args_find_uuid(const char *args, char *out, size_t size);
 

@@ -143,6 +143,19 @@ static void test_set_insert_delete(void **state)
     free(out);
     pveconf_free(&c);
 
+    /* replacing keeps the line's own spacing: setting the old value back restores it */
+    const char *odd = "args:\t-cpu host  \r\ncores: 1\n";
+    assert_int_equal(pveconf_parse(odd, strlen(odd), &c), 0);
+    assert_int_equal(pveconf_set(&c, "args", "-cpu host -uuid U"), 0);
+    out = pveconf_serialize(&c, NULL);
+    assert_string_equal(out, "args:\t-cpu host -uuid U  \r\ncores: 1\n");
+    free(out);
+    assert_int_equal(pveconf_set(&c, "args", "-cpu host"), 0);
+    out = pveconf_serialize(&c, NULL);
+    assert_string_equal(out, odd);
+    free(out);
+    pveconf_free(&c);
+
     /* value trimming as PVE does */
     const char *sp = "args:   -a  -b   \n";
     assert_int_equal(pveconf_parse(sp, strlen(sp), &c), 0);

@@ -1,0 +1,29 @@
+/*
+ * managed: managed mode's attach and detach. The VM names a vGPU type in our JSON config and
+ * passes the mdev to QEMU through args; pre-start places it on any GPU where it fits.
+ * Both edit the VM config under Proxmox's VM lock, and undo their own writes on failure.
+ */
+#ifndef PVH_MANAGED_H
+#define PVH_MANAGED_H
+
+#include "hook.h"
+
+#define DEFAULT_HOOKSCRIPT "local:snippets/pve-vgpu-hook"
+#define VM_LOCK_TIMEOUT_MS 10000
+
+struct attach_request {
+    unsigned long vmid;
+    const char *type;
+    char gpus[8][16]; /* normalised PCI ids for this node; none = every GPU offering the type */
+    size_t ngpus;
+    int index;              /* -1: keep the current one, or 0 */
+    const char *hookscript; /* NULL: DEFAULT_HOOKSCRIPT */
+};
+
+/* notes: what was done, one line each, for the cli to print. */
+int managed_attach(const struct hook_env *env, const struct attach_request *req,
+                   struct pvh_warnings *notes, struct pvh_warnings *warnings, struct pvh_err *e);
+int managed_detach(const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
+                   struct pvh_warnings *warnings, struct pvh_err *e);
+
+#endif
