@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# End-to-end tests of pve-vgpu-hook on a real Linux kernel's mdev sysfs.
+#
+#   tests/kernel/run.sh BINARY MDEVJSON_COMPARE
+#
+# Fetches Debian's kernel image and matching headers (apt-get download + dpkg -x into a cache,
+# nothing is installed on the host), builds the test-only "nvidia" mdev parent module, packs a
+# busybox initramfs with the module, BINARY and its libraries, Debian's mdevctl and fixture
+# /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with two pci-testdev devices, runs
+# guest/scenarios.sh inside, and turns the guest's RESULT lines into this test's result.
+# Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+BIN=$(readlink -f "$1")
+CMP=$(readlink -f "$2")
+cache=${PVH_CACHE_DIR:-$repo/.cache}/kernel
+work=$(mktemp -d)
+trap '[ -n "${PVH_KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+log() { echo "kernel-test: $*" >&2; }
+
+"$repo/scripts/deps.sh" qemu-system-x86 busybox-static cpio mdevctl libelf1 gcc make
+
+# ---- 1. kernel image + headers, downloaded once
+mkdir -p "$cache/debs"
+abi=$(cat "$cache/abi" 2>/dev/null || true)
+if [ -z "$abi" ] || [ ! -e "$cache/root/boot/vmlinuz-$abi-amd64" ]; then
+    if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then apt-get update -q >/dev/null; fi
+    abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1)
+    [ -n "$abi" ] || { log "cannot find Debian's linux-image-amd64"; exit 1; }
+    log "fetching kernel $abi"
+    kver=$(apt-cache policy "linux-image-$abi-amd64-unsigned" | sed -n 's/.*Candidate: //p')
+    (cd "$cache/debs" && apt-get download -q "linux-image-$abi-amd64-unsigned" \
+        "linux-headers-$abi-amd64" "linux-headers-$abi-common" "linux-kbuild-${abi%%.0-*}=$kver" \
+        >/dev/null 2>&1 || apt-get download -q "linux-image-$abi-amd64-unsigned" \
+        "linux-headers-$abi-amd64" "linux-headers-$abi-common" "linux-kbuild-${abi%%.0-*}" >/dev/null)
+    rm -rf "$cache/root"
+    for d in "$cache"/debs/*"${abi}"*.deb "$cache"/debs/linux-kbuild-*.deb; do dpkg -x "$d" "$cache/root"; done
+    echo "$abi" >"$cache/abi"
+fi
+headers=$cache/root/usr/src/linux-headers-$abi-amd64
+# The -amd64 headers include the -common ones by absolute path: point it into the cache.
+sed -i "s|^include .*/usr/src/linux-headers-$abi-common/Makefile|include $cache/root/usr/src/linux-headers-$abi-common/Makefile|" "$headers/Makefile"
+kdir=$cache/root/lib/modules/$abi-amd64/kernel/drivers/vfio
+
+# ---- 2. the test parent module
+cp -r "$here/module" "$work/module"
+make -s -C "$headers" M="$work/module" modules >"$work/module.log" 2>&1 || { cat "$work/module.log"; exit 1; }
+
+# ---- 3. initramfs
+rd=$work/initramfs
+mkdir -p "$rd"/{bin,modules,tests,usr/sbin,usr/bin,etc/pve/nodes/pve1/qemu-server,etc/pve/nodes/pve1/lxc,var/lib/dpkg}
+cp /bin/busybox "$rd/bin/busybox"
+cp "$here/guest/init" "$rd/init"
+cp "$here/guest/scenarios.sh" "$here/guest/fakeqemu.sh" "$rd/tests/"
+chmod 755 "$rd/init"
+cp "$kdir/mdev/mdev.ko" "$kdir/vfio.ko" "$kdir/vfio_iommu_type1.ko" "$work/module/nvidia_test.ko" "$rd/modules/"
+copy_with_libs() {
+    cp "$1" "$rd$2"
+    ldd "$1" | grep -o '/[^ ]*' | while read -r lib; do
+        mkdir -p "$rd$(dirname "$lib")"
+        cp -L "$lib" "$rd$lib"
+    done
+}
+copy_with_libs "$BIN" /usr/sbin/pve-vgpu-hook
+# Debian's busybox-static has no flock applet: util-linux's, for holding VM locks as Proxmox does
+copy_with_libs "$(command -v flock)" /usr/bin/flock
+if command -v mdevctl >/dev/null; then
+    copy_with_libs "$(command -v mdevctl)" /usr/bin/mdevctl
+    mkdir -p "$rd/etc/mdevctl.d/scripts.d/callouts" "$rd/etc/mdevctl.d/scripts.d/notifiers" \
+        "$rd/usr/lib/mdevctl/scripts.d/callouts" \
+        "$rd/usr/lib/mdevctl/scripts.d/notifiers"
+fi
+ln -s nodes/pve1 "$rd/etc/pve/local"
+ln -s nodes/pve1/qemu-server "$rd/etc/pve/qemu-server"
+ln -s nodes/pve1/lxc "$rd/etc/pve/lxc"
+printf 'Package: qemu-server\nStatus: install ok installed\nVersion: 9.2.6\n\n' >"$rd/var/lib/dpkg/status"
+echo pve1 >"$rd/etc/hostname"
+(cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+
+# ---- 4. boot (software emulation; a hung guest is killed by the timeout)
+log "booting $abi under qemu (tcg)"
+start=$(date +%s)
+timeout 300 qemu-system-x86_64 -accel tcg -m 512M -smp 1 -nographic -vga none -nic none \
+    -no-reboot -kernel "$cache/root/boot/vmlinuz-$abi-amd64" -initrd "$work/initrd.gz" \
+    -append "console=ttyS0 panic=-1 quiet loglevel=3" \
+    -device pci-testdev -device pci-testdev </dev/null >"$work/console.log" 2>&1 || true
+tr -d '\r' <"$work/console.log" >"$work/console.txt"
+log "guest ran $(($(date +%s) - start)) s"
+
+# ---- 5. results
+sed -n '/^JSON-OURS-BEGIN$/,/^JSON-OURS-END$/p' "$work/console.txt" | sed '1d;$d' >"$work/ours.json"
+sed -n '/^JSON-MDEVCTL-BEGIN$/,/^JSON-MDEVCTL-END$/p' "$work/console.txt" | sed '1d;$d' >"$work/mdevctl.json"
+grep -E '^(RESULT|    \|)' "$work/console.txt" || true
+passed=$(grep -c '^RESULT PASS' "$work/console.txt" || true)
+failed=$(grep -c '^RESULT FAIL' "$work/console.txt" || true)
+if [ -s "$work/mdevctl.json" ]; then
+    if why=$("$CMP" "$work/ours.json" "$work/mdevctl.json"); then
+        echo "RESULT PASS s8-types-json-matches-mdevctl ($why)"; passed=$((passed + 1))
+    else
+        echo "RESULT FAIL s8-types-json-matches-mdevctl: $why"; failed=$((failed + 1))
+    fi
+else
+    echo "RESULT FAIL s8-types-json-matches-mdevctl: the guest printed no mdevctl output"
+    failed=$((failed + 1))
+fi
+if ! grep -q '^ALL-DONE$' "$work/console.txt"; then
+    echo "the guest did not finish; console log:"
+    tail -60 "$work/console.txt"
+    failed=$((failed + 1))
+fi
+echo "kernel: $passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
