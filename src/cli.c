@@ -8,6 +8,7 @@
 #include "mdev_uuid.h"
 #include "pveconf.h"
 #include "report.h"
+#include "setup.h"
 
 #include "cleanup.h"
 
@@ -39,6 +40,7 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -105,6 +107,21 @@ static const struct command commands[] = {
      "\n"
      "Example:\n"
      "  pve-vgpu-hook detach 100\n"},
+    {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
+     "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
+     "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
+     "puts pve-vgpu-hook into <path>/snippets/: a symlink to this binary on a local directory,\n"
+     "or a small wrapper script on shared storage (nfs, cifs, cephfs, glusterfs). Running it\n"
+     "again changes nothing. It then lists VMs that have another hookscript and how to keep\n"
+     "it: Proxmox runs one hookscript per VM, and pve-vgpu-hook runs the executables in\n"
+     "/etc/pve-vgpu-hook/hooks.d/ (run-parts names) after its own work, with the same\n"
+     "arguments and environment. A failing one stops a start (pve-vgpu-hook first removes\n"
+     "the vGPU it created); in other phases it is reported and the rest still run.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook setup\n"
+     "  pve-vgpu-hook setup --storage cephfs\n"
+     "  qm set 100 --hookscript local:snippets/pve-vgpu-hook\n"},
 };
 
 static const char *const hook_help =
@@ -476,6 +493,40 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv)
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
     r = managed_detach(&env, vmid, &notes, &w, &e);
+    hostfs_close(&ctx->fs);
+    return print_notes(&notes, &w, r, &e);
+}
+
+static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv)
+{
+    const char *storage = "local";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--storage") && i + 1 < argc) {
+            storage = argv[++i];
+        } else {
+            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook setup "
+                            "[--storage STORAGE]\n", PVH_PROG, argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    size_t sl = strlen(storage);
+    if (!sl || sl > 63 || strspn(storage, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789-_.") != sl) {
+        return usage_error("'%s' is not a storage id", storage);
+    }
+    char self[4096];
+    int r = hostfs_self_exe(self, sizeof(self));
+    if (r < 0) {
+        fprintf(stderr, "%s: error: cannot find this program's path: %s\n", PVH_PROG, strerror(-r));
+        return 1;
+    }
+    if ((r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings notes = {0}, w = {0};
+    r = setup_snippet(&env, storage, self, &notes, &e);
     hostfs_close(&ctx->fs);
     return print_notes(&notes, &w, r, &e);
 }

@@ -136,6 +136,7 @@ static bool field(const char *p, const char *end, const char *name, char *out, s
 
 int debver_installed(const char *text, const char *pkg, char *ver, size_t size)
 {
+    int r = -ENOENT;
     const char *p = text;
     while (*p) {
         /* A stanza ends at an empty line. */
@@ -148,11 +149,12 @@ int debver_installed(const char *text, const char *pkg, char *ver, size_t size)
             if (last && !strcmp(last + 1, "installed") && field(p, end, "Version", ver, size)) {
                 return 0;
             }
+            r = -ESRCH; /* another architecture's stanza may still be the installed one */
         }
         p = end;
         while (*p == '\n') {
             p++;
         }
     }
-    return -ENOENT;
+    return r;
 }

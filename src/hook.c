@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define NOT_A_VM 1 /* hook_plan: the id is a container (or has no config): nothing to do */
@@ -524,6 +525,41 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
     return r;
 }
 
+/* A package's installed version: /var/lib/dpkg/status, then the entries dpkg has journaled in
+ * updates/ but not merged yet (they are newer: during or after an interrupted run). */
+static int installed_version(const struct hostfs *fs, const char *pkg, char *ver, size_t size)
+{
+    _cleanup_free_ char *status = NULL;
+    int r = hostfs_read_alloc(fs, "/var/lib/dpkg/status", 64 << 20, &status, NULL);
+    if (r < 0) {
+        return r;
+    }
+    r = debver_installed(status, pkg, ver, size);
+    struct hostfs_list l;
+    if (hostfs_list(fs, "/var/lib/dpkg/updates", &l) < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < l.n; i++) { /* names are sequence numbers of equal width */
+        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        if (strspn(l.names[i], "0123456789") != strlen(l.names[i]) ||
+            path_fmt(path, sizeof(path), "/var/lib/dpkg/updates/%s", l.names[i]) < 0 ||
+            hostfs_read_alloc(fs, path, 1 << 20, &text, NULL) < 0) {
+            continue;
+        }
+        char v[64];
+        int jr = debver_installed(text, pkg, v, sizeof(v));
+        if (jr == 0) {
+            snprintf(ver, size, "%s", v);
+        }
+        if (jr != -ENOENT) {
+            r = jr; /* the journal's word on pkg, installed or not, is the newer one */
+        }
+    }
+    hostfs_list_free(&l);
+    return r;
+}
+
 static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed,
                           struct pvh_err *e)
 {
@@ -565,10 +601,8 @@ static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool ma
         return 0;
     }
     if (p->cfg.uuid_args == UUID_ARGS_AUTO && !managed) {
-        _cleanup_free_ char *status = NULL;
         char ver[64];
-        int r = hostfs_read_alloc(env->fs, "/var/lib/dpkg/status", 64 << 20, &status, NULL);
-        if (r < 0 || debver_installed(status, "qemu-server", ver, sizeof(ver)) < 0) {
+        if (installed_version(env->fs, "qemu-server", ver, sizeof(ver)) < 0) {
             warn_add(&p->warnings,
                      "cannot tell the installed qemu-server version (/var/lib/dpkg/status); "
                      "not checking -uuid in args (set \"uuid_args\": \"always\" to force it)");
@@ -976,6 +1010,58 @@ int hook_cleanup(const struct hook_env *env, bool dry_run, struct cleanup_item *
     return 0;
 }
 
+/* ---------- chained hooks ---------- */
+
+/* run-parts names only: [A-Za-z0-9_-]+ (skips *.dpkg-old, editor backups, ...) */
+static bool runparts_name(const char *n)
+{
+    if (!*n) {
+        return false;
+    }
+    for (; *n; n++) {
+        if (!isalnum((unsigned char)*n) && *n != '_' && *n != '-') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Run the executables of HOOKS_DIR with the same VMID, phase and environment, in order.
+ * stop_at_failure: pre-start stops at the first failing hook. Returns the number that failed. */
+static int run_chained(const struct hook_env *env, unsigned long vmid, const char *phase,
+                       bool stop_at_failure)
+{
+    struct hostfs_list l;
+    if (hostfs_list(env->fs, HOOKS_DIR, &l) < 0) {
+        return 0; /* no hooks.d: nothing chained */
+    }
+    int failed = 0;
+    char id[16];
+    snprintf(id, sizeof(id), "%lu", vmid);
+    for (size_t i = 0; i < l.n && !(failed && stop_at_failure); i++) {
+        char path[PATH_MAX];
+        mode_t mode;
+        if (!runparts_name(l.names[i]) ||
+            path_fmt(path, sizeof(path), "%s/%s", HOOKS_DIR, l.names[i]) < 0 ||
+            hostfs_stat(env->fs, path, &mode, NULL) < 0 || !S_ISREG(mode) || !(mode & 0111)) {
+            continue;
+        }
+        char *argv[] = {path, id, (char *)phase, NULL};
+        int status;
+        int r = hostfs_run(env->fs, path, argv, &status);
+        if (r < 0) {
+            log_msg(LOG_LVL_ERROR, "cannot run chained hook %s: %s", path, strerror(-r));
+            failed++;
+        } else if (status) {
+            log_msg(LOG_LVL_ERROR, "chained hook %s failed on %s (exit status %d)", path, phase,
+                    status);
+            failed++;
+        }
+    }
+    hostfs_list_free(&l);
+    return failed;
+}
+
 /* ---------- phases ---------- */
 
 static int phase_pre_start(const struct hook_env *env, unsigned long vmid)
@@ -1023,8 +1109,21 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid)
             log_err(&e);
         }
     }
-    hook_plan_free(&p);
     hostfs_unlock(lock);
+    /* Chained hooks run after our own work succeeded (another pre-start failure stops the
+     * start anyway). One that fails stops the start: undo what this run created first. */
+    if (r == 0 && run_chained(env, vmid, "pre-start", true)) {
+        int relock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+        for (size_t i = 0; i < p.n; i++) {
+            if (p.items[i].action != ACT_REUSE && remove_mdev(env->fs, p.items[i].uuid) == 0) {
+                log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", p.items[i].uuid);
+            }
+        }
+        hostfs_unlock(relock);
+        log_msg(LOG_LVL_INFO, "what to do: fix the chained hook or move it out of %s", HOOKS_DIR);
+        r = -ECANCELED;
+    }
+    hook_plan_free(&p);
     return errno_exit(r);
 }
 
@@ -1122,13 +1221,13 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase)
     if (!strcmp(phase, "pre-start")) {
         return phase_pre_start(env, vmid);
     }
+    int status = 0;
     if (!strcmp(phase, "post-stop")) {
-        return phase_post_stop(env, vmid);
+        status = phase_post_stop(env, vmid);
+    } else if (strcmp(phase, "post-start") && strcmp(phase, "pre-stop")) {
+        log_msg(LOG_LVL_WARN, "unknown phase '%s' ignored (known: pre-start, post-start, "
+                              "pre-stop, post-stop)", phase);
     }
-    if (!strcmp(phase, "post-start") || !strcmp(phase, "pre-stop")) {
-        return 0;
-    }
-    log_msg(LOG_LVL_WARN, "unknown phase '%s' ignored (known: pre-start, post-start, pre-stop, "
-                          "post-stop)", phase);
-    return 0;
+    /* In the other phases a failing chained hook is reported and the rest still run. */
+    return run_chained(env, vmid, phase, false) ? 1 : status;
 }

@@ -17,6 +17,8 @@
 
 #define HOST_LOCK_PATH "/run/lock/pve-vgpu-hook.lock"
 #define HOST_LOCK_TIMEOUT_MS 60000
+/* Other hookscripts of the node, run after our own work (Proxmox allows one per VM). */
+#define HOOKS_DIR "/etc/pve-vgpu-hook/hooks.d"
 
 enum mdev_action {
     ACT_CREATE,  /* create the device */

@@ -9,11 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+extern char **environ;
 
 int path_fmt(char *buf, size_t size, const char *fmt, ...)
 {
@@ -424,6 +428,40 @@ int hostfs_unlink(const struct hostfs *fs, const char *path)
     return unlinkat(fs->rootfd, rel(path), 0) < 0 ? -errno : 0;
 }
 
+int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode)
+{
+    return mkdirat(fs->rootfd, rel(path), mode) < 0 ? -errno : 0;
+}
+
+int hostfs_symlink(const struct hostfs *fs, const char *target, const char *path)
+{
+    return symlinkat(target, fs->rootfd, rel(path)) < 0 ? -errno : 0;
+}
+
+int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], int *status)
+{
+    char full[PATH_MAX];
+    int r = path_fmt(full, sizeof(full), "%s/%s", strcmp(fs->root, "/") ? fs->root : "", rel(path));
+    if (r < 0) {
+        return r;
+    }
+    fflush(stdout);
+    fflush(stderr); /* keep the order of lines in the task log */
+    pid_t pid;
+    r = posix_spawn(&pid, full, NULL, NULL, argv, environ);
+    if (r) {
+        return -r;
+    }
+    int st;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
 int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms)
 {
     int fd = open_rel(fs, path, O_RDWR | O_CREAT, 0644);
@@ -473,6 +511,16 @@ int hostfs_is_locked(const struct hostfs *fs, const char *path)
         return 0;
     }
     return errno == EWOULDBLOCK ? 1 : -errno;
+}
+
+int hostfs_self_exe(char *buf, size_t size)
+{
+    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+    if (n < 0) {
+        return -errno;
+    }
+    buf[n] = '\0';
+    return 0;
 }
 
 int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size)

@@ -64,12 +64,20 @@ int hostfs_replace_file(const struct hostfs *fs, const char *path, const char *d
                         mode_t mode_if_new);
 
 int hostfs_unlink(const struct hostfs *fs, const char *path);
+int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode);
+int hostfs_symlink(const struct hostfs *fs, const char *target, const char *path);
+/* Run the program at path (below the root) with argv, this process's environment and stdio;
+ * *status: its exit status, or 128 + signal. */
+int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], int *status);
 
 /* Exclusive flock on path (created if missing), retried until timeout_ms. Returns the fd. */
 int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms);
 void hostfs_unlock(int fd);
 /* 1 when another process holds a flock on path, 0 when not (or the file is missing). */
 int hostfs_is_locked(const struct hostfs *fs, const char *path);
+
+/* This program's own path (/proc/self/exe: the process, not a host path under the root). */
+int hostfs_self_exe(char *buf, size_t size);
 
 /* Short host name, for when /etc/pve/local does not tell this node's name. */
 int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size);

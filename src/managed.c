@@ -309,10 +309,11 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
     if (has_hook && strcmp(has_hook, hookscript) != 0) {
         err_set(e, -EEXIST, "VM %lu already has hookscript %s, and Proxmox runs one hookscript "
                             "per VM", req->vmid, has_hook);
-        err_hint(e, "either call pve-vgpu-hook from that script (first line: pve-vgpu-hook \"$1\" "
-                    "\"$2\" || exit $?) and attach with --hookscript %s to keep it, or move it "
-                    "aside and attach again",
-                 has_hook);
+        err_hint(e, "move that script into %s/ on every node (pve-vgpu-hook runs it after its "
+                    "own work, with the same arguments), remove it from the VM ('qm set %lu "
+                    "--delete hookscript') and attach again; or keep it as the hookscript, call "
+                    "pve-vgpu-hook \"$1\" \"$2\" from it first, and attach with --hookscript %s",
+                 HOOKS_DIR, req->vmid, has_hook);
         edit_free(&ed);
         return -EEXIST;
     }

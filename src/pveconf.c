@@ -620,3 +620,72 @@ int mapping_paths(const char *text, const char *id, const char *node, char paths
     }
     return 0;
 }
+
+bool list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        size_t l = strcspn(p, ",");
+        if (l == n && !strncmp(p, item, n)) {
+            return true;
+        }
+        p += l;
+        p += *p == ',';
+    }
+    return false;
+}
+
+int storage_find(const char *text, const char *id, struct storage_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    bool in = false, found = false;
+    for (const char *p = text; *p;) {
+        size_t l = strcspn(p, "\n");
+        char line[1024];
+        snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) ? l : sizeof(line) - 1), p);
+        p += l;
+        p += *p == '\n';
+        line[strcspn(line, "\r")] = '\0';
+        if (!line[0] || line[0] == '#') {
+            continue;
+        }
+        if (!isspace((unsigned char)line[0])) {
+            /* "dir: local" */
+            char *colon = strchr(line, ':');
+            in = false;
+            if (colon) {
+                char *name = colon + 1;
+                while (isspace((unsigned char)*name)) {
+                    name++;
+                }
+                name[strcspn(name, " \t")] = '\0';
+                *colon = '\0';
+                if (!strcmp(name, id)) {
+                    in = found = true;
+                    snprintf(out->type, sizeof(out->type), "%s", line);
+                }
+            }
+            continue;
+        }
+        if (!in) {
+            continue;
+        }
+        char *k = line;
+        while (isspace((unsigned char)*k)) {
+            k++;
+        }
+        char *v = k + strcspn(k, " \t");
+        if (*v) {
+            *v++ = '\0';
+        }
+        while (isspace((unsigned char)*v)) {
+            v++;
+        }
+        if (!strcmp(k, "path")) {
+            snprintf(out->path, sizeof(out->path), "%s", v);
+        } else if (!strcmp(k, "content")) {
+            snprintf(out->content, sizeof(out->content), "%s", v);
+        }
+    }
+    return found ? 0 : -ENOENT;
+}

@@ -79,4 +79,14 @@ void args_find_uuid(const char *args, char *out, size_t size);
 int mapping_paths(const char *text, const char *id, const char *node, char paths[][16], size_t max,
                   size_t *n, struct pvh_err *e);
 
+/* A storage of /etc/pve/storage.cfg ("<type>: <id>" sections, tab-indented properties). */
+struct storage_info {
+    char type[32];
+    char path[512];
+    char content[256];
+};
+int storage_find(const char *text, const char *id, struct storage_info *out);
+/* Is item in a comma-separated list? */
+bool list_has(const char *list, const char *item);
+
 #endif

@@ -56,10 +56,14 @@ static void test_installed(void **state)
 
     /* mid-upgrade states do not count as installed */
     const char *half = "Package: qemu-server\nStatus: install ok unpacked\nVersion: 7.2-4\n";
-    assert_int_equal(debver_installed(half, "qemu-server", v, sizeof(v)), -ENOENT);
+    assert_int_equal(debver_installed(half, "qemu-server", v, sizeof(v)), -ESRCH);
     const char *removed = "Package: qemu-server\nStatus: deinstall ok config-files\n"
                           "Version: 7.2-4\n";
-    assert_int_equal(debver_installed(removed, "qemu-server", v, sizeof(v)), -ENOENT);
+    assert_int_equal(debver_installed(removed, "qemu-server", v, sizeof(v)), -ESRCH);
+    /* a stanza that only mentions the package is not its stanza */
+    const char *other = "Package: pve-manager\nStatus: install ok installed\n"
+                        "Depends: qemu-server (>= 8.0)\nVersion: 8.1\n";
+    assert_int_equal(debver_installed(other, "qemu-server", v, sizeof(v)), -ENOENT);
 }
 
 int main(void)

@@ -440,6 +440,22 @@ static void test_uuid_args_variants(void **state)
     free(before);
     free(after);
 
+    /* dpkg's journal (updates/) is newer than status: an upgrade to 7.2-4 not yet merged */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
+    fh_write(FH, "var/lib/dpkg/updates/0000", "Package: pve-manager\nStatus: install ok "
+                                              "installed\nDepends: qemu-server\nVersion: 9\n");
+    fh_write(FH, "var/lib/dpkg/updates/0001", "Package: qemu-server\nStatus: install ok "
+                                              "installed\nVersion: 7.2-4\n");
+    vm(103, "hostpci0: 0000:07:00.0,mdev=nvidia-46\n");
+    before = fh_read_vmconf(FH, 103);
+    assert_int_equal(hook("103", "pre-start"), 0);
+    after = fh_read_vmconf(FH, 103);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    fh_write(FH, "var/lib/dpkg/updates/0001", "");
+    fh_write(FH, "var/lib/dpkg/updates/0002", "");
+
     /* no dpkg status: a warning, no change */
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
     fh_write(FH, "var/lib/dpkg/status", "");

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# The Debian package, end to end:
+#   tests/package/run.sh MKFAKEHOST
+# builds pve-vgpu-hook_<version>_amd64.deb from the committed tree with dpkg-buildpackage (the
+# unit tests run during the build), requires lintian to report no error and no warning, installs
+# the package into a fresh Debian 12 root made with debootstrap (cached as a tarball; if
+# debootstrap cannot run: dpkg -x into a scratch root), and runs the installed files there:
+# --version, types on a simulated host, the man page and the bash completion.
+# Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+MK=$(readlink -f "$1")
+cache=${PVH_CACHE_DIR:-$repo/.cache}
+work=$(mktemp -d)
+trap '[ -n "${PVH_KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
+passed=0 failed=0
+ok() { echo "RESULT PASS $1"; passed=$((passed + 1)); }
+bad() { echo "RESULT FAIL $1: $2"; failed=$((failed + 1)); }
+finish() { echo "package: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+
+"$repo/scripts/deps.sh" debhelper dpkg-dev lintian debootstrap fakeroot
+
+# ---- build from what git tracks (plus uncommitted edits), like a fresh clone
+mkdir -p "$work/src"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard | xargs -0 tar -cf - --no-recursion) |
+    tar -xf - -C "$work/src"
+ver=$(dpkg-parsechangelog -l "$repo/debian/changelog" -S Version)
+deb=$work/pve-vgpu-hook_${ver}_amd64.deb
+if (cd "$work/src" && DEB_BUILD_OPTIONS="parallel=$(nproc)" dpkg-buildpackage -us -uc -b >"$work/build.log" 2>&1); then
+    ok "dpkg-buildpackage"
+else
+    tail -40 "$work/build.log"
+    bad "dpkg-buildpackage" "see the build log above"
+    finish
+fi
+grep -q '100% tests passed' "$work/build.log" && ok "unit tests ran in the build" ||
+    bad "unit tests ran in the build" "no ctest summary in the build log"
+
+# ---- lintian: no errors, no warnings (overrides are justified in debian/*.lintian-overrides)
+if lintian --fail-on error,warning "$deb" >"$work/lintian.log" 2>&1; then
+    ok "lintian clean"
+else
+    cat "$work/lintian.log"
+    bad "lintian clean" "lintian reported errors or warnings"
+fi
+
+# ---- install into a fresh Debian 12 root
+tarball=$cache/debootstrap-bookworm-minbase.tar
+root=$work/root
+mkdir -p "$cache" "$root"
+if [ ! -s "$tarball" ]; then
+    if debootstrap --variant=minbase --include=libjson-c5,libuuid1,bash-completion,man-db \
+        bookworm "$work/dbs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1; then
+        tar -C "$work/dbs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+        rm -rf "$work/dbs"
+    else
+        echo "debootstrap could not run (tail of its log below); installing into a scratch root"
+        tail -5 "$work/debootstrap.log"
+    fi
+fi
+if [ -s "$tarball" ]; then
+    tar -C "$root" -xf "$tarball"
+    cp "$deb" "$root/tmp/"
+    if chroot "$root" dpkg -i "/tmp/${deb##*/}" >"$work/install.log" 2>&1; then
+        ok "dpkg -i into a fresh Debian 12 root"
+    else
+        cat "$work/install.log"
+        bad "dpkg -i into a fresh Debian 12 root" "see above"
+    fi
+    in_root() { chroot "$root" "$@"; }
+    fixture=/tmp/fixture
+else
+    dpkg-deb -c "$deb" >"$work/contents" && ok "dpkg-deb -c"
+    dpkg -x "$deb" "$root"
+    in_root() { local cmd=$1; shift; "$root$cmd" "$@"; }
+    fixture=$root/tmp/fixture
+fi
+
+# ---- the installed files work
+"$MK" "$root/tmp/fixture" >/dev/null
+out=$(in_root /usr/bin/pve-vgpu-hook --version 2>&1) &&
+    [ "$out" = "pve-vgpu-hook $ver" ] && ok "--version" || bad "--version" "$out"
+out=$(in_root /usr/bin/pve-vgpu-hook --root "$fixture" types 2>&1) &&
+    grep -q 'nvidia-46    GRID P40-1Q' <<<"$out" && ok "types --root fixture" || bad "types --root fixture" "$out"
+for f in /usr/share/man/man8/pve-vgpu-hook.8.gz /usr/share/bash-completion/completions/pve-vgpu-hook \
+    /usr/share/doc/pve-vgpu-hook/examples/vgpu-hook.json /usr/share/doc/pve-vgpu-hook/README.md.gz; do
+    [ -s "$root$f" ] && ok "installed $f" || bad "installed $f" "missing"
+done
+if [ -s "$tarball" ]; then
+    out=$(in_root bash -c 'source /usr/share/bash-completion/bash_completion;
+        source /usr/share/bash-completion/completions/pve-vgpu-hook; complete -p pve-vgpu-hook' 2>&1) &&
+        grep -q '_pve_vgpu_hook' <<<"$out" && ok "bash completion loads" || bad "bash completion loads" "$out"
+    out=$(in_root man -l /usr/share/man/man8/pve-vgpu-hook.8.gz 2>&1 | head -20) &&
+        grep -q 'HOOKSCRIPT CONTRACT' <<<"$(in_root zcat /usr/share/man/man8/pve-vgpu-hook.8.gz)" &&
+        ok "man page" || bad "man page" "$out"
+fi
+finish
