@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fakehost.h"
+#include "testutil.h"
 
 #include <fcntl.h>
 #include <stdbool.h>
@@ -31,18 +32,6 @@
 static struct fakehost *FH;
 static struct fh_result R;
 
-#define assert_contains(hay, needle)                                                               \
-    do {                                                                                           \
-        if (!strstr((hay), (needle))) {                                                            \
-            fail_msg("expected to find\n  %s\nin\n%s", (needle), (hay));                           \
-        }                                                                                          \
-    } while (0)
-#define assert_not_contains(hay, needle)                                                           \
-    do {                                                                                           \
-        if (strstr((hay), (needle))) {                                                             \
-            fail_msg("did not expect\n  %s\nin\n%s", (needle), (hay));                             \
-        }                                                                                          \
-    } while (0)
 
 static int setup(void **state)
 {

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "fakehost.h"
+#include "testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +18,6 @@
 static struct fakehost FH;
 static struct fh_result R;
 
-#define assert_contains(hay, needle)                                                               \
-    do {                                                                                           \
-        if (!strstr((hay), (needle))) {                                                            \
-            fail_msg("expected to find\n  %s\nin\n%s", (needle), (hay));                           \
-        }                                                                                          \
-    } while (0)
 
 static const char *STORAGE_CFG = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\n"
                                  "dir: snip\n\tpath /srv/snip\n\tcontent snippets\n\tshared 0\n\n"

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fakehost.h"
+#include "testutil.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -29,12 +30,6 @@
 static struct fakehost *FH;
 static struct fh_result R;
 
-#define assert_contains(hay, needle)                                                               \
-    do {                                                                                           \
-        if (!strstr((hay), (needle))) {                                                            \
-            fail_msg("expected to find\n  %s\nin\n%s", (needle), (hay));                           \
-        }                                                                                          \
-    } while (0)
 
 static int setup(void **state)
 {
@@ -67,21 +62,8 @@ static void lock_files_exist(void)
     }
 }
 
-static int run(const char *const *env, ...)
-{
-    const char *args[32];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, env);
-    const char *a;
-    while ((a = va_arg(ap, const char *)) && n < 31) {
-        args[n++] = a;
-    }
-    va_end(ap);
-    args[n] = NULL;
-    fh_runv(FH, &R, env, args);
-    return R.status;
-}
+/* Run the binary on the fake host; the exit status (output in R). */
+#define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__)
 
 static char *slurp(const char *path)
 {
