@@ -3,7 +3,10 @@
 # build-asan/), runs every test normally and again under AddressSanitizer + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+# everything the tests use, before any test runs (ctest runs them in parallel): mdevctl for
+# the agreement tests, QEMU and busybox for the kernel test, the Debian tools for the package
+scripts/deps.sh mdevctl qemu-system-x86 busybox-static cpio libelf1 \
+    debhelper dpkg-dev lintian debootstrap fakeroot
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 for variant in build:OFF build-asan:ON; do

@@ -134,9 +134,11 @@ static const char *const hook_help =
     "              A non-zero exit stops the start; the message says why and what to do.\n"
     "  post-stop   removes the VM's mdevs (after waiting up to remove_wait_s for the NVIDIA\n"
     "              driver to do it), unless the VM is running again.\n"
-    "  post-start, pre-stop: nothing to do.\n"
+    "  post-start, pre-stop: nothing of its own.\n"
+    "  Then, in every phase, the executables in /etc/pve-vgpu-hook/hooks.d/ run with the same\n"
+    "  arguments (the VM's other hookscripts: Proxmox allows one per VM; see 'help setup').\n"
     "\n"
-    "Install: qm set VMID --hookscript local:snippets/pve-vgpu-hook\n";
+    "Install: pve-vgpu-hook setup; qm set VMID --hookscript local:snippets/pve-vgpu-hook\n";
 
 static void usage(FILE *out)
 {
@@ -145,13 +147,18 @@ static void usage(FILE *out)
     fputs(hook_help, out);
     fprintf(out, "\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(out, "  %-32s %s\n", commands[i].usage, commands[i].summary);
+        if (strlen(commands[i].usage) > 32) { /* a long synopsis gets a line of its own */
+            fprintf(out, "  %s\n  %-32s %s\n", commands[i].usage, "", commands[i].summary);
+        } else {
+            fprintf(out, "  %-32s %s\n", commands[i].usage, commands[i].summary);
+        }
     }
     fprintf(out, "  %-32s %s\n", "help COMMAND", "explain one command, with an example");
     fprintf(out,
             "\nGlobal options:\n"
-            "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /var/lib/dpkg)\n"
-            "                   under DIR; also env PVE_VGPU_HOOK_ROOT. For tests and dry runs.\n"
+            "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /proc,\n"
+            "                   /var/lib/dpkg) under DIR; also env PVE_VGPU_HOOK_ROOT. For tests\n"
+            "                   and for looking at a captured host.\n"
             "  --config FILE    our settings (JSON), a host path; default %s;\n"
             "                   also env PVE_VGPU_HOOK_CONFIG\n"
             "  --version, --help\n"
