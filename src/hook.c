@@ -290,6 +290,38 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
     return true;
 }
 
+/* A candidate without mdev_supported_types may use NVIDIA's vendor interface: then Proxmox
+ * sets the type itself, and all we can do is check that the type is creatable there now. */
+static bool try_nvidia_iface(const struct hook_env *env, struct planned_mdev *it, const char *vf,
+                             char *why, size_t whysize)
+{
+    struct nvidia_iface nv;
+    if (inventory_nvidia_iface(env->fs, vf, &nv) < 0) {
+        snprintf(why, whysize, "%s is not a mediated-device parent (no mdev_supported_types)", vf);
+        return false;
+    }
+    char *end;
+    unsigned long want = strncmp(it->type_id, "nvidia-", 7) ? 0 : strtoul(it->type_id + 7, &end, 10);
+    bool ok = want && want == nv.current;
+    char list[512] = "";
+    for (size_t i = 0; i < nv.ncreatable; i++) {
+        ok |= nv.creatable[i].id == want;
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof(list) - l, "%snvidia-%u (%s)", l ? ", " : "",
+                 nv.creatable[i].id, nv.creatable[i].name);
+    }
+    if (!ok) {
+        snprintf(why, whysize,
+                 "%s (NVIDIA's vendor interface) cannot take %s now\n  creatable there now: %s",
+                 vf, it->type_id, list[0] ? list : "none");
+        return false;
+    }
+    it->action = ACT_PROXMOX;
+    it->parent = NO_INDEX;
+    snprintf(it->vf, sizeof(it->vf), "%s", vf);
+    return true;
+}
+
 /* Candidate parents (PCI ids) of a hostpci entry: host= or the mapping's paths on this node. */
 static int hostpci_candidates(const struct hook_env *env, struct vm_plan *p,
                               const struct hostpci *hp, char cands[][16], size_t *n,
@@ -421,17 +453,17 @@ static int plan_items(const struct hook_env *env, struct vm_plan *p, struct host
                 }
             }
         } else {
-            for (size_t c = 0; c < ncand[i] && np < 64; c++) {
+            bool delegated = false;
+            for (size_t c = 0; c < ncand[i] && np < 64 && !delegated; c++) {
                 size_t q = inv_find_parent(h, cands[i][c]);
                 if (q == NO_INDEX) {
-                    char pf[16];
-                    bool loaded = inventory_physfn(env->fs, cands[i][c], pf, sizeof(pf)) == 0;
-                    snprintf(t.why, sizeof(t.why),
-                             "%s is not a mediated-device parent (no mdev_supported_types)%s",
-                             cands[i][c], loaded ? "" : "");
+                    delegated = try_nvidia_iface(env, it, cands[i][c], t.why, sizeof(t.why));
                     continue;
                 }
                 parents[np++] = managed ? h->parents[q].gpu : q;
+            }
+            if (delegated) {
+                continue;
             }
         }
         if (np == 0) {
@@ -591,6 +623,9 @@ static int plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool ma
     const struct planned_mdev *first = NULL;
     for (size_t i = 0; i < p->n; i++) {
         const struct planned_mdev *it = &p->items[i];
+        if (it->parent == NO_INDEX) {
+            continue; /* the vendor interface exists only where Proxmox passes -uuid itself */
+        }
         bool nvidia = inv_gpu_is_nvidia(&p->host, p->host.parents[it->parent].gpu);
         if ((nvidia || p->cfg.uuid_args == UUID_ARGS_ALWAYS) &&
             (!first || it->index < first->index)) {
@@ -786,6 +821,11 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
     size_t done;
     for (done = 0; done < p->n; done++) {
         struct planned_mdev *it = &p->items[done];
+        if (it->action == ACT_PROXMOX) {
+            log_msg(LOG_LVL_INFO, "%s uses NVIDIA's vendor interface: Proxmox sets %s on it "
+                                  "itself (it is creatable there now)", it->vf, it->type_id);
+            continue;
+        }
         const char *parent = h->parents[it->parent].bdf;
         if (it->action == ACT_REUSE) {
             log_msg(LOG_LVL_INFO, "mdev %s (%s) already exists on %s; reusing it", it->uuid,
@@ -815,7 +855,8 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
     /* Leave the host as it was: undo the devices this run created. */
     for (size_t i = 0; i < done; i++) {
         const struct planned_mdev *it = &p->items[i];
-        if (it->action != ACT_REUSE && remove_mdev(env->fs, it->uuid) == 0) {
+        if (it->action != ACT_REUSE && it->action != ACT_PROXMOX &&
+            remove_mdev(env->fs, it->uuid) == 0) {
             log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", it->uuid);
         }
     }
@@ -1115,7 +1156,8 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid)
     if (r == 0 && run_chained(env, vmid, "pre-start", true)) {
         int relock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
         for (size_t i = 0; i < p.n; i++) {
-            if (p.items[i].action != ACT_REUSE && remove_mdev(env->fs, p.items[i].uuid) == 0) {
+            if (p.items[i].action != ACT_REUSE && p.items[i].action != ACT_PROXMOX &&
+                remove_mdev(env->fs, p.items[i].uuid) == 0) {
                 log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", p.items[i].uuid);
             }
         }

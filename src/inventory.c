@@ -538,3 +538,62 @@ int vm_is_busy(const struct hostfs *fs, unsigned long vmid)
     }
     return hostfs_is_locked(fs, path) == 1;
 }
+
+void nvidia_parse_creatable(const char *text, struct nvidia_iface *out)
+{
+    out->ncreatable = 0;
+    for (const char *p = text; *p && out->ncreatable < NVIDIA_IFACE_MAX;) {
+        size_t l = strcspn(p, "\n");
+        char line[256];
+        snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) ? l : sizeof(line) - 1), p);
+        p += l;
+        p += *p == '\n';
+        char *s = line, *end;
+        while (*s == ' ' || *s == '\t') {
+            s++;
+        }
+        unsigned long id = strtoul(s, &end, 10);
+        if (end == s || id == 0 || id > 0xffffffUL) {
+            continue; /* the header, or noise */
+        }
+        while (*end == ' ' || *end == '\t') {
+            end++;
+        }
+        if (*end != ':') {
+            continue;
+        }
+        char *name = end + 1;
+        while (*name == ' ' || *name == '\t') {
+            name++;
+        }
+        size_t nl = strlen(name);
+        while (nl && (name[nl - 1] == ' ' || name[nl - 1] == '\t' || name[nl - 1] == '\r')) {
+            name[--nl] = '\0';
+        }
+        out->creatable[out->ncreatable].id = (unsigned)id;
+        snprintf(out->creatable[out->ncreatable].name, sizeof(out->creatable[0].name), "%s", name);
+        out->ncreatable++;
+    }
+}
+
+int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out)
+{
+    char path[PATH_MAX];
+    memset(out, 0, sizeof(*out));
+    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia", bdf);
+    if (r < 0 || hostfs_is_dir(fs, path) < 0) {
+        return -ENOENT;
+    }
+    long cur = 0;
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf) == 0 &&
+        hostfs_read_long(fs, path, &cur) == 0 && cur > 0) {
+        out->current = (unsigned)cur;
+    }
+    _cleanup_free_ char *text = NULL;
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/creatable_vgpu_types",
+                 bdf) == 0 &&
+        hostfs_read_alloc(fs, path, 1 << 16, &text, NULL) == 0) {
+        nvidia_parse_creatable(text, out);
+    }
+    return 0;
+}

@@ -99,6 +99,23 @@ int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_
 int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out,
                        size_t *n, struct pvh_warnings *w);
 
+/* NVIDIA's vendor-specific vGPU interface (kernel >= 6.8, qemu-server >= 8.2.5): a VF with
+ * nvidia/current_vgpu_type and nvidia/creatable_vgpu_types instead of mdev_supported_types.
+ * Proxmox sets the type itself while it builds the QEMU command line. */
+#define NVIDIA_IFACE_MAX 64
+struct nvidia_iface {
+    unsigned current; /* 0: none */
+    struct {
+        unsigned id;
+        char name[64];
+    } creatable[NVIDIA_IFACE_MAX];
+    size_t ncreatable;
+};
+/* -ENOENT when bdf does not have that interface. */
+int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out);
+/* "ID : vGPU Name" header, then "<id> : <name>" lines */
+void nvidia_parse_creatable(const char *text, struct nvidia_iface *out);
+
 /* PVE's own test: the pid file names a live, non-zombie process whose cmdline holds
  * "-pidfile /var/run/qemu-server/<vmid>.pid". 1 running, 0 not. */
 int vm_is_running(const struct hostfs *fs, unsigned long vmid);

@@ -471,7 +471,10 @@ void report_status(FILE *out, const struct host_status *st, bool json)
 
 static const char *action_name(enum mdev_action a)
 {
-    return a == ACT_REUSE ? "reuse" : a == ACT_REPLACE ? "replace" : "create";
+    return a == ACT_REUSE     ? "reuse"
+           : a == ACT_REPLACE ? "replace"
+           : a == ACT_PROXMOX ? "left to Proxmox (NVIDIA vendor interface)"
+                              : "create";
 }
 
 static void print_indented(FILE *out, const char *text, const char *indent)
@@ -501,13 +504,17 @@ int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
         json_object *items = json_object_new_array();
         for (size_t i = 0; rc == 0 && i < p->n; i++) {
             const struct planned_mdev *it = &p->items[i];
-            const struct inv_type *t = inv_parent_type(&p->host, it->parent, it->type_id);
+            const struct inv_type *t = it->parent == NO_INDEX
+                                           ? NULL
+                                           : inv_parent_type(&p->host, it->parent, it->type_id);
             json_object *io = json_object_new_object();
             json_object_object_add(io, "index", json_object_new_int64(it->index));
             json_object_object_add(io, "uuid", jstr(it->uuid));
             json_object_object_add(io, "type", jstr(it->type_id));
             json_object_object_add(io, "name", jstr(t ? inv_def(&p->host, t)->name : ""));
-            json_object_object_add(io, "parent", jstr(p->host.parents[it->parent].bdf));
+            json_object_object_add(io, "parent", jstr(it->parent == NO_INDEX
+                                                          ? it->vf
+                                                          : p->host.parents[it->parent].bdf));
             json_object_object_add(io, "action", jstr(action_name(it->action)));
             json_object_array_add(items, io);
         }
@@ -571,6 +578,11 @@ int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct planned_mdev *it = &p->items[i];
+        if (it->parent == NO_INDEX) {
+            fprintf(out, "  index %u: %s on %s: %s\n", it->index, it->type_id, it->vf,
+                    action_name(it->action));
+            continue;
+        }
         const struct inv_type *t = inv_parent_type(&p->host, it->parent, it->type_id);
         const struct inv_typedef *d = t ? inv_def(&p->host, t) : NULL;
         fprintf(out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action),

@@ -90,7 +90,11 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         }
         assert_true(json_object_object_get_ex(plan, "mdevs", &mdevs));
         for (size_t i = 0; R.status == 0 && i < json_object_array_length(mdevs); i++) {
-            json_object *m = json_object_array_get_idx(mdevs, i), *u, *p;
+            json_object *m = json_object_array_get_idx(mdevs, i), *u, *p, *act;
+            json_object_object_get_ex(m, "action", &act);
+            if (strstr(json_object_get_string(act), "Proxmox")) {
+                continue; /* NVIDIA's vendor interface: no mdev of ours */
+            }
             json_object_object_get_ex(m, "uuid", &u);
             json_object_object_get_ex(m, "parent", &p);
             char rel[256];
@@ -359,6 +363,36 @@ static void test_not_taking_vm_lock(void **state)
     assert_int_equal(hook("100", "pre-start"), 0);
     assert_int_equal(hook("100", "post-stop"), 0);
     close(fd);
+}
+
+static void test_nvidia_vendor_interface(void **state)
+{
+    (void)state;
+    /* kernel >= 6.8: VFs with nvidia/creatable_vgpu_types; Proxmox sets the type itself */
+    assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2,
+                                         "1414  : NVIDIA H200X-1-18C\n1415  : NVIDIA H200X-2-35C\n"),
+                     0);
+    vm(100, "hostpci0: 0000:81:00.4,mdev=nvidia-1414\n");
+    char *before = fh_snapshot(FH);
+    assert_int_equal(hook("100", "pre-start"), 0);
+    assert_contains(R.err, "0000:81:00.4 uses NVIDIA's vendor interface: Proxmox sets nvidia-1414 "
+                           "on it itself");
+    char *after = fh_snapshot(FH);
+    assert_string_equal(before, after); /* nothing of ours to create */
+    free(before);
+    free(after);
+    fh_run(FH, &R, NULL, "check", "100", NULL);
+    assert_int_equal(R.status, 0);
+    assert_contains(R.out, "index 0: nvidia-1414 on 0000:81:00.4: left to Proxmox");
+    /* a type that is not creatable there now: refused with what is */
+    vm(101, "hostpci0: 0000:81:00.5,mdev=nvidia-1499\n");
+    assert_int_equal(hook("101", "pre-start"), 1);
+    assert_contains(R.err, "0000:81:00.5 (NVIDIA's vendor interface) cannot take nvidia-1499 now");
+    assert_contains(R.err, "creatable there now: nvidia-1414 (NVIDIA H200X-1-18C), nvidia-1415 "
+                           "(NVIDIA H200X-2-35C)");
+    /* already set to the type (a restart): fine even when no longer listed as creatable */
+    fh_write(FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/current_vgpu_type", "1499\n");
+    assert_int_equal(hook("101", "pre-start"), 0);
 }
 
 /* ---------- -uuid in args on old qemu-server ---------- */
@@ -637,6 +671,7 @@ int main(void)
         T(test_running_vm_device_untouched),
         T(test_post_stop_waits_for_driver),
         T(test_not_taking_vm_lock),
+        T(test_nvidia_vendor_interface),
         T(test_uuid_args),
         T(test_uuid_args_variants),
         T(test_uuid_args_readonly_pmxcfs),
