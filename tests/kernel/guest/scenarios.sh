@@ -168,6 +168,27 @@ run $H 150 pre-start
 expect s7-second-starts 0 "created mdev $(uuid 150)"
 sed -i 's/^Version: 7.2-3$/Version: 9.2.6/' /var/lib/dpkg/status
 
+# ---- 9. a stricter driver (homogeneous) than our policy: available_instances still decides
+stop_all 150
+rmmod nvidia_test && insmod /modules/nvidia_test.ko rule=homogeneous
+set -- $(ls /sys/bus/pci/drivers/nvidia | grep '^0000:')
+A=$1 B=$2
+is s9-reloaded "$(cat /sys/module/nvidia_test/parameters/rule)" homogeneous
+vmconf 160 "hostpci0: $A,mdev=nvidia-49\n"
+run $H 160 pre-start; expect s9-4q 0
+running 160
+vmconf 161 "hostpci0: $A,mdev=nvidia-283\n"
+before=$(snap)
+run $H 161 pre-start
+expect s9-driver-decides 1 "$A has no available instances of GRID P40-4C (the driver reports 0)"
+is s9-nothing-written "$(snap)" "$before"
+config '{"remove_wait_s": 0, "policy": "homogeneous"}'
+run $H 161 pre-start
+expect s9-policy-homogeneous 1 "the homogeneous policy allows only one type per GPU"
+config '{"remove_wait_s": 0}'
+stop_all 160 161
+run $H 150 pre-start
+
 # ---- 8. types --json next to mdevctl's (compared on the host), with one vGPU active
 echo JSON-OURS-BEGIN; $H types --json; echo JSON-OURS-END
 if command -v mdevctl >/dev/null; then
