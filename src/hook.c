@@ -1199,6 +1199,16 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid)
      * has broken drivers (qemu-server 49c51a60). Poll rather than sleep blindly. */
     long deadline = now_ms() + wait_s * 1000L;
     char path[PATH_MAX];
+    /* Which devices sit on NVIDIA GPUs: only those are worth waiting for. Known once. */
+    bool *nvidia = calloc(n ? n : 1, sizeof(*nvidia));
+    if (!nvidia) {
+        free(mine);
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        nvidia[i] = inventory_pci_is_nvidia(env->fs, mine[i].parent_bdf);
+    }
     for (;;) {
         size_t left = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1211,20 +1221,14 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid)
                 mine[i].uuid[0] = '\0';
                 continue;
             }
-            char pf[16];
-            size_t gi = 0;
-            struct host tmp = {0};
-            bool nvidia = inventory_physfn(env->fs, mine[i].parent_bdf, pf, sizeof(pf)) == 0 &&
-                          inventory_load_gpu(env->fs, &tmp, pf, &gi, NULL) == 0 &&
-                          inv_gpu_is_nvidia(&tmp, gi);
-            inventory_free(&tmp);
-            left += nvidia;
+            left += nvidia[i];
         }
         if (!left || now_ms() >= deadline) {
             break;
         }
         sleep_ms(100);
     }
+    free(nvidia);
     int lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
     if (lock < 0) {
         log_msg(LOG_LVL_ERROR, "cannot take the host lock %s: %s; run 'pve-vgpu-hook cleanup' "

@@ -97,9 +97,42 @@ const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, cons
     return NULL;
 }
 
+static bool is_nvidia(unsigned vendor, const char *driver)
+{
+    return vendor == 0x10de || !strcmp(driver, "nvidia");
+}
+
 bool inv_gpu_is_nvidia(const struct host *h, size_t gpu)
 {
-    return h->gpus[gpu].vendor == 0x10de || !strcmp(h->gpus[gpu].driver, "nvidia");
+    return is_nvidia(h->gpus[gpu].vendor, h->gpus[gpu].driver);
+}
+
+/* vendor id and bound driver of a PCI device */
+static void pci_identity(const struct hostfs *fs, const char *bdf, unsigned *vendor, char *driver,
+                         size_t size)
+{
+    char path[PATH_MAX], buf[16];
+    *vendor = 0;
+    driver[0] = '\0';
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", bdf) == 0 &&
+        hostfs_read(fs, path, buf, sizeof(buf)) > 0) {
+        *vendor = (unsigned)strtoul(buf, NULL, 16);
+    }
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf) == 0 &&
+        hostfs_link_basename(fs, path, driver, size) < 0) {
+        driver[0] = '\0';
+    }
+}
+
+bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf)
+{
+    char pf[16], driver[32];
+    unsigned vendor;
+    if (inventory_physfn(fs, bdf, pf, sizeof(pf)) < 0) {
+        return false;
+    }
+    pci_identity(fs, pf, &vendor, driver, sizeof(driver));
+    return is_nvidia(vendor, driver);
 }
 
 /* tdirfd: the parent's mdev_supported_types directory. */
@@ -318,15 +351,7 @@ static int load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf
     struct inv_gpu *G = &h->gpus[g];
     memset(G, 0, sizeof(*G));
     snprintf(G->bdf, sizeof(G->bdf), "%s", pf);
-    char vendor[16];
-    if (path_fmt(path, sizeof(path), "%s/vendor", dir) == 0 &&
-        hostfs_read(fs, path, vendor, sizeof(vendor)) > 0) {
-        G->vendor = (unsigned)strtoul(vendor, NULL, 16);
-    }
-    if (path_fmt(path, sizeof(path), "%s/driver", dir) == 0 &&
-        hostfs_link_basename(fs, path, G->driver, sizeof(G->driver)) < 0) {
-        G->driver[0] = '\0';
-    }
+    pci_identity(fs, pf, &G->vendor, G->driver, sizeof(G->driver));
     if ((r = load_parent(fs, h, g, pf, false, scan_mdevs, true)) < 0) {
         return err_set(e, r, "cannot read the mdev types of %s: %s", pf, strerror(-r));
     }

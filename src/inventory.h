@@ -92,6 +92,8 @@ const struct inv_typedef *inv_def(const struct host *h, const struct inv_type *t
 /* The definition of a type id on a GPU (for describing active mdevs). */
 const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, const char *type_id);
 bool inv_gpu_is_nvidia(const struct host *h, size_t gpu);
+/* The same test straight from sysfs, for a PCI device (or its physical function). */
+bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf);
 
 /* Find an mdev by UUID anywhere on the host: its parent and type. -ENOENT when absent. */
 int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out);

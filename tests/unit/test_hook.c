@@ -32,16 +32,11 @@
 static struct fakehost *FH;
 static struct fh_result R;
 
-
 static int setup(void **state)
 {
     (void)state;
     FH = calloc(1, sizeof(*FH));
-    assert_int_equal(fh_create(FH), 0);
-    assert_int_equal(fh_add_p40(FH, GPU_A), 0);
-    assert_int_equal(fh_add_p40(FH, GPU_B), 0);
-    /* Fake devices never vanish by themselves: do not wait for NVIDIA's own removal. */
-    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}\n");
+    assert_int_equal(fh_create_p40_pair(FH), 0);
     return 0;
 }
 
