@@ -7,24 +7,20 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static inline void freep(void *p)
-{
+static inline void freep(void *p) {
     free(*(void **)p);
 }
-static inline void fclosep(FILE **f)
-{
+static inline void fclosep(FILE **f) {
     if (*f) {
         fclose(*f);
     }
 }
-static inline void closedirp(DIR **d)
-{
+static inline void closedirp(DIR **d) {
     if (*d) {
         closedir(*d);
     }
 }
-static inline void closep(int *fd)
-{
+static inline void closep(int *fd) {
     if (*fd >= 0) {
         close(*fd);
     }

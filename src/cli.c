@@ -140,10 +140,11 @@ static const char *const hook_help =
     "\n"
     "Install: pve-vgpu-hook setup; qm set VMID --hookscript local:snippets/pve-vgpu-hook\n";
 
-static void usage(FILE *out)
-{
-    fprintf(out, "Usage: pve-vgpu-hook [GLOBAL] COMMAND [ARGS]\n"
-                 "       pve-vgpu-hook VMID PHASE\n\n");
+static void usage(FILE *out) {
+    fprintf(
+        out, "Usage: pve-vgpu-hook [GLOBAL] COMMAND [ARGS]\n"
+             "       pve-vgpu-hook VMID PHASE\n\n"
+    );
     fputs(hook_help, out);
     fprintf(out, "\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
@@ -154,28 +155,28 @@ static void usage(FILE *out)
         }
     }
     fprintf(out, "  %-32s %s\n", "help COMMAND", "explain one command, with an example");
-    fprintf(out,
-            "\nGlobal options:\n"
-            "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /proc,\n"
-            "                   /var/lib/dpkg) under DIR; also env PVE_VGPU_HOOK_ROOT. For tests\n"
-            "                   and for looking at a captured host.\n"
-            "  --config FILE    our settings (JSON), a host path; default %s;\n"
-            "                   also env PVE_VGPU_HOOK_CONFIG\n"
-            "  --version, --help\n"
-            "\nExit status: 0 done, 1 refused or failed (stderr says why), 2 usage error.\n",
-            CONFIG_DEFAULT_PATH);
+    fprintf(
+        out,
+        "\nGlobal options:\n"
+        "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /proc,\n"
+        "                   /var/lib/dpkg) under DIR; also env PVE_VGPU_HOOK_ROOT. For tests\n"
+        "                   and for looking at a captured host.\n"
+        "  --config FILE    our settings (JSON), a host path; default %s;\n"
+        "                   also env PVE_VGPU_HOOK_CONFIG\n"
+        "  --version, --help\n"
+        "\nExit status: 0 done, 1 refused or failed (stderr says why), 2 usage error.\n",
+        CONFIG_DEFAULT_PATH
+    );
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
+static int usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "%s: ", PVH_PROG);
     fprintf(stderr, fmt, arg);
     fprintf(stderr, "\nTry 'pve-vgpu-hook --help'.\n");
     return EXIT_USAGE;
 }
 
-static const struct command *find_command(const char *name)
-{
+static const struct command *find_command(const char *name) {
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (!strcmp(commands[i].name, name)) {
             return &commands[i];
@@ -184,8 +185,7 @@ static const struct command *find_command(const char *name)
     return NULL;
 }
 
-static int cmd_help(const char *name)
-{
+static int cmd_help(const char *name) {
     const struct command *c = find_command(name);
     if (!c) {
         if (!strcmp(name, "hook")) {
@@ -198,51 +198,51 @@ static int cmd_help(const char *name)
     return 0;
 }
 
-static bool looks_numeric(const char *s)
-{
+static bool looks_numeric(const char *s) {
     return *s && strspn(s, "0123456789") == strlen(s);
 }
 
-static int parse_vmid_arg(const char *s, unsigned long *vmid)
-{
+static int parse_vmid_arg(const char *s, unsigned long *vmid) {
     if (!vmid_parse(s, vmid)) {
-        fprintf(stderr,
-                "%s: '%s' is not a VMID: a VMID is a whole number from %lu to %lu\n"
-                "Try 'pve-vgpu-hook --help'.\n",
-                PVH_PROG, s, VMID_MIN, VMID_MAX);
+        fprintf(
+            stderr,
+            "%s: '%s' is not a VMID: a VMID is a whole number from %lu to %lu\n"
+            "Try 'pve-vgpu-hook --help'.\n",
+            PVH_PROG, s, VMID_MIN, VMID_MAX
+        );
         return EXIT_USAGE;
     }
     return 0;
 }
 
-static int open_root(struct cli_ctx *ctx)
-{
+static int open_root(struct cli_ctx *ctx) {
     int r = hostfs_open(&ctx->fs, ctx->root);
     if (r < 0) {
-        fprintf(stderr, "%s: error: cannot open root directory '%s': %s\n", PVH_PROG,
-                ctx->root ? ctx->root : "/", strerror(-r));
+        fprintf(
+            stderr, "%s: error: cannot open root directory '%s': %s\n", PVH_PROG,
+            ctx->root ? ctx->root : "/", strerror(-r)
+        );
         return 1;
     }
     return 0;
 }
 
-static struct hook_env env_of(struct cli_ctx *ctx)
-{
-    return (struct hook_env){.fs = &ctx->fs,
-                             .config_path = ctx->config_path,
-                             .migrated_from = getenv("PVE_MIGRATED_FROM")};
+static struct hook_env env_of(struct cli_ctx *ctx) {
+    return (struct hook_env
+    ){.fs = &ctx->fs,
+      .config_path = ctx->config_path,
+      .migrated_from = getenv("PVE_MIGRATED_FROM")};
 }
 
-static int run_hook(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
     unsigned long vmid;
     if (argc < 2) {
-        return usage_error("%s: missing PHASE (pre-start, post-start, pre-stop, post-stop)",
-                           argv[0]);
+        return usage_error(
+            "%s: missing PHASE (pre-start, post-start, pre-stop, post-stop)", argv[0]
+        );
     }
     if (argc > 2) {
-        return usage_error("unexpected argument '%s': hookscripts get exactly VMID PHASE",
-                           argv[2]);
+        return usage_error("unexpected argument '%s': hookscripts get exactly VMID PHASE", argv[2]);
     }
     int r = parse_vmid_arg(argv[0], &vmid);
     if (r) {
@@ -269,9 +269,8 @@ struct cmd_opts {
     const char *vmid;
 };
 
-static int parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o,
-                      const char *usage)
-{
+static int
+parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const char *usage) {
     memset(o, 0, sizeof(*o));
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && strchr(allowed, 'j')) {
@@ -286,8 +285,10 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct cmd_opt
         } else if (argv[i][0] != '-' && strchr(allowed, 'v') && !o->vmid) {
             o->vmid = argv[i];
         } else {
-            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
-                    argv[i], usage);
+            fprintf(
+                stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
+                argv[i], usage
+            );
             return EXIT_USAGE;
         }
     }
@@ -297,21 +298,18 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct cmd_opt
     return 0;
 }
 
-static void print_warnings(const struct pvh_warnings *w)
-{
+static void print_warnings(const struct pvh_warnings *w) {
     for (size_t i = 0; i < w->n; i++) {
         fprintf(stderr, "%s: warning: %s\n", PVH_PROG, w->items[i]);
     }
 }
 
-static int fail(const struct pvh_err *e)
-{
+static int fail(const struct pvh_err *e) {
     log_err(e);
     return 1;
 }
 
-static int cmd_types(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     int r = parse_opts(argc, argv, "jp", &o, "types [--parent PCI] [--json]");
     if (r || (r = open_root(ctx))) {
@@ -323,7 +321,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv)
     struct pvh_config cfg;
     struct host h = {0};
     char parent[16] = "";
-    if (hook_load_config(&env, &cfg, &w, &e) < 0) {
+    if (load_settings(&env, &cfg, &w, &e) < 0) {
         print_warnings(&w);
         warn_free(&w);
         return fail(&e);
@@ -351,8 +349,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv)
     return r < 0 ? fail(&e) : 0;
 }
 
-static int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     int r = parse_opts(argc, argv, "j", &o, "status [--json]");
     if (r || (r = open_root(ctx))) {
@@ -371,8 +368,7 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv)
     return r < 0 ? fail(&e) : 0;
 }
 
-static int cmd_check(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
     int r = parse_opts(argc, argv, "jv", &o, "check VMID [--json]");
@@ -382,19 +378,18 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv)
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct vm_plan p;
-    r = hook_plan(&env, vmid, &p, &e);
+    r = plan_pre_start(&env, vmid, &p, &e);
     if (!o.json) {
         print_warnings(&p.host.warnings);
         print_warnings(&p.warnings);
     }
     int status = report_check(stdout, vmid, r, &p, &e, o.json);
-    hook_plan_free(&p);
+    plan_free(&p);
     hostfs_close(&ctx->fs);
     return status;
 }
 
-static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     int r = parse_opts(argc, argv, "jn", &o, "cleanup [--dry-run] [--json]");
     if (r || (r = open_root(ctx))) {
@@ -420,9 +415,8 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv)
     return status;
 }
 
-static int print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r,
-                       const struct pvh_err *e)
-{
+static int
+print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r, const struct pvh_err *e) {
     print_warnings(w);
     if (r == 0) {
         for (size_t i = 0; i < notes->n; i++) {
@@ -434,8 +428,7 @@ static int print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r
     return r < 0 ? fail(e) : 0;
 }
 
-static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID --type TYPE [--gpu PCI]... [--index N] "
                                "[--hookscript VOLID]";
     struct attach_request req = {.index = -1};
@@ -468,8 +461,10 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv)
         } else if (opt[0] != '-' && !vmid) {
             vmid = opt;
         } else {
-            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
-                    opt, usage);
+            fprintf(
+                stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG, opt,
+                usage
+            );
             return EXIT_USAGE;
         }
     }
@@ -488,8 +483,7 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv)
     return print_notes(&notes, &w, r, &e);
 }
 
-static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
     int r = parse_opts(argc, argv, "v", &o, "detach VMID");
@@ -504,21 +498,27 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv)
     return print_notes(&notes, &w, r, &e);
 }
 
-static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv)
-{
+static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
     const char *storage = "local";
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--storage") && i + 1 < argc) {
             storage = argv[++i];
         } else {
-            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook setup "
-                            "[--storage STORAGE]\n", PVH_PROG, argv[i]);
+            fprintf(
+                stderr,
+                "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook setup "
+                "[--storage STORAGE]\n",
+                PVH_PROG, argv[i]
+            );
             return EXIT_USAGE;
         }
     }
     size_t sl = strlen(storage);
-    if (!sl || sl > 63 || strspn(storage, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                          "0123456789-_.") != sl) {
+    if (!sl || sl > 63 ||
+        strspn(
+            storage, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-_."
+        ) != sl) {
         return usage_error("'%s' is not a storage id", storage);
     }
     char self[4096];
@@ -538,8 +538,7 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv)
     return print_notes(&notes, &w, r, &e);
 }
 
-static int take_value(int *i, int argc, char **argv, const char *opt, const char **out)
-{
+static int take_value(int *i, int argc, char **argv, const char *opt, const char **out) {
     size_t ol = strlen(opt);
     if (!strncmp(argv[*i], opt, ol) && argv[*i][ol] == '=') {
         *out = argv[*i] + ol + 1;
@@ -555,8 +554,7 @@ static int take_value(int *i, int argc, char **argv, const char *opt, const char
     return 1;
 }
 
-int cli_main(int argc, char **argv)
-{
+int cli_main(int argc, char **argv) {
     struct cli_ctx ctx = {.fs = {.rootfd = -1}};
     ctx.root = getenv("PVE_VGPU_HOOK_ROOT");
     ctx.config_path = getenv("PVE_VGPU_HOOK_CONFIG");

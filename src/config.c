@@ -14,13 +14,11 @@ static const char *const placement_names[] = {"pack", "spread"};
 static const char *const uuid_args_names[] = {"auto", "always", "never"};
 static const char *const uuid_source_names[] = {"mdev", "smbios"};
 
-const char *policy_name(enum pvh_policy p)
-{
+const char *policy_name(enum pvh_policy p) {
     return policy_names[p];
 }
 
-void config_defaults(struct pvh_config *c)
-{
+void config_defaults(struct pvh_config *c) {
     memset(c, 0, sizeof(*c));
     c->policy = POLICY_EQUAL_SIZE;
     strcpy(c->series_groups[0], "QC"); /* same-size C and Q share a card (seeds, 4.3.1) */
@@ -32,8 +30,7 @@ void config_defaults(struct pvh_config *c)
     c->reclaim_stale = true;
 }
 
-void config_free(struct pvh_config *c)
-{
+void config_free(struct pvh_config *c) {
     for (size_t i = 0; i < c->nvms; i++) {
         for (size_t j = 0; j < c->vms[i].nlists; j++) {
             free(c->vms[i].lists[j].gpus);
@@ -47,8 +44,7 @@ void config_free(struct pvh_config *c)
     c->nvms = 0;
 }
 
-const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid)
-{
+const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid) {
     for (size_t i = 0; i < c->nvms; i++) {
         if (c->vms[i].vmid == vmid) {
             return &c->vms[i];
@@ -57,16 +53,16 @@ const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vm
     return NULL;
 }
 
-static int bad_value(struct pvh_err *e, const char *path, const char *key, const char *why)
-{
+static int bad_value(struct pvh_err *e, const char *path, const char *key, const char *why) {
     err_set(e, -EINVAL, "%s: \"%s\" %s", path, key, why);
     err_hint(e, "fix %s (see 'pve-vgpu-hook help config'); nothing was changed", path);
     return -EINVAL;
 }
 
-static int parse_enum(json_object *v, const char *const *names, size_t n, int *out,
-                      const char *path, const char *key, struct pvh_err *e)
-{
+static int parse_enum(
+    json_object *v, const char *const *names, size_t n, int *out, const char *path, const char *key,
+    struct pvh_err *e
+) {
     char why[256];
     int w = snprintf(why, sizeof(why), "must be one of:");
     for (size_t i = 0; i < n && w > 0 && (size_t)w < sizeof(why); i++) {
@@ -85,9 +81,8 @@ static int parse_enum(json_object *v, const char *const *names, size_t n, int *o
     return bad_value(e, path, key, why);
 }
 
-static int parse_series_groups(json_object *v, struct pvh_config *c, const char *path,
-                               struct pvh_err *e)
-{
+static int
+parse_series_groups(json_object *v, struct pvh_config *c, const char *path, struct pvh_err *e) {
     static const char *why = "must be a list of lists of series letters, e.g. [[\"Q\", \"C\"]]";
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > SERIES_GROUPS_MAX) {
@@ -103,8 +98,8 @@ static int parse_series_groups(json_object *v, struct pvh_config *c, const char 
         size_t k = 0;
         for (size_t j = 0; j < json_object_array_length(g); j++) {
             json_object *s = json_object_array_get_idx(g, j);
-            const char *str = json_object_is_type(s, json_type_string) ? json_object_get_string(s)
-                                                                       : "";
+            const char *str =
+                json_object_is_type(s, json_type_string) ? json_object_get_string(s) : "";
             if (strlen(str) != 1 || !strchr("ABCQ", str[0])) {
                 return bad_value(e, path, "series_groups", why);
             }
@@ -116,9 +111,9 @@ static int parse_series_groups(json_object *v, struct pvh_config *c, const char 
     return 0;
 }
 
-static int parse_gpu_array(json_object *a, struct vm_gpu_list *l, const char *path,
-                           const char *key, struct pvh_err *e)
-{
+static int parse_gpu_array(
+    json_object *a, struct vm_gpu_list *l, const char *path, const char *key, struct pvh_err *e
+) {
     if (!json_object_is_type(a, json_type_array)) {
         return bad_value(e, path, key, "must be a list of PCI ids like \"0000:06:00.0\"");
     }
@@ -138,9 +133,10 @@ static int parse_gpu_array(json_object *a, struct vm_gpu_list *l, const char *pa
     return 0;
 }
 
-static int parse_vm(const char *id, json_object *v, struct vm_settings *vm, const char *path,
-                    struct pvh_warnings *w, struct pvh_err *e)
-{
+static int parse_vm(
+    const char *id, json_object *v, struct vm_settings *vm, const char *path,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
     char key[160];
     snprintf(key, sizeof(key), "vms.%s", id);
     if (!vmid_parse(id, &vm->vmid)) {
@@ -155,8 +151,7 @@ static int parse_vm(const char *id, json_object *v, struct vm_settings *vm, cons
         return bad_value(e, path, key, "needs \"type\": a vGPU type like \"GRID P40-2Q\"");
     }
     snprintf(vm->type, sizeof(vm->type), "%s", json_object_get_string(t));
-    json_object_object_foreach(v, k, val)
-    {
+    json_object_object_foreach(v, k, val) {
         char sub[200];
         snprintf(sub, sizeof(sub), "%s.%s", key, k);
         if (!strcmp(k, "type")) {
@@ -168,15 +163,14 @@ static int parse_vm(const char *id, json_object *v, struct vm_settings *vm, cons
             }
             vm->index = (unsigned)json_object_get_int64(val);
         } else if (!strcmp(k, "gpus")) {
-            size_t n = json_object_is_type(val, json_type_object) ? json_object_object_length(val)
-                                                                  : 1;
+            size_t n =
+                json_object_is_type(val, json_type_object) ? json_object_object_length(val) : 1;
             vm->lists = calloc(n ? n : 1, sizeof(*vm->lists));
             if (!vm->lists) {
                 return -ENOMEM;
             }
             if (json_object_is_type(val, json_type_object)) {
-                json_object_object_foreach(val, node, arr)
-                {
+                json_object_object_foreach(val, node, arr) {
                     struct vm_gpu_list *l = &vm->lists[vm->nlists++];
                     snprintf(l->node, sizeof(l->node), "%s", node);
                     int r = parse_gpu_array(arr, l, path, sub, e);
@@ -213,8 +207,7 @@ static int parse_vm(const char *id, json_object *v, struct vm_settings *vm, cons
     return 0;
 }
 
-static void position(const char *text, size_t off, int *line, int *col)
-{
+static void position(const char *text, size_t off, int *line, int *col) {
     *line = 1;
     *col = 1;
     for (size_t i = 0; i < off && text[i]; i++) {
@@ -227,15 +220,15 @@ static void position(const char *text, size_t off, int *line, int *col)
     }
 }
 
-static int parse_root(json_object *root, const char *path, struct pvh_config *c,
-                      struct pvh_warnings *w, struct pvh_err *e)
-{
+static int parse_root(
+    json_object *root, const char *path, struct pvh_config *c, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
     if (!json_object_is_type(root, json_type_object)) {
         return bad_value(e, path, "(top level)", "must be a JSON object { ... }");
     }
     int r = 0;
-    json_object_object_foreach(root, key, v)
-    {
+    json_object_object_foreach(root, key, v) {
         int iv;
         if (!strcmp(key, "policy")) {
             r = parse_enum(v, policy_names, 4, &iv, path, key, e);
@@ -271,8 +264,7 @@ static int parse_root(json_object *root, const char *path, struct pvh_config *c,
             if (!c->vms) {
                 return -ENOMEM;
             }
-            json_object_object_foreach(v, id, vmv)
-            {
+            json_object_object_foreach(v, id, vmv) {
                 r = parse_vm(id, vmv, &c->vms[c->nvms++], path, w, e);
                 if (r < 0) {
                     return r;
@@ -288,9 +280,9 @@ static int parse_root(json_object *root, const char *path, struct pvh_config *c,
     return 0;
 }
 
-int config_doc_parse(const char *text, size_t len, const char *path, json_object **root,
-                     struct pvh_err *e)
-{
+int config_doc_parse(
+    const char *text, size_t len, const char *path, json_object **root, struct pvh_err *e
+) {
     *root = NULL;
     if (len > CONFIG_MAX_BYTES) {
         return err_set(e, -EFBIG, "%s is larger than 1 MiB, the pmxcfs limit", path);
@@ -322,17 +314,20 @@ int config_doc_parse(const char *text, size_t len, const char *path, json_object
         position(text, end, &line, &col);
         json_object_put(doc);
         err_set(e, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, line, col, why);
-        err_hint(e, "fix the file (an example is in the README); until then every vGPU start "
-                    "is refused rather than guessed");
+        err_hint(
+            e, "fix the file (an example is in the README); until then every vGPU start "
+               "is refused rather than guessed"
+        );
         return -EINVAL;
     }
     *root = doc;
     return 0;
 }
 
-int config_parse(const char *text, size_t len, const char *path, struct pvh_config *c,
-                 struct pvh_warnings *w, struct pvh_err *e)
-{
+int config_parse(
+    const char *text, size_t len, const char *path, struct pvh_config *c, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
     config_defaults(c);
     json_object *root;
     int r = config_doc_parse(text, len, path, &root, e);
@@ -347,8 +342,7 @@ int config_parse(const char *text, size_t len, const char *path, struct pvh_conf
     return r;
 }
 
-int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry)
-{
+int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry) {
     char key[16];
     snprintf(key, sizeof(key), "%lu", vmid);
     json_object *vms;
@@ -372,10 +366,10 @@ int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry)
     return json_object_object_add(vms, key, entry) < 0 ? -ENOMEM : 0;
 }
 
-char *config_doc_serialize(json_object *root, size_t *len, bool *empty)
-{
+char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {
     const char *s = json_object_to_json_string_ext(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE);
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE
+    );
     size_t l = strlen(s);
     char *out = malloc(l + 2);
     if (!out) {

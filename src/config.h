@@ -53,8 +53,10 @@ struct pvh_config {
 
 void config_defaults(struct pvh_config *c);
 /* Parse text; `path` only names the file in messages. Unknown keys become warnings. */
-int config_parse(const char *text, size_t len, const char *path, struct pvh_config *c,
-                 struct pvh_warnings *w, struct pvh_err *e);
+int config_parse(
+    const char *text, size_t len, const char *path, struct pvh_config *c, struct pvh_warnings *w,
+    struct pvh_err *e
+);
 void config_free(struct pvh_config *c);
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
 
@@ -63,8 +65,9 @@ const char *policy_name(enum pvh_policy p);
 /* Editing the file (attach/detach): parse strictly into a document, change vms.<vmid>,
  * serialise. Key order is kept. */
 struct json_object;
-int config_doc_parse(const char *text, size_t len, const char *path, struct json_object **root,
-                     struct pvh_err *e);
+int config_doc_parse(
+    const char *text, size_t len, const char *path, struct json_object **root, struct pvh_err *e
+);
 /* Set vms.<vmid> (takes ownership of entry) or, with entry NULL, remove it (and an empty vms). */
 int config_doc_set_vm(struct json_object *root, unsigned long vmid, struct json_object *entry);
 /* Pretty JSON text with a final newline (malloc'ed); *empty when nothing but {} is left. */

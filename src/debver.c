@@ -9,8 +9,7 @@
 #include <strings.h>
 
 /* dpkg lib/dpkg/version.c: '~' sorts before everything, even the end of the string. */
-static int order(int c)
-{
+static int order(int c) {
     if (isdigit(c)) {
         return 0;
     }
@@ -26,8 +25,7 @@ static int order(int c)
     return 0;
 }
 
-static int verrevcmp(const char *a, const char *b)
-{
+static int verrevcmp(const char *a, const char *b) {
     while (*a || *b) {
         int first_diff = 0;
         while ((*a && !isdigit((unsigned char)*a)) || (*b && !isdigit((unsigned char)*b))) {
@@ -71,8 +69,7 @@ struct debver {
     char revision[128];
 };
 
-static void parse(const char *s, struct debver *v)
-{
+static void parse(const char *s, struct debver *v) {
     while (isspace((unsigned char)*s)) {
         s++;
     }
@@ -92,8 +89,7 @@ static void parse(const char *s, struct debver *v)
     }
 }
 
-int debver_cmp(const char *a, const char *b)
-{
+int debver_cmp(const char *a, const char *b) {
     struct debver va, vb;
     parse(a, &va);
     parse(b, &vb);
@@ -109,8 +105,7 @@ int debver_cmp(const char *a, const char *b)
 }
 
 /* Copy the value of field `name` from a deb822 stanza [p, end) (first line only). */
-static bool field(const char *p, const char *end, const char *name, char *out, size_t size)
-{
+static bool field(const char *p, const char *end, const char *name, char *out, size_t size) {
     size_t nlen = strlen(name);
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
@@ -134,8 +129,7 @@ static bool field(const char *p, const char *end, const char *name, char *out, s
     return false;
 }
 
-int debver_installed(const char *text, const char *pkg, char *ver, size_t size)
-{
+int debver_installed(const char *text, const char *pkg, char *ver, size_t size) {
     int r = -ENOENT;
     const char *p = text;
     while (*p) {

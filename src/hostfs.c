@@ -5,22 +5,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <spawn.h>
 #include <sys/file.h>
-#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 
-int path_fmt(char *buf, size_t size, const char *fmt, ...)
-{
+int path_fmt(char *buf, size_t size, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(buf, size, fmt, ap);
@@ -32,16 +31,14 @@ int path_fmt(char *buf, size_t size, const char *fmt, ...)
 }
 
 /* Host paths are absolute; below the root they are relative to rootfd. */
-static const char *rel(const char *path)
-{
+static const char *rel(const char *path) {
     while (*path == '/') {
         path++;
     }
     return *path ? path : ".";
 }
 
-int hostfs_open(struct hostfs *fs, const char *root)
-{
+int hostfs_open(struct hostfs *fs, const char *root) {
     if (!root || !*root) {
         root = "/";
     }
@@ -52,16 +49,14 @@ int hostfs_open(struct hostfs *fs, const char *root)
     return fs->rootfd < 0 ? -errno : 0;
 }
 
-void hostfs_close(struct hostfs *fs)
-{
+void hostfs_close(struct hostfs *fs) {
     if (fs->rootfd >= 0) {
         close(fs->rootfd);
     }
     fs->rootfd = -1;
 }
 
-static int open_rel(const struct hostfs *fs, const char *path, int flags, mode_t mode)
-{
+static int open_rel(const struct hostfs *fs, const char *path, int flags, mode_t mode) {
     int fd;
     do {
         fd = openat(fs->rootfd, rel(path), flags | O_CLOEXEC, mode);
@@ -72,8 +67,7 @@ static int open_rel(const struct hostfs *fs, const char *path, int flags, mode_t
 /* Read until buf is full or a read comes back short. A short read means end of file for
  * regular files, and sysfs hands out a whole attribute in one read: stopping there saves a
  * second read(2) per file, which adds up over thousands of type attributes. */
-static ssize_t read_all(int fd, char *buf, size_t size)
-{
+static ssize_t read_all(int fd, char *buf, size_t size) {
     size_t got = 0;
     while (got < size) {
         size_t want = size - got;
@@ -92,8 +86,7 @@ static ssize_t read_all(int fd, char *buf, size_t size)
     return (ssize_t)got;
 }
 
-ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size)
-{
+ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size) {
     if (size < 2) {
         return -EINVAL;
     }
@@ -120,25 +113,23 @@ ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size)
     return n;
 }
 
-ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size)
-{
+ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size) {
     return hostfs_read_at(fs->rootfd, rel(path), buf, size);
 }
 
-int hostfs_dir_open(const struct hostfs *fs, const char *path)
-{
+int hostfs_dir_open(const struct hostfs *fs, const char *path) {
     return open_rel(fs, path, O_RDONLY | O_DIRECTORY, 0);
 }
 
-void hostfs_dir_close(int dirfd)
-{
+void hostfs_dir_close(int dirfd) {
     if (dirfd >= 0) {
         close(dirfd);
     }
 }
 
-int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len)
-{
+int hostfs_read_alloc(
+    const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len
+) {
     *out = NULL;
     _cleanup_close_ int fd = open_rel(fs, path, O_RDONLY, 0);
     if (fd < 0) {
@@ -181,8 +172,7 @@ int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, cha
     return 0;
 }
 
-int hostfs_read_long_at(int dirfd, const char *relpath, long *out)
-{
+int hostfs_read_long_at(int dirfd, const char *relpath, long *out) {
     char buf[64];
     ssize_t n = hostfs_read_at(dirfd, relpath, buf, sizeof(buf));
     if (n < 0) {
@@ -198,13 +188,11 @@ int hostfs_read_long_at(int dirfd, const char *relpath, long *out)
     return 0;
 }
 
-int hostfs_read_long(const struct hostfs *fs, const char *path, long *out)
-{
+int hostfs_read_long(const struct hostfs *fs, const char *path, long *out) {
     return hostfs_read_long_at(fs->rootfd, rel(path), out);
 }
 
-int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s)
-{
+int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s) {
     _cleanup_close_ int fd = open_rel(fs, path, O_WRONLY, 0);
     if (fd < 0) {
         return fd;
@@ -220,8 +208,7 @@ int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s)
     return (size_t)n == len ? 0 : -EIO;
 }
 
-ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, size_t size)
-{
+ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, size_t size) {
     ssize_t n = readlinkat(fs->rootfd, rel(path), buf, size);
     if (n < 0) {
         return -errno;
@@ -233,8 +220,7 @@ ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, si
     return n;
 }
 
-int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size)
-{
+int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size) {
     char target[PATH_MAX];
     ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
     if (n < 0) {
@@ -247,19 +233,16 @@ int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, s
     return path_fmt(buf, size, "%s", slash ? slash + 1 : target);
 }
 
-int hostfs_exists(const struct hostfs *fs, const char *path)
-{
+int hostfs_exists(const struct hostfs *fs, const char *path) {
     return faccessat(fs->rootfd, rel(path), F_OK, 0) < 0 ? -errno : 0;
 }
 
-int hostfs_lexists(const struct hostfs *fs, const char *path)
-{
+int hostfs_lexists(const struct hostfs *fs, const char *path) {
     struct stat st;
     return fstatat(fs->rootfd, rel(path), &st, AT_SYMLINK_NOFOLLOW) < 0 ? -errno : 0;
 }
 
-int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size)
-{
+int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size) {
     struct stat st;
     if (fstatat(fs->rootfd, rel(path), &st, 0) < 0) {
         return -errno;
@@ -273,8 +256,7 @@ int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *
     return 0;
 }
 
-int hostfs_is_dir(const struct hostfs *fs, const char *path)
-{
+int hostfs_is_dir(const struct hostfs *fs, const char *path) {
     mode_t mode;
     int r = hostfs_stat(fs, path, &mode, NULL);
     if (r < 0) {
@@ -283,8 +265,7 @@ int hostfs_is_dir(const struct hostfs *fs, const char *path)
     return S_ISDIR(mode) ? 0 : -ENOTDIR;
 }
 
-static int cmp_names(const void *a, const void *b)
-{
+static int cmp_names(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
@@ -297,8 +278,7 @@ struct linux_dirent64 {
 };
 
 /* Raw getdents64: no opendir buffer allocation and no fcntl per directory. */
-int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out)
-{
+int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out) {
     out->names = NULL;
     out->n = 0;
     int fd;
@@ -353,13 +333,11 @@ int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out)
     return 0;
 }
 
-int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out)
-{
+int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out) {
     return hostfs_list_at(fs->rootfd, rel(path), out);
 }
 
-void hostfs_list_free(struct hostfs_list *l)
-{
+void hostfs_list_free(struct hostfs_list *l) {
     for (size_t i = 0; i < l->n; i++) {
         free(l->names[i]);
     }
@@ -368,9 +346,9 @@ void hostfs_list_free(struct hostfs_list *l)
     l->n = 0;
 }
 
-int hostfs_replace_file(const struct hostfs *fs, const char *path, const char *data, size_t len,
-                        mode_t mode_if_new)
-{
+int hostfs_replace_file(
+    const struct hostfs *fs, const char *path, const char *data, size_t len, mode_t mode_if_new
+) {
     char tmp[PATH_MAX];
     int r = path_fmt(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     if (r < 0) {
@@ -423,23 +401,19 @@ fail:
     return r;
 }
 
-int hostfs_unlink(const struct hostfs *fs, const char *path)
-{
+int hostfs_unlink(const struct hostfs *fs, const char *path) {
     return unlinkat(fs->rootfd, rel(path), 0) < 0 ? -errno : 0;
 }
 
-int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode)
-{
+int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode) {
     return mkdirat(fs->rootfd, rel(path), mode) < 0 ? -errno : 0;
 }
 
-int hostfs_symlink(const struct hostfs *fs, const char *target, const char *path)
-{
+int hostfs_symlink(const struct hostfs *fs, const char *target, const char *path) {
     return symlinkat(target, fs->rootfd, rel(path)) < 0 ? -errno : 0;
 }
 
-int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], int *status)
-{
+int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], int *status) {
     char full[PATH_MAX];
     int r = path_fmt(full, sizeof(full), "%s/%s", strcmp(fs->root, "/") ? fs->root : "", rel(path));
     if (r < 0) {
@@ -462,8 +436,7 @@ int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], in
     return 0;
 }
 
-int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms)
-{
+int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms) {
     int fd = open_rel(fs, path, O_RDWR | O_CREAT, 0644);
     if (fd < 0) {
         return fd;
@@ -490,15 +463,13 @@ int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms)
     }
 }
 
-void hostfs_unlock(int fd)
-{
+void hostfs_unlock(int fd) {
     if (fd >= 0) {
         close(fd); /* closing the only descriptor releases the flock */
     }
 }
 
-int hostfs_is_locked(const struct hostfs *fs, const char *path)
-{
+int hostfs_is_locked(const struct hostfs *fs, const char *path) {
     _cleanup_close_ int fd = open_rel(fs, path, O_RDONLY, 0);
     if (fd == -ENOENT) {
         return 0;
@@ -513,8 +484,7 @@ int hostfs_is_locked(const struct hostfs *fs, const char *path)
     return errno == EWOULDBLOCK ? 1 : -errno;
 }
 
-int hostfs_self_exe(char *buf, size_t size)
-{
+int hostfs_self_exe(char *buf, size_t size) {
     ssize_t n = readlink("/proc/self/exe", buf, size - 1);
     if (n < 0) {
         return -errno;
@@ -523,8 +493,7 @@ int hostfs_self_exe(char *buf, size_t size)
     return 0;
 }
 
-int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size)
-{
+int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size) {
     char name[256];
     ssize_t n = hostfs_read(fs, "/etc/hostname", name, sizeof(name));
     if (n <= 0) {

@@ -25,7 +25,9 @@ void hostfs_close(struct hostfs *fs);
  * -EFBIG when the content does not fit. */
 ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size);
 /* Read a whole file (up to max bytes, else -EFBIG) into a malloc'ed NUL-terminated buffer. */
-int hostfs_read_alloc(const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len);
+int hostfs_read_alloc(
+    const struct hostfs *fs, const char *path, size_t max, char **out, size_t *len
+);
 /* Strict decimal parse of a one-line file: -EINVAL when not a number. */
 int hostfs_read_long(const struct hostfs *fs, const char *path, long *out);
 /* Write s in one write(2) (sysfs attributes need that); a short write is -EIO. */
@@ -60,8 +62,9 @@ void hostfs_list_free(struct hostfs_list *l);
 
 /* Atomically replace path: write "<path>.tmp.<pid>" in the same directory, fsync, keep the
  * old file's mode and owner, rename over path. The temp file is removed on every failure. */
-int hostfs_replace_file(const struct hostfs *fs, const char *path, const char *data, size_t len,
-                        mode_t mode_if_new);
+int hostfs_replace_file(
+    const struct hostfs *fs, const char *path, const char *data, size_t len, mode_t mode_if_new
+);
 
 int hostfs_unlink(const struct hostfs *fs, const char *path);
 int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode);

@@ -17,8 +17,7 @@
         grow_tmp_ ? 0 : -ENOMEM;                                                                   \
     })
 
-void inventory_free(struct host *h)
-{
+void inventory_free(struct host *h) {
     for (size_t i = 0; i < h->nparents; i++) {
         free(h->parents[i].types);
     }
@@ -30,8 +29,7 @@ void inventory_free(struct host *h)
     memset(h, 0, sizeof(*h));
 }
 
-int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size)
-{
+int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size) {
     char path[PATH_MAX];
     int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", bdf);
     if (r < 0) {
@@ -44,8 +42,7 @@ int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t 
     return r;
 }
 
-size_t inv_find_parent(const struct host *h, const char *bdf)
-{
+size_t inv_find_parent(const struct host *h, const char *bdf) {
     for (size_t i = 0; i < h->nparents; i++) {
         if (!strcmp(h->parents[i].bdf, bdf)) {
             return i;
@@ -54,8 +51,7 @@ size_t inv_find_parent(const struct host *h, const char *bdf)
     return NO_INDEX;
 }
 
-size_t inv_find_mdev(const struct host *h, const char *uuid)
-{
+size_t inv_find_mdev(const struct host *h, const char *uuid) {
     for (size_t i = 0; i < h->nmdevs; i++) {
         if (!strcmp(h->mdevs[i].uuid, uuid)) {
             return i;
@@ -64,13 +60,11 @@ size_t inv_find_mdev(const struct host *h, const char *uuid)
     return NO_INDEX;
 }
 
-const struct inv_typedef *inv_def(const struct host *h, const struct inv_type *t)
-{
+const struct inv_typedef *inv_def(const struct host *h, const struct inv_type *t) {
     return &h->defs[t->def];
 }
 
-const struct inv_type *inv_parent_type(const struct host *h, size_t parent, const char *query)
-{
+const struct inv_type *inv_parent_type(const struct host *h, size_t parent, const char *query) {
     const struct inv_parent *p = &h->parents[parent];
     /* An exact sysfs id wins over a name that happens to match. */
     for (size_t i = 0; i < p->ntypes; i++) {
@@ -87,8 +81,7 @@ const struct inv_type *inv_parent_type(const struct host *h, size_t parent, cons
     return NULL;
 }
 
-const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, const char *type_id)
-{
+const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, const char *type_id) {
     for (size_t i = 0; i < h->ndefs; i++) {
         if (h->defs[i].gpu == gpu && !strcmp(h->defs[i].id, type_id)) {
             return &h->defs[i];
@@ -97,20 +90,18 @@ const struct inv_typedef *inv_gpu_typedef(const struct host *h, size_t gpu, cons
     return NULL;
 }
 
-static bool is_nvidia(unsigned vendor, const char *driver)
-{
+static bool is_nvidia(unsigned vendor, const char *driver) {
     return vendor == 0x10de || !strcmp(driver, "nvidia");
 }
 
-bool inv_gpu_is_nvidia(const struct host *h, size_t gpu)
-{
+bool inv_gpu_is_nvidia(const struct host *h, size_t gpu) {
     return is_nvidia(h->gpus[gpu].vendor, h->gpus[gpu].driver);
 }
 
 /* vendor id and bound driver of a PCI device */
-static void pci_identity(const struct hostfs *fs, const char *bdf, unsigned *vendor, char *driver,
-                         size_t size)
-{
+static void pci_identity(
+    const struct hostfs *fs, const char *bdf, unsigned *vendor, char *driver, size_t size
+) {
     char path[PATH_MAX], buf[16];
     *vendor = 0;
     driver[0] = '\0';
@@ -124,8 +115,7 @@ static void pci_identity(const struct hostfs *fs, const char *bdf, unsigned *ven
     }
 }
 
-bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf)
-{
+bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf) {
     char pf[16], driver[32];
     unsigned vendor;
     if (inventory_physfn(fs, bdf, pf, sizeof(pf)) < 0) {
@@ -136,8 +126,7 @@ bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf)
 }
 
 /* tdirfd: the parent's mdev_supported_types directory. */
-static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def)
-{
+static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def) {
     const struct inv_typedef *known = inv_gpu_typedef(h, gpu, id);
     if (known) {
         *def = (size_t)(known - h->defs);
@@ -172,8 +161,7 @@ static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, 
     return 0;
 }
 
-static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t parent)
-{
+static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t parent) {
     char dir[PATH_MAX], path[PATH_MAX];
     int r = path_fmt(dir, sizeof(dir), "/sys/bus/pci/devices/%s", h->parents[parent].bdf);
     if (r < 0) {
@@ -193,8 +181,10 @@ static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t 
         snprintf(m.parent_bdf, sizeof(m.parent_bdf), "%s", h->parents[parent].bdf);
         if (path_fmt(path, sizeof(path), "%s/%s/mdev_type", dir, m.uuid) < 0 ||
             hostfs_link_basename(fs, path, m.type_id, sizeof(m.type_id)) < 0) {
-            warn_add(&h->warnings, "mdev %s on %s has no readable mdev_type link; ignored", m.uuid,
-                     m.parent_bdf);
+            warn_add(
+                &h->warnings, "mdev %s on %s has no readable mdev_type link; ignored", m.uuid,
+                m.parent_bdf
+            );
             continue;
         }
         m.owned = mdev_uuid_parse(m.uuid, &m.index, &m.vmid);
@@ -208,9 +198,8 @@ static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t 
 }
 
 /* Read a type's available_instances into t (a warning, not a failure, when unreadable). */
-static int read_available(struct host *h, int tdirfd, const char *parent, const char *id,
-                          struct inv_type *t)
-{
+static int
+read_available(struct host *h, int tdirfd, const char *parent, const char *id, struct inv_type *t) {
     char path[PATH_MAX];
     int r = path_fmt(path, sizeof(path), "%s/available_instances", id);
     if (r == 0) {
@@ -222,16 +211,18 @@ static int read_available(struct host *h, int tdirfd, const char *parent, const 
     if (r < 0 || t->available < 0) {
         t->available_err = r < 0 ? r : -EINVAL;
         t->available = -1;
-        warn_add(&h->warnings,
-                 "cannot read /sys/bus/pci/devices/%s/mdev_supported_types/%s (%s); treating it "
-                 "as 0 available", parent, path, strerror(-t->available_err));
+        warn_add(
+            &h->warnings,
+            "cannot read /sys/bus/pci/devices/%s/mdev_supported_types/%s (%s); treating it "
+            "as 0 available",
+            parent, path, strerror(-t->available_err)
+        );
     }
     return 0;
 }
 
 /* The type list of a VF sibling already loaded (VFs of one GPU offer the same types). */
-static const struct inv_parent *loaded_sibling(const struct host *h, size_t gpu)
-{
+static const struct inv_parent *loaded_sibling(const struct host *h, size_t gpu) {
     for (size_t i = 0; i < h->nparents; i++) {
         if (h->parents[i].gpu == gpu && h->parents[i].is_vf) {
             return &h->parents[i];
@@ -242,9 +233,10 @@ static const struct inv_parent *loaded_sibling(const struct host *h, size_t gpu)
 
 /* trust_sibling: take the type list of an already loaded VF of the same GPU instead of listing
  * (VFs of one GPU offer the same types); a type missing here means: list after all. */
-static int load_parent(const struct hostfs *fs, struct host *h, size_t gpu, const char *bdf,
-                       bool is_vf, bool scan_mdevs, bool trust_sibling)
-{
+static int load_parent(
+    const struct hostfs *fs, struct host *h, size_t gpu, const char *bdf, bool is_vf,
+    bool scan_mdevs, bool trust_sibling
+) {
     char path[PATH_MAX];
     int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types", bdf);
     if (r < 0) {
@@ -314,15 +306,15 @@ static int load_parent(const struct hostfs *fs, struct host *h, size_t gpu, cons
     return scan_mdevs ? load_mdevs_of_parent(fs, h, h->nparents - 1) : 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
+static int cmp_str(const void *a, const void *b) {
     return strcmp((const char *)a, (const char *)b);
 }
 
 /* scan_mdevs: find the GPU's mdevs in its parents' directories (load_all uses the bus list). */
-static int load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
-                    bool scan_mdevs, struct pvh_err *e)
-{
+static int load_gpu(
+    const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu, bool scan_mdevs,
+    struct pvh_err *e
+) {
     char pf[16], dir[PATH_MAX], path[PATH_MAX];
     int r = inventory_physfn(fs, pci_bdf, pf, sizeof(pf));
     if (r < 0) {
@@ -358,7 +350,7 @@ static int load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf
     /* SR-IOV: virtfnN links name the VFs; their order by address is their order on the GPU. */
     struct hostfs_list l;
     if (hostfs_list(fs, dir, &l) == 0) {
-        char (*vfs)[16] = calloc(l.n ? l.n : 1, sizeof(*vfs));
+        char(*vfs)[16] = calloc(l.n ? l.n : 1, sizeof(*vfs));
         size_t nvf = 0;
         for (size_t i = 0; vfs && i < l.n; i++) {
             if (strncmp(l.names[i], "virtfn", 6) != 0 ||
@@ -387,16 +379,15 @@ static int load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf
     return 0;
 }
 
-int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
-                       struct pvh_err *e)
-{
+int inventory_load_gpu(
+    const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu, struct pvh_err *e
+) {
     return load_gpu(fs, h, pci_bdf, gpu, true, e);
 }
 
 /* Add the mdevs on the bus whose parents are in the model; warn about dangling links
  * (mdevctl 1.2 fails on one; we skip it). */
-static int load_bus_mdevs(const struct hostfs *fs, struct host *h)
-{
+static int load_bus_mdevs(const struct hostfs *fs, struct host *h) {
     struct inv_mdev *all = NULL;
     size_t n = 0;
     int r = inventory_vm_mdevs(fs, 0, &all, &n, &h->warnings);
@@ -413,8 +404,7 @@ static int load_bus_mdevs(const struct hostfs *fs, struct host *h)
     return r;
 }
 
-int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e)
-{
+int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e) {
     struct hostfs_list l;
     int r = hostfs_list(fs, "/sys/class/mdev_bus", &l);
     if (r == -ENOENT) {
@@ -438,8 +428,7 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
     return 0;
 }
 
-int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out)
-{
+int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out) {
     char path[PATH_MAX], target[PATH_MAX];
     memset(out, 0, sizeof(*out));
     out->parent = NO_INDEX;
@@ -473,9 +462,10 @@ int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_
     return r;
 }
 
-int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out,
-                       size_t *n, struct pvh_warnings *w)
-{
+int inventory_vm_mdevs(
+    const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out, size_t *n,
+    struct pvh_warnings *w
+) {
     *out = NULL;
     *n = 0;
     struct hostfs_list l;
@@ -494,13 +484,16 @@ int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_m
         struct inv_mdev m;
         int lr = inventory_mdev_lookup(fs, l.names[i], &m);
         if (lr == -ESTALE) {
-            warn_add(w, "dangling link /sys/bus/mdev/devices/%s (its device is gone); skipped",
-                     l.names[i]);
+            warn_add(
+                w, "dangling link /sys/bus/mdev/devices/%s (its device is gone); skipped",
+                l.names[i]
+            );
             continue;
         }
         if (lr < 0) {
-            warn_add(w, "mdev %s: cannot read its sysfs entry (%s); skipped", l.names[i],
-                     strerror(-lr));
+            warn_add(
+                w, "mdev %s: cannot read its sysfs entry (%s); skipped", l.names[i], strerror(-lr)
+            );
             continue;
         }
         if ((r = GROW(*out, *n, 1)) < 0) {
@@ -512,8 +505,7 @@ int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_m
     return r;
 }
 
-int vm_is_running(const struct hostfs *fs, unsigned long vmid)
-{
+int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX], pidfile[128], buf[32];
     snprintf(pidfile, sizeof(pidfile), "/var/run/qemu-server/%lu.pid", vmid);
     if (path_fmt(path, sizeof(path), "/run/qemu-server/%lu.pid", vmid) < 0 ||
@@ -555,8 +547,7 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid)
     return 1;
 }
 
-int vm_is_busy(const struct hostfs *fs, unsigned long vmid)
-{
+int vm_is_busy(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX];
     if (path_fmt(path, sizeof(path), "/var/lock/qemu-server/lock-%lu.conf", vmid) < 0) {
         return 0;
@@ -564,8 +555,7 @@ int vm_is_busy(const struct hostfs *fs, unsigned long vmid)
     return hostfs_is_locked(fs, path) == 1;
 }
 
-void nvidia_parse_creatable(const char *text, struct nvidia_iface *out)
-{
+void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
     out->ncreatable = 0;
     for (const char *p = text; *p && out->ncreatable < NVIDIA_IFACE_MAX;) {
         size_t l = strcspn(p, "\n");
@@ -601,8 +591,7 @@ void nvidia_parse_creatable(const char *text, struct nvidia_iface *out)
     }
 }
 
-int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out)
-{
+int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out) {
     char path[PATH_MAX];
     memset(out, 0, sizeof(*out));
     int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia", bdf);
@@ -610,13 +599,14 @@ int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvid
         return -ENOENT;
     }
     long cur = 0;
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf) == 0 &&
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf) ==
+            0 &&
         hostfs_read_long(fs, path, &cur) == 0 && cur > 0) {
         out->current = (unsigned)cur;
     }
     _cleanup_free_ char *text = NULL;
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/creatable_vgpu_types",
-                 bdf) == 0 &&
+    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/creatable_vgpu_types", bdf) ==
+            0 &&
         hostfs_read_alloc(fs, path, 1 << 16, &text, NULL) == 0) {
         nvidia_parse_creatable(text, out);
     }

@@ -77,8 +77,9 @@ struct host {
 int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e);
 /* Add the physical GPU that pci_bdf belongs to (itself or its physfn), with all its parents.
  * No-op when already loaded. *gpu receives its index. */
-int inventory_load_gpu(const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu,
-                       struct pvh_err *e);
+int inventory_load_gpu(
+    const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu, struct pvh_err *e
+);
 void inventory_free(struct host *h);
 
 /* The physical function of a PCI device (itself when not a VF). */
@@ -98,8 +99,10 @@ bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf);
 /* Find an mdev by UUID anywhere on the host: its parent and type. -ENOENT when absent. */
 int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out);
 /* All mdevs on the host whose UUID says they belong to vmid; vmid 0: every mdev on the bus. */
-int inventory_vm_mdevs(const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out,
-                       size_t *n, struct pvh_warnings *w);
+int inventory_vm_mdevs(
+    const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out, size_t *n,
+    struct pvh_warnings *w
+);
 
 /* NVIDIA's vendor-specific vGPU interface (kernel >= 6.8, qemu-server >= 8.2.5): a VF with
  * nvidia/current_vgpu_type and nvidia/creatable_vgpu_types instead of mdev_supported_types.

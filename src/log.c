@@ -9,8 +9,7 @@
 static bool use_syslog;
 static char log_context[64];
 
-int err_set(struct pvh_err *e, int rc, const char *fmt, ...)
-{
+int err_set(struct pvh_err *e, int rc, const char *fmt, ...) {
     if (e) {
         va_list ap;
         va_start(ap, fmt);
@@ -22,8 +21,7 @@ int err_set(struct pvh_err *e, int rc, const char *fmt, ...)
     return rc;
 }
 
-int err_prefix(struct pvh_err *e, const char *fmt, ...)
-{
+int err_prefix(struct pvh_err *e, const char *fmt, ...) {
     if (!e) {
         return 0;
     }
@@ -37,8 +35,7 @@ int err_prefix(struct pvh_err *e, const char *fmt, ...)
     return e->code;
 }
 
-void err_hint(struct pvh_err *e, const char *fmt, ...)
-{
+void err_hint(struct pvh_err *e, const char *fmt, ...) {
     if (!e) {
         return;
     }
@@ -48,16 +45,14 @@ void err_hint(struct pvh_err *e, const char *fmt, ...)
     va_end(ap);
 }
 
-void err_clear(struct pvh_err *e)
-{
+void err_clear(struct pvh_err *e) {
     if (e) {
         e->code = 0;
         e->msg[0] = e->hint[0] = '\0';
     }
 }
 
-void warn_add(struct pvh_warnings *w, const char *fmt, ...)
-{
+void warn_add(struct pvh_warnings *w, const char *fmt, ...) {
     char buf[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -74,8 +69,7 @@ void warn_add(struct pvh_warnings *w, const char *fmt, ...)
     }
 }
 
-void warn_free(struct pvh_warnings *w)
-{
+void warn_free(struct pvh_warnings *w) {
     for (size_t i = 0; i < w->n; i++) {
         free(w->items[i]);
     }
@@ -84,8 +78,7 @@ void warn_free(struct pvh_warnings *w)
     w->n = 0;
 }
 
-void log_use_syslog(bool on)
-{
+void log_use_syslog(bool on) {
     if (on && !use_syslog) {
         openlog(PVH_PROG, LOG_PID, LOG_DAEMON);
     } else if (!on && use_syslog) {
@@ -94,14 +87,12 @@ void log_use_syslog(bool on)
     use_syslog = on;
 }
 
-void log_set_context(const char *ctx)
-{
+void log_set_context(const char *ctx) {
     snprintf(log_context, sizeof(log_context), "%s", ctx ? ctx : "");
 }
 
 /* One output line per text line, each with the prefix, so a task log stays readable. */
-static void log_line(enum log_level lvl, const char *text)
-{
+static void log_line(enum log_level lvl, const char *text) {
     static const char *const prefix[] = {"error: ", "warning: ", ""};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO};
     const char *kind = prefix[lvl];
@@ -125,8 +116,7 @@ static void log_line(enum log_level lvl, const char *text)
     }
 }
 
-void log_msg(enum log_level lvl, const char *fmt, ...)
-{
+void log_msg(enum log_level lvl, const char *fmt, ...) {
     char buf[4096];
     va_list ap;
     va_start(ap, fmt);
@@ -135,8 +125,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     log_line(lvl, buf);
 }
 
-void log_err(const struct pvh_err *e)
-{
+void log_err(const struct pvh_err *e) {
     log_line(LOG_LVL_ERROR, e->msg[0] ? e->msg : "unknown error");
     if (e->hint[0]) {
         log_msg(LOG_LVL_INFO, "what to do: %s", e->hint);

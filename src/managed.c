@@ -30,8 +30,7 @@ struct edit {
     struct pvh_config cfg;
 };
 
-static void edit_free(struct edit *ed)
-{
+static void edit_free(struct edit *ed) {
     hostfs_unlock(ed->vm_lock);
     free(ed->conf_text);
     pveconf_free(&ed->conf);
@@ -40,12 +39,13 @@ static void edit_free(struct edit *ed)
     config_free(&ed->cfg);
 }
 
-static int write_error(struct pvh_err *e, int r, const char *path)
-{
+static int write_error(struct pvh_err *e, int r, const char *path) {
     err_set(e, r, "cannot write %s: %s", path, strerror(-r));
     if (r == -EACCES || r == -EROFS || r == -EPERM) {
-        err_hint(e, "/etc/pve is read-only without cluster quorum ('pvecm status'); restore "
-                    "quorum and run the command again; nothing was changed");
+        err_hint(
+            e, "/etc/pve is read-only without cluster quorum ('pvecm status'); restore "
+               "quorum and run the command again; nothing was changed"
+        );
     } else if (r == -EFBIG) {
         err_hint(e, "pmxcfs limits a file to 1 MiB; remove old entries; nothing was changed");
     } else {
@@ -55,23 +55,26 @@ static int write_error(struct pvh_err *e, int r, const char *path)
 }
 
 /* Lock the VM like `qm set` does, then read its config and ours. */
-static int edit_open(struct edit *ed, const struct hook_env *env, unsigned long vmid,
-                     struct pvh_warnings *w, struct pvh_err *e)
-{
+static int edit_open(
+    struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
     memset(ed, 0, sizeof(*ed));
     ed->env = env;
     ed->vmid = vmid;
     ed->vm_lock = -1;
     config_defaults(&ed->cfg);
-    if (hook_node_name(env->fs, ed->node, sizeof(ed->node)) < 0) {
+    if (node_name(env->fs, ed->node, sizeof(ed->node)) < 0) {
         snprintf(ed->node, sizeof(ed->node), "localhost");
     }
     char lock[128];
     snprintf(lock, sizeof(lock), "/var/lock/qemu-server/lock-%lu.conf", vmid);
     ed->vm_lock = hostfs_lock(env->fs, lock, VM_LOCK_TIMEOUT_MS);
     if (ed->vm_lock == -ETIMEDOUT) {
-        err_set(e, -ETIMEDOUT, "VM %lu is locked by another Proxmox task (%s held for %d s)", vmid,
-                lock, VM_LOCK_TIMEOUT_MS / 1000);
+        err_set(
+            e, -ETIMEDOUT, "VM %lu is locked by another Proxmox task (%s held for %d s)", vmid,
+            lock, VM_LOCK_TIMEOUT_MS / 1000
+        );
         err_hint(e, "wait for the task to finish (see the task list) and run the command again");
         return -ETIMEDOUT;
     }
@@ -79,8 +82,8 @@ static int edit_open(struct edit *ed, const struct hook_env *env, unsigned long 
         return err_set(e, ed->vm_lock, "cannot lock %s: %s", lock, strerror(-ed->vm_lock));
     }
     snprintf(ed->conf_path, sizeof(ed->conf_path), "/etc/pve/qemu-server/%lu.conf", vmid);
-    int r = hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text,
-                              &ed->conf_len);
+    int r =
+        hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
     if (r == -ENOENT) {
         char lxc[64];
         snprintf(lxc, sizeof(lxc), "/etc/pve/lxc/%lu.conf", vmid);
@@ -88,8 +91,10 @@ static int edit_open(struct edit *ed, const struct hook_env *env, unsigned long 
             return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
         }
         err_set(e, r, "no VM %lu on this node (%s does not exist)", vmid, ed->conf_path);
-        err_hint(e, "run the command on the node the VM belongs to ('qm list'; this node is %s)",
-                 ed->node);
+        err_hint(
+            e, "run the command on the node the VM belongs to ('qm list'; this node is %s)",
+            ed->node
+        );
         return r;
     }
     if (r < 0) {
@@ -115,8 +120,7 @@ static int edit_open(struct edit *ed, const struct hook_env *env, unsigned long 
 }
 
 /* Write the JSON config, then the VM config; if the second fails, put the first back. */
-static int edit_commit(struct edit *ed, bool conf_changed, struct pvh_err *e)
-{
+static int edit_commit(struct edit *ed, bool conf_changed, struct pvh_err *e) {
     const struct hostfs *fs = ed->env->fs;
     size_t len;
     bool empty;
@@ -129,8 +133,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, struct pvh_err *e)
     }
     /* An empty settings file means defaults, like no file: leave none behind. */
     int r = empty && !ed->cfg_text ? 0
-            : empty                 ? hostfs_unlink(fs, ed->cfg_path)
-                                    : hostfs_replace_file(fs, ed->cfg_path, json, len, 0640);
+            : empty                ? hostfs_unlink(fs, ed->cfg_path)
+                                   : hostfs_replace_file(fs, ed->cfg_path, json, len, 0640);
     if (r < 0) {
         return write_error(e, r, ed->cfg_path);
     }
@@ -151,8 +155,7 @@ static int edit_commit(struct edit *ed, bool conf_changed, struct pvh_err *e)
     return 0;
 }
 
-static bool volid_valid(const char *v)
-{
+static bool volid_valid(const char *v) {
     const char *colon = strchr(v, ':');
     if (!colon || colon == v || strncmp(colon + 1, "snippets/", 9) || !colon[10]) {
         return false;
@@ -165,8 +168,7 @@ static bool volid_valid(const char *v)
     return !strstr(v, "..") && !strchr(colon + 10, '/');
 }
 
-static bool has_mdev_hostpci(const struct pveconf *conf, unsigned *index)
-{
+static bool has_mdev_hostpci(const struct pveconf *conf, unsigned *index) {
     for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
         char key[16], val[1024];
         struct hostpci hp;
@@ -181,8 +183,7 @@ static bool has_mdev_hostpci(const struct pveconf *conf, unsigned *index)
 }
 
 /* The -uuid value for the VM: the mdev UUID, or its smbios1 uuid with uuid_source smbios. */
-static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, size_t size)
-{
+static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, size_t size) {
     snprintf(out, size, "%s", mdev_uuid);
     char smbios[512];
     struct propstr ps;
@@ -202,9 +203,10 @@ static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, 
 }
 
 /* Warn when this node has no GPU offering the type, or a named GPU does not offer it. */
-static void check_type_here(const struct hook_env *env, const struct edit *ed,
-                            const struct attach_request *req, struct pvh_warnings *w)
-{
+static void check_type_here(
+    const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
+    struct pvh_warnings *w
+) {
     struct host h = {0};
     struct pvh_err e;
     if (inventory_load_all(env->fs, &h, &e) < 0) {
@@ -216,8 +218,12 @@ static void check_type_here(const struct hook_env *env, const struct edit *ed,
         anywhere |= inv_parent_type(&h, p, req->type) != NULL;
     }
     if (!anywhere) {
-        warn_add(w, "no GPU on node %s offers type '%s' (see 'pve-vgpu-hook types'); the VM "
-                    "will only start on a node that has one", ed->node, req->type);
+        warn_add(
+            w,
+            "no GPU on node %s offers type '%s' (see 'pve-vgpu-hook types'); the VM "
+            "will only start on a node that has one",
+            ed->node, req->type
+        );
     }
     for (size_t g = 0; g < req->ngpus; g++) {
         bool offers = false;
@@ -228,17 +234,15 @@ static void check_type_here(const struct hook_env *env, const struct edit *ed,
                       inv_parent_type(&h, p, req->type);
         }
         if (!offers) {
-            warn_add(w, "GPU %s on node %s does not offer '%s'", req->gpus[g], ed->node,
-                     req->type);
+            warn_add(w, "GPU %s on node %s does not offer '%s'", req->gpus[g], ed->node, req->type);
         }
     }
     inventory_free(&h);
 }
 
 /* vms.<vmid>.gpus: this node's list replaced, other nodes' lists kept. */
-static json_object *gpus_json(const struct edit *ed, const struct vm_settings *old,
-                              const struct attach_request *req)
-{
+static json_object *
+gpus_json(const struct edit *ed, const struct vm_settings *old, const struct attach_request *req) {
     json_object *by_node = json_object_new_object();
     for (size_t k = 0; old && k < old->nlists; k++) {
         const struct vm_gpu_list *l = &old->lists[k];
@@ -266,14 +270,19 @@ static json_object *gpus_json(const struct edit *ed, const struct vm_settings *o
     return by_node;
 }
 
-int managed_attach(const struct hook_env *env, const struct attach_request *req,
-                   struct pvh_warnings *notes, struct pvh_warnings *w, struct pvh_err *e)
-{
+int managed_attach(
+    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
     const char *hookscript = req->hookscript ? req->hookscript : DEFAULT_HOOKSCRIPT;
     if (!*req->type || strlen(req->type) >= sizeof(((struct vm_settings *)0)->type) ||
         strchr(req->type, '\n')) {
-        return err_set(e, -EINVAL, "'%s' is not a vGPU type (use an id like nvidia-46 or a name "
-                                   "like 'GRID P40-2Q')", req->type);
+        return err_set(
+            e, -EINVAL,
+            "'%s' is not a vGPU type (use an id like nvidia-46 or a name "
+            "like 'GRID P40-2Q')",
+            req->type
+        );
     }
     if (!volid_valid(hookscript)) {
         err_set(e, -EINVAL, "'%s' is not a snippets volume id", hookscript);
@@ -289,17 +298,22 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
     unsigned hp;
     if (has_mdev_hostpci(&ed.conf, &hp)) {
         err_set(e, -EINVAL, "VM %lu already has a vGPU in hostpci%u (hostpci mode)", req->vmid, hp);
-        err_hint(e, "a VM uses one mode: remove hostpci%u ('qm set %lu --delete hostpci%u') to "
-                    "let pve-vgpu-hook place it, or keep hostpci mode without attach",
-                 hp, req->vmid, hp);
+        err_hint(
+            e,
+            "a VM uses one mode: remove hostpci%u ('qm set %lu --delete hostpci%u') to "
+            "let pve-vgpu-hook place it, or keep hostpci mode without attach",
+            hp, req->vmid, hp
+        );
         edit_free(&ed);
         return -EINVAL;
     }
     const struct vm_settings *old = config_vm(&ed.cfg, req->vmid);
     unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     if (old && old->index != index) {
-        err_set(e, -EINVAL, "VM %lu is attached with index %u; a new index changes its mdev UUID",
-                req->vmid, old->index);
+        err_set(
+            e, -EINVAL, "VM %lu is attached with index %u; a new index changes its mdev UUID",
+            req->vmid, old->index
+        );
         err_hint(e, "run 'pve-vgpu-hook detach %lu' first, then attach again", req->vmid);
         edit_free(&ed);
         return -EINVAL;
@@ -307,13 +321,20 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
     char cur_hook[512];
     const char *has_hook = pveconf_get(&ed.conf, "hookscript", cur_hook, sizeof(cur_hook));
     if (has_hook && strcmp(has_hook, hookscript) != 0) {
-        err_set(e, -EEXIST, "VM %lu already has hookscript %s, and Proxmox runs one hookscript "
-                            "per VM", req->vmid, has_hook);
-        err_hint(e, "move that script into %s/ on every node (pve-vgpu-hook runs it after its "
-                    "own work, with the same arguments), remove it from the VM ('qm set %lu "
-                    "--delete hookscript') and attach again; or keep it as the hookscript, call "
-                    "pve-vgpu-hook \"$1\" \"$2\" from it first, and attach with --hookscript %s",
-                 HOOKS_DIR, req->vmid, has_hook);
+        err_set(
+            e, -EEXIST,
+            "VM %lu already has hookscript %s, and Proxmox runs one hookscript "
+            "per VM",
+            req->vmid, has_hook
+        );
+        err_hint(
+            e,
+            "move that script into %s/ on every node (pve-vgpu-hook runs it after its "
+            "own work, with the same arguments), remove it from the VM ('qm set %lu "
+            "--delete hookscript') and attach again; or keep it as the hookscript, call "
+            "pve-vgpu-hook \"$1\" \"$2\" from it first, and attach with --hookscript %s",
+            HOOKS_DIR, req->vmid, has_hook
+        );
         edit_free(&ed);
         return -EEXIST;
     }
@@ -328,18 +349,22 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
     if (old && old->attached) {
         /* Updating type or GPUs: args and hookscript are already in place. */
         attached = json_object_new_object();
-        json_object_object_add(attached, "args_before",
-                               old->args_before ? json_object_new_string(old->args_before) : NULL);
-        json_object_object_add(attached, "hookscript_added",
-                               old->hookscript_added ? json_object_new_string(old->hookscript_added)
-                                                     : NULL);
+        json_object_object_add(
+            attached, "args_before",
+            old->args_before ? json_object_new_string(old->args_before) : NULL
+        );
+        json_object_object_add(
+            attached, "hookscript_added",
+            old->hookscript_added ? json_object_new_string(old->hookscript_added) : NULL
+        );
     } else {
         char dev[128];
         snprintf(dev, sizeof(dev), "sysfsdev=/sys/bus/mdev/devices/%s", uuid);
         if (cur_args && strstr(cur_args, dev)) {
             err_set(e, -EEXIST, "args of VM %lu already pass mdev %s to QEMU", req->vmid, uuid);
-            err_hint(e, "remove that -device from args ('qm set %lu --args ...'), then attach",
-                     req->vmid);
+            err_hint(
+                e, "remove that -device from args ('qm set %lu --args ...'), then attach", req->vmid
+            );
             edit_free(&ed);
             return -EEXIST;
         }
@@ -349,8 +374,10 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
             edit_free(&ed);
             return err_set(e, -ENOMEM, "out of memory");
         }
-        snprintf(new_args, need, "%s%s-device vfio-pci,%s -uuid %s", cur_args ? cur_args : "",
-                 cur_args ? " " : "", dev, uval);
+        snprintf(
+            new_args, need, "%s%s-device vfio-pci,%s -uuid %s", cur_args ? cur_args : "",
+            cur_args ? " " : "", dev, uval
+        );
         if ((r = pveconf_set(&ed.conf, "args", new_args)) < 0 ||
             (!has_hook && (r = pveconf_set(&ed.conf, "hookscript", hookscript)) < 0)) {
             edit_free(&ed);
@@ -358,10 +385,12 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
         }
         conf_changed = true;
         attached = json_object_new_object();
-        json_object_object_add(attached, "args_before",
-                               cur_args ? json_object_new_string(cur_args) : NULL);
-        json_object_object_add(attached, "hookscript_added",
-                               has_hook ? NULL : json_object_new_string(hookscript));
+        json_object_object_add(
+            attached, "args_before", cur_args ? json_object_new_string(cur_args) : NULL
+        );
+        json_object_object_add(
+            attached, "hookscript_added", has_hook ? NULL : json_object_new_string(hookscript)
+        );
         warn_add(notes, "args: %s", new_args);
         if (!has_hook) {
             warn_add(notes, "hookscript: %s", hookscript);
@@ -388,9 +417,10 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
         size_t l = strlen(where);
         snprintf(where + l, sizeof(where) - l, "%s%s", g ? ", " : "", req->gpus[g]);
     }
-    warn_add(notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)",
-             req->vmid, req->type, uuid, req->ngpus ? "one of " : "any GPU offering it",
-             where, ed.node);
+    warn_add(
+        notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)", req->vmid,
+        req->type, uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
+    );
     if (vm_is_running(env->fs, req->vmid)) {
         warn_add(w, "VM %lu is running: it gets the vGPU at its next start", req->vmid);
     }
@@ -398,9 +428,10 @@ int managed_attach(const struct hook_env *env, const struct attach_request *req,
     return 0;
 }
 
-int managed_detach(const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
-                   struct pvh_warnings *w, struct pvh_err *e)
-{
+int managed_detach(
+    const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
     struct edit ed;
     int r = edit_open(&ed, env, vmid, w, e);
     if (r < 0) {
@@ -438,11 +469,15 @@ int managed_detach(const struct hook_env *env, unsigned long vmid, struct pvh_wa
                 }
             }
             /* Exactly what attach found, when nothing else changed since. */
-            const char *restore = vs->args_before && !strcmp(a2, vs->args_before) ? vs->args_before
-                                                                                  : a2;
+            const char *restore =
+                vs->args_before && !strcmp(a2, vs->args_before) ? vs->args_before : a2;
             if (!f1 || !f2) {
-                warn_add(w, "args of VM %lu no longer held all that attach added; removed what "
-                            "was there", vmid);
+                warn_add(
+                    w,
+                    "args of VM %lu no longer held all that attach added; removed what "
+                    "was there",
+                    vmid
+                );
             }
             r = *restore ? pveconf_set(&ed.conf, "args", restore)
                          : pveconf_delete(&ed.conf, "args");
@@ -468,8 +503,12 @@ int managed_detach(const struct hook_env *env, unsigned long vmid, struct pvh_wa
     }
     warn_add(notes, "VM %lu: detached", vmid);
     if (vm_is_running(env->fs, vmid)) {
-        warn_add(w, "VM %lu is running with its vGPU; it keeps it until it stops (post-stop "
-                    "removes it)", vmid);
+        warn_add(
+            w,
+            "VM %lu is running with its vGPU; it keeps it until it stops (post-stop "
+            "removes it)",
+            vmid
+        );
     }
     edit_free(&ed);
     return 0;

@@ -21,9 +21,13 @@ struct attach_request {
 };
 
 /* notes: what was done, one line each, for the cli to print. */
-int managed_attach(const struct hook_env *env, const struct attach_request *req,
-                   struct pvh_warnings *notes, struct pvh_warnings *warnings, struct pvh_err *e);
-int managed_detach(const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
-                   struct pvh_warnings *warnings, struct pvh_err *e);
+int managed_attach(
+    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
+    struct pvh_warnings *warnings, struct pvh_err *e
+);
+int managed_detach(
+    const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
+    struct pvh_warnings *warnings, struct pvh_err *e
+);
 
 #endif

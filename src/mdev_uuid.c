@@ -6,13 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mdev_uuid_for(unsigned long vmid, unsigned index, char *out)
-{
+void mdev_uuid_for(unsigned long vmid, unsigned index, char *out) {
     snprintf(out, MDEV_UUID_LEN + 1, "%08u-0000-0000-0000-%012lu", index % 100000000u, vmid);
 }
 
-bool uuid_is_canonical(const char *s)
-{
+bool uuid_is_canonical(const char *s) {
     if (strlen(s) != MDEV_UUID_LEN) {
         return false;
     }
@@ -25,8 +23,7 @@ bool uuid_is_canonical(const char *s)
     return true;
 }
 
-static bool all_digits(const char *s, size_t n)
-{
+static bool all_digits(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (!isdigit((unsigned char)s[i])) {
             return false;
@@ -35,8 +32,7 @@ static bool all_digits(const char *s, size_t n)
     return true;
 }
 
-bool mdev_uuid_parse(const char *uuid, unsigned *index, unsigned long *vmid)
-{
+bool mdev_uuid_parse(const char *uuid, unsigned *index, unsigned long *vmid) {
     if (!uuid_is_canonical(uuid) || strncmp(uuid + 8, "-0000-0000-0000-", 16) != 0 ||
         !all_digits(uuid, 8) || !all_digits(uuid + 24, 12)) {
         return false;
@@ -55,8 +51,7 @@ bool mdev_uuid_parse(const char *uuid, unsigned *index, unsigned long *vmid)
     return true;
 }
 
-bool vmid_parse(const char *s, unsigned long *vmid)
-{
+bool vmid_parse(const char *s, unsigned long *vmid) {
     size_t n = strlen(s);
     if (n == 0 || n > 9 || !all_digits(s, n) || s[0] == '0') {
         return false;

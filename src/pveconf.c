@@ -10,8 +10,7 @@
 #include <strings.h>
 
 /* Key of a PVE config line: ^([a-z][a-z_-]*\d*):\s*(.+?)\s*$ (value non-empty). */
-static bool line_key(const char *t, size_t len, char *key, size_t ksize)
-{
+static bool line_key(const char *t, size_t len, char *key, size_t ksize) {
     size_t i = 0;
     if (i >= len || !islower((unsigned char)t[i])) {
         return false;
@@ -37,8 +36,7 @@ static bool line_key(const char *t, size_t len, char *key, size_t ksize)
     return true;
 }
 
-static int push_line(struct pveconf *c, const char *text, size_t len, size_t at)
-{
+static int push_line(struct pveconf *c, const char *text, size_t len, size_t at) {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 64;
         struct pveconf_line *nl = realloc(c->lines, cap * sizeof(*nl));
@@ -60,8 +58,7 @@ static int push_line(struct pveconf *c, const char *text, size_t len, size_t at)
     return 0;
 }
 
-int pveconf_parse(const char *text, size_t len, struct pveconf *c)
-{
+int pveconf_parse(const char *text, size_t len, struct pveconf *c) {
     memset(c, 0, sizeof(*c));
     int section = 0;
     size_t pos = 0;
@@ -86,8 +83,7 @@ int pveconf_parse(const char *text, size_t len, struct pveconf *c)
     return 0;
 }
 
-void pveconf_free(struct pveconf *c)
-{
+void pveconf_free(struct pveconf *c) {
     for (size_t i = 0; i < c->n; i++) {
         free(c->lines[i].text);
     }
@@ -95,8 +91,7 @@ void pveconf_free(struct pveconf *c)
     memset(c, 0, sizeof(*c));
 }
 
-static long find_key(const struct pveconf *c, const char *key)
-{
+static long find_key(const struct pveconf *c, const char *key) {
     for (size_t i = 0; i < c->n && c->lines[i].section == 0; i++) {
         if (!strcmp(c->lines[i].key, key)) {
             return (long)i; /* PVE keeps the last duplicate; the writer never makes one */
@@ -105,8 +100,7 @@ static long find_key(const struct pveconf *c, const char *key)
     return -1;
 }
 
-const char *pveconf_get(const struct pveconf *c, const char *key, char *buf, size_t size)
-{
+const char *pveconf_get(const struct pveconf *c, const char *key, char *buf, size_t size) {
     long i = find_key(c, key);
     if (i < 0) {
         return NULL;
@@ -124,8 +118,7 @@ const char *pveconf_get(const struct pveconf *c, const char *key, char *buf, siz
     return buf;
 }
 
-int pveconf_set(struct pveconf *c, const char *key, const char *value)
-{
+int pveconf_set(struct pveconf *c, const char *key, const char *value) {
     if (strchr(value, '\n') || !*value) {
         return -EINVAL;
     }
@@ -201,8 +194,7 @@ int pveconf_set(struct pveconf *c, const char *key, const char *value)
     return 0;
 }
 
-int pveconf_delete(struct pveconf *c, const char *key)
-{
+int pveconf_delete(struct pveconf *c, const char *key) {
     long i = find_key(c, key);
     if (i < 0) {
         return -ENOENT;
@@ -213,8 +205,7 @@ int pveconf_delete(struct pveconf *c, const char *key)
     return 0;
 }
 
-char *pveconf_serialize(const struct pveconf *c, size_t *len)
-{
+char *pveconf_serialize(const struct pveconf *c, size_t *len) {
     size_t total = 0;
     for (size_t i = 0; i < c->n; i++) {
         total += c->lines[i].len;
@@ -235,8 +226,7 @@ char *pveconf_serialize(const struct pveconf *c, size_t *len)
     return out;
 }
 
-int propstr_parse(const char *s, const char *default_key, struct propstr *out, struct pvh_err *e)
-{
+int propstr_parse(const char *s, const char *default_key, struct propstr *out, struct pvh_err *e) {
     out->n = 0;
     const char *p = s;
     while (*p) {
@@ -272,8 +262,7 @@ int propstr_parse(const char *s, const char *default_key, struct propstr *out, s
     return 0;
 }
 
-const char *propstr_get(const struct propstr *p, const char *key)
-{
+const char *propstr_get(const struct propstr *p, const char *key) {
     for (size_t i = 0; i < p->n; i++) {
         if (!strcmp(p->items[i].key, key)) {
             return p->items[i].value;
@@ -282,8 +271,7 @@ const char *propstr_get(const struct propstr *p, const char *key)
     return NULL;
 }
 
-static bool hex_run(const char *s, size_t n)
-{
+static bool hex_run(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) {
             return false;
@@ -292,8 +280,7 @@ static bool hex_run(const char *s, size_t n)
     return true;
 }
 
-int pci_id_normalize(const char *id, char *out, size_t size)
-{
+int pci_id_normalize(const char *id, char *out, size_t size) {
     /* (?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])? -- lowercase, as PVE demands */
     size_t n = strlen(id);
     const char *dom = "0000";
@@ -328,16 +315,16 @@ int pci_id_normalize(const char *id, char *out, size_t size)
     return (w < 0 || (size_t)w >= size) ? -ENAMETOOLONG : 0;
 }
 
-int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct pvh_err *e)
-{
+int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct pvh_err *e) {
     memset(out, 0, sizeof(*out));
     out->index = index;
     struct propstr ps;
     struct pvh_err pe;
     if (propstr_parse(value, "host", &ps, &pe) < 0) {
         err_set(e, -EINVAL, "hostpci%u: %s", index, pe.msg);
-        err_hint(e, "fix the line in the VM config, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'",
-                 index);
+        err_hint(
+            e, "fix the line in the VM config, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", index
+        );
         return -EINVAL;
     }
     const char *host = propstr_get(&ps, "host");
@@ -352,8 +339,10 @@ int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct
     if (mdev) {
         if (!mdev_type_id_valid(mdev)) {
             err_set(e, -EINVAL, "hostpci%u: mdev type '%s' is not a valid type name", index, mdev);
-            err_hint(e, "an mdev type is a sysfs directory name such as 'nvidia-46' "
-                        "(no '/', '.', ':' or spaces); see 'pve-vgpu-hook types'");
+            err_hint(
+                e, "an mdev type is a sysfs directory name such as 'nvidia-46' "
+                   "(no '/', '.', ':' or spaces); see 'pve-vgpu-hook types'"
+            );
             return -EINVAL;
         }
         snprintf(out->mdev, sizeof(out->mdev), "%s", mdev);
@@ -381,7 +370,9 @@ int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct
         id[l] = '\0';
         if (pci_id_normalize(id, out->host[out->nhost], sizeof(out->host[0])) < 0) {
             err_set(e, -EINVAL, "hostpci%u: '%s' is not a PCI id", index, id);
-            err_hint(e, "use the form 0000:06:00.0 or 06:00.0 (lowercase hex), as 'lspci -D' shows");
+            err_hint(
+                e, "use the form 0000:06:00.0 or 06:00.0 (lowercase hex), as 'lspci -D' shows"
+            );
             return -EINVAL;
         }
         out->nhost++;
@@ -393,8 +384,7 @@ int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct
     return 0;
 }
 
-bool mdev_type_id_valid(const char *id)
-{
+bool mdev_type_id_valid(const char *id) {
     size_t n = strlen(id);
     if (n == 0 || n > 63) {
         return false;
@@ -410,8 +400,7 @@ bool mdev_type_id_valid(const char *id)
 
 /* Shell-like words of args (Text::ParseWords::shellwords, as qemu-server splits them):
  * fills the unquoted word and the raw span [*start, *end) in args. */
-static const char *next_word(const char *p, char *word, size_t size, const char **start)
-{
+static const char *next_word(const char *p, char *word, size_t size, const char **start) {
     while (*p && isspace((unsigned char)*p)) {
         p++;
     }
@@ -446,9 +435,10 @@ static const char *next_word(const char *p, char *word, size_t size, const char 
 }
 
 /* Locate the value word of the last -uuid/--uuid; *vstart NULL when -uuid has no value. */
-static bool last_uuid(const char *args, const char **vstart, const char **vend, char *val,
-                      size_t vsize, const char **optend)
-{
+static bool last_uuid(
+    const char *args, const char **vstart, const char **vend, char *val, size_t vsize,
+    const char **optend
+) {
     bool found = false;
     char word[256];
     const char *p = args, *s;
@@ -470,8 +460,9 @@ static bool last_uuid(const char *args, const char **vstart, const char **vend, 
     return found;
 }
 
-int args_remove_pair(const char *args, const char *opt, const char *value, char **out, bool *found)
-{
+int args_remove_pair(
+    const char *args, const char *opt, const char *value, char **out, bool *found
+) {
     char w1[512], w2[512];
     const char *p = args, *s1, *s2;
     *found = false;
@@ -501,8 +492,7 @@ int args_remove_pair(const char *args, const char *opt, const char *value, char 
     return (*out = strdup(args)) ? 0 : -ENOMEM;
 }
 
-void args_find_uuid(const char *args, char *out, size_t size)
-{
+void args_find_uuid(const char *args, char *out, size_t size) {
     const char *vs, *ve, *oe;
     out[0] = '\0';
     if (args && !last_uuid(args, &vs, &ve, out, size, &oe)) {
@@ -510,8 +500,7 @@ void args_find_uuid(const char *args, char *out, size_t size)
     }
 }
 
-int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed)
-{
+int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed) {
     char cur[256] = "";
     const char *vs = NULL, *ve = NULL, *oe = NULL;
     *changed = true;
@@ -544,9 +533,10 @@ int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed
     return 0;
 }
 
-int mapping_paths(const char *text, const char *id, const char *node, char paths[][16], size_t max,
-                  size_t *n, struct pvh_err *e)
-{
+int mapping_paths(
+    const char *text, const char *id, const char *node, char paths[][16], size_t max, size_t *n,
+    struct pvh_err *e
+) {
     *n = 0;
     bool in_section = false, seen = false;
     const char *p = text;
@@ -614,15 +604,18 @@ int mapping_paths(const char *text, const char *id, const char *node, char paths
     }
     if (*n == 0) {
         err_set(e, -ENOENT, "PCI mapping '%s' has no device for node '%s'", id, node);
-        err_hint(e, "add a 'map' entry for node %s to the mapping, or start the VM on a node that "
-                    "has one", node);
+        err_hint(
+            e,
+            "add a 'map' entry for node %s to the mapping, or start the VM on a node that "
+            "has one",
+            node
+        );
         return -ENOENT;
     }
     return 0;
 }
 
-bool list_has(const char *list, const char *item)
-{
+bool list_has(const char *list, const char *item) {
     size_t n = strlen(item);
     for (const char *p = list; *p;) {
         size_t l = strcspn(p, ",");
@@ -635,8 +628,7 @@ bool list_has(const char *list, const char *item)
     return false;
 }
 
-int storage_find(const char *text, const char *id, struct storage_info *out)
-{
+int storage_find(const char *text, const char *id, struct storage_info *out) {
     memset(out, 0, sizeof(*out));
     bool in = false, found = false;
     for (const char *p = text; *p;) {

@@ -52,11 +52,11 @@ const char *propstr_get(const struct propstr *p, const char *key);
 /* One hostpciN entry that asks for a mediated device. */
 #define HOSTPCI_MAX 16
 struct hostpci {
-    unsigned index;       /* N of hostpciN */
-    char host[8][16];     /* host= ids, normalised to 0000:bb:dd.f */
-    size_t nhost;         /* >1 means a multifunction group (invalid with mdev) */
-    char mapping[64];     /* mapping= id, "" when host= is used */
-    char mdev[64];        /* mdev= type id, "" when none */
+    unsigned index;   /* N of hostpciN */
+    char host[8][16]; /* host= ids, normalised to 0000:bb:dd.f */
+    size_t nhost;     /* >1 means a multifunction group (invalid with mdev) */
+    char mapping[64]; /* mapping= id, "" when host= is used */
+    char mdev[64];    /* mdev= type id, "" when none */
 };
 /* An mdev type id safe to use as a path component: PVE's [^/\.:]+, and no blanks or control
  * bytes. */
@@ -76,8 +76,10 @@ int args_remove_pair(const char *args, const char *opt, const char *value, char 
 void args_find_uuid(const char *args, char *out, size_t size);
 
 /* PCI paths that /etc/pve/mapping/pci.cfg lists for mapping id on node, in order. */
-int mapping_paths(const char *text, const char *id, const char *node, char paths[][16], size_t max,
-                  size_t *n, struct pvh_err *e);
+int mapping_paths(
+    const char *text, const char *id, const char *node, char paths[][16], size_t max, size_t *n,
+    struct pvh_err *e
+);
 
 /* A storage of /etc/pve/storage.cfg ("<type>: <id>" sections, tab-indented properties). */
 struct storage_info {

@@ -8,23 +8,22 @@
 
 /* ---------- shared helpers ---------- */
 
-static void print_json(FILE *out, json_object *o)
-{
-    fprintf(out, "%s\n",
-            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-                                                  JSON_C_TO_STRING_SPACED |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+static void print_json(FILE *out, json_object *o) {
+    fprintf(
+        out, "%s\n",
+        json_object_to_json_string_ext(
+            o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE
+        )
+    );
     json_object_put(o);
 }
 
-static json_object *jstr(const char *s)
-{
+static json_object *jstr(const char *s) {
     return json_object_new_string(s ? s : "");
 }
 
 /* "nvidia-46" before "nvidia-155": compare the text, then the trailing number. */
-static int natural_cmp(const char *a, const char *b)
-{
+static int natural_cmp(const char *a, const char *b) {
     size_t la = strcspn(a, "0123456789"), lb = strcspn(b, "0123456789");
     int c = strncmp(a, b, la < lb ? la : lb);
     if (c || la != lb) {
@@ -38,15 +37,13 @@ static int natural_cmp(const char *a, const char *b)
 }
 
 static const struct host *sort_host;
-static int cmp_type(const void *x, const void *y)
-{
+static int cmp_type(const void *x, const void *y) {
     const struct inv_type *a = x, *b = y;
     return natural_cmp(sort_host->defs[a->def].id, sort_host->defs[b->def].id);
 }
 
 /* The GPU's model, from its first named type ("P40"). */
-static const char *gpu_model(const struct host *h, size_t gpu)
-{
+static const char *gpu_model(const struct host *h, size_t gpu) {
     for (size_t i = 0; i < h->ndefs; i++) {
         if (h->defs[i].gpu == gpu && h->defs[i].info.gpu[0]) {
             return h->defs[i].info.gpu;
@@ -55,8 +52,7 @@ static const char *gpu_model(const struct host *h, size_t gpu)
     return "GPU";
 }
 
-static char series_str(const struct inv_typedef *d)
-{
+static char series_str(const struct inv_typedef *d) {
     return d->info.series ? d->info.series : '-';
 }
 
@@ -69,9 +65,9 @@ struct gpu_type {
     bool policy_ok;
 };
 
-static size_t gpu_types(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                        struct gpu_type *out, size_t max)
-{
+static size_t gpu_types(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, struct gpu_type *out, size_t max
+) {
     size_t n = 0;
     for (size_t p = 0; p < h->nparents; p++) {
         if (h->parents[p].gpu != gpu) {
@@ -101,14 +97,12 @@ static size_t gpu_types(const struct pvh_config *cfg, const struct host *h, size
     return n;
 }
 
-static int cmp_gpu_type(const void *x, const void *y)
-{
+static int cmp_gpu_type(const void *x, const void *y) {
     const struct gpu_type *a = x, *b = y;
     return natural_cmp(a->def->id, b->def->id);
 }
 
-static void gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs)
-{
+static void gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs) {
     *vfs = *free_vfs = 0;
     for (size_t p = 0; p < h->nparents; p++) {
         if (h->parents[p].gpu != gpu || !h->parents[p].is_vf) {
@@ -123,8 +117,7 @@ static void gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t 
     }
 }
 
-static size_t gpu_mdev_count(const struct host *h, size_t gpu)
-{
+static size_t gpu_mdev_count(const struct host *h, size_t gpu) {
     size_t n = 0;
     for (size_t m = 0; m < h->nmdevs; m++) {
         n += h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == gpu;
@@ -135,8 +128,7 @@ static size_t gpu_mdev_count(const struct host *h, size_t gpu)
 /* ---------- types ---------- */
 
 /* JSON string, escaped (control bytes, quote, backslash). */
-static void json_string(FILE *out, const char *s)
-{
+static void json_string(FILE *out, const char *s) {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
@@ -152,9 +144,8 @@ static void json_string(FILE *out, const char *s)
 
 /* Streamed, not built as a json-c tree: on a large SR-IOV host that tree alone would take
  * several MiB. Layout and keys follow `mdevctl types --dumpjson`, then ours. */
-static void types_json(FILE *out, const struct pvh_config *cfg, const struct host *h,
-                       const char *only)
-{
+static void
+types_json(FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only) {
     fprintf(out, "[");
     const char *psep = "\n";
     for (size_t p = 0; p < h->nparents; p++) {
@@ -178,8 +169,10 @@ static void types_json(FILE *out, const struct pvh_config *cfg, const struct hos
             const struct inv_typedef *d = &h->defs[ty->def];
             fprintf(out, "%s      {\n        ", tsep);
             json_string(out, d->id);
-            fprintf(out, ": {\n          \"available_instances\": %ld,\n", 
-                    ty->available < 0 ? 0 : ty->available);
+            fprintf(
+                out, ": {\n          \"available_instances\": %ld,\n",
+                ty->available < 0 ? 0 : ty->available
+            );
             fprintf(out, "          \"device_api\": ");
             json_string(out, d->device_api);
             if (d->name[0]) {
@@ -202,8 +195,10 @@ static void types_json(FILE *out, const struct pvh_config *cfg, const struct hos
                 fprintf(out, ",\n          \"max_instance\": %u", d->info.max_instance);
             }
             bool fits = ty->available > 0 && rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0);
-            fprintf(out, ",\n          \"mig_backed\": %s,\n          \"physical_gpu\": ",
-                    d->info.mig ? "true" : "false");
+            fprintf(
+                out, ",\n          \"mig_backed\": %s,\n          \"physical_gpu\": ",
+                d->info.mig ? "true" : "false"
+            );
             json_string(out, h->gpus[par->gpu].bdf);
             fprintf(out, ",\n          \"fits\": %s\n        }\n      }", fits ? "true" : "false");
             tsep = ",\n";
@@ -215,17 +210,20 @@ static void types_json(FILE *out, const struct pvh_config *cfg, const struct hos
     fprintf(out, "%s]\n", h->nparents ? "\n" : "");
 }
 
-void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
-                  const char *only_parent, bool json)
-{
+void report_types(
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only_parent,
+    bool json
+) {
     if (json) {
         types_json(out, cfg, h, only_parent);
         return;
     }
     if (h->ngpus == 0) {
-        fprintf(out, "No mediated-device GPU on this host (/sys/class/mdev_bus is empty).\n"
-                     "Is the vGPU driver loaded (nvidia-vgpu-mgr), and on Ampere or newer, are "
-                     "the VFs enabled (sriov-manage -e ALL)?\n");
+        fprintf(
+            out, "No mediated-device GPU on this host (/sys/class/mdev_bus is empty).\n"
+                 "Is the vGPU driver loaded (nvidia-vgpu-mgr), and on Ampere or newer, are "
+                 "the VFs enabled (sriov-manage -e ALL)?\n"
+        );
         return;
     }
     struct gpu_type *types = calloc(h->ndefs ? h->ndefs : 1, sizeof(*types));
@@ -238,16 +236,20 @@ void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
         gpu_vf_counts(h, g, &vfs, &free_vfs);
         char hosts[512];
         rules_describe_residents(h, g, NULL, hosts, sizeof(hosts));
-        fprintf(out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g ? "\n" : "", G->bdf,
-                gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-");
+        fprintf(
+            out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g ? "\n" : "", G->bdf,
+            gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-"
+        );
         if (vfs) {
             fprintf(out, "  SR-IOV: %zu of %zu VFs free (one vGPU per VF)\n", free_vfs, vfs);
         }
         fprintf(out, "  hosts: %s\n", hosts);
         size_t n = gpu_types(cfg, h, g, types, h->ndefs);
         qsort(types, n, sizeof(*types), cmp_gpu_type);
-        fprintf(out, "  %-12s %-22s %-6s %11s %4s %9s  %s\n", "TYPE", "NAME", "SERIES",
-                "FRAMEBUFFER", "MAX", "AVAILABLE", "FITS NOW");
+        fprintf(
+            out, "  %-12s %-22s %-6s %11s %4s %9s  %s\n", "TYPE", "NAME", "SERIES", "FRAMEBUFFER",
+            "MAX", "AVAILABLE", "FITS NOW"
+        );
         for (size_t k = 0; k < n; k++) {
             const struct inv_typedef *d = types[k].def;
             char fb[16] = "-", max[8] = "-", avail[16] = "?";
@@ -263,9 +265,10 @@ void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
             const char *fits = types[k].fits         ? "yes"
                                : !types[k].policy_ok ? "no (policy)"
                                                      : "no (driver: none available)";
-            fprintf(out, "  %-12s %-22s %-6c %11s %4s %9s  %s%s\n", d->id,
-                    d->name[0] ? d->name : "-", series_str(d), fb, max, avail, fits,
-                    d->info.mig ? " [MIG-backed]" : "");
+            fprintf(
+                out, "  %-12s %-22s %-6c %11s %4s %9s  %s%s\n", d->id, d->name[0] ? d->name : "-",
+                series_str(d), fb, max, avail, fits, d->info.mig ? " [MIG-backed]" : ""
+            );
         }
     }
     free(types);
@@ -274,9 +277,8 @@ void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
 
 /* ---------- status ---------- */
 
-static void lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *buf,
-                      size_t size)
-{
+static void
+lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *buf, size_t size) {
     const struct inv_typedef *first = NULL;
     unsigned used = 0;
     for (size_t m = 0; m < h->nmdevs; m++) {
@@ -322,13 +324,11 @@ static void lock_text(const struct pvh_config *cfg, const struct host *h, size_t
     }
 }
 
-static const char *owner_state(const struct host_status *st, size_t m)
-{
+static const char *owner_state(const struct host_status *st, size_t m) {
     return st->running[m] < 0 ? "not a VMID UUID" : st->running[m] ? "running" : "leftover";
 }
 
-static void status_json(FILE *out, const struct host_status *st)
-{
+static void status_json(FILE *out, const struct host_status *st) {
     const struct host *h = &st->host;
     json_object *root = json_object_new_object();
     json_object_object_add(root, "node", jstr(st->node));
@@ -360,8 +360,9 @@ static void status_json(FILE *out, const struct host_status *st)
             json_object_object_add(mo, "parent", jstr(md->parent_bdf));
             json_object_object_add(mo, "type", jstr(md->type_id));
             json_object_object_add(mo, "name", jstr(d ? d->name : ""));
-            json_object_object_add(mo, "vmid", md->owned ? json_object_new_int64((int64_t)md->vmid)
-                                                         : NULL);
+            json_object_object_add(
+                mo, "vmid", md->owned ? json_object_new_int64((int64_t)md->vmid) : NULL
+            );
             json_object_object_add(mo, "state", jstr(owner_state(st, m)));
             json_object_array_add(list, mo);
         }
@@ -387,8 +388,7 @@ static void status_json(FILE *out, const struct host_status *st)
     print_json(out, root);
 }
 
-void report_status(FILE *out, const struct host_status *st, bool json)
-{
+void report_status(FILE *out, const struct host_status *st, bool json) {
     if (json) {
         status_json(out, st);
         return;
@@ -413,8 +413,10 @@ void report_status(FILE *out, const struct host_status *st, bool json)
         if (vfs && cap > vfs) {
             cap = vfs;
         }
-        fprintf(out, "%s%s  %s, %u MiB: %s\n", g ? "\n" : "", h->gpus[g].bdf, gpu_model(h, g),
-                h->gpus[g].fb_mib, lock);
+        fprintf(
+            out, "%s%s  %s, %u MiB: %s\n", g ? "\n" : "", h->gpus[g].bdf, gpu_model(h, g),
+            h->gpus[g].fb_mib, lock
+        );
         if (count || cap) {
             char bar[64];
             size_t width = cap > 32 ? 32 : (cap ? cap : 1);
@@ -423,8 +425,10 @@ void report_status(FILE *out, const struct host_status *st, bool json)
                 bar[i] = i < filled ? '#' : '-';
             }
             bar[width] = '\0';
-            fprintf(out, "  [%s] %zu/%zu %s\n", bar, count, cap,
-                    first ? (first->name[0] ? first->name : first->id) : "");
+            fprintf(
+                out, "  [%s] %zu/%zu %s\n", bar, count, cap,
+                first ? (first->name[0] ? first->name : first->id) : ""
+            );
         }
         if (vfs) {
             fprintf(out, "  SR-IOV: %zu of %zu VFs free\n", free_vfs, vfs);
@@ -440,10 +444,12 @@ void report_status(FILE *out, const struct host_status *st, bool json)
                 snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
             }
             leftovers += st->running[m] == 0;
-            fprintf(out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
-                    d && d->name[0] ? d->name : "-", owner, owner_state(st, m),
-                    strcmp(md->parent_bdf, h->gpus[g].bdf) ? " on " : "",
-                    strcmp(md->parent_bdf, h->gpus[g].bdf) ? md->parent_bdf : "");
+            fprintf(
+                out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
+                d && d->name[0] ? d->name : "-", owner, owner_state(st, m),
+                strcmp(md->parent_bdf, h->gpus[g].bdf) ? " on " : "",
+                strcmp(md->parent_bdf, h->gpus[g].bdf) ? md->parent_bdf : ""
+            );
         }
     }
     for (size_t i = 0; i < h->warnings.n; i++) {
@@ -453,32 +459,34 @@ void report_status(FILE *out, const struct host_status *st, bool json)
         fprintf(out, "\n");
     }
     if (leftovers) {
-        fprintf(out, "\n%zu leftover mdev%s of stopped VMs: 'pve-vgpu-hook cleanup' removes them "
-                     "(the next start that needs the room does too).\n",
-                leftovers, leftovers == 1 ? "" : "s");
+        fprintf(
+            out,
+            "\n%zu leftover mdev%s of stopped VMs: 'pve-vgpu-hook cleanup' removes them "
+            "(the next start that needs the room does too).\n",
+            leftovers, leftovers == 1 ? "" : "s"
+        );
     }
     for (size_t i = 0; i < st->nmissing; i++) {
         if (i == 0) {
             fprintf(out, "\nRunning VMs without their vGPU:\n");
         }
-        fprintf(out, "  VM %lu: index %u (%s) should be mdev %s, which does not exist\n",
-                st->missing[i].vmid, st->missing[i].index, st->missing[i].type,
-                st->missing[i].uuid);
+        fprintf(
+            out, "  VM %lu: index %u (%s) should be mdev %s, which does not exist\n",
+            st->missing[i].vmid, st->missing[i].index, st->missing[i].type, st->missing[i].uuid
+        );
     }
 }
 
 /* ---------- check ---------- */
 
-static const char *action_name(enum mdev_action a)
-{
+static const char *action_name(enum mdev_action a) {
     return a == ACT_REUSE     ? "reuse"
            : a == ACT_REPLACE ? "replace"
            : a == ACT_PROXMOX ? "left to Proxmox (NVIDIA vendor interface)"
                               : "create";
 }
 
-static void print_indented(FILE *out, const char *text, const char *indent)
-{
+static void print_indented(FILE *out, const char *text, const char *indent) {
     for (const char *p = text; p && *p;) {
         const char *nl = strchr(p, '\n');
         fprintf(out, "%s%.*s\n", indent, nl ? (int)(nl - p) : (int)strlen(p), p);
@@ -486,14 +494,15 @@ static void print_indented(FILE *out, const char *text, const char *indent)
     }
 }
 
-int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
-                 const struct pvh_err *e, bool json)
-{
+int report_check(
+    FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
+    bool json
+) {
     bool refuse_once = rc == 0 && p->n && p->args_change && !p->migrating;
     int status = (rc < 0 || refuse_once) ? 1 : 0;
-    const char *verdict = rc > 0       ? "not a VM"
-                          : rc < 0     ? "refused"
-                          : p->n == 0  ? "no vGPU"
+    const char *verdict = rc > 0        ? "not a VM"
+                          : rc < 0      ? "refused"
+                          : p->n == 0   ? "no vGPU"
                           : refuse_once ? "refused once: args needs -uuid"
                                         : "would start";
     if (json) {
@@ -504,17 +513,17 @@ int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
         json_object *items = json_object_new_array();
         for (size_t i = 0; rc == 0 && i < p->n; i++) {
             const struct planned_mdev *it = &p->items[i];
-            const struct inv_type *t = it->parent == NO_INDEX
-                                           ? NULL
-                                           : inv_parent_type(&p->host, it->parent, it->type_id);
+            const struct inv_type *t =
+                it->parent == NO_INDEX ? NULL : inv_parent_type(&p->host, it->parent, it->type_id);
             json_object *io = json_object_new_object();
             json_object_object_add(io, "index", json_object_new_int64(it->index));
             json_object_object_add(io, "uuid", jstr(it->uuid));
             json_object_object_add(io, "type", jstr(it->type_id));
             json_object_object_add(io, "name", jstr(t ? inv_def(&p->host, t)->name : ""));
-            json_object_object_add(io, "parent", jstr(it->parent == NO_INDEX
-                                                          ? it->vf
-                                                          : p->host.parents[it->parent].bdf));
+            json_object_object_add(
+                io, "parent",
+                jstr(it->parent == NO_INDEX ? it->vf : p->host.parents[it->parent].bdf)
+            );
             json_object_object_add(io, "action", jstr(action_name(it->action)));
             json_object_array_add(items, io);
         }
@@ -567,31 +576,41 @@ int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
         fprintf(out, "VM %lu: no vGPU in the VM config; the hook does nothing\n", vmid);
         return 0;
     }
-    fprintf(out, "VM %lu: %s\n", vmid,
-            refuse_once ? "would NOT start this time (args must gain -uuid first)" : "would start");
+    fprintf(
+        out, "VM %lu: %s\n", vmid,
+        refuse_once ? "would NOT start this time (args must gain -uuid first)" : "would start"
+    );
     for (size_t m = 0; m < p->host.nmdevs; m++) {
         if (p->reclaim[m]) {
             const struct inv_mdev *md = &p->host.mdevs[m];
-            fprintf(out, "  remove leftover %s (VM %lu, %s on %s)\n", md->uuid, md->vmid,
-                    md->type_id, md->parent_bdf);
+            fprintf(
+                out, "  remove leftover %s (VM %lu, %s on %s)\n", md->uuid, md->vmid, md->type_id,
+                md->parent_bdf
+            );
         }
     }
     for (size_t i = 0; i < p->n; i++) {
         const struct planned_mdev *it = &p->items[i];
         if (it->parent == NO_INDEX) {
-            fprintf(out, "  index %u: %s on %s: %s\n", it->index, it->type_id, it->vf,
-                    action_name(it->action));
+            fprintf(
+                out, "  index %u: %s on %s: %s\n", it->index, it->type_id, it->vf,
+                action_name(it->action)
+            );
             continue;
         }
         const struct inv_type *t = inv_parent_type(&p->host, it->parent, it->type_id);
         const struct inv_typedef *d = t ? inv_def(&p->host, t) : NULL;
-        fprintf(out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action),
-                it->uuid, it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
-                p->host.parents[it->parent].bdf);
+        fprintf(
+            out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action), it->uuid,
+            it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
+            p->host.parents[it->parent].bdf
+        );
     }
     if (p->args_change) {
-        fprintf(out, "  args: pre-start would set 'args: %s' (%s)%s\n", p->new_args,
-                p->uuid_reason, p->migrating ? "; not during a migration" : "");
+        fprintf(
+            out, "  args: pre-start would set 'args: %s' (%s)%s\n", p->new_args, p->uuid_reason,
+            p->migrating ? "; not during a migration" : ""
+        );
     } else if (p->want_uuid[0]) {
         fprintf(out, "  args: already has -uuid %s\n", p->want_uuid);
     } else if (p->uuid_reason[0]) {
@@ -603,14 +622,14 @@ int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
 /* ---------- cleanup ---------- */
 
 static const char *const verdict_names[] = {
-    [CLEAN_REMOVED] = "removed",          [CLEAN_WOULD_REMOVE] = "would remove",
-    [CLEAN_KEPT_RUNNING] = "kept",        [CLEAN_KEPT_BUSY] = "kept",
-    [CLEAN_NOT_OURS] = "ignored",         [CLEAN_FAILED] = "FAILED to remove",
+    [CLEAN_REMOVED] = "removed",   [CLEAN_WOULD_REMOVE] = "would remove",
+    [CLEAN_KEPT_RUNNING] = "kept", [CLEAN_KEPT_BUSY] = "kept",
+    [CLEAN_NOT_OURS] = "ignored",  [CLEAN_FAILED] = "FAILED to remove",
 };
 
-void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run,
-                    bool json)
-{
+void report_cleanup(
+    FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json
+) {
     if (json) {
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < n; i++) {
@@ -618,9 +637,10 @@ void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool 
             json_object_object_add(o, "uuid", jstr(items[i].mdev.uuid));
             json_object_object_add(o, "type", jstr(items[i].mdev.type_id));
             json_object_object_add(o, "parent", jstr(items[i].mdev.parent_bdf));
-            json_object_object_add(o, "vmid", items[i].mdev.owned
-                                                  ? json_object_new_int64((int64_t)items[i].mdev.vmid)
-                                                  : NULL);
+            json_object_object_add(
+                o, "vmid",
+                items[i].mdev.owned ? json_object_new_int64((int64_t)items[i].mdev.vmid) : NULL
+            );
             json_object_object_add(o, "result", jstr(verdict_names[items[i].verdict]));
             if (items[i].verdict == CLEAN_FAILED) {
                 json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
@@ -639,20 +659,34 @@ void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool 
             snprintf(owner, sizeof(owner), "VM %lu, ", it->mdev.vmid);
         }
         switch (it->verdict) {
-        case CLEAN_KEPT_RUNNING: why = ": its VM is running"; break;
-        case CLEAN_KEPT_BUSY: why = ": Proxmox holds its VM's lock (starting or stopping)"; break;
-        case CLEAN_NOT_OURS: why = ": not a VMID UUID, not ours to remove"; break;
-        case CLEAN_FAILED: why = ": "; break;
-        default: acted++; break;
+        case CLEAN_KEPT_RUNNING:
+            why = ": its VM is running";
+            break;
+        case CLEAN_KEPT_BUSY:
+            why = ": Proxmox holds its VM's lock (starting or stopping)";
+            break;
+        case CLEAN_NOT_OURS:
+            why = ": not a VMID UUID, not ours to remove";
+            break;
+        case CLEAN_FAILED:
+            why = ": ";
+            break;
+        default:
+            acted++;
+            break;
         }
-        fprintf(out, "%s %s (%s%s on %s)%s%s\n", verdict_names[it->verdict], it->mdev.uuid, owner,
-                it->mdev.type_id, it->mdev.parent_bdf, why,
-                it->verdict == CLEAN_FAILED ? strerror(-it->err) : "");
+        fprintf(
+            out, "%s %s (%s%s on %s)%s%s\n", verdict_names[it->verdict], it->mdev.uuid, owner,
+            it->mdev.type_id, it->mdev.parent_bdf, why,
+            it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
+        );
     }
     if (acted == 0) {
         fprintf(out, "no leftover mdevs%s\n", n ? " to remove" : "");
     } else if (dry_run) {
-        fprintf(out, "%zu leftover mdev%s; run without --dry-run to remove\n", acted,
-                acted == 1 ? "" : "s");
+        fprintf(
+            out, "%zu leftover mdev%s; run without --dry-run to remove\n", acted,
+            acted == 1 ? "" : "s"
+        );
     }
 }

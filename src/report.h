@@ -8,13 +8,16 @@
 #include <stdio.h>
 
 /* only_parent: NULL for all parents, else limit JSON to that parent (text shows its GPU). */
-void report_types(FILE *out, const struct pvh_config *cfg, const struct host *h,
-                  const char *only_parent, bool json);
+void report_types(
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only_parent,
+    bool json
+);
 void report_status(FILE *out, const struct host_status *st, bool json);
 /* rc: hook_plan's result; e its error. Returns the exit status. */
-int report_check(FILE *out, unsigned long vmid, int rc, const struct vm_plan *p,
-                 const struct pvh_err *e, bool json);
-void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run,
-                    bool json);
+int report_check(
+    FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
+    bool json
+);
+void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json);
 
 #endif

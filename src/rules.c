@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool same_group(const struct pvh_config *cfg, char a, char b)
-{
+static bool same_group(const struct pvh_config *cfg, char a, char b) {
     if (a == b) {
         return true;
     }
@@ -18,20 +17,19 @@ static bool same_group(const struct pvh_config *cfg, char a, char b)
     return false;
 }
 
-static bool resident(const struct host *h, size_t gpu, size_t m, const bool *ignore)
-{
+static bool resident(const struct host *h, size_t gpu, size_t m, const bool *ignore) {
     const struct inv_mdev *md = &h->mdevs[m];
     return md->parent != NO_INDEX && h->parents[md->parent].gpu == gpu && !(ignore && ignore[m]);
 }
 
-static const char *label(const struct inv_typedef *d)
-{
+static const char *label(const struct inv_typedef *d) {
     return d->name[0] ? d->name : d->id;
 }
 
-bool rules_type_fits(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                     const struct inv_typedef *want, const bool *ignore, char *why, size_t whysize)
-{
+bool rules_type_fits(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const struct inv_typedef *want,
+    const bool *ignore, char *why, size_t whysize
+) {
     if (why && whysize) {
         why[0] = '\0';
     }
@@ -52,25 +50,31 @@ bool rules_type_fits(const struct pvh_config *cfg, const struct host *h, size_t 
         switch (cfg->policy) {
         case POLICY_HOMOGENEOUS:
             if (!d || strcmp(d->id, want->id) != 0) {
-                snprintf(why, whysize,
-                         "the homogeneous policy allows only one type per GPU and it hosts %s", lbl);
+                snprintf(
+                    why, whysize,
+                    "the homogeneous policy allows only one type per GPU and it hosts %s", lbl
+                );
                 return false;
             }
             break;
         case POLICY_EQUAL_SIZE:
             if (fb != want->info.fb_mib) {
-                snprintf(why, whysize,
-                         "the equal-size policy locks it to %u MiB vGPUs (it hosts %s), and %s "
-                         "has %u MiB",
-                         fb, lbl, label(want), want->info.fb_mib);
+                snprintf(
+                    why, whysize,
+                    "the equal-size policy locks it to %u MiB vGPUs (it hosts %s), and %s "
+                    "has %u MiB",
+                    fb, lbl, label(want), want->info.fb_mib
+                );
                 return false;
             }
             if (!same_group(cfg, d->info.series, want->info.series)) {
-                snprintf(why, whysize,
-                         "series %c and %c may not share a GPU (it hosts %s; series_groups allow "
-                         "mixing only within a group)",
-                         d->info.series ? d->info.series : '?',
-                         want->info.series ? want->info.series : '?', lbl);
+                snprintf(
+                    why, whysize,
+                    "series %c and %c may not share a GPU (it hosts %s; series_groups allow "
+                    "mixing only within a group)",
+                    d->info.series ? d->info.series : '?',
+                    want->info.series ? want->info.series : '?', lbl
+                );
                 return false;
             }
             break;
@@ -82,18 +86,21 @@ bool rules_type_fits(const struct pvh_config *cfg, const struct host *h, size_t 
         }
     }
     if (cfg->policy == POLICY_MIXED_SIZE && used_mib + want->info.fb_mib > h->gpus[gpu].fb_mib) {
-        snprintf(why, whysize,
-                 "the mixed-size policy allows %u MiB on this GPU; %u MiB are in use and %s needs "
-                 "%u MiB",
-                 h->gpus[gpu].fb_mib, used_mib, label(want), want->info.fb_mib);
+        snprintf(
+            why, whysize,
+            "the mixed-size policy allows %u MiB on this GPU; %u MiB are in use and %s needs "
+            "%u MiB",
+            h->gpus[gpu].fb_mib, used_mib, label(want), want->info.fb_mib
+        );
         return false;
     }
     return true;
 }
 
-size_t rules_pick_parent(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                         const char *query, const bool *ignore, const struct inv_type **type)
-{
+size_t rules_pick_parent(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const char *query,
+    const bool *ignore, const struct inv_type **type
+) {
     for (size_t p = 0; p < h->nparents; p++) {
         if (h->parents[p].gpu != gpu) {
             continue;
@@ -110,9 +117,8 @@ size_t rules_pick_parent(const struct pvh_config *cfg, const struct host *h, siz
 }
 
 /* Append to buf with bounds; keeps the buffer NUL-terminated when full. */
-__attribute__((format(printf, 3, 4))) static void appendf(char *buf, size_t size, const char *fmt,
-                                                          ...)
-{
+__attribute__((format(printf, 3, 4))) static void
+appendf(char *buf, size_t size, const char *fmt, ...) {
     size_t len = strnlen(buf, size);
     if (len + 1 < size) {
         va_list ap;
@@ -122,9 +128,9 @@ __attribute__((format(printf, 3, 4))) static void appendf(char *buf, size_t size
     }
 }
 
-void rules_describe_residents(const struct host *h, size_t gpu, const bool *ignore, char *buf,
-                              size_t size)
-{
+void rules_describe_residents(
+    const struct host *h, size_t gpu, const bool *ignore, char *buf, size_t size
+) {
     buf[0] = '\0';
     bool *done = calloc(h->nmdevs ? h->nmdevs : 1, sizeof(bool));
     if (!done) {
@@ -167,9 +173,10 @@ void rules_describe_residents(const struct host *h, size_t gpu, const bool *igno
     }
 }
 
-void rules_types_fitting(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                         const bool *ignore, char *buf, size_t size)
-{
+void rules_types_fitting(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const bool *ignore, char *buf,
+    size_t size
+) {
     buf[0] = '\0';
     for (size_t i = 0; i < h->ndefs; i++) {
         const struct inv_typedef *d = &h->defs[i];
@@ -183,9 +190,10 @@ void rules_types_fitting(const struct pvh_config *cfg, const struct host *h, siz
     }
 }
 
-void rules_other_gpus(const struct pvh_config *cfg, const struct host *h, size_t except,
-                      const char *query, char *buf, size_t size)
-{
+void rules_other_gpus(
+    const struct pvh_config *cfg, const struct host *h, size_t except, const char *query, char *buf,
+    size_t size
+) {
     buf[0] = '\0';
     for (size_t g = 0; g < h->ngpus; g++) {
         if (g != except && rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
@@ -205,8 +213,7 @@ struct cand_key {
     int pack;
 };
 
-static int cmp_cand(const void *a, const void *b)
-{
+static int cmp_cand(const void *a, const void *b) {
     const struct cand_key *x = a, *y = b;
     if (x->pack) {
         /* pack: GPUs already used by this size first, fuller first; keep empty GPUs free */
@@ -222,16 +229,17 @@ static int cmp_cand(const void *a, const void *b)
     return strcmp(x->bdf, y->bdf);
 }
 
-void rules_order_candidates(const struct pvh_config *cfg, const struct host *h, size_t *gpus,
-                            size_t n, const struct inv_typedef *want)
-{
+void rules_order_candidates(
+    const struct pvh_config *cfg, const struct host *h, size_t *gpus, size_t n,
+    const struct inv_typedef *want
+) {
     struct cand_key *keys = calloc(n ? n : 1, sizeof(*keys));
     if (!keys) {
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        keys[i] = (struct cand_key){.gpu = gpus[i], .bdf = h->gpus[gpus[i]].bdf,
-                                    .pack = cfg->placement == PLACEMENT_PACK};
+        keys[i] = (struct cand_key
+        ){.gpu = gpus[i], .bdf = h->gpus[gpus[i]].bdf, .pack = cfg->placement == PLACEMENT_PACK};
         for (size_t m = 0; m < h->nmdevs; m++) {
             if (!resident(h, gpus[i], m, NULL)) {
                 continue;

@@ -21,26 +21,37 @@
 /* Does type `want` fit on gpu under the policy, given its resident mdevs?
  * ignore (may be NULL) marks mdevs to disregard, indexed like h->mdevs (e.g. leftovers about to
  * be reclaimed, or the VM's own device being replaced). On refusal `why` says why. */
-bool rules_type_fits(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                     const struct inv_typedef *want, const bool *ignore, char *why, size_t whysize);
+bool rules_type_fits(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const struct inv_typedef *want,
+    const bool *ignore, char *why, size_t whysize
+);
 
 /* A parent of gpu that offers a type matching `query` with an instance available and that fits
  * the policy; NO_INDEX when none. *type receives the parent's type. */
-size_t rules_pick_parent(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                         const char *query, const bool *ignore, const struct inv_type **type);
+size_t rules_pick_parent(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const char *query,
+    const bool *ignore, const struct inv_type **type
+);
 
 /* Text: what gpu hosts, e.g. "2 x GRID P40-2Q (2048 MiB) for VM 101, 102"; "nothing" if empty. */
-void rules_describe_residents(const struct host *h, size_t gpu, const bool *ignore, char *buf,
-                              size_t size);
+void rules_describe_residents(
+    const struct host *h, size_t gpu, const bool *ignore, char *buf, size_t size
+);
 /* Text: the short names of the types that still fit on gpu now, comma-separated. */
-void rules_types_fitting(const struct pvh_config *cfg, const struct host *h, size_t gpu,
-                         const bool *ignore, char *buf, size_t size);
+void rules_types_fitting(
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, const bool *ignore, char *buf,
+    size_t size
+);
 /* Text: the other GPUs (not `except`) that could take `query` now. */
-void rules_other_gpus(const struct pvh_config *cfg, const struct host *h, size_t except,
-                      const char *query, char *buf, size_t size);
+void rules_other_gpus(
+    const struct pvh_config *cfg, const struct host *h, size_t except, const char *query, char *buf,
+    size_t size
+);
 
 /* Order candidate GPUs for a managed VM by the placement strategy; deterministic. */
-void rules_order_candidates(const struct pvh_config *cfg, const struct host *h, size_t *gpus,
-                            size_t n, const struct inv_typedef *want);
+void rules_order_candidates(
+    const struct pvh_config *cfg, const struct host *h, size_t *gpus, size_t n,
+    const struct inv_typedef *want
+);
 
 #endif

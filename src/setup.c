@@ -12,16 +12,15 @@
 #include <sys/stat.h>
 
 /* Storages whose directory every node sees: a symlink to /usr/bin may not be allowed there. */
-static bool shared_type(const char *type)
-{
+static bool shared_type(const char *type) {
     return !strcmp(type, "nfs") || !strcmp(type, "cifs") || !strcmp(type, "cephfs") ||
            !strcmp(type, "glusterfs");
 }
 
 /* VMs of this node whose hookscript is something else: how to keep it alongside ours. */
-static void advise_other_hookscripts(const struct hook_env *env, const char *volid,
-                                     struct pvh_warnings *notes)
-{
+static void advise_other_hookscripts(
+    const struct hook_env *env, const char *volid, struct pvh_warnings *notes
+) {
     struct hostfs_list l;
     if (hostfs_list(env->fs, "/etc/pve/qemu-server", &l) < 0) {
         return;
@@ -46,19 +45,22 @@ static void advise_other_hookscripts(const struct hook_env *env, const char *vol
             for (char *c = name; *c; c++) {
                 *c = isalnum((unsigned char)*c) || *c == '_' ? *c : '-';
             }
-            warn_add(notes, "VM %.*s has hookscript %s: to keep it, copy that script to %s/50-%s "
-                            "on every node, then qm set %.*s --hookscript %s",
-                     (int)(nl - 5), l.names[i], hs, HOOKS_DIR, name, (int)(nl - 5), l.names[i],
-                     volid);
+            warn_add(
+                notes,
+                "VM %.*s has hookscript %s: to keep it, copy that script to %s/50-%s "
+                "on every node, then qm set %.*s --hookscript %s",
+                (int)(nl - 5), l.names[i], hs, HOOKS_DIR, name, (int)(nl - 5), l.names[i], volid
+            );
         }
         pveconf_free(&conf);
     }
     hostfs_list_free(&l);
 }
 
-int setup_snippet(const struct hook_env *env, const char *storage, const char *self_exe,
-                  struct pvh_warnings *notes, struct pvh_err *e)
-{
+int setup_snippet(
+    const struct hook_env *env, const char *storage, const char *self_exe,
+    struct pvh_warnings *notes, struct pvh_err *e
+) {
     _cleanup_free_ char *cfg = NULL;
     int r = hostfs_read_alloc(env->fs, "/etc/pve/storage.cfg", CONFIG_MAX_BYTES, &cfg, NULL);
     if (r < 0) {
@@ -73,16 +75,21 @@ int setup_snippet(const struct hook_env *env, const char *storage, const char *s
         return -ENOENT;
     }
     if (!st.path[0]) {
-        err_set(e, -EINVAL, "storage '%s' (type %s) has no directory for snippets", storage,
-                st.type);
+        err_set(
+            e, -EINVAL, "storage '%s' (type %s) has no directory for snippets", storage, st.type
+        );
         err_hint(e, "use a directory-based storage (dir, nfs, cifs, cephfs) with --storage");
         return -EINVAL;
     }
     if (!list_has(st.content, "snippets")) {
-        err_set(e, -EPERM, "storage '%s' does not allow snippets (content: %s)", storage,
-                st.content[0] ? st.content : "none set");
-        err_hint(e, "allow them, then run setup again: pvesm set %s --content %s%ssnippets",
-                 storage, st.content, st.content[0] ? "," : "");
+        err_set(
+            e, -EPERM, "storage '%s' does not allow snippets (content: %s)", storage,
+            st.content[0] ? st.content : "none set"
+        );
+        err_hint(
+            e, "allow them, then run setup again: pvesm set %s --content %s%ssnippets", storage,
+            st.content, st.content[0] ? "," : ""
+        );
         return -EPERM;
     }
     char dir[PATH_MAX], file[PATH_MAX], volid[256];
@@ -107,18 +114,22 @@ int setup_snippet(const struct hook_env *env, const char *storage, const char *s
     } else if (hostfs_read_alloc(env->fs, file, 65536, &existing, NULL) == 0) {
         if (!wrapper || strcmp(existing, SNIPPET_WRAPPER)) {
             err_set(e, -EEXIST, "%s exists and is not pve-vgpu-hook's", file);
-            err_hint(e, "move it away (it may be another hookscript: see 'help setup'), then "
-                        "run setup again");
+            err_hint(
+                e, "move it away (it may be another hookscript: see 'help setup'), then "
+                   "run setup again"
+            );
             return -EEXIST;
         }
         warn_add(notes, "%s is already the pve-vgpu-hook wrapper; nothing to do", file);
     } else if (wrapper) {
-        if ((r = hostfs_replace_file(env->fs, file, SNIPPET_WRAPPER, strlen(SNIPPET_WRAPPER),
-                                     0755)) < 0) {
+        if ((r = hostfs_replace_file(env->fs, file, SNIPPET_WRAPPER, strlen(SNIPPET_WRAPPER), 0755)
+            ) < 0) {
             return err_set(e, r, "cannot write %s: %s", file, strerror(-r));
         }
-        warn_add(notes, "wrote %s: it runs /usr/bin/pve-vgpu-hook on every node (%s storage)",
-                 file, st.type);
+        warn_add(
+            notes, "wrote %s: it runs /usr/bin/pve-vgpu-hook on every node (%s storage)", file,
+            st.type
+        );
     } else {
         if ((r = hostfs_symlink(env->fs, self_exe, file)) < 0) {
             return err_set(e, r, "cannot create %s: %s", file, strerror(-r));

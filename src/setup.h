@@ -9,13 +9,15 @@
 /* What setup writes on shared storage (also shipped as hooks/snippet-wrapper). */
 #define SNIPPET_WRAPPER                                                                            \
     "#!/bin/sh\n"                                                                                  \
-    "# pve-vgpu-hook: hookscript wrapper for a snippets directory on shared storage (NFS, CIFS,\n"  \
+    "# pve-vgpu-hook: hookscript wrapper for a snippets directory on shared storage (NFS, CIFS,\n" \
     "# CephFS), where a symlink to the binary may not work. Every node runs its own installed "    \
     "copy.\n"                                                                                      \
     "exec /usr/bin/pve-vgpu-hook \"$@\"\n"
 
 /* self_exe: the installed binary the snippet links to. notes: what was done and what next. */
-int setup_snippet(const struct hook_env *env, const char *storage, const char *self_exe,
-                  struct pvh_warnings *notes, struct pvh_err *e);
+int setup_snippet(
+    const struct hook_env *env, const char *storage, const char *self_exe,
+    struct pvh_warnings *notes, struct pvh_err *e
+);
 
 #endif

@@ -7,8 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *last_token(const char *name)
-{
+static const char *last_token(const char *name) {
     const char *end = name + strlen(name);
     while (end > name && isspace((unsigned char)end[-1])) {
         end--;
@@ -20,14 +19,12 @@ static const char *last_token(const char *name)
     return start;
 }
 
-static bool is_series(char c)
-{
+static bool is_series(char c) {
     return c == 'A' || c == 'B' || c == 'C' || c == 'Q';
 }
 
 /* GPU part of a time-sliced name: [A-Z0-9]+(-[a-zA-Z]+)* */
-static bool gpu_part_ok(const char *s, size_t n, bool allow_suffixes)
-{
+static bool gpu_part_ok(const char *s, size_t n, bool allow_suffixes) {
     size_t i = 0;
     while (i < n && (isupper((unsigned char)s[i]) || isdigit((unsigned char)s[i]))) {
         i++;
@@ -48,8 +45,7 @@ static bool gpu_part_ok(const char *s, size_t n, bool allow_suffixes)
 }
 
 /* Parse "<digits><series>" ending at end; returns the start of the digits or NULL. */
-static const char *size_series(const char *tok, const char *end, unsigned *gb, char *series)
-{
+static const char *size_series(const char *tok, const char *end, unsigned *gb, char *series) {
     if (end - tok < 2 || !is_series(end[-1])) {
         return NULL;
     }
@@ -66,8 +62,7 @@ static const char *size_series(const char *tok, const char *end, unsigned *gb, c
     return d;
 }
 
-int vgpu_type_parse_name(const char *name, struct vgpu_type_info *out)
-{
+int vgpu_type_parse_name(const char *name, struct vgpu_type_info *out) {
     const char *tok = last_token(name);
     size_t len = strcspn(tok, " \t\r\n");
     snprintf(out->short_name, sizeof(out->short_name), "%.*s", (int)len, tok);
@@ -114,8 +109,7 @@ int vgpu_type_parse_name(const char *name, struct vgpu_type_info *out)
     return -EINVAL;
 }
 
-static int parse_uint(const char *s, size_t n, unsigned *out, const char **rest)
-{
+static int parse_uint(const char *s, size_t n, unsigned *out, const char **rest) {
     char buf[16];
     if (n == 0 || n >= sizeof(buf)) {
         return -EINVAL;
@@ -136,8 +130,7 @@ static int parse_uint(const char *s, size_t n, unsigned *out, const char **rest)
     return 0;
 }
 
-int vgpu_type_parse_description(const char *desc, struct vgpu_type_info *out)
-{
+int vgpu_type_parse_description(const char *desc, struct vgpu_type_info *out) {
     int r = 0;
     const char *p = desc;
     while (*p) {
@@ -193,8 +186,7 @@ int vgpu_type_parse_description(const char *desc, struct vgpu_type_info *out)
     return r;
 }
 
-void vgpu_type_describe(const char *name, const char *desc, struct vgpu_type_info *out)
-{
+void vgpu_type_describe(const char *name, const char *desc, struct vgpu_type_info *out) {
     memset(out, 0, sizeof(*out));
     (void)vgpu_type_parse_name(name ? name : "", out);
     if (desc && *desc) {
@@ -202,8 +194,7 @@ void vgpu_type_describe(const char *name, const char *desc, struct vgpu_type_inf
     }
 }
 
-bool vgpu_type_matches(const char *query, const char *type_id, const char *name)
-{
+bool vgpu_type_matches(const char *query, const char *type_id, const char *name) {
     if (!strcmp(query, type_id)) {
         return true;
     }

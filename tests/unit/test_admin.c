@@ -29,14 +29,15 @@
 static struct fakehost FH;
 static struct fh_result R;
 
-static void p40_pair(void)
-{
+static void p40_pair(void) {
     assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
     assert_int_equal(fh_add_p40(&FH, "0000:07:00.0"), 0);
-    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47",
-                                 "00000000-0000-0000-0000-000000000100"), 0);
-    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47",
-                                 "00000000-0000-0000-0000-000000000101"), 0);
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47", "00000000-0000-0000-0000-000000000100"), 0
+    );
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:06:00.0", "nvidia-47", "00000000-0000-0000-0000-000000000101"), 0
+    );
     fh_run_vm(&FH, 100, 4100);
     fh_run_vm(&FH, 101, 4101);
     fh_vmconf(&FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
@@ -44,27 +45,29 @@ static void p40_pair(void)
     fh_vmconf(&FH, 102, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
 }
 
-static void a40_sriov(void)
-{
+static void a40_sriov(void) {
     assert_int_equal(fh_add_a40_sriov(&FH, "0000:41:00.0", 4), 0);
-    assert_int_equal(fh_add_mdev(&FH, "0000:41:00.4", "nvidia-560",
-                                 "00000000-0000-0000-0000-000000000200"), 0);
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:41:00.4", "nvidia-560", "00000000-0000-0000-0000-000000000200"), 0
+    );
     fh_run_vm(&FH, 200, 4200);
     fh_vmconf(&FH, 200, "hostpci0: 0000:41:00.4,mdev=nvidia-560\n");
     fh_vmconf(&FH, 201, "hostpci0: 0000:41:00.5,mdev=nvidia-560\n");
 }
 
-static void mixed(void)
-{
+static void mixed(void) {
     assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
     assert_int_equal(fh_add_a40_sriov(&FH, "0000:41:00.0", 2), 0);
     /* VM 300 runs; VM 301's device is a leftover; a foreign UUID; a dangling link */
-    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-49",
-                                 "00000000-0000-0000-0000-000000000300"), 0);
-    assert_int_equal(fh_add_mdev(&FH, "0000:06:00.0", "nvidia-283",
-                                 "00000000-0000-0000-0000-000000000301"), 0);
-    assert_int_equal(fh_add_mdev(&FH, "0000:41:00.4", "nvidia-557",
-                                 "6e1f2f1c-7d2a-4c55-8f0e-5a1c3b9d0e77"), 0);
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:06:00.0", "nvidia-49", "00000000-0000-0000-0000-000000000300"), 0
+    );
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:06:00.0", "nvidia-283", "00000000-0000-0000-0000-000000000301"), 0
+    );
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:41:00.4", "nvidia-557", "6e1f2f1c-7d2a-4c55-8f0e-5a1c3b9d0e77"), 0
+    );
     fh_add_dangling(&FH, "00000000-0000-0000-0000-000000000999");
     fh_run_vm(&FH, 300, 4300);
     fh_run_vm(&FH, 302, 4302); /* runs, but its vGPU is gone */
@@ -73,24 +76,21 @@ static void mixed(void)
     fh_vmconf(&FH, 302, "hostpci1: 0000:41:00.5,mdev=nvidia-557\n");
 }
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     (void)state;
     assert_int_equal(fh_create(&FH), 0);
     fh_write(&FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}\n");
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     fh_destroy(&FH);
     return 0;
 }
 
 /* Run a command and compare stdout (and stderr, when present) with the golden file. */
-static void golden(const char *name, int want_status, ...)
-{
+static void golden(const char *name, int want_status, ...) {
     const char *args[16];
     size_t n = 0;
     va_list ap;
@@ -129,8 +129,7 @@ static void golden(const char *name, int want_status, ...)
     }
 }
 
-static void test_p40_pair(void **state)
-{
+static void test_p40_pair(void **state) {
     (void)state;
     p40_pair();
     golden("p40-types.txt", 0, "types", NULL);
@@ -143,8 +142,7 @@ static void test_p40_pair(void **state)
     golden("p40-cleanup.txt", 0, "cleanup", "--dry-run", NULL);
 }
 
-static void test_a40_sriov(void **state)
-{
+static void test_a40_sriov(void **state) {
     (void)state;
     a40_sriov();
     golden("a40-types.txt", 0, "types", NULL);
@@ -153,8 +151,7 @@ static void test_a40_sriov(void **state)
     golden("a40-check-201.txt", 0, "check", "201", NULL);
 }
 
-static void test_mixed(void **state)
-{
+static void test_mixed(void **state) {
     (void)state;
     mixed();
     golden("mixed-status.txt", 0, "status", NULL);
@@ -165,8 +162,7 @@ static void test_mixed(void **state)
     golden("mixed-status-after.txt", 0, "status", NULL);
 }
 
-static void test_usage(void **state)
-{
+static void test_usage(void **state) {
     (void)state;
     golden("usage-types-bad.txt", 2, "types", "--bogus", NULL);
     golden("usage-types-parent.txt", 2, "types", "--parent", "gpu0", NULL);
@@ -181,19 +177,20 @@ static void test_usage(void **state)
 
 /* Debian's mdevctl 1.2 ignores MDEVCTL_ENV_ROOT: run it with the fake sys bind-mounted over
  * /sys in a private mount namespace (needs root and unshare). */
-static json_object *mdevctl_types(void)
-{
+static json_object *mdevctl_types(void) {
     const char *mdevctl = access("/usr/bin/mdevctl", X_OK) == 0    ? "/usr/bin/mdevctl"
                           : access("/usr/sbin/mdevctl", X_OK) == 0 ? "/usr/sbin/mdevctl"
-                                                                  : NULL;
+                                                                   : NULL;
     if (geteuid() != 0 || !mdevctl || access("/usr/bin/unshare", X_OK) != 0) {
         return NULL;
     }
     char cmd[8192];
-    snprintf(cmd, sizeof(cmd),
-             "unshare --mount sh -c 'mount --bind \"%s/sys\" /sys && %s types --dumpjson' "
-             "2>/dev/null",
-             FH.root, mdevctl);
+    snprintf(
+        cmd, sizeof(cmd),
+        "unshare --mount sh -c 'mount --bind \"%s/sys\" /sys && %s types --dumpjson' "
+        "2>/dev/null",
+        FH.root, mdevctl
+    );
     FILE *p = popen(cmd, "r");
     if (!p) {
         return NULL;
@@ -205,14 +202,15 @@ static json_object *mdevctl_types(void)
     return st == 0 ? json_tokener_parse(buf) : NULL;
 }
 
-static void test_agrees_with_mdevctl(void **state)
-{
+static void test_agrees_with_mdevctl(void **state) {
     (void)state;
     mixed();
     json_object *theirs = mdevctl_types();
     if (!theirs) {
-        fprintf(stderr, "SKIPPED: mdevctl or a private mount namespace is not available here "
-                        "(needs root, unshare and Debian's mdevctl)\n");
+        fprintf(
+            stderr, "SKIPPED: mdevctl or a private mount namespace is not available here "
+                    "(needs root, unshare and Debian's mdevctl)\n"
+        );
         skip();
     }
     fh_run(&FH, &R, NULL, "types", "--json", NULL);
@@ -227,12 +225,11 @@ static void test_agrees_with_mdevctl(void **state)
     json_object_put(theirs);
 }
 
-int main(void)
-{
+int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_p40_pair), T(test_a40_sriov), T(test_mixed), T(test_usage),
-        T(test_agrees_with_mdevctl),
+        T(test_p40_pair), T(test_a40_sriov),           T(test_mixed),
+        T(test_usage),    T(test_agrees_with_mdevctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,15 +11,13 @@
 #include <errno.h>
 #include <string.h>
 
-static int parse(const char *text, struct pvh_config *c, struct pvh_warnings *w,
-                 struct pvh_err *e)
-{
+static int
+parse(const char *text, struct pvh_config *c, struct pvh_warnings *w, struct pvh_err *e) {
     memset(w, 0, sizeof(*w));
     return config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, w, e);
 }
 
-static void test_defaults(void **state)
-{
+static void test_defaults(void **state) {
     (void)state;
     struct pvh_config c;
     struct pvh_warnings w;
@@ -37,19 +35,21 @@ static void test_defaults(void **state)
     config_free(&c);
 }
 
-static void test_full(void **state)
-{
+static void test_full(void **state) {
     (void)state;
-    const char *text = "{\n"
-                       " \"policy\": \"mixed-size\", \"series_groups\": [[\"Q\",\"C\"],[\"A\",\"B\"]],\n"
-                       " \"placement\": \"spread\", \"uuid_args\": \"always\",\n"
-                       " \"uuid_source\": \"smbios\", \"remove_wait_s\": 0, \"reclaim_stale\": false,\n"
-                       " \"vms\": {\n"
-                       "   \"100\": {\"type\": \"GRID P40-2Q\", \"gpus\": [\"06:00.0\", \"0000:07:00.0\"], \"index\": 1},\n"
-                       "   \"101\": {\"type\": \"nvidia-47\", \"gpus\": {\"pve1\": [\"0000:06:00.0\"], \"pve2\": []}}\n"
-                       " },\n"
-                       " \"future\": 1\n"
-                       "}\n";
+    const char *text =
+        "{\n"
+        " \"policy\": \"mixed-size\", \"series_groups\": [[\"Q\",\"C\"],[\"A\",\"B\"]],\n"
+        " \"placement\": \"spread\", \"uuid_args\": \"always\",\n"
+        " \"uuid_source\": \"smbios\", \"remove_wait_s\": 0, \"reclaim_stale\": false,\n"
+        " \"vms\": {\n"
+        "   \"100\": {\"type\": \"GRID P40-2Q\", \"gpus\": [\"06:00.0\", \"0000:07:00.0\"], "
+        "\"index\": 1},\n"
+        "   \"101\": {\"type\": \"nvidia-47\", \"gpus\": {\"pve1\": [\"0000:06:00.0\"], \"pve2\": "
+        "[]}}\n"
+        " },\n"
+        " \"future\": 1\n"
+        "}\n";
     struct pvh_config c;
     struct pvh_warnings w;
     struct pvh_err e;
@@ -80,8 +80,7 @@ static void test_full(void **state)
     config_free(&c);
 }
 
-static void test_errors(void **state)
-{
+static void test_errors(void **state) {
     (void)state;
     static const struct {
         const char *text;
@@ -115,16 +114,16 @@ static void test_errors(void **state)
         struct pvh_err e = {0};
         int rc = parse(cases[i].text, &c, &w, &e);
         if (rc != -EINVAL || !strstr(e.msg, cases[i].msg)) {
-            fail_msg("'%s': rc %d, message '%s' lacks '%s'", cases[i].text, rc, e.msg,
-                     cases[i].msg);
+            fail_msg(
+                "'%s': rc %d, message '%s' lacks '%s'", cases[i].text, rc, e.msg, cases[i].msg
+            );
         }
         assert_true(e.hint[0] != '\0');
         warn_free(&w);
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full),

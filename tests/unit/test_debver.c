@@ -10,8 +10,7 @@
 
 #include <errno.h>
 
-static void test_order(void **state)
-{
+static void test_order(void **state) {
     (void)state;
     static const struct {
         const char *a, *b;
@@ -30,16 +29,16 @@ static void test_order(void **state)
         int got = debver_cmp(cases[i].a, cases[i].b);
         int sign = got > 0 ? 1 : got < 0 ? -1 : 0;
         if (sign != cases[i].want) {
-            fail_msg("debver_cmp(%s, %s) = %d, want %d", cases[i].a, cases[i].b, sign,
-                     cases[i].want);
+            fail_msg(
+                "debver_cmp(%s, %s) = %d, want %d", cases[i].a, cases[i].b, sign, cases[i].want
+            );
         }
         int back = debver_cmp(cases[i].b, cases[i].a);
         assert_int_equal(back > 0 ? 1 : back < 0 ? -1 : 0, -cases[i].want);
     }
 }
 
-static void test_installed(void **state)
-{
+static void test_installed(void **state) {
     (void)state;
     const char *status = "Package: qemu-server-doc\nStatus: install ok installed\nVersion: 1.0\n\n"
                          "Package: qemu-server\n"
@@ -66,8 +65,7 @@ static void test_installed(void **state)
     assert_int_equal(debver_installed(other, "qemu-server", v, sizeof(v)), -ENOENT);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_installed),

@@ -32,16 +32,14 @@
 static struct fakehost *FH;
 static struct fh_result R;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     (void)state;
     FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
     free(FH);
@@ -53,8 +51,7 @@ static int teardown(void **state)
 /* Before every pre-start, `check VMID --json` with the same environment must change nothing
  * and predict the outcome: the same verdict, and every planned device present afterwards on
  * the planned parent. Injected driver failures are invisible to a dry run by nature. */
-static int run_phase(const char *const *env, const char *vmid, const char *phase)
-{
+static int run_phase(const char *const *env, const char *vmid, const char *phase) {
     bool injected = false;
     for (size_t i = 0; env && env[i]; i++) {
         injected |= !strncmp(env[i], "FAKE_MDEV_FAIL=", 15) && env[i][15];
@@ -71,8 +68,9 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         free(after);
         plan = json_tokener_parse(R.out);
         if (!plan && R.status != 2) {
-            fail_msg("check %s --json printed no JSON (status %d):\n%s\n%s", vmid, R.status,
-                     R.out, R.err);
+            fail_msg(
+                "check %s --json printed no JSON (status %d):\n%s\n%s", vmid, R.status, R.out, R.err
+            );
         }
     }
     fh_run(FH, &R, env, vmid, phase, NULL);
@@ -80,8 +78,10 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         json_object *ws, *mdevs;
         assert_true(json_object_object_get_ex(plan, "would_start", &ws));
         if (json_object_get_boolean(ws) != (R.status == 0)) {
-            fail_msg("check %s said would_start=%d but pre-start exited %d:\n%s", vmid,
-                     json_object_get_boolean(ws), R.status, R.err);
+            fail_msg(
+                "check %s said would_start=%d but pre-start exited %d:\n%s", vmid,
+                json_object_get_boolean(ws), R.status, R.err
+            );
         }
         assert_true(json_object_object_get_ex(plan, "mdevs", &mdevs));
         for (size_t i = 0; R.status == 0 && i < json_object_array_length(mdevs); i++) {
@@ -93,8 +93,10 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
             json_object_object_get_ex(m, "uuid", &u);
             json_object_object_get_ex(m, "parent", &p);
             char rel[256];
-            snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/%s", json_object_get_string(p),
-                     json_object_get_string(u));
+            snprintf(
+                rel, sizeof(rel), "sys/devices/pci0000:00/%s/%s", json_object_get_string(p),
+                json_object_get_string(u)
+            );
             if (!fh_exists(FH, rel)) {
                 fail_msg("check %s planned %s, which pre-start did not create", vmid, rel);
             }
@@ -104,40 +106,41 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
     return R.status;
 }
 
-static int hook(const char *vmid, const char *phase)
-{
+static int hook(const char *vmid, const char *phase) {
     return run_phase(NULL, vmid, phase);
 }
 
-static int hook_env(const char *const *env, const char *vmid, const char *phase)
-{
+static int hook_env(const char *const *env, const char *vmid, const char *phase) {
     return run_phase(env, vmid, phase);
 }
 
-static void vm(unsigned long vmid, const char *hostpci_lines)
-{
+static void vm(unsigned long vmid, const char *hostpci_lines) {
     char conf[4096];
-    snprintf(conf, sizeof(conf),
-             "#Windows desktop\n#with a vGPU\nboot: order=scsi0\ncores: 4\n%smemory: 8192\n"
-             "name: vm%lu\nsmbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-ABCDEF012345\n\n"
-             "[before-vgpu]\ncores: 2\nhostpci0: 0000:07:00.0,mdev=nvidia-53\nsnaptime: 1\n",
-             hostpci_lines, vmid);
+    snprintf(
+        conf, sizeof(conf),
+        "#Windows desktop\n#with a vGPU\nboot: order=scsi0\ncores: 4\n%smemory: 8192\n"
+        "name: vm%lu\nsmbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-ABCDEF012345\n\n"
+        "[before-vgpu]\ncores: 2\nhostpci0: 0000:07:00.0,mdev=nvidia-53\nsnaptime: 1\n",
+        hostpci_lines, vmid
+    );
     assert_int_equal(fh_vmconf(FH, vmid, conf), 0);
 }
 
 /* ---------- the lifecycle ---------- */
 
-static void test_lifecycle(void **state)
-{
+static void test_lifecycle(void **state) {
     (void)state;
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46,pcie=1\n");
     assert_int_equal(hook("100", "pre-start"), 0);
-    assert_contains(R.err, "pve-vgpu-hook: VM 100: created mdev " U100
-                           " (nvidia-46, GRID P40-1Q) on 0000:06:00.0");
+    assert_contains(
+        R.err,
+        "pve-vgpu-hook: VM 100: created mdev " U100 " (nvidia-46, GRID P40-1Q) on 0000:06:00.0"
+    );
     /* the kernel's layout: device dir, mdev_type link, devices/ entry, bus link */
     assert_true(fh_exists(FH, DEV(GPU_A, U100) "/mdev_type"));
-    assert_true(fh_exists(FH, "sys/devices/pci0000:00/" GPU_A
-                              "/mdev_supported_types/nvidia-46/devices/" U100));
+    assert_true(fh_exists(
+        FH, "sys/devices/pci0000:00/" GPU_A "/mdev_supported_types/nvidia-46/devices/" U100
+    ));
     assert_true(fh_exists(FH, BUS(U100)));
     assert_string_equal(R.out, ""); /* hook mode prints nothing on stdout */
 
@@ -150,8 +153,9 @@ static void test_lifecycle(void **state)
     assert_contains(R.err, "VM 100: removed mdev " U100 " (nvidia-46 on 0000:06:00.0)");
     assert_false(fh_exists(FH, DEV(GPU_A, U100)));
     assert_false(fh_exists(FH, BUS(U100)));
-    char *avail = fh_read(FH, "sys/devices/pci0000:00/" GPU_A
-                              "/mdev_supported_types/nvidia-47/available_instances");
+    char *avail = fh_read(
+        FH, "sys/devices/pci0000:00/" GPU_A "/mdev_supported_types/nvidia-47/available_instances"
+    );
     assert_string_equal(avail, "12\n"); /* the GPU is free for any size again */
     free(avail);
 
@@ -160,8 +164,7 @@ static void test_lifecycle(void **state)
     assert_not_contains(R.err, "removed");
 }
 
-static void test_short_id_and_second_vgpu(void **state)
-{
+static void test_short_id_and_second_vgpu(void **state) {
     (void)state;
     vm(100, "hostpci0: 06:00.0,mdev=nvidia-46\nhostpci1: host=07:00.0,mdev=P40-4Q\n");
     assert_int_equal(hook("100", "pre-start"), 0);
@@ -172,12 +175,13 @@ static void test_short_id_and_second_vgpu(void **state)
     assert_false(fh_exists(FH, BUS(U100_1)));
 }
 
-static void test_mapping(void **state)
-{
+static void test_mapping(void **state) {
     (void)state;
-    fh_write(FH, "etc/pve/mapping/pci.cfg",
-             "p40s\n\tmap node=pve2,path=0000:81:00.0,id=10de:1b38\n"
-             "\tmap node=pve1,path=0000:06:00.0;0000:07:00.0,id=10de:1b38\n\tmdev 1\n\n");
+    fh_write(
+        FH, "etc/pve/mapping/pci.cfg",
+        "p40s\n\tmap node=pve2,path=0000:81:00.0,id=10de:1b38\n"
+        "\tmap node=pve1,path=0000:06:00.0;0000:07:00.0,id=10de:1b38\n\tmdev 1\n\n"
+    );
     vm(101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
     fh_run_vm(FH, 101, 5101);
     assert_int_equal(hook("101", "pre-start"), 0);
@@ -191,8 +195,7 @@ static void test_mapping(void **state)
     assert_contains(R.err, "PCI mapping 'nope' is not defined in /etc/pve/mapping/pci.cfg");
 }
 
-static void test_sriov_vf(void **state)
-{
+static void test_sriov_vf(void **state) {
     (void)state;
     assert_int_equal(fh_add_a40_sriov(FH, "0000:41:00.0", 4), 0);
     vm(100, "hostpci0: 0000:41:00.5,mdev=nvidia-558\n");
@@ -206,8 +209,7 @@ static void test_sriov_vf(void **state)
     assert_contains(R.err, "1 x NVIDIA A40-2Q (2048 MiB) for VM 100");
 }
 
-static void test_nothing_to_do(void **state)
-{
+static void test_nothing_to_do(void **state) {
     (void)state;
     fh_write(FH, "etc/pve/nodes/pve1/lxc/200.conf", "arch: amd64\n");
     assert_int_equal(hook("200", "pre-start"), 0);
@@ -224,8 +226,7 @@ static void test_nothing_to_do(void **state)
 
 /* ---------- existing devices ---------- */
 
-static void test_reuse_and_replace(void **state)
-{
+static void test_reuse_and_replace(void **state) {
     (void)state;
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-46", U100), 0);
@@ -248,8 +249,7 @@ static void test_reuse_and_replace(void **state)
     assert_true(fh_exists(FH, DEV(GPU_A, U100)));
 }
 
-static void test_refusal_explains(void **state)
-{
+static void test_refusal_explains(void **state) {
     (void)state;
     vm(101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
     assert_int_equal(hook("101", "pre-start"), 0);
@@ -257,9 +257,11 @@ static void test_refusal_explains(void **state)
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
     char *before = fh_snapshot(FH);
     assert_int_equal(hook("100", "pre-start"), 1);
-    assert_contains(R.err, "VM 100: error: cannot place nvidia-46 for hostpci0: GPU 0000:06:00.0 "
-                           "cannot take GRID P40-1Q: the equal-size policy locks it to 2048 MiB "
-                           "vGPUs (it hosts GRID P40-2Q), and GRID P40-1Q has 1024 MiB");
+    assert_contains(
+        R.err, "VM 100: error: cannot place nvidia-46 for hostpci0: GPU 0000:06:00.0 "
+               "cannot take GRID P40-1Q: the equal-size policy locks it to 2048 MiB "
+               "vGPUs (it hosts GRID P40-2Q), and GRID P40-1Q has 1024 MiB"
+    );
     assert_contains(R.err, "VM 100:   it hosts: 1 x GRID P40-2Q (2048 MiB) for VM 101");
     assert_contains(R.err, "types that fit there now: P40-2Q");
     assert_contains(R.err, "GPUs that could take nvidia-46 now: 0000:07:00.0");
@@ -280,8 +282,7 @@ static void test_refusal_explains(void **state)
     assert_contains(R.err, "the homogeneous policy allows only one type per GPU");
 }
 
-static void test_reclaim_stale(void **state)
-{
+static void test_reclaim_stale(void **state) {
     (void)state;
     /* VM 101 stopped without post-stop: its 2Q leftover blocks a 1Q for VM 100 */
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-47", U101), 0);
@@ -304,14 +305,15 @@ static void test_reclaim_stale(void **state)
 
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
     assert_int_equal(hook("100", "pre-start"), 0);
-    assert_contains(R.err, "removed leftover mdev " U101 " of stopped VM 101 (nvidia-47 on "
-                           "0000:06:00.0) that blocked placement");
+    assert_contains(
+        R.err, "removed leftover mdev " U101 " of stopped VM 101 (nvidia-47 on "
+               "0000:06:00.0) that blocked placement"
+    );
     assert_false(fh_exists(FH, BUS(U101)));
     assert_true(fh_exists(FH, DEV(GPU_A, U100)));
 }
 
-static void test_running_vm_device_untouched(void **state)
-{
+static void test_running_vm_device_untouched(void **state) {
     (void)state;
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-47", U101), 0);
     fh_run_vm(FH, 101, 5101);
@@ -319,7 +321,9 @@ static void test_running_vm_device_untouched(void **state)
     assert_int_equal(hook("100", "pre-start"), 1);
     assert_true(fh_exists(FH, BUS(U101)));
     /* post-stop of VM 100 never touches VM 101's device or a foreign UUID */
-    assert_int_equal(fh_add_mdev(FH, GPU_B, "nvidia-46", "b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1"), 0);
+    assert_int_equal(
+        fh_add_mdev(FH, GPU_B, "nvidia-46", "b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1"), 0
+    );
     assert_int_equal(hook("100", "post-stop"), 0);
     assert_true(fh_exists(FH, BUS(U101)));
     assert_true(fh_exists(FH, BUS("b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1")));
@@ -329,8 +333,7 @@ static void test_running_vm_device_untouched(void **state)
     assert_true(fh_exists(FH, BUS(U101)));
 }
 
-static void test_post_stop_waits_for_driver(void **state)
-{
+static void test_post_stop_waits_for_driver(void **state) {
     (void)state;
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 1}");
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-46", U100), 0);
@@ -346,8 +349,7 @@ static void test_post_stop_waits_for_driver(void **state)
     assert_false(fh_exists(FH, BUS(U100)));
 }
 
-static void test_not_taking_vm_lock(void **state)
-{
+static void test_not_taking_vm_lock(void **state) {
     (void)state;
     /* Proxmox holds the VM's lock while the hook runs: we must not wait for it */
     char lockpath[4200];
@@ -360,18 +362,22 @@ static void test_not_taking_vm_lock(void **state)
     close(fd);
 }
 
-static void test_nvidia_vendor_interface(void **state)
-{
+static void test_nvidia_vendor_interface(void **state) {
     (void)state;
     /* kernel >= 6.8: VFs with nvidia/creatable_vgpu_types; Proxmox sets the type itself */
-    assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2,
-                                         "1414  : NVIDIA H200X-1-18C\n1415  : NVIDIA H200X-2-35C\n"),
-                     0);
+    assert_int_equal(
+        fh_add_nvidia_iface(
+            FH, "0000:81:00.0", 2, "1414  : NVIDIA H200X-1-18C\n1415  : NVIDIA H200X-2-35C\n"
+        ),
+        0
+    );
     vm(100, "hostpci0: 0000:81:00.4,mdev=nvidia-1414\n");
     char *before = fh_snapshot(FH);
     assert_int_equal(hook("100", "pre-start"), 0);
-    assert_contains(R.err, "0000:81:00.4 uses NVIDIA's vendor interface: Proxmox sets nvidia-1414 "
-                           "on it itself");
+    assert_contains(
+        R.err, "0000:81:00.4 uses NVIDIA's vendor interface: Proxmox sets nvidia-1414 "
+               "on it itself"
+    );
     char *after = fh_snapshot(FH);
     assert_string_equal(before, after); /* nothing of ours to create */
     free(before);
@@ -383,8 +389,10 @@ static void test_nvidia_vendor_interface(void **state)
     vm(101, "hostpci0: 0000:81:00.5,mdev=nvidia-1499\n");
     assert_int_equal(hook("101", "pre-start"), 1);
     assert_contains(R.err, "0000:81:00.5 (NVIDIA's vendor interface) cannot take nvidia-1499 now");
-    assert_contains(R.err, "creatable there now: nvidia-1414 (NVIDIA H200X-1-18C), nvidia-1415 "
-                           "(NVIDIA H200X-2-35C)");
+    assert_contains(
+        R.err, "creatable there now: nvidia-1414 (NVIDIA H200X-1-18C), nvidia-1415 "
+               "(NVIDIA H200X-2-35C)"
+    );
     /* already set to the type (a restart): fine even when no longer listed as creatable */
     fh_write(FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/current_vgpu_type", "1499\n");
     assert_int_equal(hook("101", "pre-start"), 0);
@@ -392,24 +400,27 @@ static void test_nvidia_vendor_interface(void **state)
 
 /* ---------- -uuid in args on old qemu-server ---------- */
 
-static void test_uuid_args(void **state)
-{
+static void test_uuid_args(void **state) {
     (void)state;
     fh_qemu_server_version(FH, "7.2-3");
     vm(100, "args: -cpu host,kvm=off\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
     char *conf_before = fh_read_vmconf(FH, 100);
     char *sys_before = fh_snapshot(FH);
     assert_int_equal(hook("100", "pre-start"), 1);
-    assert_contains(R.err, "added '-uuid " U100 "' to args in /etc/pve/qemu-server/100.conf "
-                           "(qemu-server 7.2-3 is older than 7.2-4");
+    assert_contains(
+        R.err, "added '-uuid " U100 "' to args in /etc/pve/qemu-server/100.conf "
+               "(qemu-server 7.2-3 is older than 7.2-4"
+    );
     assert_contains(R.err, "start the VM once more");
     char *conf_after = fh_read_vmconf(FH, 100);
     /* only the args line changed */
     char *expect = strdup(conf_before);
     char *p = strstr(expect, "args: -cpu host,kvm=off\n");
     char fixed[8192];
-    snprintf(fixed, sizeof(fixed), "%.*sargs: -cpu host,kvm=off -uuid " U100 "\n%s",
-             (int)(p - expect), expect, p + strlen("args: -cpu host,kvm=off\n"));
+    snprintf(
+        fixed, sizeof(fixed), "%.*sargs: -cpu host,kvm=off -uuid " U100 "\n%s", (int)(p - expect),
+        expect, p + strlen("args: -cpu host,kvm=off\n")
+    );
     assert_string_equal(conf_after, fixed);
     /* no device stays behind from the refused start */
     assert_false(fh_exists(FH, BUS(U100)));
@@ -426,8 +437,7 @@ static void test_uuid_args(void **state)
     free(expect);
 }
 
-static void test_uuid_args_variants(void **state)
-{
+static void test_uuid_args_variants(void **state) {
     (void)state;
     /* new qemu-server: nothing to do */
     fh_qemu_server_version(FH, "7.2-4");
@@ -460,10 +470,16 @@ static void test_uuid_args_variants(void **state)
 
     /* dpkg's journal (updates/) is newer than status: an upgrade to 7.2-4 not yet merged */
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
-    fh_write(FH, "var/lib/dpkg/updates/0000", "Package: pve-manager\nStatus: install ok "
-                                              "installed\nDepends: qemu-server\nVersion: 9\n");
-    fh_write(FH, "var/lib/dpkg/updates/0001", "Package: qemu-server\nStatus: install ok "
-                                              "installed\nVersion: 7.2-4\n");
+    fh_write(
+        FH, "var/lib/dpkg/updates/0000",
+        "Package: pve-manager\nStatus: install ok "
+        "installed\nDepends: qemu-server\nVersion: 9\n"
+    );
+    fh_write(
+        FH, "var/lib/dpkg/updates/0001",
+        "Package: qemu-server\nStatus: install ok "
+        "installed\nVersion: 7.2-4\n"
+    );
     vm(103, "hostpci0: 0000:07:00.0,mdev=nvidia-46\n");
     before = fh_read_vmconf(FH, 103);
     assert_int_equal(hook("103", "pre-start"), 0);
@@ -482,8 +498,7 @@ static void test_uuid_args_variants(void **state)
     assert_contains(R.err, "cannot tell the installed qemu-server version");
 }
 
-static void test_uuid_args_readonly_pmxcfs(void **state)
-{
+static void test_uuid_args_readonly_pmxcfs(void **state) {
     (void)state;
     fh_qemu_server_version(FH, "7.2-3");
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
@@ -500,13 +515,14 @@ static void test_uuid_args_readonly_pmxcfs(void **state)
     free(after);
 }
 
-static void test_migration_target(void **state)
-{
+static void test_migration_target(void **state) {
     (void)state;
     fh_qemu_server_version(FH, "7.2-3");
     /* the config is still under the source node during a live migration */
-    fh_write(FH, "etc/pve/nodes/pve2/qemu-server/100.conf",
-             "cores: 2\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    fh_write(
+        FH, "etc/pve/nodes/pve2/qemu-server/100.conf",
+        "cores: 2\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n"
+    );
     const char *env[] = {"PVE_MIGRATED_FROM=pve2", NULL};
     assert_int_equal(hook_env(env, "100", "pre-start"), 0);
     assert_contains(R.err, "not changing the config during a migration");
@@ -525,15 +541,15 @@ static void test_migration_target(void **state)
 
 /* ---------- bad input: clear message, nothing changed ---------- */
 
-static void test_usage_errors(void **state)
-{
+static void test_usage_errors(void **state) {
     (void)state;
     static const struct {
         const char *a, *b;
         int status;
         const char *msg;
     } cases[] = {
-        {"99", "pre-start", 2, "'99' is not a VMID: a VMID is a whole number from 100 to 999999999"},
+        {"99", "pre-start", 2,
+         "'99' is not a VMID: a VMID is a whole number from 100 to 999999999"},
         {"1000000000", "pre-start", 2, "is not a VMID"},
         {"0100", "pre-start", 2, "is not a VMID"},
         {"100", NULL, 2, "missing PHASE"},
@@ -544,8 +560,10 @@ static void test_usage_errors(void **state)
         char *before = fh_snapshot(FH);
         fh_run(FH, &R, NULL, cases[i].a, cases[i].b, NULL);
         if (R.status != cases[i].status || !strstr(R.err, cases[i].msg)) {
-            fail_msg("%s %s: status %d, stderr:\n%s", cases[i].a, cases[i].b ? cases[i].b : "",
-                     R.status, R.err);
+            fail_msg(
+                "%s %s: status %d, stderr:\n%s", cases[i].a, cases[i].b ? cases[i].b : "", R.status,
+                R.err
+            );
         }
         char *after = fh_snapshot(FH);
         assert_string_equal(before, after);
@@ -557,13 +575,12 @@ static void test_usage_errors(void **state)
     assert_contains(R.err, "unexpected argument 'extra'");
 }
 
-static void test_refusals_change_nothing(void **state)
-{
+static void test_refusals_change_nothing(void **state) {
     (void)state;
     static const struct {
-        const char *hostpci;   /* hostpci lines, "" = none (config written raw) */
-        const char *json;      /* our config, NULL = default test config */
-        const char *fail;      /* FAKE_MDEV_FAIL */
+        const char *hostpci; /* hostpci lines, "" = none (config written raw) */
+        const char *json;    /* our config, NULL = default test config */
+        const char *fail;    /* FAKE_MDEV_FAIL */
         const char *msg;
     } cases[] = {
         {"hostpci0: 0000:06:00.0,mdev=../../../../tmp/x\n", NULL, NULL,
@@ -596,16 +613,18 @@ static void test_refusals_change_nothing(void **state)
     fh_add_pci(FH, "0000:00:1f.0", 0x8086, NULL);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         vm(100, cases[i].hostpci);
-        fh_write(FH, "etc/pve/vgpu-hook.json", cases[i].json ? cases[i].json
-                                                              : "{\"remove_wait_s\": 0}");
+        fh_write(
+            FH, "etc/pve/vgpu-hook.json", cases[i].json ? cases[i].json : "{\"remove_wait_s\": 0}"
+        );
         char *before = fh_snapshot(FH);
         char failenv[128];
         snprintf(failenv, sizeof(failenv), "FAKE_MDEV_FAIL=%s", cases[i].fail ? cases[i].fail : "");
         const char *env[] = {failenv, NULL};
         hook_env(env, "100", "pre-start");
         if (R.status != 1 || !strstr(R.err, cases[i].msg)) {
-            fail_msg("case %zu: status %d, stderr lacks '%s':\n%s", i, R.status, cases[i].msg,
-                     R.err);
+            fail_msg(
+                "case %zu: status %d, stderr lacks '%s':\n%s", i, R.status, cases[i].msg, R.err
+            );
         }
         assert_contains(R.err, "pve-vgpu-hook: VM 100: error: ");
         char *after = fh_snapshot(FH);
@@ -617,8 +636,7 @@ static void test_refusals_change_nothing(void **state)
     }
 }
 
-static void test_missing_config_and_broken_sysfs(void **state)
-{
+static void test_missing_config_and_broken_sysfs(void **state) {
     (void)state;
     assert_int_equal(hook("100", "pre-start"), 1);
     assert_contains(R.err, "error: no VM config /etc/pve/qemu-server/100.conf");
@@ -631,12 +649,18 @@ static void test_missing_config_and_broken_sysfs(void **state)
     assert_int_equal(hook("100", "post-stop"), 0);
 
     /* unreadable available_instances: refused with the reason */
-    fh_write(FH, "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
-                 "available_instances", "n/a\n");
+    fh_write(
+        FH,
+        "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
+        "available_instances",
+        "n/a\n"
+    );
     char *before = fh_snapshot(FH);
     assert_int_equal(hook("100", "pre-start"), 1);
-    assert_contains(R.err, "warning: cannot read /sys/bus/pci/devices/0000:06:00.0/"
-                           "mdev_supported_types/nvidia-46/available_instances");
+    assert_contains(
+        R.err, "warning: cannot read /sys/bus/pci/devices/0000:06:00.0/"
+               "mdev_supported_types/nvidia-46/available_instances"
+    );
     assert_contains(R.err, "available_instances is unreadable (Invalid argument)");
     char *after = fh_snapshot(FH);
     assert_string_equal(before, after);
@@ -644,15 +668,20 @@ static void test_missing_config_and_broken_sysfs(void **state)
     free(after);
 
     /* exhausted: the driver reports 0 */
-    fh_write(FH, "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
-                 "available_instances", "0\n");
+    fh_write(
+        FH,
+        "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
+        "available_instances",
+        "0\n"
+    );
     assert_int_equal(hook("100", "pre-start"), 1);
-    assert_contains(R.err, "0000:06:00.0 has no available instances of GRID P40-1Q (the driver "
-                           "reports 0)");
+    assert_contains(
+        R.err, "0000:06:00.0 has no available instances of GRID P40-1Q (the driver "
+               "reports 0)"
+    );
 }
 
-int main(void)
-{
+int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_lifecycle),

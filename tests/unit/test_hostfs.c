@@ -22,24 +22,21 @@
 static struct fakehost FH;
 static struct hostfs FS;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     (void)state;
     assert_int_equal(fh_create(&FH), 0);
     assert_int_equal(hostfs_open(&FS, FH.root), 0);
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     hostfs_close(&FS);
     fh_destroy(&FH);
     return 0;
 }
 
-static void test_read(void **state)
-{
+static void test_read(void **state) {
     (void)state;
     char buf[8];
     fh_write(&FH, "a", "1234567\n"); /* 7 chars + newline fit in 8 */
@@ -62,16 +59,15 @@ static void test_read(void **state)
     assert_int_equal(hostfs_read_alloc(&FS, "/c", 4, &all, &len), -EFBIG);
 }
 
-static void test_read_long(void **state)
-{
+static void test_read_long(void **state) {
     (void)state;
     static const struct {
         const char *content;
         int rc;
         long value;
     } cases[] = {
-        {"24\n", 0, 24}, {"0", 0, 0}, {"-1\n", 0, -1}, {"", -EINVAL, 0}, {"12x", -EINVAL, 0},
-        {" 3", 0, 3},    {"3 ", -EINVAL, 0}, {"99999999999999999999", -EINVAL, 0},
+        {"24\n", 0, 24},     {"0", 0, 0},  {"-1\n", 0, -1},    {"", -EINVAL, 0},
+        {"12x", -EINVAL, 0}, {" 3", 0, 3}, {"3 ", -EINVAL, 0}, {"99999999999999999999", -EINVAL, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         long v = 77;
@@ -83,8 +79,7 @@ static void test_read_long(void **state)
     }
 }
 
-static void test_replace(void **state)
-{
+static void test_replace(void **state) {
     (void)state;
     fh_write(&FH, "etc/x.conf", "old\n");
     char path[4200];
@@ -110,8 +105,7 @@ static void test_replace(void **state)
     assert_int_equal(hostfs_replace_file(&FS, "/nodir/z", "z", 1, 0600), -ENOENT);
 }
 
-static void test_list_sorted(void **state)
-{
+static void test_list_sorted(void **state) {
     (void)state;
     fh_write(&FH, "d/nvidia-53/x", "");
     fh_write(&FH, "d/nvidia-46/x", "");
@@ -136,8 +130,7 @@ static void test_list_sorted(void **state)
     hostfs_list_free(&l);
 }
 
-static void test_links_and_locks(void **state)
-{
+static void test_links_and_locks(void **state) {
     (void)state;
     char buf[64];
     assert_true(hostfs_readlink(&FS, "/etc/pve/local", buf, sizeof(buf)) > 0);
@@ -161,12 +154,11 @@ static void test_links_and_locks(void **state)
     assert_int_equal(hostfs_is_locked(&FS, "/var/lock/qemu-server/lock-100.conf"), 0);
 }
 
-int main(void)
-{
+int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_read), T(test_read_long), T(test_replace), T(test_list_sorted),
-        T(test_links_and_locks),
+        T(test_read),        T(test_read_long),       T(test_replace),
+        T(test_list_sorted), T(test_links_and_locks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

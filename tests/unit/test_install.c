@@ -18,7 +18,6 @@
 static struct fakehost FH;
 static struct fh_result R;
 
-
 static const char *STORAGE_CFG = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\n"
                                  "dir: snip\n\tpath /srv/snip\n\tcontent snippets\n\tshared 0\n\n"
                                  "cifs: smb\n\tpath /mnt/pve/smb\n\tserver 10.0.0.9\n"
@@ -26,8 +25,7 @@ static const char *STORAGE_CFG = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,
                                  "lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n"
                                  "\tcontent rootdir,images\n";
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     (void)state;
     assert_int_equal(fh_create(&FH), 0);
     assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
@@ -39,15 +37,13 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     fh_destroy(&FH);
     return 0;
 }
 
-static void test_setup(void **state)
-{
+static void test_setup(void **state) {
     (void)state;
     fh_vmconf(&FH, 100, "cores: 1\nhookscript: local:snippets/gpu-fan.pl\n");
     /* local does not allow snippets: the exact pvesm command, nothing written */
@@ -73,8 +69,10 @@ static void test_setup(void **state)
     assert_int_equal(R.status, 0);
     assert_contains(R.out, "linked /srv/snip/snippets/pve-vgpu-hook -> ");
     assert_contains(R.out, "next: qm set VMID --hookscript snip:snippets/pve-vgpu-hook");
-    assert_contains(R.out, "VM 100 has hookscript local:snippets/gpu-fan.pl: to keep it, copy "
-                           "that script to /etc/pve-vgpu-hook/hooks.d/50-gpu-fan on every node");
+    assert_contains(
+        R.out, "VM 100 has hookscript local:snippets/gpu-fan.pl: to keep it, copy "
+               "that script to /etc/pve-vgpu-hook/hooks.d/50-gpu-fan on every node"
+    );
     char link[4200], target[4200];
     snprintf(link, sizeof(link), "%s/srv/snip/snippets/pve-vgpu-hook", FH.root);
     ssize_t n = readlink(link, target, sizeof(target) - 1);
@@ -111,27 +109,27 @@ static void test_setup(void **state)
 }
 
 /* A chained hook that records its arguments and PVE_MIGRATED_FROM, and exits with `code`. */
-static void chained(const char *name, int code)
-{
+static void chained(const char *name, int code) {
     char rel[256], script[512];
     snprintf(rel, sizeof(rel), "etc/pve-vgpu-hook/hooks.d/%s", name);
-    snprintf(script, sizeof(script),
-             "#!/bin/sh\necho \"%s $1 $2 ${PVE_MIGRATED_FROM-unset}\" >>\"%s/chain.log\"\n"
-             "exit %d\n",
-             name, FH.root, code);
+    snprintf(
+        script, sizeof(script),
+        "#!/bin/sh\necho \"%s $1 $2 ${PVE_MIGRATED_FROM-unset}\" >>\"%s/chain.log\"\n"
+        "exit %d\n",
+        name, FH.root, code
+    );
     fh_write(&FH, rel, script);
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", FH.root, rel);
     chmod(path, 0755);
 }
 
-static void test_chained_hooks(void **state)
-{
+static void test_chained_hooks(void **state) {
     (void)state;
     fh_vmconf(&FH, 100, "cores: 1\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
     chained("20-second", 0);
     chained("10-first", 0);
-    chained("30-not.run", 0);      /* not a run-parts name */
+    chained("30-not.run", 0); /* not a run-parts name */
     fh_write(&FH, "etc/pve-vgpu-hook/hooks.d/40-not-executable", "#!/bin/sh\nexit 1\n");
     const char *env[] = {"PVE_MIGRATED_FROM=", NULL};
     fh_run(&FH, &R, env, "100", "pre-start", NULL);
@@ -148,9 +146,13 @@ static void test_chained_hooks(void **state)
     chained("15-fails", 3);
     fh_run(&FH, &R, NULL, "100", "pre-start", NULL);
     assert_int_equal(R.status, 1);
-    assert_contains(R.err, "chained hook /etc/pve-vgpu-hook/hooks.d/15-fails failed on pre-start "
-                           "(exit status 3)");
-    assert_contains(R.err, "removed mdev 00000000-0000-0000-0000-000000000100 again (start refused)");
+    assert_contains(
+        R.err, "chained hook /etc/pve-vgpu-hook/hooks.d/15-fails failed on pre-start "
+               "(exit status 3)"
+    );
+    assert_contains(
+        R.err, "removed mdev 00000000-0000-0000-0000-000000000100 again (start refused)"
+    );
     assert_false(fh_exists(&FH, "sys/bus/mdev/devices/00000000-0000-0000-0000-000000000100"));
     log = fh_read(&FH, "chain.log");
     assert_string_equal(log, "10-first 100 pre-start unset\n15-fails 100 pre-start unset\n");
@@ -161,8 +163,10 @@ static void test_chained_hooks(void **state)
     fh_run(&FH, &R, NULL, "100", "pre-stop", NULL);
     assert_int_equal(R.status, 1);
     log = fh_read(&FH, "chain.log");
-    assert_string_equal(log, "10-first 100 pre-stop unset\n15-fails 100 pre-stop unset\n"
-                             "20-second 100 pre-stop unset\n");
+    assert_string_equal(
+        log, "10-first 100 pre-stop unset\n15-fails 100 pre-stop unset\n"
+             "20-second 100 pre-stop unset\n"
+    );
     free(log);
 
     /* a VM without a vGPU and a container still get their chained hooks */
@@ -175,13 +179,14 @@ static void test_chained_hooks(void **state)
     fh_run(&FH, &R, NULL, "200", "pre-start", NULL);
     assert_int_equal(R.status, 0);
     log = fh_read(&FH, "chain.log");
-    assert_string_equal(log, "10-first 101 pre-start unset\n20-second 101 pre-start unset\n"
-                             "10-first 200 pre-start unset\n20-second 200 pre-start unset\n");
+    assert_string_equal(
+        log, "10-first 101 pre-start unset\n20-second 101 pre-start unset\n"
+             "10-first 200 pre-start unset\n20-second 200 pre-start unset\n"
+    );
     free(log);
 }
 
-int main(void)
-{
+int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {T(test_setup), T(test_chained_hooks)};
     return cmocka_run_group_tests(tests, NULL, NULL);

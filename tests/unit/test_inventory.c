@@ -14,30 +14,29 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     struct fakehost *fh = calloc(1, sizeof(*fh));
     assert_int_equal(fh_create(fh), 0);
     *state = fh;
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     fh_destroy(*state);
     free(*state);
     return 0;
 }
 
-static void test_p40_pair(void **state)
-{
+static void test_p40_pair(void **state) {
     struct fakehost *fh = *state;
     assert_int_equal(fh_add_p40(fh, "0000:06:00.0"), 0);
     assert_int_equal(fh_add_p40(fh, "0000:07:00.0"), 0);
-    assert_int_equal(fh_add_mdev(fh, "0000:06:00.0", "nvidia-47",
-                                 "00000000-0000-0000-0000-000000000101"), 0);
-    assert_int_equal(fh_add_mdev(fh, "0000:06:00.0", "nvidia-47",
-                                 "b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1"), 0);
+    assert_int_equal(
+        fh_add_mdev(fh, "0000:06:00.0", "nvidia-47", "00000000-0000-0000-0000-000000000101"), 0
+    );
+    assert_int_equal(
+        fh_add_mdev(fh, "0000:06:00.0", "nvidia-47", "b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1"), 0
+    );
     struct hostfs fs;
     assert_int_equal(hostfs_open(&fs, fh->root), 0);
     struct host h = {0};
@@ -75,8 +74,9 @@ static void test_p40_pair(void **state)
     assert_int_equal(inventory_mdev_lookup(&fs, "00000000-0000-0000-0000-000000000101", &one), 0);
     assert_string_equal(one.parent_bdf, "0000:06:00.0");
     assert_string_equal(one.type_id, "nvidia-47");
-    assert_int_equal(inventory_mdev_lookup(&fs, "00000000-0000-0000-0000-000000000102", &one),
-                     -ENOENT);
+    assert_int_equal(
+        inventory_mdev_lookup(&fs, "00000000-0000-0000-0000-000000000102", &one), -ENOENT
+    );
     struct inv_mdev *mine;
     size_t n;
     struct pvh_warnings w = {0};
@@ -86,12 +86,12 @@ static void test_p40_pair(void **state)
     hostfs_close(&fs);
 }
 
-static void test_sriov(void **state)
-{
+static void test_sriov(void **state) {
     struct fakehost *fh = *state;
     assert_int_equal(fh_add_a40_sriov(fh, "0000:41:00.0", 8), 0);
-    assert_int_equal(fh_add_mdev(fh, "0000:41:00.5", "nvidia-558",
-                                 "00000000-0000-0000-0000-000000000200"), 0);
+    assert_int_equal(
+        fh_add_mdev(fh, "0000:41:00.5", "nvidia-558", "00000000-0000-0000-0000-000000000200"), 0
+    );
     struct hostfs fs;
     assert_int_equal(hostfs_open(&fs, fh->root), 0);
     struct host h = {0};
@@ -123,13 +123,16 @@ static void test_sriov(void **state)
     hostfs_close(&fs);
 }
 
-static void test_broken_sysfs(void **state)
-{
+static void test_broken_sysfs(void **state) {
     struct fakehost *fh = *state;
     assert_int_equal(fh_add_p40(fh, "0000:06:00.0"), 0);
     assert_int_equal(fh_add_dangling(fh, "00000000-0000-0000-0000-000000000777"), 0);
-    fh_write(fh, "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
-                 "available_instances", "lots\n");
+    fh_write(
+        fh,
+        "sys/devices/pci0000:00/0000:06:00.0/mdev_supported_types/nvidia-46/"
+        "available_instances",
+        "lots\n"
+    );
     chmod((char *)fh->root, 0755);
     struct hostfs fs;
     assert_int_equal(hostfs_open(&fs, fh->root), 0);
@@ -150,8 +153,7 @@ static void test_broken_sysfs(void **state)
     hostfs_close(&fs);
 }
 
-static void test_running(void **state)
-{
+static void test_running(void **state) {
     struct fakehost *fh = *state;
     struct hostfs fs;
     assert_int_equal(hostfs_open(&fs, fh->root), 0);
@@ -172,8 +174,7 @@ static void test_running(void **state)
     hostfs_close(&fs);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_p40_pair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sriov, setup, teardown),

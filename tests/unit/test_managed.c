@@ -30,16 +30,14 @@
 static struct fakehost *FH;
 static struct fh_result R;
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     (void)state;
     FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
     free(FH);
@@ -47,8 +45,7 @@ static int teardown(void **state)
 }
 
 /* Proxmox leaves lock-<vmid>.conf behind once a VM was locked; so does attach, like qm set. */
-static void lock_files_exist(void)
-{
+static void lock_files_exist(void) {
     static const int ids[] = {100, 101, 102, 103, 200};
     for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
         char rel[64];
@@ -60,8 +57,7 @@ static void lock_files_exist(void)
 /* Run the binary on the fake host; the exit status (output in R). */
 #define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__)
 
-static char *slurp(const char *path)
-{
+static char *slurp(const char *path) {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     static char buf[1 << 16];
@@ -73,8 +69,7 @@ static char *slurp(const char *path)
 
 /* ---------- attach / detach ---------- */
 
-static void test_corpus_roundtrip(void **state)
-{
+static void test_corpus_roundtrip(void **state) {
     (void)state;
     const char *cfg = "{\n  \"policy\": \"equal-size\",\n  \"vms\": {\n    \"555\": { \"type\": "
                       "\"P40-1Q\" }\n  }\n}\n";
@@ -94,9 +89,11 @@ static void test_corpus_roundtrip(void **state)
         json_object *before = json_tokener_parse(cfg);
         if (run(NULL, "attach", "100", "--type", "P40-2Q", NULL) == 0) {
             char *mid = fh_read_vmconf(FH, 100);
-            assert_contains(mid, "args: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
-                                 "00000000-0000-0000-0000-000000000100 -uuid "
-                                 "00000000-0000-0000-0000-000000000100\n");
+            assert_contains(
+                mid, "args: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
+                     "00000000-0000-0000-0000-000000000100 -uuid "
+                     "00000000-0000-0000-0000-000000000100\n"
+            );
             free(mid);
             if (run(NULL, "detach", "100", NULL) != 0) {
                 fail_msg("%s: detach failed:\n%s", de->d_name, R.err);
@@ -126,19 +123,24 @@ static void test_corpus_roundtrip(void **state)
     assert_int_equal(refused, 1); /* q35-linux-hostpci-mapping has mdev= */
 }
 
-static void test_attach_keeps_args_and_hookscript(void **state)
-{
+static void test_attach_keeps_args_and_hookscript(void **state) {
     (void)state;
-    const char *conf = "#desc\nargs:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555\n"
-                       "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\nmemory: 4096\n";
+    const char *conf =
+        "#desc\nargs:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555\n"
+        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\nmemory: 4096\n";
     fh_vmconf(FH, 100, conf);
-    assert_int_equal(run(NULL, "attach", "100", "--type", "GRID P40-1Q", "--gpu", "07:00.0",
-                         "--index", "2", NULL), 0);
+    assert_int_equal(
+        run(NULL, "attach", "100", "--type", "GRID P40-1Q", "--gpu", "07:00.0", "--index", "2",
+            NULL),
+        0
+    );
     char *mid = fh_read_vmconf(FH, 100);
-    assert_contains(mid, "args:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555 "
-                         "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
-                         "00000002-0000-0000-0000-000000000100 -uuid "
-                         "00000002-0000-0000-0000-000000000100\n");
+    assert_contains(
+        mid, "args:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555 "
+             "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
+             "00000002-0000-0000-0000-000000000100 -uuid "
+             "00000002-0000-0000-0000-000000000100\n"
+    );
     assert_contains(mid, "hookscript: local:snippets/pve-vgpu-hook\n");
     free(mid);
     char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
@@ -168,8 +170,7 @@ static void test_attach_keeps_args_and_hookscript(void **state)
     assert_false(fh_exists(FH, "etc/pve/vgpu-hook.json"));
 }
 
-static void test_attach_refusals(void **state)
-{
+static void test_attach_refusals(void **state) {
     (void)state;
     fh_vmconf(FH, 100, "cores: 2\nhookscript: local:snippets/other.pl\n");
     fh_vmconf(FH, 101, "cores: 2\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
@@ -181,13 +182,15 @@ static void test_attach_refusals(void **state)
         int status;
         const char *msg;
     } cases[] = {
-        {{"attach", "100", "--type", "P40-1Q"}, 1,
+        {{"attach", "100", "--type", "P40-1Q"},
+         1,
          "VM 100 already has hookscript local:snippets/other.pl, and Proxmox runs one hookscript "
          "per VM"},
         {{"attach", "101", "--type", "P40-1Q"}, 1, "already has a vGPU in hostpci0 (hostpci mode)"},
         {{"attach", "103", "--type", "P40-1Q"}, 1, "no VM 103 on this node"},
         {{"attach", "200", "--type", "P40-1Q"}, 1, "200 is a container"},
-        {{"attach", "102", "--type", "P40-1Q", "--hookscript", "../../etc/x"}, 1,
+        {{"attach", "102", "--type", "P40-1Q", "--hookscript", "../../etc/x"},
+         1,
          "is not a snippets volume id"},
         {{"attach", "102"}, 2, "attach needs a VMID and --type"},
         {{"attach", "102", "--type", "P40-1Q", "--index", "16"}, 2, "--index takes a number"},
@@ -198,8 +201,9 @@ static void test_attach_refusals(void **state)
         char *before = fh_snapshot(FH);
         fh_runv(FH, &R, NULL, cases[i].args);
         if (R.status != cases[i].status || !strstr(R.err, cases[i].msg)) {
-            fail_msg("case %zu: status %d, stderr lacks '%s':\n%s", i, R.status, cases[i].msg,
-                     R.err);
+            fail_msg(
+                "case %zu: status %d, stderr lacks '%s':\n%s", i, R.status, cases[i].msg, R.err
+            );
         }
         char *after = fh_snapshot(FH);
         if (strcmp(before, after)) {
@@ -217,8 +221,7 @@ static void test_attach_refusals(void **state)
     assert_contains(R.err, "VM 102 is running: it gets the vGPU at its next start");
 }
 
-static void test_attach_writes_nothing_half(void **state)
-{
+static void test_attach_writes_nothing_half(void **state) {
     (void)state;
     fh_vmconf(FH, 102, "cores: 2\n");
     lock_files_exist();
@@ -242,8 +245,7 @@ static void test_attach_writes_nothing_half(void **state)
     free(after);
 }
 
-static void test_vm_lock(void **state)
-{
+static void test_vm_lock(void **state) {
     (void)state;
     fh_vmconf(FH, 102, "cores: 2\n");
     char lock[4200];
@@ -263,8 +265,7 @@ static void test_vm_lock(void **state)
 /* ---------- placement ---------- */
 
 /* The parent a VM's mdev sits on, "" when it has none. */
-static const char *placed_on(unsigned long vmid)
-{
+static const char *placed_on(unsigned long vmid) {
     static char parent[64];
     char rel[128], target[512], path[4200];
     snprintf(rel, sizeof(rel), "sys/bus/mdev/devices/00000000-0000-0000-0000-%012lu", vmid);
@@ -279,8 +280,7 @@ static const char *placed_on(unsigned long vmid)
     return parent;
 }
 
-static void attach_three(void)
-{
+static void attach_three(void) {
     static const char *const types[] = {"P40-1Q", "P40-1Q", "P40-2Q"};
     for (int i = 0; i < 3; i++) {
         char id[8];
@@ -290,8 +290,7 @@ static void attach_three(void)
     }
 }
 
-static void test_pack_and_spread(void **state)
-{
+static void test_pack_and_spread(void **state) {
     (void)state;
     attach_three();
     /* pack (default): same size together, keeping the other GPU free for another size */
@@ -331,25 +330,31 @@ static void test_pack_and_spread(void **state)
     fh_run_vm(FH, 101, 8101);
     assert_int_equal(run(NULL, "check", "102", NULL), 1);
     assert_int_equal(run(NULL, "102", "pre-start", NULL), 1);
-    assert_contains(R.err, "cannot place P40-2Q for the managed vGPU: no candidate GPU can take it:");
-    assert_contains(R.err, "0000:06:00.0: GPU 0000:06:00.0 cannot take GRID P40-2Q: the "
-                           "equal-size policy locks it to 1024 MiB vGPUs");
+    assert_contains(
+        R.err, "cannot place P40-2Q for the managed vGPU: no candidate GPU can take it:"
+    );
+    assert_contains(
+        R.err, "0000:06:00.0: GPU 0000:06:00.0 cannot take GRID P40-2Q: the "
+               "equal-size policy locks it to 1024 MiB vGPUs"
+    );
     assert_contains(R.err, "0000:07:00.0: GPU 0000:07:00.0 cannot take GRID P40-2Q");
     assert_contains(R.err, "1 x GRID P40-1Q (1024 MiB) for VM 101");
 }
 
-static void test_managed_reclaim_and_gpus(void **state)
-{
+static void test_managed_reclaim_and_gpus(void **state) {
     (void)state;
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
     fh_vmconf(FH, 100, "cores: 2\n");
     assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q", "--gpu", GPU_B, NULL), 0);
     /* a stopped VM's 1Q leftover on the only candidate: reclaimed */
-    assert_int_equal(fh_add_mdev(FH, GPU_B, "nvidia-46", "00000000-0000-0000-0000-000000000777"),
-                     0);
+    assert_int_equal(
+        fh_add_mdev(FH, GPU_B, "nvidia-46", "00000000-0000-0000-0000-000000000777"), 0
+    );
     assert_int_equal(run(NULL, "100", "pre-start", NULL), 0);
-    assert_contains(R.err, "removed leftover mdev 00000000-0000-0000-0000-000000000777 of stopped "
-                           "VM 777");
+    assert_contains(
+        R.err, "removed leftover mdev 00000000-0000-0000-0000-000000000777 of stopped "
+               "VM 777"
+    );
     assert_string_equal(placed_on(100), GPU_B);
     /* args were edited by hand and lost the device: refused with a way out */
     fh_vmconf(FH, 100, "args: -cpu host\ncores: 2\n");
@@ -359,8 +364,7 @@ static void test_managed_reclaim_and_gpus(void **state)
 
 /* ---------- concurrency ---------- */
 
-static void parallel_prestart(int first, int n, int *ok)
-{
+static void parallel_prestart(int first, int n, int *ok) {
     pid_t pids[16];
     struct fh_result *res = calloc((size_t)n, sizeof(*res));
     for (int i = 0; i < n; i++) {
@@ -369,8 +373,9 @@ static void parallel_prestart(int first, int n, int *ok)
             /* As Proxmox does: the VM's lock is held from before pre-start until QEMU runs. */
             char id[8], lock[4200];
             snprintf(id, sizeof(id), "%d", first + i);
-            snprintf(lock, sizeof(lock), "%s/var/lock/qemu-server/lock-%d.conf", FH->root,
-                     first + i);
+            snprintf(
+                lock, sizeof(lock), "%s/var/lock/qemu-server/lock-%d.conf", FH->root, first + i
+            );
             int fd = open(lock, O_RDWR | O_CREAT, 0644);
             flock(fd, LOCK_EX);
             struct fh_result *r = malloc(sizeof(*r));
@@ -380,8 +385,8 @@ static void parallel_prestart(int first, int n, int *ok)
             }
             close(fd);
             /* report: status, then whether the failure explains itself */
-            bool explained = r->status == 0 || (strstr(r->err, "cannot place") &&
-                                                 strstr(r->err, "what to do:"));
+            bool explained =
+                r->status == 0 || (strstr(r->err, "cannot place") && strstr(r->err, "what to do:"));
             _exit(r->status == 0 ? 0 : explained ? 1 : 2);
         }
     }
@@ -399,8 +404,7 @@ static void parallel_prestart(int first, int n, int *ok)
 }
 
 /* Every GPU's mdevs have one framebuffer size (equal-size). */
-static void assert_rule_holds(void)
-{
+static void assert_rule_holds(void) {
     static const char *const gpus[] = {GPU_A, GPU_B};
     for (size_t g = 0; g < 2; g++) {
         char dir[4200];
@@ -428,8 +432,7 @@ static void assert_rule_holds(void)
     }
 }
 
-static void test_parallel_starts(void **state)
-{
+static void test_parallel_starts(void **state) {
     (void)state;
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
     /* eight managed VMs, two sizes, two GPUs: pack puts each size on its own GPU */
@@ -446,7 +449,9 @@ static void test_parallel_starts(void **state)
     /* eight hostpci-mode VMs of two sizes on ONE GPU: one size wins, the rest explain */
     for (int i = 0; i < 8; i++) {
         char conf[128];
-        snprintf(conf, sizeof(conf), "hostpci0: %s,mdev=%s\n", GPU_A, i % 2 ? "nvidia-47" : "nvidia-46");
+        snprintf(
+            conf, sizeof(conf), "hostpci0: %s,mdev=%s\n", GPU_A, i % 2 ? "nvidia-47" : "nvidia-46"
+        );
         fh_vmconf(FH, 400 + (unsigned long)i, conf);
     }
     for (int i = 300; i < 308; i++) { /* stop them all: GPU A is free again */
@@ -468,12 +473,13 @@ static void test_parallel_starts(void **state)
 
 /* ---------- several nodes ---------- */
 
-static void test_nodes_and_migration(void **state)
-{
+static void test_nodes_and_migration(void **state) {
     (void)state;
-    fh_write(FH, "etc/pve/vgpu-hook.json",
-             "{\"remove_wait_s\": 0, \"vms\": {\"100\": {\"type\": \"P40-1Q\", \"index\": 0,"
-             " \"gpus\": {\"pve1\": [\"0000:07:00.0\"], \"pve2\": [\"0000:81:00.0\"]}}}}");
+    fh_write(
+        FH, "etc/pve/vgpu-hook.json",
+        "{\"remove_wait_s\": 0, \"vms\": {\"100\": {\"type\": \"P40-1Q\", \"index\": 0,"
+        " \"gpus\": {\"pve1\": [\"0000:07:00.0\"], \"pve2\": [\"0000:81:00.0\"]}}}}"
+    );
     const char *args = "args: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
                        "00000000-0000-0000-0000-000000000100 -uuid "
                        "00000000-0000-0000-0000-000000000100\ncores: 2\n";
@@ -484,17 +490,21 @@ static void test_nodes_and_migration(void **state)
     assert_string_equal(placed_on(100), GPU_B); /* pve1's list, not pve2's */
     assert_int_equal(run(NULL, "100", "post-stop", NULL), 0);
     /* this node has no list of its own: any GPU offering the type */
-    fh_write(FH, "etc/pve/vgpu-hook.json",
-             "{\"remove_wait_s\": 0, \"vms\": {\"100\": {\"type\": \"P40-1Q\","
-             " \"gpus\": {\"pve2\": [\"0000:81:00.0\"]}}}}");
+    fh_write(
+        FH, "etc/pve/vgpu-hook.json",
+        "{\"remove_wait_s\": 0, \"vms\": {\"100\": {\"type\": \"P40-1Q\","
+        " \"gpus\": {\"pve2\": [\"0000:81:00.0\"]}}}}"
+    );
     fh_vmconf(FH, 100, args);
     assert_int_equal(run(NULL, "100", "pre-start", NULL), 0);
     assert_string_equal(placed_on(100), GPU_A);
     /* attach on this node keeps the other node's list */
     assert_int_equal(run(NULL, "100", "post-stop", NULL), 0);
-    fh_write(FH, "etc/pve/vgpu-hook.json",
-             "{\"vms\": {\"100\": {\"type\": \"P40-1Q\", \"gpus\": {\"pve2\": [\"0000:81:00.0\"]},"
-             " \"attached\": {\"args_before\": null, \"hookscript_added\": null}}}}");
+    fh_write(
+        FH, "etc/pve/vgpu-hook.json",
+        "{\"vms\": {\"100\": {\"type\": \"P40-1Q\", \"gpus\": {\"pve2\": [\"0000:81:00.0\"]},"
+        " \"attached\": {\"args_before\": null, \"hookscript_added\": null}}}}"
+    );
     assert_int_equal(run(NULL, "attach", "100", "--type", "P40-1Q", "--gpu", GPU_A, NULL), 0);
     char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
     assert_contains(json, "\"pve2\": [\n          \"0000:81:00.0\"\n        ]");
@@ -502,14 +512,17 @@ static void test_nodes_and_migration(void **state)
     free(json);
 }
 
-int main(void)
-{
+int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_corpus_roundtrip),       T(test_attach_keeps_args_and_hookscript),
-        T(test_attach_refusals),        T(test_attach_writes_nothing_half),
-        T(test_vm_lock),                T(test_pack_and_spread),
-        T(test_managed_reclaim_and_gpus), T(test_parallel_starts),
+        T(test_corpus_roundtrip),
+        T(test_attach_keeps_args_and_hookscript),
+        T(test_attach_refusals),
+        T(test_attach_writes_nothing_half),
+        T(test_vm_lock),
+        T(test_pack_and_spread),
+        T(test_managed_reclaim_and_gpus),
+        T(test_parallel_starts),
         T(test_nodes_and_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,8 +8,7 @@
 
 #include "mdev_uuid.h"
 
-static void test_format(void **state)
-{
+static void test_format(void **state) {
     (void)state;
     char u[MDEV_UUID_LEN + 1];
     mdev_uuid_for(100, 0, u);
@@ -20,8 +19,7 @@ static void test_format(void **state)
     assert_string_equal(u, "00000015-0000-0000-0000-000999999999");
 }
 
-static void test_parse(void **state)
-{
+static void test_parse(void **state) {
     (void)state;
     static const struct {
         const char *uuid;
@@ -65,8 +63,7 @@ static void test_parse(void **state)
     }
 }
 
-static void test_canonical(void **state)
-{
+static void test_canonical(void **state) {
     (void)state;
     assert_true(uuid_is_canonical("b4c5a7c8-1f3e-4e55-9a31-5b0a0c0ffee1"));
     assert_false(uuid_is_canonical("B4C5A7C8-1F3E-4E55-9A31-5B0A0C0FFEE1")); /* kernel: %pUl */
@@ -74,16 +71,16 @@ static void test_canonical(void **state)
     assert_false(uuid_is_canonical("power"));
 }
 
-static void test_vmid(void **state)
-{
+static void test_vmid(void **state) {
     (void)state;
     static const struct {
         const char *s;
         bool ok;
     } cases[] = {
-        {"100", true},        {"999999999", true}, {"99", false},   {"1000000000", false},
-        {"0100", false},      {"-100", false},     {"+100", false}, {"100 ", false},
-        {"", false},          {"1e3", false},      {"abc", false},  {"4294967396", false},
+        {"100", true},          {"999999999", true}, {"99", false},
+        {"1000000000", false},  {"0100", false},     {"-100", false},
+        {"+100", false},        {"100 ", false},     {"", false},
+        {"1e3", false},         {"abc", false},      {"4294967396", false},
         {"00000000100", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -94,8 +91,7 @@ static void test_vmid(void **state)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
         cmocka_unit_test(test_parse),

@@ -14,8 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *slurp(const char *path, size_t *len)
-{
+static char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     assert_non_null(f);
     fseek(f, 0, SEEK_END);
@@ -30,8 +29,7 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* Text with the top section's args line removed: what must stay identical. */
-static char *without_top_args(const char *text)
-{
+static char *without_top_args(const char *text) {
     char *out = malloc(strlen(text) + 1);
     size_t o = 0;
     bool top = true;
@@ -51,8 +49,7 @@ static char *without_top_args(const char *text)
     return out;
 }
 
-static void test_corpus_roundtrip(void **state)
-{
+static void test_corpus_roundtrip(void **state) {
     (void)state;
     DIR *d = opendir(PVH_CORPUS_DIR);
     if (!d) {
@@ -107,8 +104,7 @@ static void test_corpus_roundtrip(void **state)
     assert_true(with_sections > 10); /* snapshots, [PENDING], [special:*] were covered */
 }
 
-static void test_set_insert_delete(void **state)
-{
+static void test_set_insert_delete(void **state) {
     (void)state;
     const char *text = "#My VM\n#%3Adescription\nboot: order=scsi0\ncores: 2\n"
                        "scsi0: local:vm-100-disk-0,size=32G\n\n[snap1]\nargs: -old\ncores: 1\n";
@@ -119,9 +115,11 @@ static void test_set_insert_delete(void **state)
     assert_int_equal(pveconf_set(&c, "args", "-uuid X"), 0);
     char *out = pveconf_serialize(&c, NULL);
     /* sorted like PVE's writer: args before boot */
-    assert_string_equal(out, "#My VM\n#%3Adescription\nargs: -uuid X\nboot: order=scsi0\n"
-                             "cores: 2\nscsi0: local:vm-100-disk-0,size=32G\n\n[snap1]\n"
-                             "args: -old\ncores: 1\n");
+    assert_string_equal(
+        out, "#My VM\n#%3Adescription\nargs: -uuid X\nboot: order=scsi0\n"
+             "cores: 2\nscsi0: local:vm-100-disk-0,size=32G\n\n[snap1]\n"
+             "args: -old\ncores: 1\n"
+    );
     free(out);
     assert_int_equal(pveconf_set(&c, "hookscript", "local:snippets/x"), 0);
     assert_int_equal(pveconf_set(&c, "args", "-uuid Y"), 0);
@@ -163,8 +161,7 @@ static void test_set_insert_delete(void **state)
     pveconf_free(&c);
 }
 
-static void test_propstr(void **state)
-{
+static void test_propstr(void **state) {
     (void)state;
     struct propstr p;
     struct pvh_err e;
@@ -181,8 +178,7 @@ static void test_propstr(void **state)
     assert_int_equal(p.n, 0);
 }
 
-static void test_hostpci(void **state)
-{
+static void test_hostpci(void **state) {
     (void)state;
     static const struct {
         const char *value;
@@ -233,8 +229,7 @@ static void test_hostpci(void **state)
     }
 }
 
-static void test_args_uuid(void **state)
-{
+static void test_args_uuid(void **state) {
     (void)state;
     const char *U = "00000000-0000-0000-0000-000000000100";
     static const struct {
@@ -253,12 +248,14 @@ static void test_args_uuid(void **state)
         {"-uuid 00000000-0000-0000-0000-000000000999 -x",
          "-uuid 00000000-0000-0000-0000-000000000100 -x", true},
         {"--uuid 'abc' -x", "--uuid 00000000-0000-0000-0000-000000000100 -x", true},
-        {"-fw_cfg 'name=opt/x,string=a b' -uuid", "-fw_cfg 'name=opt/x,string=a b' -uuid "
-                                                 "00000000-0000-0000-0000-000000000100",
+        {"-fw_cfg 'name=opt/x,string=a b' -uuid",
+         "-fw_cfg 'name=opt/x,string=a b' -uuid "
+         "00000000-0000-0000-0000-000000000100",
          true},
         /* the last -uuid wins in QEMU: that is the one to fix */
-        {"-uuid a -uuid 00000000-0000-0000-0000-000000000100", "-uuid a -uuid "
-                                                               "00000000-0000-0000-0000-000000000100",
+        {"-uuid a -uuid 00000000-0000-0000-0000-000000000100",
+         "-uuid a -uuid "
+         "00000000-0000-0000-0000-000000000100",
          false},
         {"-uuid 00000000-0000-0000-0000-000000000100 -uuid b",
          "-uuid 00000000-0000-0000-0000-000000000100 -uuid 00000000-0000-0000-0000-000000000100",
@@ -273,8 +270,10 @@ static void test_args_uuid(void **state)
         bool changed;
         assert_int_equal(args_with_uuid(cases[i].args, U, &out, &changed), 0);
         if (strcmp(out, cases[i].want) || changed != cases[i].changed) {
-            fail_msg("args '%s': got '%s' (changed %d), want '%s'", cases[i].args, out, changed,
-                     cases[i].want);
+            fail_msg(
+                "args '%s': got '%s' (changed %d), want '%s'", cases[i].args, out, changed,
+                cases[i].want
+            );
         }
         char found[64];
         args_find_uuid(out, found, sizeof(found));
@@ -283,8 +282,7 @@ static void test_args_uuid(void **state)
     }
 }
 
-static void test_mapping(void **state)
-{
+static void test_mapping(void **state) {
     (void)state;
     const char *cfg = "# comment\n"
                       "other\n\tmap node=pve1,path=0000:01:00.0,id=10de:1b38\n\n"
@@ -309,8 +307,7 @@ static void test_mapping(void **state)
     assert_non_null(strstr(e.msg, "not defined"));
 }
 
-static void test_type_id_valid(void **state)
-{
+static void test_type_id_valid(void **state) {
     (void)state;
     assert_true(mdev_type_id_valid("nvidia-46"));
     assert_true(mdev_type_id_valid("i915-GVTg_V5_4"));
@@ -320,8 +317,7 @@ static void test_type_id_valid(void **state)
     assert_false(mdev_type_id_valid(""));
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_roundtrip), cmocka_unit_test(test_set_insert_delete),
         cmocka_unit_test(test_propstr),          cmocka_unit_test(test_hostpci),

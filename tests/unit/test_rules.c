@@ -17,17 +17,16 @@ struct tdef {
     unsigned fb;
 };
 static const struct tdef P40[] = {
-    {"nvidia-46", "GRID P40-1Q", 1024},   {"nvidia-47", "GRID P40-2Q", 2048},
-    {"nvidia-49", "GRID P40-4Q", 4096},   {"nvidia-53", "GRID P40-24Q", 24576},
-    {"nvidia-155", "GRID P40-1B", 1024},  {"nvidia-54", "GRID P40-1A", 1024},
-    {"nvidia-283", "GRID P40-4C", 4096},  {"nvidia-900", "NVIDIA A100-1-5C", 5120},
+    {"nvidia-46", "GRID P40-1Q", 1024},  {"nvidia-47", "GRID P40-2Q", 2048},
+    {"nvidia-49", "GRID P40-4Q", 4096},  {"nvidia-53", "GRID P40-24Q", 24576},
+    {"nvidia-155", "GRID P40-1B", 1024}, {"nvidia-54", "GRID P40-1A", 1024},
+    {"nvidia-283", "GRID P40-4C", 4096}, {"nvidia-900", "NVIDIA A100-1-5C", 5120},
     {"nvidia-156", "GRID P40-2B", 2048},
 };
 #define NT (sizeof(P40) / sizeof(P40[0]))
 
 /* ngpus GPUs, each one parent offering all P40 types with `avail` instances. */
-static void build(struct host *h, size_t ngpus, long avail)
-{
+static void build(struct host *h, size_t ngpus, long avail) {
     memset(h, 0, sizeof(*h));
     h->gpus = calloc(ngpus, sizeof(*h->gpus));
     h->parents = calloc(ngpus, sizeof(*h->parents));
@@ -54,8 +53,7 @@ static void build(struct host *h, size_t ngpus, long avail)
     h->ngpus = h->nparents = ngpus;
 }
 
-static void add_mdev(struct host *h, size_t gpu, const char *type, unsigned long vmid)
-{
+static void add_mdev(struct host *h, size_t gpu, const char *type, unsigned long vmid) {
     struct inv_mdev *m = &h->mdevs[h->nmdevs++];
     memset(m, 0, sizeof(*m));
     mdev_uuid_for(vmid, 0, m->uuid);
@@ -65,15 +63,13 @@ static void add_mdev(struct host *h, size_t gpu, const char *type, unsigned long
     m->vmid = vmid;
 }
 
-static const struct inv_typedef *def(struct host *h, size_t gpu, const char *id)
-{
+static const struct inv_typedef *def(struct host *h, size_t gpu, const char *id) {
     const struct inv_typedef *d = inv_gpu_typedef(h, gpu, id);
     assert_non_null(d);
     return d;
 }
 
-static void test_policies(void **state)
-{
+static void test_policies(void **state) {
     (void)state;
     static const struct {
         enum pvh_policy policy;
@@ -122,8 +118,7 @@ static void test_policies(void **state)
     }
 }
 
-static void test_series_groups_config(void **state)
-{
+static void test_series_groups_config(void **state) {
     (void)state;
     struct host h;
     build(&h, 1, 4);
@@ -143,8 +138,7 @@ static void test_series_groups_config(void **state)
     inventory_free(&h);
 }
 
-static void test_ignore_and_available(void **state)
-{
+static void test_ignore_and_available(void **state) {
     (void)state;
     struct host h;
     build(&h, 2, 4);
@@ -179,8 +173,7 @@ static void test_ignore_and_available(void **state)
     inventory_free(&h);
 }
 
-static void test_order(void **state)
-{
+static void test_order(void **state) {
     (void)state;
     struct host h;
     build(&h, 4, 4);
@@ -212,8 +205,7 @@ static void test_order(void **state)
     inventory_free(&h);
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_series_groups_config),

@@ -10,8 +10,7 @@
 
 #include <string.h>
 
-static void test_names(void **state)
-{
+static void test_names(void **state) {
     (void)state;
     static const struct {
         const char *name;
@@ -33,7 +32,7 @@ static void test_names(void **state)
         {"NVIDIA H200X-1-18C", 0, "H200X-1-18C", "H200X", 'C', 18432, true},
         {"NVIDIA A100X-2-10C", 0, "A100X-2-10C", "A100X", 'C', 10240, true},
         {"GRID T4-16A", 0, "T4-16A", "T4", 'A', 16384, false},
-        {"GRID P40-1Z", -22, "P40-1Z", "", 0, 0, false},  /* unknown series */
+        {"GRID P40-1Z", -22, "P40-1Z", "", 0, 0, false},   /* unknown series */
         {"GRID P40-01Q", -22, "P40-01Q", "", 0, 0, false}, /* leading zero */
         {"i915-GVTg_V5_4", -22, "i915-GVTg_V5_4", "", 0, 0, false},
         {"", -22, "", "", 0, 0, false},
@@ -56,15 +55,18 @@ static void test_names(void **state)
     }
 }
 
-static void test_descriptions(void **state)
-{
+static void test_descriptions(void **state) {
     (void)state;
     struct vgpu_type_info t;
     memset(&t, 0, sizeof(t));
-    assert_int_equal(vgpu_type_parse_description("num_heads=4, frl_config=45, framebuffer=2048M, "
-                                                 "max_resolution=5120x2880, max_instance=12",
-                                                 &t),
-                     0);
+    assert_int_equal(
+        vgpu_type_parse_description(
+            "num_heads=4, frl_config=45, framebuffer=2048M, "
+            "max_resolution=5120x2880, max_instance=12",
+            &t
+        ),
+        0
+    );
     assert_int_equal(t.fb_mib, 2048);
     assert_int_equal(t.max_instance, 12);
     assert_int_equal(t.num_heads, 4);
@@ -90,8 +92,7 @@ static void test_descriptions(void **state)
     assert_false(d.named);
 }
 
-static void test_matches(void **state)
-{
+static void test_matches(void **state) {
     (void)state;
     assert_true(vgpu_type_matches("nvidia-46", "nvidia-46", "GRID P40-1Q"));
     assert_true(vgpu_type_matches("GRID P40-1Q", "nvidia-46", "GRID P40-1Q"));
@@ -104,8 +105,7 @@ static void test_matches(void **state)
     assert_false(vgpu_type_matches("P40-1Q", "nvidia-46", ""));
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_descriptions),

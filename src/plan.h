@@ -1,0 +1,77 @@
+/*
+ * plan: the pre-start decision, read-only: the VM config, our settings, the candidate GPUs,
+ * the rules, leftovers that may be reclaimed, and -uuid in args. `check` prints it; the
+ * pre-start phase executes it.
+ */
+#ifndef PVH_PLAN_H
+#define PVH_PLAN_H
+
+#include "config.h"
+#include "hostfs.h"
+#include "inventory.h"
+#include "log.h"
+#include "pveconf.h"
+
+#include <stdbool.h>
+
+#define NOT_A_VM 1 /* plan_pre_start: the id is a container: nothing to do */
+
+struct hook_env {
+    const struct hostfs *fs;
+    const char *config_path;
+    const char *migrated_from; /* PVE_MIGRATED_FROM, NULL or "" when not migrating */
+};
+
+enum mdev_action {
+    ACT_CREATE,  /* create the device */
+    ACT_REUSE,   /* it exists with the right type on the right parent */
+    ACT_REPLACE, /* a leftover with this UUID has another type or parent: remove, then create */
+    ACT_PROXMOX, /* NVIDIA's vendor interface: Proxmox sets the VF's type itself */
+};
+
+struct planned_mdev {
+    unsigned index; /* hostpci index (or the managed index) */
+    char uuid[MDEV_UUID_LEN + 1];
+    char type_id[128]; /* as configured (id or name), then the sysfs id once placed */
+    size_t parent;     /* chosen parent in the host model; NO_INDEX for ACT_PROXMOX */
+    char vf[16];       /* ACT_PROXMOX: the VF Proxmox will use */
+    enum mdev_action action;
+    struct inv_mdev existing; /* what holds the UUID now, for REUSE/REPLACE */
+};
+
+struct vm_plan {
+    unsigned long vmid;
+    char node[64];
+    char conf_path[512];
+    bool migrating; /* PVE_MIGRATED_FROM set: never write the VM config */
+    struct pveconf conf;
+    struct pvh_config cfg;
+    struct pvh_warnings warnings;
+    struct host host;
+    struct planned_mdev items[HOSTPCI_MAX];
+    size_t n;
+    bool *reclaim; /* per host.mdevs index: a stale leftover to remove first */
+    size_t nreclaim;
+    /* -uuid in args */
+    bool args_change;
+    char *new_args;
+    char want_uuid[64];
+    char uuid_reason[256];
+};
+
+/* The pre-start decision without changing anything. 0 = would start (or nothing to do: n == 0),
+ * NOT_A_VM, or a negative errno with e explaining the refusal; the plan is filled as far as it
+ * got either way. */
+int plan_pre_start(
+    const struct hook_env *env, unsigned long vmid, struct vm_plan *plan, struct pvh_err *e
+);
+void plan_free(struct vm_plan *plan);
+
+/* Our JSON settings (defaults when the file is missing). */
+int load_settings(
+    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
+);
+/* This node's name: /etc/pve/local's target, else the short host name. */
+int node_name(const struct hostfs *fs, char *buf, size_t size);
+
+#endif
