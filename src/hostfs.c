@@ -469,6 +469,32 @@ void hostfs_unlock(int fd) {
     }
 }
 
+int hostfs_cluster_lock(const struct hostfs *fs, const char *lockdir, int timeout_ms) {
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (mkdirat(fs->rootfd, rel(lockdir), 0700) == 0) {
+            return 0;
+        }
+        if (errno != EEXIST) {
+            return -errno;
+        }
+        const struct timespec zero[2] = {{0, 0}, {0, 0}};
+        (void)utimensat(fs->rootfd, rel(lockdir), zero, 0); /* pmxcfs: unlock if expired */
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (elapsed >= timeout_ms) {
+            return -ETIMEDOUT;
+        }
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+}
+
+void hostfs_cluster_unlock(const struct hostfs *fs, const char *lockdir) {
+    (void)unlinkat(fs->rootfd, rel(lockdir), AT_REMOVEDIR);
+}
+
 int hostfs_is_locked(const struct hostfs *fs, const char *path) {
     _cleanup_close_ int fd = open_rel(fs, path, O_RDONLY, 0);
     if (fd == -ENOENT) {

@@ -82,6 +82,13 @@ int hostfs_is_locked(const struct hostfs *fs, const char *path);
 /* This program's own path (/proc/self/exe: the process, not a host path under the root). */
 int hostfs_self_exe(char *buf, size_t size);
 
+/* A pmxcfs cluster-wide lock, as PVE::Cluster::cfs_lock takes it: mkdir of a directory under
+ * /etc/pve/priv/lock, retried until timeout_ms (each failed try touches it with utime(0, 0),
+ * which asks pmxcfs to drop it if it expired: pmxcfs lock directories live 120 s). Release with
+ * hostfs_cluster_unlock(). -ETIMEDOUT when another holder keeps it. */
+int hostfs_cluster_lock(const struct hostfs *fs, const char *lockdir, int timeout_ms);
+void hostfs_cluster_unlock(const struct hostfs *fs, const char *lockdir);
+
 /* Short host name, for when /etc/pve/local does not tell this node's name. */
 int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size);
 

@@ -14,11 +14,16 @@
 #include <string.h>
 
 /* Everything attach/detach read and may write back, with the originals for undoing. */
+/* vgpu-hook.json is cluster-wide: its edits take pmxcfs' lock, like PVE's cfs_lock_file. */
+#define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json"
+#define CONFIG_LOCK_TIMEOUT_MS 10000
+
 struct edit {
     const struct hook_env *env;
     unsigned long vmid;
     char node[64];
     int vm_lock;
+    bool cfg_locked;
     char conf_path[128];
     char *conf_text; /* original VM config */
     size_t conf_len;
@@ -31,6 +36,9 @@ struct edit {
 };
 
 static void edit_free(struct edit *ed) {
+    if (ed->cfg_locked) {
+        hostfs_cluster_unlock(ed->env->fs, CONFIG_LOCK_DIR);
+    }
     hostfs_unlock(ed->vm_lock);
     free(ed->conf_text);
     pveconf_free(&ed->conf);
@@ -104,6 +112,31 @@ static int edit_open(
         return err_set(e, r, "cannot parse %s", ed->conf_path);
     }
     ed->cfg_path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+    /* Another node may edit the settings at the same moment: take the cluster lock first. */
+    r = hostfs_cluster_lock(env->fs, CONFIG_LOCK_DIR, CONFIG_LOCK_TIMEOUT_MS);
+    if (r == -ETIMEDOUT) {
+        err_set(
+            e, r, "another node or command is editing %s (the cluster lock %s is held)",
+            ed->cfg_path, CONFIG_LOCK_DIR
+        );
+        err_hint(
+            e, "run the command again in a moment; a lock left by a crashed command "
+               "expires after 120 s"
+        );
+        return r;
+    }
+    if (r == -ENOENT) {
+        warn_add(
+            w, "no %s: this is not a pmxcfs /etc/pve; editing without the cluster lock",
+            "/etc/pve/priv/lock"
+        );
+    } else if (r < 0) {
+        err_set(e, r, "cannot take the cluster lock %s: %s", CONFIG_LOCK_DIR, strerror(-r));
+        err_hint(e, "without quorum /etc/pve is read-only ('pvecm status')");
+        return r;
+    } else {
+        ed->cfg_locked = true;
+    }
     r = hostfs_read_alloc(env->fs, ed->cfg_path, CONFIG_MAX_BYTES, &ed->cfg_text, &ed->cfg_len);
     if (r < 0 && r != -ENOENT) {
         return err_set(e, r, "cannot read %s: %s", ed->cfg_path, strerror(-r));

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,6 +257,34 @@ static void test_vm_lock(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 1);
     assert_contains(R.err, "VM 102 is locked by another Proxmox task");
     close(fd);
+    char *after = fh_snapshot(FH);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void test_cluster_lock(void **state) {
+    (void)state;
+    fh_vmconf(FH, 102, "cores: 2\n");
+    lock_files_exist();
+    /* another node's attach holds pmxcfs' lock on vgpu-hook.json for a second: we wait */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/etc/pve/priv/lock/file-vgpu-hook_json", FH->root);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        sleep(1);
+        rmdir(dir);
+        _exit(0);
+    }
+    assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
+    waitpid(pid, NULL, 0);
+    assert_false(fh_exists(FH, "etc/pve/priv/lock/file-vgpu-hook_json")); /* released */
+    /* held for good: refused after 10 s, nothing changed */
+    assert_int_equal(mkdir(dir, 0700), 0);
+    char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "detach", "102", NULL), 1);
+    assert_contains(R.err, "another node or command is editing /etc/pve/vgpu-hook.json");
     char *after = fh_snapshot(FH);
     assert_string_equal(before, after);
     free(before);
@@ -515,15 +544,11 @@ static void test_nodes_and_migration(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_corpus_roundtrip),
-        T(test_attach_keeps_args_and_hookscript),
-        T(test_attach_refusals),
-        T(test_attach_writes_nothing_half),
-        T(test_vm_lock),
-        T(test_pack_and_spread),
-        T(test_managed_reclaim_and_gpus),
-        T(test_parallel_starts),
-        T(test_nodes_and_migration),
+        T(test_corpus_roundtrip), T(test_attach_keeps_args_and_hookscript),
+        T(test_attach_refusals),  T(test_attach_writes_nothing_half),
+        T(test_vm_lock),          T(test_cluster_lock),
+        T(test_pack_and_spread),  T(test_managed_reclaim_and_gpus),
+        T(test_parallel_starts),  T(test_nodes_and_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
