@@ -341,7 +341,13 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     if (r == 0) {
         print_warnings(&h.warnings);
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
-        report_types(stdout, &cfg, &h, is_parent ? parent : NULL, o.json);
+        struct nvidia_gpu *nv = NULL;
+        size_t nnv = 0;
+        if (!o.parent && !o.json) {
+            (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort, text view only */
+        }
+        report_types(stdout, &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json);
+        free(nv);
     }
     inventory_free(&h);
     config_free(&cfg);

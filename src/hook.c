@@ -252,9 +252,11 @@ void hook_status_free(struct host_status *st) {
     inventory_free(&st->host);
     free(st->running);
     free(st->missing);
+    free(st->nvidia);
     warn_free(&st->warnings);
     st->running = NULL;
     st->missing = NULL;
+    st->nvidia = NULL;
 }
 
 /* The vGPUs a VM's config asks for: its hostpci mdev entries, or its managed entry. */
@@ -320,6 +322,9 @@ int hook_status(const struct hook_env *env, struct host_status *st, struct pvh_e
     }
     if ((r = inventory_load_all(env->fs, &st->host, e)) < 0) {
         return r;
+    }
+    if (inventory_nvidia_gpus(env->fs, &st->nvidia, &st->nnvidia) < 0) {
+        warn_add(&st->warnings, "cannot scan /sys/bus/pci/devices for NVIDIA's vendor interface");
     }
     st->running = calloc(st->host.nmdevs ? st->host.nmdevs : 1, sizeof(*st->running));
     if (!st->running) {

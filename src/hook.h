@@ -33,6 +33,8 @@ struct host_status {
     signed char *running; /* per host.mdevs: 1 its VM runs, 0 not, -1 not a VMID UUID */
     struct missing_vgpu *missing;
     size_t nmissing;
+    struct nvidia_gpu *nvidia; /* GPUs on NVIDIA's vendor interface */
+    size_t nnvidia;
     struct pvh_warnings warnings;
 };
 

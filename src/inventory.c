@@ -612,3 +612,47 @@ int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvid
     }
     return 0;
 }
+
+int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n) {
+    *out = NULL;
+    *n = 0;
+    struct hostfs_list l;
+    int r = hostfs_list(fs, "/sys/bus/pci/devices", &l);
+    if (r < 0) {
+        return r == -ENOENT ? 0 : r;
+    }
+    for (size_t i = 0; i < l.n && r == 0; i++) {
+        struct nvidia_iface nv;
+        char pf[16];
+        if (inventory_nvidia_iface(fs, l.names[i], &nv) < 0 ||
+            inventory_physfn(fs, l.names[i], pf, sizeof(pf)) < 0) {
+            continue;
+        }
+        size_t g;
+        for (g = 0; g < *n && strcmp((*out)[g].bdf, pf); g++) {
+        }
+        if (g == *n) {
+            if ((r = GROW(*out, *n, 1)) < 0) {
+                break;
+            }
+            memset(&(*out)[g], 0, sizeof((*out)[g]));
+            snprintf((*out)[g].bdf, sizeof((*out)[g].bdf), "%s", pf);
+            (*n)++;
+        }
+        struct nvidia_gpu *G = &(*out)[g];
+        G->nvfs++;
+        if (nv.current) {
+            if (G->nused < ARRAY_SIZE(G->used)) {
+                snprintf(
+                    G->used[G->nused], sizeof(G->used[0]), "%s nvidia-%u", l.names[i], nv.current
+                );
+            }
+            G->nused++;
+        } else if (!G->free_bdf[0]) {
+            G->free_vf = nv;
+            snprintf(G->free_bdf, sizeof(G->free_bdf), "%s", l.names[i]);
+        }
+    }
+    hostfs_list_free(&l);
+    return r;
+}

@@ -121,6 +121,18 @@ int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvid
 /* "ID : vGPU Name" header, then "<id> : <name>" lines */
 void nvidia_parse_creatable(const char *text, struct nvidia_iface *out);
 
+/* Physical GPUs whose VFs use NVIDIA's vendor interface (for types and status). */
+struct nvidia_gpu {
+    char bdf[16];
+    size_t nvfs;
+    size_t nused;                /* VFs with a type set */
+    char used[32][40];           /* "0000:81:00.4 nvidia-1414" */
+    struct nvidia_iface free_vf; /* what a free VF can take now */
+    char free_bdf[16];           /* that VF; "" when none is free */
+};
+/* Scans /sys/bus/pci/devices for the interface; *out malloc'ed. */
+int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n);
+
 /* PVE's own test: the pid file names a live, non-zombie process whose cmdline holds
  * "-pidfile /var/run/qemu-server/<vmid>.pid". 1 running, 0 not. */
 int vm_is_running(const struct hostfs *fs, unsigned long vmid);

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include "cleanup.h"
 #include "rules.h"
 
 #include <json-c/json.h>
@@ -210,15 +211,43 @@ types_json(FILE *out, const struct pvh_config *cfg, const struct host *h, const 
     fprintf(out, "%s]\n", h->nparents ? "\n" : "");
 }
 
+/* A GPU on NVIDIA's vendor interface: its VFs in use and what a free one can take now. */
+static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
+    fprintf(
+        out,
+        "%s%s  NVIDIA vendor interface (nvidia/current_vgpu_type): Proxmox sets each "
+        "VF's type itself\n",
+        gap ? "\n" : "", g->bdf
+    );
+    fprintf(out, "  VFs in use: %zu of %zu", g->nused, g->nvfs);
+    for (size_t i = 0; i < g->nused && i < ARRAY_SIZE(g->used); i++) {
+        fprintf(out, "%s%s", i ? ", " : ": ", g->used[i]);
+    }
+    fprintf(out, "\n");
+    if (!g->free_bdf[0]) {
+        fprintf(out, "  no VF free\n");
+        return;
+    }
+    fprintf(out, "  creatable now on %s:%s\n", g->free_bdf, g->free_vf.ncreatable ? "" : " none");
+    for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
+        fprintf(
+            out, "    nvidia-%-8u %s\n", g->free_vf.creatable[i].id, g->free_vf.creatable[i].name
+        );
+    }
+}
+
 void report_types(
-    FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only_parent,
-    bool json
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
+    size_t nnv, const char *only_parent, bool json
 ) {
     if (json) {
         types_json(out, cfg, h, only_parent);
         return;
     }
-    if (h->ngpus == 0) {
+    for (size_t g = 0; g < nnv; g++) {
+        print_nvidia_gpu(out, &nv[g], g > 0);
+    }
+    if (h->ngpus == 0 && nnv == 0) {
         fprintf(
             out, "No mediated-device GPU on this host (/sys/class/mdev_bus is empty).\n"
                  "Is the vGPU driver loaded (nvidia-vgpu-mgr), and on Ampere or newer, are "
@@ -237,7 +266,7 @@ void report_types(
         char hosts[512];
         rules_describe_residents(h, g, NULL, hosts, sizeof(hosts));
         fprintf(
-            out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g ? "\n" : "", G->bdf,
+            out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g || nnv ? "\n" : "", G->bdf,
             gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-"
         );
         if (vfs) {
@@ -370,6 +399,31 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(gpus, o);
     }
     json_object_object_add(root, "gpus", gpus);
+    json_object *vend = json_object_new_array();
+    for (size_t g = 0; g < st->nnvidia; g++) {
+        const struct nvidia_gpu *nv = &st->nvidia[g];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "pci", jstr(nv->bdf));
+        json_object_object_add(o, "vfs", json_object_new_int64((int64_t)nv->nvfs));
+        json_object_object_add(o, "vfs_in_use", json_object_new_int64((int64_t)nv->nused));
+        json_object *used = json_object_new_array();
+        for (size_t i = 0; i < nv->nused && i < ARRAY_SIZE(nv->used); i++) {
+            json_object_array_add(used, jstr(nv->used[i]));
+        }
+        json_object_object_add(o, "in_use", used);
+        json_object *cre = json_object_new_array();
+        for (size_t i = 0; i < nv->free_vf.ncreatable; i++) {
+            char id[32];
+            snprintf(id, sizeof(id), "nvidia-%u", nv->free_vf.creatable[i].id);
+            json_object *t = json_object_new_object();
+            json_object_object_add(t, "type", jstr(id));
+            json_object_object_add(t, "name", jstr(nv->free_vf.creatable[i].name));
+            json_object_array_add(cre, t);
+        }
+        json_object_object_add(o, "creatable_now", cre);
+        json_object_array_add(vend, o);
+    }
+    json_object_object_add(root, "vendor_interface_gpus", vend);
     json_object *miss = json_object_new_array();
     for (size_t i = 0; i < st->nmissing; i++) {
         json_object *mo = json_object_new_object();
@@ -395,7 +449,10 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
     }
     const struct host *h = &st->host;
     size_t leftovers = 0;
-    if (h->ngpus == 0) {
+    for (size_t g = 0; g < st->nnvidia; g++) {
+        print_nvidia_gpu(out, &st->nvidia[g], g > 0);
+    }
+    if (h->ngpus == 0 && st->nnvidia == 0) {
         fprintf(out, "No mediated-device GPU on this host.\n");
     }
     for (size_t g = 0; g < h->ngpus; g++) {
@@ -414,8 +471,8 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
             cap = vfs;
         }
         fprintf(
-            out, "%s%s  %s, %u MiB: %s\n", g ? "\n" : "", h->gpus[g].bdf, gpu_model(h, g),
-            h->gpus[g].fb_mib, lock
+            out, "%s%s  %s, %u MiB: %s\n", g || st->nnvidia ? "\n" : "", h->gpus[g].bdf,
+            gpu_model(h, g), h->gpus[g].fb_mib, lock
         );
         if (count || cap) {
             char bar[64];

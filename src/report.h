@@ -8,9 +8,10 @@
 #include <stdio.h>
 
 /* only_parent: NULL for all parents, else limit JSON to that parent (text shows its GPU). */
+/* nv: GPUs on NVIDIA's vendor interface (text only: they are no mdev parents for mdevctl). */
 void report_types(
-    FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only_parent,
-    bool json
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
+    size_t nnv, const char *only_parent, bool json
 );
 void report_status(FILE *out, const struct host_status *st, bool json);
 /* rc: hook_plan's result; e its error. Returns the exit status. */

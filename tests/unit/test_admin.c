@@ -162,6 +162,24 @@ static void test_mixed(void **state) {
     golden("mixed-status-after.txt", 0, "status", NULL);
 }
 
+static void test_vendor_interface(void **state) {
+    (void)state;
+    /* NVIDIA's vendor interface (kernel >= 6.8) next to a classic mdev GPU */
+    assert_int_equal(fh_add_p40(&FH, "0000:06:00.0"), 0);
+    assert_int_equal(
+        fh_add_nvidia_iface(
+            &FH, "0000:81:00.0", 3,
+            "1414  : NVIDIA H200X-1-18C\n"
+            "1415  : NVIDIA H200X-2-35C\n"
+        ),
+        0
+    );
+    fh_write(&FH, "sys/devices/pci0000:00/0000:81:00.4/nvidia/current_vgpu_type", "1414\n");
+    golden("vendor-types.txt", 0, "types", NULL);
+    golden("vendor-status.txt", 0, "status", NULL);
+    golden("vendor-status.json", 0, "status", "--json", NULL);
+}
+
 static void test_usage(void **state) {
     (void)state;
     golden("usage-types-bad.txt", 2, "types", "--bogus", NULL);
@@ -228,8 +246,8 @@ static void test_agrees_with_mdevctl(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_p40_pair), T(test_a40_sriov),           T(test_mixed),
-        T(test_usage),    T(test_agrees_with_mdevctl),
+        T(test_p40_pair),         T(test_a40_sriov), T(test_mixed),
+        T(test_vendor_interface), T(test_usage),     T(test_agrees_with_mdevctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
