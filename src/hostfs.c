@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,7 @@ int hostfs_open(struct hostfs *fs, const char *root) {
     if (path_fmt(fs->root, sizeof(fs->root), "%s", root) < 0) {
         return -ENAMETOOLONG;
     }
+    fs->confined = strcmp(root, "/") != 0;
     fs->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return fs->rootfd < 0 ? -errno : 0;
 }
@@ -56,17 +59,29 @@ void hostfs_close(struct hostfs *fs) {
     fs->rootfd = -1;
 }
 
+/* Opens below a root that is not "/" resolve absolute symlinks and ".." inside the root
+ * (openat2 RESOLVE_IN_ROOT, Linux 5.6+), so a captured host tree cannot send a read or a
+ * write to the real host. Kernels without openat2 fall back to openat. */
 static int open_rel(const struct hostfs *fs, const char *path, int flags, mode_t mode) {
     int fd;
+    if (fs->confined) {
+        struct open_how how = {
+            .flags = (uint64_t)(flags | O_CLOEXEC),
+            .mode = flags & O_CREAT ? mode : 0,
+            .resolve = RESOLVE_IN_ROOT};
+        do {
+            fd = (int)syscall(SYS_openat2, fs->rootfd, rel(path), &how, sizeof(how));
+        } while (fd < 0 && errno == EINTR);
+        if (fd >= 0 || errno != ENOSYS) {
+            return fd < 0 ? -errno : fd;
+        }
+    }
     do {
         fd = openat(fs->rootfd, rel(path), flags | O_CLOEXEC, mode);
     } while (fd < 0 && errno == EINTR);
     return fd < 0 ? -errno : fd;
 }
 
-/* Read until buf is full or a read comes back short. A short read means end of file for
- * regular files, and sysfs hands out a whole attribute in one read: stopping there saves a
- * second read(2) per file, which adds up over thousands of type attributes. */
 static ssize_t read_all(int fd, char *buf, size_t size) {
     size_t got = 0;
     while (got < size) {
@@ -86,20 +101,13 @@ static ssize_t read_all(int fd, char *buf, size_t size) {
     return (ssize_t)got;
 }
 
-ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size) {
+/* One small text file from an open fd: content plus its newline must fit in size bytes
+ * (-EFBIG otherwise, never cut); one trailing newline is dropped. */
+static ssize_t read_text(int fd, char *buf, size_t size) {
     if (size < 2) {
         return -EINVAL;
     }
-    int fd;
-    do {
-        fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return -errno;
-    }
-    /* Content plus its newline fits in size bytes; anything longer is -EFBIG, never cut. */
     ssize_t n = read_all(fd, buf, size);
-    close(fd);
     if (n < 0) {
         return n;
     }
@@ -113,8 +121,27 @@ ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size) {
     return n;
 }
 
+ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size) {
+    int fd;
+    do {
+        fd = openat(dirfd, relpath, O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        return -errno;
+    }
+    ssize_t n = read_text(fd, buf, size);
+    close(fd);
+    return n;
+}
+
 ssize_t hostfs_read(const struct hostfs *fs, const char *path, char *buf, size_t size) {
-    return hostfs_read_at(fs->rootfd, rel(path), buf, size);
+    int fd = open_rel(fs, path, O_RDONLY, 0);
+    if (fd < 0) {
+        return fd;
+    }
+    ssize_t n = read_text(fd, buf, size);
+    close(fd);
+    return n;
 }
 
 int hostfs_dir_open(const struct hostfs *fs, const char *path) {
@@ -278,16 +305,10 @@ struct linux_dirent64 {
 };
 
 /* Raw getdents64: no opendir buffer allocation and no fcntl per directory. */
-int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out) {
+/* List an open directory (fd is closed). */
+static int list_fd(int fd, struct hostfs_list *out) {
     out->names = NULL;
     out->n = 0;
-    int fd;
-    do {
-        fd = openat(dirfd, relpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    } while (fd < 0 && errno == EINTR);
-    if (fd < 0) {
-        return -errno;
-    }
     size_t cap = 0;
     char buf[16384] __attribute__((aligned(8)));
     for (;;) {
@@ -333,8 +354,27 @@ int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out) {
     return 0;
 }
 
+int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out) {
+    int fd;
+    do {
+        fd = openat(dirfd, relpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+        out->names = NULL;
+        out->n = 0;
+        return -errno;
+    }
+    return list_fd(fd, out);
+}
+
 int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out) {
-    return hostfs_list_at(fs->rootfd, rel(path), out);
+    int fd = open_rel(fs, path, O_RDONLY | O_DIRECTORY, 0);
+    if (fd < 0) {
+        out->names = NULL;
+        out->n = 0;
+        return fd;
+    }
+    return list_fd(fd, out);
 }
 
 void hostfs_list_free(struct hostfs_list *l) {

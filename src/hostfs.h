@@ -5,6 +5,11 @@
  * relative to a root directory opened once (--root / PVE_VGPU_HOOK_ROOT), with
  * openat() and friends, so the whole tool runs unchanged on a fake tree.
  * All functions return 0 (or a length) on success and a negative errno on failure.
+ *
+ * Below a root other than "/", opens (reads, writes, listings, lock files) resolve absolute
+ * symlinks and ".." inside the root (openat2 RESOLVE_IN_ROOT). readlink, stat, mkdir, symlink,
+ * unlink and rename resolve as the kernel does for *at() calls: only the trees we make and
+ * captured sysfs (relative links) are meant to be used with --root.
  */
 #ifndef PVH_HOSTFS_H
 #define PVH_HOSTFS_H
@@ -15,6 +20,7 @@
 
 struct hostfs {
     int rootfd;
+    bool confined; /* root is not "/": resolve links inside it */
     char root[4096];
 };
 

@@ -59,6 +59,24 @@ static void test_read(void **state) {
     assert_int_equal(hostfs_read_alloc(&FS, "/c", 4, &all, &len), -EFBIG);
 }
 
+static void test_confined(void **state) {
+    (void)state;
+    /* an absolute link inside the tree means the tree's path, not the real host's */
+    fh_write(&FH, "etc/inside/x", "tree\n");
+    char link[4200];
+    snprintf(link, sizeof(link), "%s/etc/abs", FH.root);
+    assert_int_equal(symlink("/etc/inside", link), 0);
+    char buf[16];
+    assert_int_equal(hostfs_read(&FS, "/etc/abs/x", buf, sizeof(buf)), 4);
+    assert_string_equal(buf, "tree");
+    struct hostfs_list l;
+    assert_int_equal(hostfs_list(&FS, "/etc/abs", &l), 0);
+    assert_int_equal(l.n, 1);
+    hostfs_list_free(&l);
+    /* and ".." stops at the root: /../../etc/inside is the tree's /etc/inside */
+    assert_int_equal(hostfs_read(&FS, "/../../etc/inside/x", buf, sizeof(buf)), 4);
+}
+
 static void test_read_long(void **state) {
     (void)state;
     static const struct {
@@ -157,8 +175,8 @@ static void test_links_and_locks(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_read),        T(test_read_long),       T(test_replace),
-        T(test_list_sorted), T(test_links_and_locks),
+        T(test_read),    T(test_confined),    T(test_read_long),
+        T(test_replace), T(test_list_sorted), T(test_links_and_locks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
