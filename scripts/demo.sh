@@ -49,6 +49,9 @@ crash() { echo; echo "# VM $1's QEMU dies and Proxmox skips post-stop"; rm -f "$
 mdevs() { echo; echo "\$ ls /sys/bus/mdev/devices"; ls "$HOST/sys/bus/mdev/devices" | sed 's/^/  /'; }
 
 echo "Simulated host: two GRID P40 (0000:06:00.0, 0000:07:00.0), qemu-server 7.2-3"
+echo; echo "\$ pve-vgpu-hook types --parent 0000:06:00.0   # the Proxmox UI shows only nvidia-46..."
+run types --parent 0000:06:00.0 | head -8 | sed 's/^/  /'
+echo "  ..."
 
 vmconf 100 $'boot: order=scsi0\ncores: 4\nhostpci0: 0000:06:00.0,mdev=nvidia-46,pcie=1\nmemory: 8192\nname: win10'
 echo; echo "VM 100: hostpci0: 0000:06:00.0,mdev=nvidia-46 (GRID P40-1Q)"
@@ -76,4 +79,19 @@ qm_start 102 || fail "VM 102 should reclaim the leftover"
 qm_stop 102
 mdevs
 [ -z "$(ls "$HOST/sys/bus/mdev/devices")" ] || fail "devices left behind"
+
+echo; echo "== Managed mode: VMs name a type; each start places it where it fits"
+for v in 200 201 202; do vmconf $v $'cores: 2\nmemory: 4096'; done
+echo; echo "\$ pve-vgpu-hook attach 200 --type P40-1Q"; run attach 200 --type P40-1Q 2>&1 | sed 's/^/  /'
+run attach 201 --type P40-1Q >/dev/null 2>&1 || fail "attach 201"
+run attach 202 --type 'GRID P40-2Q' >/dev/null 2>&1 || fail "attach 202"
+echo "\$ pve-vgpu-hook attach 201 --type P40-1Q; pve-vgpu-hook attach 202 --type 'GRID P40-2Q'"
+echo; echo "\$ grep args /etc/pve/qemu-server/200.conf"
+grep '^args' "$HOST/etc/pve/nodes/pve1/qemu-server/200.conf" | sed 's/^/  /'
+for v in 200 201 202; do qm_start $v || fail "managed VM $v should start"; done
+echo; echo "\$ pve-vgpu-hook status"
+run status | sed 's/^/  /'
+for v in 200 201 202; do qm_stop $v >/dev/null; done
+for v in 200 201 202; do run detach $v >/dev/null || fail "detach $v"; done
+[ -z "$(ls "$HOST/sys/bus/mdev/devices")" ] || fail "managed devices left behind"
 echo; echo "demo: done"
