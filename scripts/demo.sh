@@ -20,6 +20,10 @@ trap 'rm -rf "$work"' EXIT
 HOST=$work/host
 "$MK" "$HOST" --qemu-server 7.2-3 >/dev/null
 echo '{ "remove_wait_s": 1 }' >"$HOST/etc/pve/vgpu-hook.json"
+# `pve-vgpu-hook setup` on storage local, as an administrator would have run it
+printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n' >"$HOST/etc/pve/storage.cfg"
+mkdir -p "$HOST/var/lib/vz"
+PVE_VGPU_HOOK_ROOT=$HOST "$BIN" setup >/dev/null
 vmconf() { printf '%s\n' "$2" >"$HOST/etc/pve/nodes/pve1/qemu-server/$1.conf"; }
 run() { LD_PRELOAD=$SO PVE_VGPU_HOOK_ROOT=$HOST "$BIN" "$@"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }

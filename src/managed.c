@@ -273,6 +273,36 @@ static void check_type_here(
     inventory_free(&h);
 }
 
+/* Proxmox refuses to start a VM whose hookscript volume does not exist; qm set would have
+ * said so, but attach writes the config itself. */
+static void
+warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pvh_warnings *w) {
+    char storage[64], path[PATH_MAX];
+    const char *colon = strchr(volid, ':');
+    _cleanup_free_ char *cfg = NULL;
+    struct storage_info st;
+    snprintf(storage, sizeof(storage), "%.*s", (int)(colon - volid), volid);
+    if (hostfs_read_alloc(env->fs, "/etc/pve/storage.cfg", CONFIG_MAX_BYTES, &cfg, NULL) < 0 ||
+        storage_find(cfg, storage, &st) < 0 || !st.path[0]) {
+        warn_add(
+            w,
+            "cannot check hookscript %s: no storage '%s' with a path in "
+            "/etc/pve/storage.cfg",
+            volid, storage
+        );
+        return;
+    }
+    if (path_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 &&
+        hostfs_exists(env->fs, path) < 0) {
+        warn_add(
+            w,
+            "hookscript %s (%s) does not exist yet, and Proxmox will refuse to start the "
+            "VM: run 'pve-vgpu-hook setup --storage %s' on every node",
+            volid, path, storage
+        );
+    }
+}
+
 /* vms.<vmid>.gpus: this node's list replaced, other nodes' lists kept. */
 static json_object *
 gpus_json(const struct edit *ed, const struct vm_settings *old, const struct attach_request *req) {
@@ -450,6 +480,7 @@ int managed_attach(
         size_t l = strlen(where);
         snprintf(where + l, sizeof(where) - l, "%s%s", g ? ", " : "", req->gpus[g]);
     }
+    warn_hookscript_missing(env, hookscript, w);
     warn_add(
         notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)", req->vmid,
         req->type, uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node

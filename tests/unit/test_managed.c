@@ -213,6 +213,18 @@ static void test_attach_refusals(void **state) {
         free(before);
         free(after);
     }
+    /* the hookscript volume does not exist yet: told how to fix it */
+    fh_write(FH, "etc/pve/storage.cfg", "dir: local\n\tpath /var/lib/vz\n\tcontent snippets\n");
+    assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
+    assert_contains(
+        R.err, "hookscript local:snippets/pve-vgpu-hook (/var/lib/vz/snippets/pve-vgpu-hook) does "
+               "not exist yet"
+    );
+    assert_contains(R.err, "run 'pve-vgpu-hook setup --storage local' on every node");
+    fh_write(FH, "var/lib/vz/snippets/pve-vgpu-hook", "#!/bin/sh\n");
+    assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
+    assert_not_contains(R.err, "does not exist yet");
+    assert_int_equal(run(NULL, "detach", "102", NULL), 0);
     /* an unknown type is a warning: the VM may start on another node */
     assert_int_equal(run(NULL, "attach", "102", "--type", "A40-2Q", NULL), 0);
     assert_contains(R.err, "no GPU on node pve1 offers type 'A40-2Q'");
