@@ -423,6 +423,21 @@ int managed_attach(
     } else {
         char dev[128];
         snprintf(dev, sizeof(dev), "sysfsdev=/sys/bus/mdev/devices/%s", uuid);
+        if (cur_args && !args_splittable(cur_args)) {
+            err_set(
+                e, -EINVAL,
+                "args of VM %lu has an unbalanced quote or a dangling backslash: what attach "
+                "appends would "
+                "end up inside it",
+                req->vmid
+            );
+            err_hint(
+                e, "Proxmox cannot split such args either: fix them first; nothing was "
+                   "changed"
+            );
+            edit_free(&ed);
+            return -EINVAL;
+        }
         if (cur_args && strstr(cur_args, dev)) {
             err_set(e, -EEXIST, "args of VM %lu already pass mdev %s to QEMU", req->vmid, uuid);
             err_hint(

@@ -686,6 +686,21 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
         }
     }
     int r = args_with_uuid(cur, p->want_uuid, &p->new_args, &p->args_change);
+    if (r == -EINVAL) {
+        err_set(
+            e, r,
+            "args of VM %lu has an unbalanced quote or a dangling backslash, so -uuid %s cannot be "
+            "added (%s)",
+            p->vmid, p->want_uuid, p->uuid_reason
+        );
+        err_hint(
+            e,
+            "Proxmox cannot split such args either: fix them, e.g. qm set %lu --args "
+            "'...'; nothing was changed",
+            p->vmid
+        );
+        return r;
+    }
     return r < 0 ? err_set(e, r, "out of memory") : 0;
 }
 

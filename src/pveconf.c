@@ -500,12 +500,36 @@ void args_find_uuid(const char *args, char *out, size_t size) {
     }
 }
 
+bool args_splittable(const char *args) {
+    char quote = 0;
+    for (const char *p = args; *p; p++) {
+        if (quote) {
+            if (*p == quote) {
+                quote = 0;
+            } else if (*p == '\\' && quote == '"' && p[1]) {
+                p++;
+            }
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+        } else if (*p == '\\') {
+            if (!p[1]) {
+                return false; /* a dangling backslash would escape whatever is appended */
+            }
+            p++;
+        }
+    }
+    return quote == 0;
+}
+
 int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed) {
     char cur[256] = "";
     const char *vs = NULL, *ve = NULL, *oe = NULL;
     *changed = true;
     if (!args) {
         args = "";
+    }
+    if (!args_splittable(args)) {
+        return -EINVAL; /* whatever we append would end up inside the open quote */
     }
     bool found = last_uuid(args, &vs, &ve, cur, sizeof(cur), &oe);
     size_t need = strlen(args) + strlen(uuid) + 16;
@@ -524,6 +548,9 @@ int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed
         size_t l = strlen(args);
         while (l && isspace((unsigned char)args[l - 1])) {
             l--;
+        }
+        if (l < strlen(args) && l && args[l - 1] == '\\') {
+            l++; /* keep the blank a backslash escapes: "\ " is a word */
         }
         snprintf(res, need, "%.*s -uuid %s", (int)l, args, uuid);
     } else {

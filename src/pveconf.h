@@ -66,8 +66,12 @@ int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct
 /* Normalise a PCI id ("06:00.0", "0000:06:00.0") to "0000:06:00.0"; -EINVAL when malformed. */
 int pci_id_normalize(const char *id, char *out, size_t size);
 
+/* Can args be split like a shell splits words (balanced quotes, no dangling backslash)?
+ * Proxmox splits args with shellwords, which yields nothing at all for an open quote. */
+bool args_splittable(const char *args);
 /* The args value with "-uuid <uuid>" present: the last -uuid's value replaced, or appended.
- * *changed tells whether anything had to change. out is malloc'ed. */
+ * *changed tells whether anything had to change. out is malloc'ed. -EINVAL when args has an
+ * open quote (an edit could not be right). */
 int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed);
 /* args without the first "opt value" word pair (and the blank before it); *found tells whether
  * it was there. out is malloc'ed. */

@@ -490,6 +490,18 @@ static void test_uuid_args_variants(void **state) {
     fh_write(FH, "var/lib/dpkg/updates/0001", "");
     fh_write(FH, "var/lib/dpkg/updates/0002", "");
 
+    /* args with an open quote: -uuid cannot be added correctly; refused, nothing changed */
+    fh_qemu_server_version(FH, "7.2-3");
+    vm(104, "args: -fw_cfg 'name=opt/x,string=a\nhostpci0: 0000:07:00.0,mdev=nvidia-46\n");
+    before = fh_snapshot(FH);
+    assert_int_equal(hook("104", "pre-start"), 1);
+    assert_contains(R.err, "args of VM 104 has an unbalanced quote");
+    after = fh_snapshot(FH);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    fh_qemu_server_version(FH, "7.1-4");
+
     /* no dpkg status: a warning, no change */
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}");
     fh_write(FH, "var/lib/dpkg/status", "");

@@ -282,6 +282,26 @@ static void test_args_uuid(void **state) {
     }
 }
 
+static void test_args_open_quote(void **state) {
+    (void)state;
+    char *out = NULL;
+    bool changed;
+    /* found by fuzzing: an appended -uuid would land inside the open quote */
+    assert_int_equal(args_with_uuid("-fw_cfg 'name=x,string=a", "u", &out, &changed), -EINVAL);
+    assert_null(out);
+    assert_int_equal(args_with_uuid("-a \"b", "u", &out, &changed), -EINVAL);
+    assert_true(args_splittable("-a 'b \" c' \"d \\\" e\" f\\'"));
+    assert_false(args_splittable("-a \"x\\\""));
+    assert_true(args_splittable(""));
+    /* also found by fuzzing: a dangling backslash would escape the appended blank */
+    assert_false(args_splittable("-a b\\"));
+    assert_int_equal(args_with_uuid("-a b\\", "u", &out, &changed), -EINVAL);
+    /* and trimming must not strip a blank that a backslash escapes */
+    assert_int_equal(args_with_uuid("-a \\ \t\t", "u", &out, &changed), 0);
+    assert_string_equal(out, "-a \\  -uuid u");
+    free(out);
+}
+
 static void test_mapping(void **state) {
     (void)state;
     const char *cfg = "# comment\n"
@@ -321,8 +341,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_corpus_roundtrip), cmocka_unit_test(test_set_insert_delete),
         cmocka_unit_test(test_propstr),          cmocka_unit_test(test_hostpci),
-        cmocka_unit_test(test_args_uuid),        cmocka_unit_test(test_mapping),
-        cmocka_unit_test(test_type_id_valid),
+        cmocka_unit_test(test_args_uuid),        cmocka_unit_test(test_args_open_quote),
+        cmocka_unit_test(test_mapping),          cmocka_unit_test(test_type_id_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

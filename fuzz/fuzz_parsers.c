@@ -1,0 +1,141 @@
+/*
+ * libFuzzer target for every parser of untrusted text: VM configs, property strings, hostpci,
+ * args, our JSON settings, NVIDIA names and descriptions, dpkg status, pci.cfg, storage.cfg,
+ * creatable_vgpu_types, UUIDs. Beyond "no crash" it checks properties: a config rewritten
+ * unchanged is byte-identical, and args_with_uuid really yields that -uuid.
+ * Build and run: fuzz/run.sh [SECONDS]
+ */
+#include "config.h"
+#include "debver.h"
+#include "inventory.h"
+#include "mdev_uuid.h"
+#include "pveconf.h"
+#include "vgpu_type.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) {
+        return 0;
+    }
+    unsigned which = data[0] % 8;
+    char *text = malloc(size);
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
+    size_t len = size - 1;
+    struct pvh_err e;
+    switch (which) {
+    case 0: { /* a VM config: round trip and an args edit */
+        struct pveconf c;
+        if (pveconf_parse(text, len, &c) == 0) {
+            size_t outlen;
+            char *out = pveconf_serialize(&c, &outlen);
+            if (outlen != len || memcmp(out, text, len)) {
+                abort(); /* must round-trip byte for byte */
+            }
+            free(out);
+            char buf[4096];
+            const char *args = pveconf_get(&c, "args", buf, sizeof(buf));
+            char *na;
+            bool changed;
+            /* -EINVAL (an open quote) is a refusal, not a result to check */
+            if (args_with_uuid(args, "00000000-0000-0000-0000-000000000100", &na, &changed) == 0) {
+                char found[64];
+                args_find_uuid(na, found, sizeof(found));
+                if (strcmp(found, "00000000-0000-0000-0000-000000000100")) {
+                    abort(); /* the last -uuid must be ours */
+                }
+                if (!strchr(na, '\n')) {
+                    (void)pveconf_set(&c, "args", na);
+                }
+                free(na);
+            }
+            for (unsigned i = 0; i < 16; i++) {
+                char key[16];
+                struct hostpci hp;
+                snprintf(key, sizeof(key), "hostpci%u", i);
+                if (pveconf_get(&c, key, buf, sizeof(buf))) {
+                    (void)hostpci_parse(i, buf, &hp, &e);
+                }
+            }
+            pveconf_free(&c);
+        }
+        break;
+    }
+    case 1: { /* our JSON settings */
+        struct pvh_config cfg;
+        struct pvh_warnings w = {0};
+        if (config_parse(text, len, "fuzz.json", &cfg, &w, &e) == 0) {
+            config_free(&cfg);
+        }
+        warn_free(&w);
+        break;
+    }
+    case 2: { /* property strings, hostpci values, args tokens */
+        struct propstr ps;
+        struct hostpci hp;
+        (void)propstr_parse(text, "host", &ps, &e);
+        (void)hostpci_parse(3, text, &hp, &e);
+        char *out;
+        bool found;
+        if (args_remove_pair(text, "-uuid", "x", &out, &found) == 0) {
+            free(out);
+        }
+        char id[32];
+        (void)pci_id_normalize(text, id, sizeof(id));
+        break;
+    }
+    case 3: { /* NVIDIA names and descriptions */
+        struct vgpu_type_info t;
+        vgpu_type_describe(text, text, &t);
+        (void)vgpu_type_matches(text, "nvidia-46", text);
+        break;
+    }
+    case 4: { /* dpkg */
+        char v[64];
+        (void)debver_installed(text, "qemu-server", v, sizeof(v));
+        char *mid = memchr(text, '|', len);
+        if (mid) {
+            *mid = '\0';
+            int a = debver_cmp(text, mid + 1), b = debver_cmp(mid + 1, text);
+            if ((a > 0) != (b < 0) || (a == 0) != (b == 0)) {
+                abort(); /* the order must be antisymmetric */
+            }
+        }
+        break;
+    }
+    case 5: { /* /etc/pve/mapping/pci.cfg and storage.cfg */
+        char paths[8][16];
+        size_t n;
+        struct storage_info st;
+        (void)mapping_paths(text, "vgpu", "pve1", paths, 8, &n, &e);
+        (void)storage_find(text, "local", &st);
+        break;
+    }
+    case 6: { /* nvidia/creatable_vgpu_types */
+        struct nvidia_iface nv;
+        nvidia_parse_creatable(text, &nv);
+        break;
+    }
+    default: { /* UUIDs and VMIDs */
+        unsigned idx;
+        unsigned long vmid;
+        if (mdev_uuid_parse(text, &idx, &vmid)) {
+            char back[MDEV_UUID_LEN + 1];
+            mdev_uuid_for(vmid, idx, back);
+            if (strcmp(back, text)) {
+                abort(); /* parse and format must agree */
+            }
+        }
+        (void)vmid_parse(text, &vmid);
+        (void)uuid_is_canonical(text);
+        break;
+    }
+    }
+    free(text);
+    return 0;
+}
