@@ -298,12 +298,6 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
     return 0;
 }
 
-static void print_warnings(const struct pvh_warnings *w) {
-    for (size_t i = 0; i < w->n; i++) {
-        fprintf(stderr, "%s: warning: %s\n", PVH_PROG, w->items[i]);
-    }
-}
-
 static int fail(const struct pvh_err *e) {
     log_err(e);
     return 1;
@@ -322,11 +316,11 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct host h = {0};
     char parent[16] = "";
     if (load_settings(&env, &cfg, &w, &e) < 0) {
-        print_warnings(&w);
+        log_warnings(&w);
         warn_free(&w);
         return fail(&e);
     }
-    print_warnings(&w);
+    log_warnings(&w);
     warn_free(&w);
     if (o.parent && pci_id_normalize(o.parent, parent, sizeof(parent)) < 0) {
         config_free(&cfg);
@@ -339,7 +333,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
         err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
     }
     if (r == 0) {
-        print_warnings(&h.warnings);
+        log_warnings(&h.warnings);
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
         struct nvidia_gpu *nv = NULL;
         size_t nnv = 0;
@@ -365,7 +359,7 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_err e = {0};
     struct host_status st;
     r = hook_status(&env, &st, &e);
-    print_warnings(&st.warnings);
+    log_warnings(&st.warnings);
     if (r == 0) {
         report_status(stdout, &st, o.json);
     }
@@ -386,8 +380,8 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     struct vm_plan p;
     r = plan_pre_start(&env, vmid, &p, &e);
     if (!o.json) {
-        print_warnings(&p.host.warnings);
-        print_warnings(&p.warnings);
+        log_warnings(&p.host.warnings);
+        log_warnings(&p.warnings);
     }
     int status = report_check(stdout, vmid, r, &p, &e, o.json);
     plan_free(&p);
@@ -407,7 +401,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct cleanup_item *items = NULL;
     size_t n = 0;
     r = hook_cleanup(&env, o.dry_run, &items, &n, &w, &e);
-    print_warnings(&w);
+    log_warnings(&w);
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
     if (r == 0) {
@@ -423,7 +417,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
 
 static int
 print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r, const struct pvh_err *e) {
-    print_warnings(w);
+    log_warnings(w);
     if (r == 0) {
         for (size_t i = 0; i < notes->n; i++) {
             printf("%s\n", notes->items[i]);

@@ -209,12 +209,6 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
     return r;
 }
 
-static void print_warnings(const struct pvh_warnings *w) {
-    for (size_t i = 0; i < w->n; i++) {
-        log_msg(LOG_LVL_WARN, "%s", w->items[i]);
-    }
-}
-
 static int write_args(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
     int r = pveconf_set(&p->conf, "args", p->new_args);
     if (r < 0) {
@@ -274,19 +268,14 @@ static void expected_vgpus(
         return;
     }
     struct missing_vgpu want[HOSTPCI_MAX + 1];
+    struct hostpci hps[HOSTPCI_MAX];
     size_t n = 0;
-    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
-        char key[16], val[1024];
-        struct hostpci hp;
-        snprintf(key, sizeof(key), "hostpci%u", i);
-        if (pveconf_get(&conf, key, val, sizeof(val)) && hostpci_parse(i, val, &hp, NULL) == 0 &&
-            hp.mdev[0]) {
-            want[n] = (struct missing_vgpu){.vmid = vmid, .index = i};
-            snprintf(want[n].type, sizeof(want[n].type), "%s", hp.mdev);
-            n++;
-        }
-    }
+    (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL); /* malformed lines are pre-start's */
     pveconf_free(&conf);
+    for (size_t i = 0; i < n; i++) {
+        want[i] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
+        snprintf(want[i].type, sizeof(want[i].type), "%s", hps[i].mdev);
+    }
     const struct vm_settings *vs = config_vm(cfg, vmid);
     if (vs && n == 0) {
         want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
@@ -477,8 +466,8 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     }
     struct vm_plan p;
     int r = plan_pre_start(env, vmid, &p, &e);
-    print_warnings(&p.host.warnings);
-    print_warnings(&p.warnings);
+    log_warnings(&p.host.warnings);
+    log_warnings(&p.warnings);
     if (r == NOT_A_VM) {
         log_msg(LOG_LVL_INFO, "not a VM (container), nothing to do");
         r = 0;
@@ -553,7 +542,7 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid) {
     struct inv_mdev *mine = NULL;
     size_t n = 0;
     int r = inventory_vm_mdevs(env->fs, vmid, &mine, &n, &w);
-    print_warnings(&w);
+    log_warnings(&w);
     warn_free(&w);
     if (r < 0) {
         log_msg(LOG_LVL_ERROR, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));

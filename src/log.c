@@ -131,3 +131,9 @@ void log_err(const struct pvh_err *e) {
         log_msg(LOG_LVL_INFO, "what to do: %s", e->hint);
     }
 }
+
+void log_warnings(const struct pvh_warnings *w) {
+    for (size_t i = 0; i < w->n; i++) {
+        log_msg(LOG_LVL_WARN, "%s", w->items[i]);
+    }
+}

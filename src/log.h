@@ -42,6 +42,8 @@ void log_use_syslog(bool on);
 /* Context printed after the program name: "VM 100" gives "pve-vgpu-hook: VM 100: ...". */
 void log_set_context(const char *ctx);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Print collected warnings, one warning line each. */
+void log_warnings(const struct pvh_warnings *w);
 /* Print an error context: message, then "hint" on its own line when present. */
 void log_err(const struct pvh_err *e);
 

@@ -201,37 +201,11 @@ static bool volid_valid(const char *v) {
     return !strstr(v, "..") && !strchr(colon + 10, '/');
 }
 
-static bool has_mdev_hostpci(const struct pveconf *conf, unsigned *index) {
-    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
-        char key[16], val[1024];
-        struct hostpci hp;
-        snprintf(key, sizeof(key), "hostpci%u", i);
-        if (pveconf_get(conf, key, val, sizeof(val)) && hostpci_parse(i, val, &hp, NULL) == 0 &&
-            hp.mdev[0]) {
-            *index = i;
-            return true;
-        }
-    }
-    return false;
-}
-
 /* The -uuid value for the VM: the mdev UUID, or its smbios1 uuid with uuid_source smbios. */
 static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, size_t size) {
-    snprintf(out, size, "%s", mdev_uuid);
-    char smbios[512];
-    struct propstr ps;
-    const char *u;
-    if (ed->cfg.uuid_source == UUID_SOURCE_SMBIOS &&
-        pveconf_get(&ed->conf, "smbios1", smbios, sizeof(smbios)) &&
-        propstr_parse(smbios, NULL, &ps, NULL) == 0 && (u = propstr_get(&ps, "uuid"))) {
-        char lower[64];
-        snprintf(lower, sizeof(lower), "%s", u);
-        for (char *c = lower; *c; c++) {
-            *c = (char)tolower((unsigned char)*c);
-        }
-        if (uuid_is_canonical(lower)) {
-            snprintf(out, size, "%s", lower);
-        }
+    if (ed->cfg.uuid_source != UUID_SOURCE_SMBIOS ||
+        pveconf_smbios_uuid(&ed->conf, out, size) < 0) {
+        snprintf(out, size, "%s", mdev_uuid);
     }
 }
 
@@ -358,8 +332,11 @@ int managed_attach(
         edit_free(&ed);
         return r;
     }
-    unsigned hp;
-    if (has_mdev_hostpci(&ed.conf, &hp)) {
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t nhps;
+    (void)hostpci_mdev_entries(&ed.conf, hps, &nhps, NULL, NULL); /* malformed: not ours */
+    if (nhps) {
+        unsigned hp = hps[0].index;
         err_set(e, -EINVAL, "VM %lu already has a vGPU in hostpci%u (hostpci mode)", req->vmid, hp);
         err_hint(
             e,

@@ -668,22 +668,9 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
         snprintf(p->uuid_reason, sizeof(p->uuid_reason), "\"uuid_args\": \"always\"");
     }
     snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", first->uuid);
-    char smbios[512];
     if (p->cfg.uuid_source == UUID_SOURCE_SMBIOS &&
-        pveconf_get(&p->conf, "smbios1", smbios, sizeof(smbios))) {
-        struct propstr ps;
-        const char *u =
-            propstr_parse(smbios, NULL, &ps, NULL) == 0 ? propstr_get(&ps, "uuid") : NULL;
-        char lower[64];
-        snprintf(lower, sizeof(lower), "%s", u ? u : "");
-        for (char *c = lower; *c; c++) {
-            *c = (char)tolower((unsigned char)*c);
-        }
-        if (uuid_is_canonical(lower)) {
-            snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", lower);
-        } else {
-            warn_add(&p->warnings, "smbios1 has no valid uuid=; using the mdev UUID for -uuid");
-        }
+        pveconf_smbios_uuid(&p->conf, p->want_uuid, sizeof(p->want_uuid)) == -EINVAL) {
+        warn_add(&p->warnings, "smbios1 has no valid uuid=; using the mdev UUID for -uuid");
     }
     int r = args_with_uuid(cur, p->want_uuid, &p->new_args, &p->args_change);
     if (r == -EINVAL) {
@@ -719,21 +706,11 @@ int plan_pre_start(
     }
     struct hostpci hps[HOSTPCI_MAX];
     size_t nhp = 0;
-    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
-        char key[16], val[1024];
-        snprintf(key, sizeof(key), "hostpci%u", i);
-        if (!pveconf_get(&p->conf, key, val, sizeof(val))) {
-            continue;
-        }
-        struct hostpci hp;
-        if ((r = hostpci_parse(i, val, &hp, e)) < 0) {
-            err_prefix(e, "%s: ", p->conf_path);
-            err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", i);
-            return r;
-        }
-        if (hp.mdev[0]) {
-            hps[nhp++] = hp;
-        }
+    unsigned bad = 0;
+    if ((r = hostpci_mdev_entries(&p->conf, hps, &nhp, &bad, e)) < 0) {
+        err_prefix(e, "%s: ", p->conf_path);
+        err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", bad);
+        return r;
     }
     config_free(&p->cfg);
     if ((r = load_settings(env, &p->cfg, &p->warnings, e)) < 0) {

@@ -1,6 +1,7 @@
 #include "pveconf.h"
 
 #include "cleanup.h"
+#include "mdev_uuid.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -381,6 +382,53 @@ int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct
             p++;
         }
     }
+    return 0;
+}
+
+int hostpci_mdev_entries(
+    const struct pveconf *c, struct hostpci out[HOSTPCI_MAX], size_t *n, unsigned *bad,
+    struct pvh_err *e
+) {
+    int first = 0;
+    *n = 0;
+    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
+        char key[16], val[1024];
+        struct hostpci hp;
+        struct pvh_err pe;
+        snprintf(key, sizeof(key), "hostpci%u", i);
+        if (!pveconf_get(c, key, val, sizeof(val))) {
+            continue;
+        }
+        int r = hostpci_parse(i, val, &hp, first ? &pe : e);
+        if (r < 0) {
+            if (!first) {
+                first = r;
+                if (bad) {
+                    *bad = i;
+                }
+            }
+        } else if (hp.mdev[0]) {
+            out[(*n)++] = hp;
+        }
+    }
+    return first;
+}
+
+int pveconf_smbios_uuid(const struct pveconf *c, char *out, size_t size) {
+    char smbios[512], lower[64];
+    struct propstr ps;
+    if (!pveconf_get(c, "smbios1", smbios, sizeof(smbios))) {
+        return -ENOENT;
+    }
+    const char *u = propstr_parse(smbios, NULL, &ps, NULL) == 0 ? propstr_get(&ps, "uuid") : NULL;
+    snprintf(lower, sizeof(lower), "%s", u ? u : "");
+    for (char *p = lower; *p; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    if (!uuid_is_canonical(lower)) {
+        return -EINVAL;
+    }
+    snprintf(out, size, "%s", lower);
     return 0;
 }
 

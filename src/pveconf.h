@@ -63,6 +63,16 @@ struct hostpci {
 bool mdev_type_id_valid(const char *id);
 /* Parse the value of hostpciN. Validates ids and the mdev type name (no '/', no ".."). */
 int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct pvh_err *e);
+/* The hostpciN entries of the top section that ask for a mediated device (mdev=), in index
+ * order. A malformed entry is skipped; the first one's error is returned (e filled, *bad its
+ * index) after the others were collected, so callers choose to refuse or to carry on. */
+int hostpci_mdev_entries(
+    const struct pveconf *c, struct hostpci out[HOSTPCI_MAX], size_t *n, unsigned *bad,
+    struct pvh_err *e
+);
+/* The VM's smbios1 uuid, lowercase: 0 and out filled; -ENOENT without smbios1; -EINVAL when
+ * smbios1 has no valid uuid=. */
+int pveconf_smbios_uuid(const struct pveconf *c, char *out, size_t size);
 /* Normalise a PCI id ("06:00.0", "0000:06:00.0") to "0000:06:00.0"; -EINVAL when malformed. */
 int pci_id_normalize(const char *id, char *out, size_t size);
 
