@@ -45,13 +45,6 @@ void err_hint(struct pvh_err *e, const char *fmt, ...) {
     va_end(ap);
 }
 
-void err_clear(struct pvh_err *e) {
-    if (e) {
-        e->code = 0;
-        e->msg[0] = e->hint[0] = '\0';
-    }
-}
-
 void warn_add(struct pvh_warnings *w, const char *fmt, ...) {
     char buf[1024];
     va_list ap;

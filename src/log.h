@@ -26,7 +26,6 @@ int err_set(struct pvh_err *e, int rc, const char *fmt, ...) __attribute__((form
 int err_prefix(struct pvh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Add or replace the "what to do" part. */
 void err_hint(struct pvh_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void err_clear(struct pvh_err *e);
 
 /* Warnings that lower layers collect instead of printing (e.g. a dangling sysfs link). */
 struct pvh_warnings {

@@ -550,9 +550,6 @@ static int plan_items(
         }
     }
     free(t.ignore);
-    for (size_t m = 0; m < h->nmdevs; m++) {
-        p->nreclaim += p->reclaim[m];
-    }
     p->n = nitems;
     return r;
 }

@@ -51,7 +51,6 @@ struct vm_plan {
     struct planned_mdev items[HOSTPCI_MAX];
     size_t n;
     bool *reclaim; /* per host.mdevs index: a stale leftover to remove first */
-    size_t nreclaim;
     /* -uuid in args */
     bool args_change;
     char *new_args;
