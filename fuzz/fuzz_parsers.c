@@ -1,8 +1,10 @@
 /*
  * libFuzzer target for every parser of untrusted text: VM configs, property strings, hostpci,
  * args, our JSON settings, NVIDIA names and descriptions, dpkg status, pci.cfg, storage.cfg,
- * creatable_vgpu_types, UUIDs. Beyond "no crash" it checks properties: a config rewritten
- * unchanged is byte-identical, and args_with_uuid really yields that -uuid.
+ * creatable_vgpu_types, UUIDs, the control-byte escaper. Beyond "no crash" it checks
+ * properties: a config rewritten unchanged is byte-identical, args_with_uuid really yields that
+ * -uuid (a second edit changes nothing) and removing it again gives the args back, and escaped
+ * text has no control bytes left.
  * Build and run: fuzz/run.sh [SECONDS]
  */
 #include "config.h"
@@ -10,6 +12,9 @@
 #include "inventory.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
+#include "qemu_args.h"
+#include "sectioncfg.h"
+#include "strutil.h"
 #include "vgpu_type.h"
 
 #include <stdint.h>
@@ -38,28 +43,45 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort(); /* must round-trip byte for byte */
             }
             free(out);
-            char buf[4096];
-            const char *args = pveconf_get(&c, "args", buf, sizeof(buf));
+            const char *args = pveconf_get(&c, "args");
             char *na;
             bool changed;
+            const char *U = "00000000-0000-0000-0000-000000000100";
             /* -EINVAL (an open quote) is a refusal, not a result to check */
-            if (args_with_uuid(args, "00000000-0000-0000-0000-000000000100", &na, &changed) == 0) {
-                char found[64];
-                args_find_uuid(na, found, sizeof(found));
-                if (strcmp(found, "00000000-0000-0000-0000-000000000100")) {
+            if (args_with_uuid(args, U, &na, &changed) == 0) {
+                char *again;
+                bool changed2;
+                if (args_with_uuid(na, U, &again, &changed2) != 0 || changed2) {
                     abort(); /* the last -uuid must be ours */
                 }
-                if (!strchr(na, '\n')) {
+                free(again);
+                if (!strchr(na, '\n') && !strchr(na, '\r') && *na) {
                     (void)pveconf_set(&c, "args", na);
                 }
                 free(na);
             }
+            args = pveconf_get(&c, "args"); /* the edit above replaced the value */
+            char *with_dev;
+            if (args && args_append_pair(args, "-device", "x,y=z", &with_dev) == 0) {
+                char *back;
+                bool found;
+                if (!args_has_pair(with_dev, "-device", "x,y=z") ||
+                    args_remove_pair(with_dev, "-device", "x,y=z", &back, &found) != 0 || !found) {
+                    abort(); /* an appended pair is found and removed again */
+                }
+                free(back);
+                free(with_dev);
+            }
+            struct pvh_warnings w = {0};
+            pveconf_warn_ignored(&c, "fuzz.conf", &w);
+            warn_free(&w);
             for (unsigned i = 0; i < 16; i++) {
                 char key[16];
                 struct hostpci hp;
                 snprintf(key, sizeof(key), "hostpci%u", i);
-                if (pveconf_get(&c, key, buf, sizeof(buf))) {
-                    (void)hostpci_parse(i, buf, &hp, &e);
+                const char *v = pveconf_get(&c, key);
+                if (v) {
+                    (void)hostpci_parse(i, v, &hp, &e);
                 }
             }
             pveconf_free(&c);
@@ -78,8 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 2: { /* property strings, hostpci values, args tokens */
         struct propstr ps;
         struct hostpci hp;
-        (void)propstr_parse(text, "host", &ps, &e);
+        if (propstr_parse(text, "host", &ps, &e) == 0) {
+            propstr_free(&ps);
+        }
         (void)hostpci_parse(3, text, &hp, &e);
+        (void)hostpci_check_syntax(text, NULL, 0);
+        (void)vgpu_type_query_valid(text);
         char *out;
         bool found;
         if (args_remove_pair(text, "-uuid", "x", &out, &found) == 0) {
@@ -109,16 +135,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     case 5: { /* /etc/pve/mapping/pci.cfg and storage.cfg */
-        char paths[8][16];
+        char(*paths)[16];
         size_t n;
         struct storage_info st;
-        (void)mapping_paths(text, "vgpu", "pve1", paths, 8, &n, &e);
-        (void)storage_find(text, "local", &st);
+        struct sectioncfg cfg;
+        for (int typed = 0; typed < 2; typed++) {
+            if (sectioncfg_parse(text, typed, &cfg) == 0) {
+                if (mapping_paths(&cfg, "vgpu", "pve1", &paths, &n, &e) == 0) {
+                    free(paths);
+                }
+                (void)storage_find(&cfg, "local", &st);
+                sectioncfg_free(&cfg);
+            }
+        }
         break;
     }
-    case 6: { /* nvidia/creatable_vgpu_types */
+    case 6: { /* nvidia/creatable_vgpu_types, and what reaches a terminal */
         struct nvidia_iface nv;
         nvidia_parse_creatable(text, &nv);
+        char *esc = str_escape_ctl(text, len, false);
+        if (!esc || str_has_ctl(esc, false)) {
+            abort(); /* escaped text is safe to print */
+        }
+        free(esc);
         break;
     }
     default: { /* UUIDs and VMIDs */

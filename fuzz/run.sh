@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 out=fuzz/out
 mkdir -p "$out/corpus"
-srcs=(src/log.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c src/pveconf.c
-      src/config.c src/inventory.c)
+srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c
+      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/config.c src/mdev.c src/inventory.c)
 clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     fuzz/fuzz_parsers.c "${srcs[@]}" $(pkg-config --cflags --libs json-c uuid) -o "$out/fuzz_parsers"

@@ -25,7 +25,7 @@ printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n' 
 mkdir -p "$HOST/var/lib/vz"
 PVE_VGPU_HOOK_ROOT=$HOST "$BIN" setup >/dev/null
 vmconf() { printf '%s\n' "$2" >"$HOST/etc/pve/nodes/pve1/qemu-server/$1.conf"; }
-run() { LD_PRELOAD=$SO PVE_VGPU_HOOK_ROOT=$HOST "$BIN" "$@"; }
+run() { LD_PRELOAD=$SO "$BIN" --root "$HOST" "$@"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 
 # What Proxmox does around the hookscript, reduced to the phases.

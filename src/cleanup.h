@@ -3,6 +3,7 @@
 #define PVH_CLEANUP_H
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -47,5 +48,15 @@ static inline void closep(int *fd) {
     })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Grow a malloc'ed array by extra elements: 0, or -ENOMEM with the array untouched. */
+#define GROW(arr, n, extra)                                                                        \
+    ({                                                                                             \
+        __typeof__(arr) grow_tmp_ = realloc((arr), ((n) + (extra)) * sizeof(*(arr)));              \
+        if (grow_tmp_) {                                                                           \
+            (arr) = grow_tmp_;                                                                     \
+        }                                                                                          \
+        grow_tmp_ ? 0 : -ENOMEM;                                                                   \
+    })
 
 #endif

@@ -1,5 +1,7 @@
 #include "cli.h"
 
+#include "admin.h"
+#include "config.h"
 #include "hook.h"
 #include "hostfs.h"
 #include "inventory.h"
@@ -11,19 +13,27 @@
 #include "setup.h"
 
 #include "cleanup.h"
+#include "paths.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
 struct cli_ctx {
     struct hostfs fs;
+    struct hostfs real_fs; /* this machine's "/", for --config FILE */
     const char *root;
     const char *config_path;
+    char config_abs[PATH_MAX]; /* config_path made absolute */
+    bool root_from_env, config_from_env;
 };
 
 struct command {
@@ -169,10 +179,15 @@ static void usage(FILE *out) {
     );
 }
 
-static int usage_error(const char *fmt, const char *arg) {
-    fprintf(stderr, "%s: ", PVH_PROG);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nTry 'pve-vgpu-hook --help'.\n");
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    _cleanup_free_ char *esc = str_escape_ctl(msg, strlen(msg), false);
+    fprintf(stderr, "%s: %s\nTry 'pve-vgpu-hook --help'.\n", PVH_PROG, esc ? esc : msg);
     return EXIT_USAGE;
 }
 
@@ -192,7 +207,11 @@ static int cmd_help(const char *name) {
             fputs(hook_help, stdout);
             return 0;
         }
-        return usage_error("no command '%s' (see --help)", name);
+        if (!strcmp(name, "config")) {
+            fputs(CONFIG_HELP, stdout);
+            return 0;
+        }
+        return usage_error("no command or topic '%s' (see --help)", name);
     }
     printf("Usage: pve-vgpu-hook [GLOBAL] %s\n\n%s", c->usage, c->help);
     return 0;
@@ -217,6 +236,28 @@ static int parse_vmid_arg(const char *s, unsigned long *vmid) {
 
 static int open_root(struct cli_ctx *ctx) {
     int r = hostfs_open(&ctx->fs, ctx->root);
+    if (r == 0 && ctx->config_path) {
+        /* --config FILE is a file of this machine, as the shell names it, not below --root. */
+        if (ctx->config_path[0] == '/') {
+            r = str_fmt(ctx->config_abs, sizeof(ctx->config_abs), "%s", ctx->config_path);
+        } else {
+            char cwd[PATH_MAX];
+            r = getcwd(cwd, sizeof(cwd))
+                    ? str_fmt(
+                          ctx->config_abs, sizeof(ctx->config_abs), "%s/%s", cwd, ctx->config_path
+                      )
+                    : -errno;
+        }
+        if (r < 0 || (r = hostfs_open(&ctx->real_fs, "/")) < 0) {
+            fprintf(
+                stderr, "%s: error: cannot use --config '%s': %s\n", PVH_PROG, ctx->config_path,
+                strerror(-r)
+            );
+            hostfs_close(&ctx->fs);
+            return 1;
+        }
+        return 0;
+    }
     if (r < 0) {
         fprintf(
             stderr, "%s: error: cannot open root directory '%s': %s\n", PVH_PROG,
@@ -227,10 +268,16 @@ static int open_root(struct cli_ctx *ctx) {
     return 0;
 }
 
+static void close_root(struct cli_ctx *ctx) {
+    hostfs_close(&ctx->fs);
+    hostfs_close(&ctx->real_fs);
+}
+
 static struct hook_env env_of(struct cli_ctx *ctx) {
     return (struct hook_env
     ){.fs = &ctx->fs,
-      .config_path = ctx->config_path,
+      .config_fs = ctx->config_path ? &ctx->real_fs : &ctx->fs,
+      .config_path = ctx->config_path ? ctx->config_abs : NULL,
       .migrated_from = getenv("PVE_MIGRATED_FROM")};
 }
 
@@ -252,12 +299,22 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
     snprintf(ctxname, sizeof(ctxname), "VM %lu", vmid);
     log_set_context(ctxname);
     log_use_syslog(true);
+    /* Proxmox runs hookscripts with VMID PHASE only: an exported test root or settings file
+     * left in an admin's environment must not redirect real starts. Options still count. */
+    if (ctx->root_from_env) {
+        log_msg(LOG_LVL_WARN, "PVE_VGPU_HOOK_ROOT is ignored in hook mode (use --root)");
+        ctx->root = NULL;
+    }
+    if (ctx->config_from_env) {
+        log_msg(LOG_LVL_WARN, "PVE_VGPU_HOOK_CONFIG is ignored in hook mode (use --config)");
+        ctx->config_path = NULL;
+    }
     if ((r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     r = hook_run(&env, vmid, argv[1]);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     log_use_syslog(false);
     return r;
 }
@@ -345,7 +402,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     }
     inventory_free(&h);
     config_free(&cfg);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return r < 0 ? fail(&e) : 0;
 }
 
@@ -358,13 +415,13 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct host_status st;
-    r = hook_status(&env, &st, &e);
+    r = admin_status(&env, &st, &e);
     log_warnings(&st.warnings);
     if (r == 0) {
         report_status(stdout, &st, o.json);
     }
-    hook_status_free(&st);
-    hostfs_close(&ctx->fs);
+    admin_status_free(&st);
+    close_root(ctx);
     return r < 0 ? fail(&e) : 0;
 }
 
@@ -385,7 +442,7 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     }
     int status = report_check(stdout, vmid, r, &p, &e, o.json);
     plan_free(&p);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return status;
 }
 
@@ -400,7 +457,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings w = {0};
     struct cleanup_item *items = NULL;
     size_t n = 0;
-    r = hook_cleanup(&env, o.dry_run, &items, &n, &w, &e);
+    r = admin_cleanup(&env, o.dry_run, &items, &n, &w, &e);
     log_warnings(&w);
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
@@ -411,7 +468,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
         }
     }
     free(items);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return status;
 }
 
@@ -452,7 +509,7 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
                 }
                 req.index = (int)v;
             } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
-                return usage_error("at most 8 --gpu options%s", "");
+                return usage_error("at most %zu --gpu options", ARRAY_SIZE(req.gpus));
             } else if (pci_id_normalize(argv[i], req.gpus[req.ngpus], 16) < 0) {
                 return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", argv[i]);
             } else {
@@ -479,7 +536,7 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
     r = managed_attach(&env, &req, &notes, &w, &e);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }
 
@@ -494,7 +551,7 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
     r = managed_detach(&env, vmid, &notes, &w, &e);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }
 
@@ -534,9 +591,11 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
     r = setup_snippet(&env, storage, self, &notes, &e);
-    hostfs_close(&ctx->fs);
+    close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }
+
+static int cli_dispatch(int argc, char **argv);
 
 static int take_value(int *i, int argc, char **argv, const char *opt, const char **out) {
     size_t ol = strlen(opt);
@@ -555,12 +614,28 @@ static int take_value(int *i, int argc, char **argv, const char *opt, const char
 }
 
 int cli_main(int argc, char **argv) {
-    struct cli_ctx ctx = {.fs = {.rootfd = -1}};
+    int status = cli_dispatch(argc, argv);
+    /* Output that cannot be written (a full disk, a closed pipe) is a failure, not a silent
+     * success. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: error: cannot write the output: %s\n", PVH_PROG, strerror(errno));
+        return status ? status : 1;
+    }
+    return status;
+}
+
+static int cli_dispatch(int argc, char **argv) {
+    struct cli_ctx ctx = {.fs = {.rootfd = -1}, .real_fs = {.rootfd = -1}};
     ctx.root = getenv("PVE_VGPU_HOOK_ROOT");
     ctx.config_path = getenv("PVE_VGPU_HOOK_CONFIG");
+    if (ctx.root && !*ctx.root) {
+        ctx.root = NULL;
+    }
     if (ctx.config_path && !*ctx.config_path) {
         ctx.config_path = NULL;
     }
+    ctx.root_from_env = ctx.root != NULL;
+    ctx.config_from_env = ctx.config_path != NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         int t;
@@ -576,12 +651,19 @@ int cli_main(int argc, char **argv) {
             printf("pve-vgpu-hook %s\n", PVH_VERSION);
             return 0;
         }
-        if ((t = take_value(&i, argc, argv, "--root", &ctx.root)) ||
-            (t = take_value(&i, argc, argv, "--config", &ctx.config_path))) {
-            if (t < 0) {
-                return usage_error("option %s needs a value", argv[i]);
+        if ((t = take_value(&i, argc, argv, "--root", &ctx.root)) > 0) {
+            ctx.root_from_env = false;
+            continue;
+        }
+        if (t == 0 && (t = take_value(&i, argc, argv, "--config", &ctx.config_path)) > 0) {
+            ctx.config_from_env = false;
+            if (!*ctx.config_path) {
+                return usage_error("--config needs a file name");
             }
             continue;
+        }
+        if (t < 0) {
+            return usage_error("option %s needs a value", argv[i]);
         }
         return usage_error("unknown option '%s'", argv[i]);
     }

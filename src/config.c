@@ -1,7 +1,12 @@
 #include "config.h"
 
+#include "cleanup.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
+#include "strutil.h"
+#include "vgpu_type.h"
+
+#include <ctype.h>
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -9,7 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const policy_names[] = {"equal-size", "homogeneous", "mixed-size", "none"};
+static const char *const policy_names[] = {
+    [POLICY_AUTO] = "auto",
+    [POLICY_EQUAL_SIZE] = "equal-size",
+    [POLICY_HOMOGENEOUS] = "homogeneous",
+    [POLICY_MIXED_SIZE] = "mixed-size",
+    [POLICY_NONE] = "none",
+};
 static const char *const placement_names[] = {"pack", "spread"};
 static const char *const uuid_args_names[] = {"auto", "always", "never"};
 static const char *const uuid_source_names[] = {"mdev", "smbios"};
@@ -20,13 +31,16 @@ const char *policy_name(enum pvh_policy p) {
 
 void config_defaults(struct pvh_config *c) {
     memset(c, 0, sizeof(*c));
-    c->policy = POLICY_EQUAL_SIZE;
-    strcpy(c->series_groups[0], "QC"); /* same-size C and Q share a card (seeds, 4.3.1) */
+    c->policy = POLICY_AUTO;
+    /* NVIDIA: equal-size vGPUs of A, B and Q series may share a GPU; the seeds saw C with Q. */
+    strcpy(c->series_groups[0], "ABCQ");
     c->nseries_groups = 1;
     c->placement = PLACEMENT_PACK;
     c->uuid_args = UUID_ARGS_AUTO;
     c->uuid_source = UUID_SOURCE_MDEV;
     c->remove_wait_s = 10;
+    c->lock_timeout_s = 10; /* like qm set */
+    c->hook_timeout_s = 120;
     c->reclaim_stale = true;
 }
 
@@ -81,9 +95,23 @@ static int parse_enum(
     return bad_value(e, path, key, why);
 }
 
+static int parse_seconds(
+    json_object *v, int min, int max, int *out, const char *path, const char *key, struct pvh_err *e
+) {
+    char why[96];
+    snprintf(why, sizeof(why), "must be a whole number of seconds from %d to %d", min, max);
+    if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < min ||
+        json_object_get_int64(v) > max) {
+        return bad_value(e, path, key, why);
+    }
+    *out = (int)json_object_get_int64(v);
+    return 0;
+}
+
 static int
 parse_series_groups(json_object *v, struct pvh_config *c, const char *path, struct pvh_err *e) {
-    static const char *why = "must be a list of lists of series letters, e.g. [[\"Q\", \"C\"]]";
+    static const char *why =
+        "must be a list of lists of series letters, e.g. [[\"A\", \"B\", \"C\", \"Q\"]]";
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > SERIES_GROUPS_MAX) {
         return bad_value(e, path, "series_groups", why);
@@ -96,14 +124,16 @@ parse_series_groups(json_object *v, struct pvh_config *c, const char *path, stru
         }
         char *dst = c->series_groups[c->nseries_groups];
         size_t k = 0;
+        dst[0] = '\0';
         for (size_t j = 0; j < json_object_array_length(g); j++) {
             json_object *s = json_object_array_get_idx(g, j);
             const char *str =
                 json_object_is_type(s, json_type_string) ? json_object_get_string(s) : "";
-            if (strlen(str) != 1 || !strchr("ABCQ", str[0])) {
+            if (strlen(str) != 1 || !strchr("ABCQ", str[0]) || strchr(dst, str[0])) {
                 return bad_value(e, path, "series_groups", why);
             }
             dst[k++] = str[0];
+            dst[k] = '\0';
         }
         dst[k] = '\0';
         c->nseries_groups++;
@@ -147,7 +177,7 @@ static int parse_vm(
     }
     json_object *t;
     if (!json_object_object_get_ex(v, "type", &t) || !json_object_is_type(t, json_type_string) ||
-        !*json_object_get_string(t) || strlen(json_object_get_string(t)) >= sizeof(vm->type)) {
+        !vgpu_type_query_valid(json_object_get_string(t))) {
         return bad_value(e, path, key, "needs \"type\": a vGPU type like \"GRID P40-2Q\"");
     }
     snprintf(vm->type, sizeof(vm->type), "%s", json_object_get_string(t));
@@ -172,6 +202,9 @@ static int parse_vm(
             if (json_object_is_type(val, json_type_object)) {
                 json_object_object_foreach(val, node, arr) {
                     struct vm_gpu_list *l = &vm->lists[vm->nlists++];
+                    if (!node_name_valid(node)) {
+                        return bad_value(e, path, sub, "must be keyed by node names");
+                    }
                     snprintf(l->node, sizeof(l->node), "%s", node);
                     int r = parse_gpu_array(arr, l, path, sub, e);
                     if (r < 0) {
@@ -190,21 +223,101 @@ static int parse_vm(
                 return bad_value(e, path, sub, "is written by attach; do not edit it");
             }
             vm->attached = true;
+            /* Values of VM config lines: one line, not empty. */
             if (json_object_object_get_ex(val, "args_before", &a) &&
-                json_object_is_type(a, json_type_string) &&
-                !(vm->args_before = strdup(json_object_get_string(a)))) {
-                return -ENOMEM;
+                json_object_is_type(a, json_type_string)) {
+                const char *av = json_object_get_string(a);
+                if (!*av || strpbrk(av, "\r\n")) {
+                    return bad_value(e, path, sub, "is written by attach; do not edit it");
+                }
+                if (!(vm->args_before = strdup(av))) {
+                    return -ENOMEM;
+                }
             }
             if (json_object_object_get_ex(val, "hookscript_added", &hs) &&
-                json_object_is_type(hs, json_type_string) &&
-                !(vm->hookscript_added = strdup(json_object_get_string(hs)))) {
-                return -ENOMEM;
+                json_object_is_type(hs, json_type_string)) {
+                const char *hv = json_object_get_string(hs);
+                if (!*hv || strpbrk(hv, "\r\n")) {
+                    return bad_value(e, path, sub, "is written by attach; do not edit it");
+                }
+                if (!(vm->hookscript_added = strdup(hv))) {
+                    return -ENOMEM;
+                }
             }
         } else {
             warn_add(w, "%s: unknown key \"%s\" ignored", path, sub);
         }
     }
     return 0;
+}
+
+bool node_name_valid(const char *s) {
+    if (!*s || strlen(s) >= NODE_NAME_MAX) {
+        return false;
+    }
+    for (; *s; s++) {
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* JSON text that json-c accepted: where an object repeats a key (json-c keeps the last one
+ * silently). A scanner for strings and nesting is enough, the syntax is known to be valid.
+ * Returns the offset of the repeated key, or -1. */
+struct key_seen {
+    size_t depth;
+    size_t start; /* raw key bytes, escapes undecoded: "a" and "\u0061" differ, an edge */
+    size_t len;
+};
+
+static long find_duplicate_key(const char *text, size_t len) {
+    struct key_seen *keys = NULL;
+    size_t nkeys = 0, depth = 0;
+    /* per depth: is it an object, and is the next string a key? */
+    char kind[256];
+    bool expect_key[256];
+    long dup = -1;
+    for (size_t i = 0; i < len && dup < 0; i++) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            if (++depth >= sizeof(kind)) {
+                break; /* json-c's own depth limit is lower */
+            }
+            kind[depth] = c;
+            expect_key[depth] = c == '{';
+        } else if (c == '}' || c == ']') {
+            while (nkeys && keys[nkeys - 1].depth == depth) {
+                nkeys--;
+            }
+            depth--;
+        } else if (c == ',' && depth && kind[depth] == '{') {
+            expect_key[depth] = true;
+        } else if (c == '"') {
+            size_t start = ++i;
+            while (i < len && text[i] != '"') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+            if (depth && kind[depth] == '{' && expect_key[depth]) {
+                expect_key[depth] = false;
+                for (size_t k = nkeys; k-- > 0 && keys[k].depth == depth;) {
+                    if (keys[k].len == i - start &&
+                        !memcmp(text + keys[k].start, text + start, i - start)) {
+                        dup = (long)start - 1;
+                    }
+                }
+                struct key_seen *nk = realloc(keys, (nkeys + 1) * sizeof(*nk));
+                if (!nk) {
+                    break;
+                }
+                keys = nk;
+                keys[nkeys++] = (struct key_seen){.depth = depth, .start = start, .len = i - start};
+            }
+        }
+    }
+    free(keys);
+    return dup;
 }
 
 static void position(const char *text, size_t off, int *line, int *col) {
@@ -231,25 +344,25 @@ static int parse_root(
     json_object_object_foreach(root, key, v) {
         int iv;
         if (!strcmp(key, "policy")) {
-            r = parse_enum(v, policy_names, 4, &iv, path, key, e);
+            r = parse_enum(v, policy_names, ARRAY_SIZE(policy_names), &iv, path, key, e);
             c->policy = (enum pvh_policy)iv;
         } else if (!strcmp(key, "placement")) {
-            r = parse_enum(v, placement_names, 2, &iv, path, key, e);
+            r = parse_enum(v, placement_names, ARRAY_SIZE(placement_names), &iv, path, key, e);
             c->placement = (enum pvh_placement)iv;
         } else if (!strcmp(key, "uuid_args")) {
-            r = parse_enum(v, uuid_args_names, 3, &iv, path, key, e);
+            r = parse_enum(v, uuid_args_names, ARRAY_SIZE(uuid_args_names), &iv, path, key, e);
             c->uuid_args = (enum pvh_uuid_args)iv;
         } else if (!strcmp(key, "uuid_source")) {
-            r = parse_enum(v, uuid_source_names, 2, &iv, path, key, e);
+            r = parse_enum(v, uuid_source_names, ARRAY_SIZE(uuid_source_names), &iv, path, key, e);
             c->uuid_source = (enum pvh_uuid_source)iv;
         } else if (!strcmp(key, "series_groups")) {
             r = parse_series_groups(v, c, path, e);
         } else if (!strcmp(key, "remove_wait_s")) {
-            if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0 ||
-                json_object_get_int64(v) > 600) {
-                return bad_value(e, path, key, "must be a whole number of seconds from 0 to 600");
-            }
-            c->remove_wait_s = (int)json_object_get_int64(v);
+            r = parse_seconds(v, 0, 600, &c->remove_wait_s, path, key, e);
+        } else if (!strcmp(key, "lock_timeout_s")) {
+            r = parse_seconds(v, 1, 600, &c->lock_timeout_s, path, key, e);
+        } else if (!strcmp(key, "hook_timeout_s")) {
+            r = parse_seconds(v, 1, 3600, &c->hook_timeout_s, path, key, e);
         } else if (!strcmp(key, "reclaim_stale")) {
             if (!json_object_is_type(v, json_type_boolean)) {
                 return bad_value(e, path, key, "must be true or false");
@@ -320,6 +433,19 @@ int config_doc_parse(
         );
         return -EINVAL;
     }
+    long dup = find_duplicate_key(text, len);
+    if (dup >= 0) {
+        int line, col;
+        position(text, (size_t)dup, &line, &col);
+        size_t kl = strcspn(text + dup + 1, "\"");
+        err_set(
+            e, -EINVAL, "%s:%d:%d: the key \"%.*s\" appears twice in one object", path, line, col,
+            (int)kl, text + dup + 1
+        );
+        err_hint(e, "keep one of them (json-c would silently use the last); nothing was changed");
+        json_object_put(doc);
+        return -EINVAL;
+    }
     *root = doc;
     return 0;
 }
@@ -382,3 +508,47 @@ char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {
     *empty = json_object_object_length(root) == 0;
     return out;
 }
+
+const char CONFIG_HELP[] =
+    "Settings: " CONFIG_DEFAULT_PATH " (JSON; cluster-wide through pmxcfs, so every node\n"
+    "reads the same file). A missing file means every default below; --config FILE (or\n"
+    "PVE_VGPU_HOOK_CONFIG) names another file, which must exist. Invalid JSON, a key given\n"
+    "twice or a bad value is an error with file:line:column or the key, and every vGPU start\n"
+    "is refused until it is fixed: nothing is guessed. Unknown keys are warned about.\n"
+    "\n"
+    "  policy          how vGPUs may share one physical GPU (default \"auto\"):\n"
+    "                    auto         the driver decides (available_instances); never stricter\n"
+    "                                 than the driver. Refusals are explained with the\n"
+    "                                 equal-size rule while the GPU behaves that way.\n"
+    "                    equal-size   all vGPUs on a GPU have one framebuffer size; series mix\n"
+    "                                 only within a series_groups group\n"
+    "                    homogeneous  all vGPUs on a GPU are the same type\n"
+    "                    mixed-size   sizes may differ; framebuffers add up to the GPU's\n"
+    "                    none         only available_instances\n"
+    "                  The driver's available_instances = 0 refuses under every policy;\n"
+    "                  MIG-backed types are exempt from the rules.\n"
+    "  series_groups   with equal-size: series that may share a GPU at the same size\n"
+    "                  (default [[\"A\", \"B\", \"C\", \"Q\"]])\n"
+    "  placement       managed mode: \"pack\" (default; GPUs already hosting that size first,\n"
+    "                  then by PCI address) or \"spread\" (fewest vGPUs first)\n"
+    "  uuid_args       -uuid in args for hostpci-mode VMs: \"auto\" (default; only on\n"
+    "                  qemu-server older than 7.2-4, which passes no -uuid itself), \"always\"\n"
+    "                  (also for non-NVIDIA parents and when the version is unknown; on 7.2-4\n"
+    "                  and later Proxmox's own -uuid comes after args and wins, so nothing is\n"
+    "                  changed there and a warning says so), \"never\"\n"
+    "  uuid_source     the -uuid value: \"mdev\" (default; the mdev UUID, as vgpu_unlock-rs\n"
+    "                  expects) or \"smbios\" (the VM's smbios1 uuid)\n"
+    "  remove_wait_s   post-stop: seconds to wait for the NVIDIA driver to remove a vGPU\n"
+    "                  before removing it ourselves (default 10, 0..600)\n"
+    "  reclaim_stale   pre-start may remove leftover vGPUs of stopped VMs when nothing else\n"
+    "                  fits (default true)\n"
+    "  lock_timeout_s  attach/detach: seconds to wait for the VM's lock and the cluster lock\n"
+    "                  (default 10, like qm set; 1..600)\n"
+    "  hook_timeout_s  seconds each chained hook in " HOOKS_DIR " may run\n"
+    "                  before it is stopped and counted as failed (default 120, 1..3600)\n"
+    "  vms             written by attach/detach: per VMID the managed vGPU's \"type\", the\n"
+    "                  candidate \"gpus\" per node, the \"index\" (0..15) and what attach\n"
+    "                  changed (\"attached\"); edit it with attach/detach, not by hand\n"
+    "\n"
+    "Example:\n"
+    "  {\"policy\": \"auto\", \"placement\": \"spread\", \"remove_wait_s\": 10}\n";

@@ -10,24 +10,34 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
-#define CONFIG_MAX_BYTES (1024 * 1024) /* pmxcfs' per-file limit */
+#include "paths.h"
 
-enum pvh_policy { POLICY_EQUAL_SIZE, POLICY_HOMOGENEOUS, POLICY_MIXED_SIZE, POLICY_NONE };
+#define CONFIG_MAX_BYTES (1024 * 1024) /* pmxcfs' per-file limit */
+#define NODE_NAME_MAX 64               /* a node name and its NUL (PVE: a DNS label, 63) */
+#define VGPU_TYPE_MAX 128              /* a type as the user names it, and its NUL */
+
+/* auto: the driver decides (never stricter than it); the others are the admin's own rule. */
+enum pvh_policy {
+    POLICY_AUTO,
+    POLICY_EQUAL_SIZE,
+    POLICY_HOMOGENEOUS,
+    POLICY_MIXED_SIZE,
+    POLICY_NONE,
+};
 enum pvh_placement { PLACEMENT_PACK, PLACEMENT_SPREAD };
 enum pvh_uuid_args { UUID_ARGS_AUTO, UUID_ARGS_ALWAYS, UUID_ARGS_NEVER };
 enum pvh_uuid_source { UUID_SOURCE_MDEV, UUID_SOURCE_SMBIOS };
 
 /* Candidate GPUs for a managed VM; node "" applies to every node. */
 struct vm_gpu_list {
-    char node[64];
+    char node[NODE_NAME_MAX];
     char (*gpus)[16];
     size_t n;
 };
 
 struct vm_settings {
     unsigned long vmid;
-    char type[128];
+    char type[VGPU_TYPE_MAX];
     unsigned index;
     struct vm_gpu_list *lists;
     size_t nlists;
@@ -46,6 +56,8 @@ struct pvh_config {
     enum pvh_uuid_args uuid_args;
     enum pvh_uuid_source uuid_source;
     int remove_wait_s;
+    int lock_timeout_s; /* attach/detach: Proxmox's VM lock and pmxcfs' cluster lock */
+    int hook_timeout_s; /* each chained hook in hooks.d */
     bool reclaim_stale;
     struct vm_settings *vms;
     size_t nvms;
@@ -61,6 +73,10 @@ void config_free(struct pvh_config *c);
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
 
 const char *policy_name(enum pvh_policy p);
+/* What `help config` prints: every key, its values and default. */
+extern const char CONFIG_HELP[];
+/* A node name as Proxmox allows one (letters, digits, '-' and '.', at most 63). */
+bool node_name_valid(const char *s);
 
 /* Editing the file (attach/detach): parse strictly into a document, change vms.<vmid>,
  * serialise. Key order is kept. */

@@ -1,7 +1,11 @@
 #include "hook.h"
 
+#include "mdev.h"
+
 #include "cleanup.h"
+#include "paths.h"
 #include "rules.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,111 +18,19 @@
 
 /* ---------- small helpers ---------- */
 
-static void sleep_ms(long ms) {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int errno_exit(int r) {
     return r < 0 ? 1 : 0;
 }
 
-/* ---------- acting on sysfs ---------- */
-
-static int remove_mdev(const struct hostfs *fs, const char *uuid) {
-    char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
-    if (r < 0) {
-        return r;
-    }
-    r = hostfs_write_str(fs, path, "1");
-    return r == -ENOENT ? 0 : r; /* already gone is what we wanted */
-}
-
-static int create_mdev(
-    const struct hook_env *env, const struct vm_plan *p, const struct planned_mdev *it,
-    struct pvh_err *e
-) {
-    const char *parent = p->host.parents[it->parent].bdf;
-    char path[PATH_MAX];
-    int r = path_fmt(
-        path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types/%s/create", parent,
-        it->type_id
-    );
-    if (r < 0) {
-        return err_set(e, r, "path too long");
-    }
-    r = hostfs_write_str(env->fs, path, it->uuid);
-    if (r == 0) {
-        return 0;
-    }
-    if (r == -EEXIST) {
-        struct inv_mdev other;
-        if (inventory_mdev_lookup(env->fs, it->uuid, &other) == 0) {
-            err_set(
-                e, r,
-                "cannot create %s on %s: UUID %s is already used by an mdev of type %s "
-                "on %s (mdev UUIDs are unique host-wide)",
-                it->type_id, parent, it->uuid, other.type_id, other.parent_bdf
-            );
-        } else {
-            err_set(
-                e, r, "cannot create %s on %s: UUID %s is already in use", it->type_id, parent,
-                it->uuid
-            );
+/* Leave the host as it was: remove the devices that the first n items of this run created. */
+static void undo_created(const struct hook_env *env, const struct vm_plan *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        if (it->action != ACT_REUSE && it->action != ACT_PROXMOX &&
+            mdev_remove(env->fs, it->uuid) == 0) {
+            log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", it->uuid);
         }
-        err_hint(
-            e,
-            "if VM %lu is not running, remove the old device: 'pve-vgpu-hook cleanup' or "
-            "'echo 1 > /sys/bus/mdev/devices/%s/remove'",
-            p->vmid, it->uuid
-        );
-        return r;
     }
-    char avail_path[PATH_MAX];
-    long avail = -1;
-    if (path_fmt(
-            avail_path, sizeof(avail_path),
-            "/sys/bus/pci/devices/%s/mdev_supported_types/%s/available_instances", parent,
-            it->type_id
-        ) == 0) {
-        (void)hostfs_read_long(env->fs, avail_path, &avail);
-    }
-    if (r == -ENOENT) {
-        err_set(
-            e, r, "cannot create %s on %s: the type directory has disappeared", it->type_id, parent
-        );
-        err_hint(e, "the vGPU driver may have been reloaded; check 'pve-vgpu-hook types'");
-    } else if (r == -EINVAL) {
-        err_set(
-            e, r, "the kernel rejected creating %s on %s with UUID %s: %s", it->type_id, parent,
-            it->uuid, strerror(-r)
-        );
-        err_hint(
-            e,
-            "the driver refused the request; available_instances reads %ld; see the "
-            "kernel log ('journalctl -k') for the driver's reason",
-            avail
-        );
-    } else {
-        err_set(
-            e, r,
-            "the driver refused to create %s on %s: %s (available_instances now "
-            "reads %ld)",
-            it->type_id, parent, strerror(-r), avail
-        );
-        err_hint(
-            e, "the GPU is full or holds vGPUs of another size; 'pve-vgpu-hook status' "
-               "shows what it hosts"
-        );
-    }
-    return r;
 }
 
 /* Reclaim leftovers, replace, create; on failure remove what this run created. */
@@ -130,7 +42,7 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
             continue;
         }
         const struct inv_mdev *md = &h->mdevs[m];
-        if ((r = remove_mdev(env->fs, md->uuid)) < 0) {
+        if ((r = mdev_remove(env->fs, md->uuid)) < 0) {
             err_set(
                 e, r, "cannot remove leftover mdev %s (VM %lu, %s on %s): %s", md->uuid, md->vmid,
                 md->type_id, md->parent_bdf, strerror(-r)
@@ -173,7 +85,7 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
             continue;
         }
         if (it->action == ACT_REPLACE) {
-            if ((r = remove_mdev(env->fs, it->uuid)) < 0) {
+            if ((r = mdev_remove(env->fs, it->uuid)) < 0) {
                 err_set(
                     e, r, "cannot remove the old mdev %s (%s on %s): %s", it->uuid,
                     it->existing.type_id, it->existing.parent_bdf, strerror(-r)
@@ -185,7 +97,8 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
                 it->uuid, it->existing.type_id, it->existing.parent_bdf
             );
         }
-        if ((r = create_mdev(env, p, it, e)) < 0) {
+        if ((r = mdev_create(env->fs, h->parents[it->parent].bdf, it->type_id, it->uuid, p->vmid, e)
+            ) < 0) {
             break;
         }
         const struct inv_type *ty = inv_parent_type(h, it->parent, it->type_id);
@@ -198,15 +111,23 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
     if (done == p->n) {
         return 0;
     }
-    /* Leave the host as it was: undo the devices this run created. */
-    for (size_t i = 0; i < done; i++) {
-        const struct planned_mdev *it = &p->items[i];
-        if (it->action != ACT_REUSE && it->action != ACT_PROXMOX &&
-            remove_mdev(env->fs, it->uuid) == 0) {
-            log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", it->uuid);
-        }
-    }
+    undo_created(env, p, done);
     return r;
+}
+
+/* "qm set VMID --args '...'" with args quoted for the shell, when short enough to be read. */
+static void args_by_hand_hint(struct pvh_err *e, const struct vm_plan *p, const char *why) {
+    _cleanup_free_ char *q = str_shell_quote(p->new_args);
+    if (q && strlen(q) < 400) {
+        err_hint(e, "%sadd it by hand: qm set %lu --args %s", why, p->vmid, q);
+    } else {
+        err_hint(
+            e,
+            "%sadd it by hand: append ' -uuid %s' to the VM's args ('qm config %lu' shows "
+            "them; 'qm set %lu --args ...' sets them)",
+            why, p->want_uuid, p->vmid, p->vmid
+        );
+    }
 }
 
 static int write_args(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
@@ -225,174 +146,15 @@ static int write_args(const struct hook_env *env, struct vm_plan *p, struct pvh_
             e, r, "VM %lu needs '-uuid %s' in args (%s), but %s cannot be written: %s", p->vmid,
             p->want_uuid, p->uuid_reason, p->conf_path, strerror(-r)
         );
-        if (r == -EACCES || r == -EROFS || r == -EPERM) {
-            err_hint(
-                e,
-                "/etc/pve is read-only without cluster quorum ('pvecm status'); restore "
-                "quorum, or add it by hand: qm set %lu --args '%s'",
-                p->vmid, p->new_args
-            );
-        } else {
-            err_hint(e, "add it by hand: qm set %lu --args '%s'", p->vmid, p->new_args);
-        }
+        args_by_hand_hint(
+            e, p,
+            r == -EACCES || r == -EROFS || r == -EPERM
+                ? "/etc/pve is read-only without cluster quorum ('pvecm status'); restore quorum, "
+                  "or "
+                : ""
+        );
     }
     return r;
-}
-
-/* ---------- admin commands ---------- */
-
-void hook_status_free(struct host_status *st) {
-    config_free(&st->cfg);
-    inventory_free(&st->host);
-    free(st->running);
-    free(st->missing);
-    free(st->nvidia);
-    warn_free(&st->warnings);
-    st->running = NULL;
-    st->missing = NULL;
-    st->nvidia = NULL;
-}
-
-/* The vGPUs a VM's config asks for: its hostpci mdev entries, or its managed entry. */
-static void expected_vgpus(
-    const struct hook_env *env, const struct pvh_config *cfg, unsigned long vmid,
-    struct host_status *st
-) {
-    char path[128];
-    snprintf(path, sizeof(path), "/etc/pve/qemu-server/%lu.conf", vmid);
-    _cleanup_free_ char *text = NULL;
-    size_t len;
-    struct pveconf conf;
-    if (hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-        pveconf_parse(text, len, &conf) < 0) {
-        return;
-    }
-    struct missing_vgpu want[HOSTPCI_MAX + 1];
-    struct hostpci hps[HOSTPCI_MAX];
-    size_t n = 0;
-    (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL); /* malformed lines are pre-start's */
-    pveconf_free(&conf);
-    for (size_t i = 0; i < n; i++) {
-        want[i] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
-        snprintf(want[i].type, sizeof(want[i].type), "%s", hps[i].mdev);
-    }
-    const struct vm_settings *vs = config_vm(cfg, vmid);
-    if (vs && n == 0) {
-        want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
-        snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
-        n++;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char dev[128];
-        mdev_uuid_for(vmid, want[i].index, want[i].uuid);
-        snprintf(dev, sizeof(dev), "/sys/bus/mdev/devices/%s", want[i].uuid);
-        if (hostfs_exists(env->fs, dev) == 0) {
-            continue;
-        }
-        struct missing_vgpu *nm = realloc(st->missing, (st->nmissing + 1) * sizeof(*nm));
-        if (!nm) {
-            return;
-        }
-        st->missing = nm;
-        st->missing[st->nmissing++] = want[i];
-    }
-}
-
-int hook_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e) {
-    memset(st, 0, sizeof(*st));
-    config_defaults(&st->cfg);
-    if (node_name(env->fs, st->node, sizeof(st->node)) < 0) {
-        snprintf(st->node, sizeof(st->node), "localhost");
-    }
-    config_free(&st->cfg);
-    int r = load_settings(env, &st->cfg, &st->warnings, e);
-    if (r < 0) {
-        return r;
-    }
-    if ((r = inventory_load_all(env->fs, &st->host, e)) < 0) {
-        return r;
-    }
-    if (inventory_nvidia_gpus(env->fs, &st->nvidia, &st->nnvidia) < 0) {
-        warn_add(&st->warnings, "cannot scan /sys/bus/pci/devices for NVIDIA's vendor interface");
-    }
-    st->running = calloc(st->host.nmdevs ? st->host.nmdevs : 1, sizeof(*st->running));
-    if (!st->running) {
-        return err_set(e, -ENOMEM, "out of memory");
-    }
-    for (size_t m = 0; m < st->host.nmdevs; m++) {
-        const struct inv_mdev *md = &st->host.mdevs[m];
-        st->running[m] = md->owned ? (signed char)vm_is_running(env->fs, md->vmid) : -1;
-    }
-    /* Running VMs of this node whose vGPU is not there. */
-    struct hostfs_list l;
-    if (hostfs_list(env->fs, "/etc/pve/qemu-server", &l) == 0) {
-        for (size_t i = 0; i < l.n; i++) {
-            char id[16];
-            unsigned long vmid;
-            size_t nl = strlen(l.names[i]);
-            if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
-                continue;
-            }
-            snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
-            if (vmid_parse(id, &vmid) && vm_is_running(env->fs, vmid)) {
-                expected_vgpus(env, &st->cfg, vmid, st);
-            }
-        }
-        hostfs_list_free(&l);
-    }
-    return 0;
-}
-
-int hook_cleanup(
-    const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
-    struct pvh_warnings *w, struct pvh_err *e
-) {
-    *items = NULL;
-    *n = 0;
-    int lock = -1;
-    if (!dry_run) {
-        lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
-        if (lock < 0) {
-            err_set(e, lock, "cannot take the host lock %s: %s", HOST_LOCK_PATH, strerror(-lock));
-            err_hint(e, "another pve-vgpu-hook is busy; try again in a minute");
-            return lock;
-        }
-    }
-    struct inv_mdev *all = NULL;
-    size_t nall = 0;
-    int r = inventory_vm_mdevs(env->fs, 0, &all, &nall, w);
-    if (r < 0) {
-        hostfs_unlock(lock);
-        return err_set(e, r, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
-    }
-    struct cleanup_item *out = calloc(nall ? nall : 1, sizeof(*out));
-    if (!out) {
-        free(all);
-        hostfs_unlock(lock);
-        return err_set(e, -ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < nall; i++) {
-        struct cleanup_item *it = &out[i];
-        it->mdev = all[i];
-        if (!it->mdev.owned) {
-            it->verdict = CLEAN_NOT_OURS;
-        } else if (vm_is_running(env->fs, it->mdev.vmid)) {
-            it->verdict = CLEAN_KEPT_RUNNING;
-        } else if (vm_is_busy(env->fs, it->mdev.vmid)) {
-            it->verdict = CLEAN_KEPT_BUSY;
-        } else if (dry_run) {
-            it->verdict = CLEAN_WOULD_REMOVE;
-        } else if ((it->err = remove_mdev(env->fs, it->mdev.uuid)) < 0) {
-            it->verdict = CLEAN_FAILED;
-        } else {
-            it->verdict = CLEAN_REMOVED;
-        }
-    }
-    free(all);
-    hostfs_unlock(lock);
-    *items = out;
-    *n = nall;
-    return 0;
 }
 
 /* ---------- chained hooks ---------- */
@@ -410,10 +172,13 @@ static bool runparts_name(const char *n) {
     return true;
 }
 
-/* Run the executables of HOOKS_DIR with the same VMID, phase and environment, in order.
- * stop_at_failure: pre-start stops at the first failing hook. Returns the number that failed. */
+/* Run the executables of HOOKS_DIR with the same VMID, phase and environment, in order, each
+ * for at most timeout_s. They run as root, so one that someone else could have changed is not
+ * run (and counts as failed). stop_at_failure: pre-start stops at the first failing hook.
+ * Returns the number that failed. */
 static int run_chained(
-    const struct hook_env *env, unsigned long vmid, const char *phase, bool stop_at_failure
+    const struct hook_env *env, unsigned long vmid, const char *phase, int timeout_s,
+    bool stop_at_failure
 ) {
     struct hostfs_list l;
     if (hostfs_list(env->fs, HOOKS_DIR, &l) < 0) {
@@ -423,17 +188,39 @@ static int run_chained(
     char id[16];
     snprintf(id, sizeof(id), "%lu", vmid);
     for (size_t i = 0; i < l.n && !(failed && stop_at_failure); i++) {
-        char path[PATH_MAX];
+        char path[PATH_MAX], why[PATH_MAX + 64];
         mode_t mode;
         if (!runparts_name(l.names[i]) ||
             path_fmt(path, sizeof(path), "%s/%s", HOOKS_DIR, l.names[i]) < 0 ||
             hostfs_stat(env->fs, path, &mode, NULL) < 0 || !S_ISREG(mode) || !(mode & 0111)) {
-            continue;
+            continue; /* run-parts' rule: only executables with such names */
         }
         char *argv[] = {path, id, (char *)phase, NULL};
         int status;
-        int r = hostfs_run(env->fs, path, argv, &status);
-        if (r < 0) {
+        int r =
+            hostfs_run_trusted(env->fs, path, argv, timeout_s * 1000, &status, why, sizeof(why));
+        if (r == -EPERM && why[0]) {
+            log_msg(
+                LOG_LVL_ERROR,
+                "chained hook %s is not run: %s, so someone other than root could change what "
+                "runs as root",
+                path, why
+            );
+            log_msg(
+                LOG_LVL_INFO,
+                "what to do: make it and every directory above it root's and not writable by "
+                "group or others (chown root:root; chmod go-w)"
+            );
+            failed++;
+        } else if (r == -ETIMEDOUT) {
+            log_msg(
+                LOG_LVL_ERROR,
+                "chained hook %s did not finish on %s within %d s and was stopped "
+                "(hook_timeout_s in the settings)",
+                path, phase, timeout_s
+            );
+            failed++;
+        } else if (r < 0) {
             log_msg(LOG_LVL_ERROR, "cannot run chained hook %s: %s", path, strerror(-r));
             failed++;
         } else if (status) {
@@ -451,16 +238,8 @@ static int run_chained(
 
 static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     struct pvh_err e = {0};
-    int lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+    int lock = mdev_host_lock(env->fs, &e);
     if (lock < 0) {
-        err_set(&e, lock, "cannot take the host lock %s: %s", HOST_LOCK_PATH, strerror(-lock));
-        err_hint(
-            &e,
-            lock == -ETIMEDOUT ? "another pve-vgpu-hook has held it for %d s; check "
-                                 "'ps aux | grep pve-vgpu-hook'"
-                               : "check that /run/lock exists and is writable (%d)",
-            HOST_LOCK_TIMEOUT_MS / 1000
-        );
         log_err(&e);
         return 1;
     }
@@ -507,14 +286,9 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     hostfs_unlock(lock);
     /* Chained hooks run after our own work succeeded (another pre-start failure stops the
      * start anyway). One that fails stops the start: undo what this run created first. */
-    if (r == 0 && run_chained(env, vmid, "pre-start", true)) {
-        int relock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
-        for (size_t i = 0; i < p.n; i++) {
-            if (p.items[i].action != ACT_REUSE && p.items[i].action != ACT_PROXMOX &&
-                remove_mdev(env->fs, p.items[i].uuid) == 0) {
-                log_msg(LOG_LVL_INFO, "removed mdev %s again (start refused)", p.items[i].uuid);
-            }
-        }
+    if (r == 0 && run_chained(env, vmid, "pre-start", p.cfg.hook_timeout_s, true)) {
+        int relock = mdev_host_lock(env->fs, &e);
+        undo_created(env, &p, p.n);
         hostfs_unlock(relock);
         log_msg(LOG_LVL_INFO, "what to do: fix the chained hook or move it out of %s", HOOKS_DIR);
         r = -ECANCELED;
@@ -523,34 +297,24 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     return errno_exit(r);
 }
 
-static int phase_post_stop(const struct hook_env *env, unsigned long vmid) {
-    struct pvh_err e = {0};
+static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int wait_s) {
     struct pvh_warnings w = {0};
-    struct pvh_config cfg;
-    if (load_settings(env, &cfg, &w, &e) < 0) {
-        /* Cleaning up matters more than settings: go on with defaults. */
-        log_msg(LOG_LVL_WARN, "%s; using default settings", e.msg);
-        config_defaults(&cfg);
-    }
-    int wait_s = cfg.remove_wait_s;
-    config_free(&cfg);
     if (vm_is_running(env->fs, vmid)) {
         log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
-        warn_free(&w);
         return 0;
     }
     struct inv_mdev *mine = NULL;
     size_t n = 0;
-    int r = inventory_vm_mdevs(env->fs, vmid, &mine, &n, &w);
+    int r = mdev_list(env->fs, vmid, &mine, &n, &w);
     log_warnings(&w);
     warn_free(&w);
     if (r < 0) {
-        log_msg(LOG_LVL_ERROR, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
+        log_msg(LOG_LVL_ERROR, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
         return 1;
     }
     /* NVIDIA's driver removes its mdevs itself shortly after QEMU exits; removing one first
      * has broken drivers (qemu-server 49c51a60). Poll rather than sleep blindly. */
-    long deadline = now_ms() + wait_s * 1000L;
+    long deadline = mono_ms() + wait_s * 1000L;
     char path[PATH_MAX];
     /* Which devices sit on NVIDIA GPUs: only those are worth waiting for. Known once. */
     bool *nvidia = calloc(n ? n : 1, sizeof(*nvidia));
@@ -568,7 +332,7 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid) {
             if (!mine[i].uuid[0]) {
                 continue;
             }
-            if (path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", mine[i].uuid) == 0 &&
+            if (path_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s", mine[i].uuid) == 0 &&
                 hostfs_lexists(env->fs, path) < 0) {
                 log_msg(LOG_LVL_INFO, "mdev %s was removed by its driver", mine[i].uuid);
                 mine[i].uuid[0] = '\0';
@@ -576,20 +340,17 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid) {
             }
             left += nvidia[i];
         }
-        if (!left || now_ms() >= deadline) {
+        if (!left || mono_ms() >= deadline) {
             break;
         }
         sleep_ms(100);
     }
     free(nvidia);
-    int lock = hostfs_lock(env->fs, HOST_LOCK_PATH, HOST_LOCK_TIMEOUT_MS);
+    struct pvh_err e = {0};
+    int lock = mdev_host_lock(env->fs, &e);
     if (lock < 0) {
-        log_msg(
-            LOG_LVL_ERROR,
-            "cannot take the host lock %s: %s; run 'pve-vgpu-hook cleanup' "
-            "later",
-            HOST_LOCK_PATH, strerror(-lock)
-        );
+        log_err(&e);
+        log_msg(LOG_LVL_INFO, "what to do: run 'pve-vgpu-hook cleanup' later");
         free(mine);
         return 1;
     }
@@ -603,7 +364,7 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid) {
             log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
             break;
         }
-        r = remove_mdev(env->fs, mine[i].uuid);
+        r = mdev_remove(env->fs, mine[i].uuid);
         if (r < 0) {
             log_msg(
                 LOG_LVL_ERROR,
@@ -628,9 +389,19 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
     if (!strcmp(phase, "pre-start")) {
         return phase_pre_start(env, vmid);
     }
+    struct pvh_err e = {0};
+    struct pvh_warnings w = {0};
+    struct pvh_config cfg;
+    if (load_settings(env, &cfg, &w, &e) < 0) {
+        /* Cleaning up matters more than settings: go on with defaults. */
+        log_msg(LOG_LVL_WARN, "%s; using default settings", e.msg);
+        config_defaults(&cfg);
+    }
+    log_warnings(&w);
+    warn_free(&w);
     int status = 0;
     if (!strcmp(phase, "post-stop")) {
-        status = phase_post_stop(env, vmid);
+        status = phase_post_stop(env, vmid, cfg.remove_wait_s);
     } else if (strcmp(phase, "post-start") && strcmp(phase, "pre-stop")) {
         log_msg(
             LOG_LVL_WARN,
@@ -640,5 +411,7 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
         );
     }
     /* In the other phases a failing chained hook is reported and the rest still run. */
-    return run_chained(env, vmid, phase, false) ? 1 : status;
+    int failed = run_chained(env, vmid, phase, cfg.hook_timeout_s, false);
+    config_free(&cfg);
+    return failed ? 1 : status;
 }

@@ -6,10 +6,10 @@
  * openat() and friends, so the whole tool runs unchanged on a fake tree.
  * All functions return 0 (or a length) on success and a negative errno on failure.
  *
- * Below a root other than "/", opens (reads, writes, listings, lock files) resolve absolute
- * symlinks and ".." inside the root (openat2 RESOLVE_IN_ROOT). readlink, stat, mkdir, symlink,
- * unlink and rename resolve as the kernel does for *at() calls: only the trees we make and
- * captured sysfs (relative links) are meant to be used with --root.
+ * Below a root other than "/", everything stays inside it: opens resolve absolute symlinks and
+ * ".." inside the root (openat2 RESOLVE_IN_ROOT), and readlink, stat, mkdir, symlink, unlink
+ * and rename work on the last component inside a directory opened that way. Reads relative to a
+ * directory from hostfs_dir_open() stay beneath that directory (RESOLVE_BENEATH).
  */
 #ifndef PVH_HOSTFS_H
 #define PVH_HOSTFS_H
@@ -54,8 +54,9 @@ int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *
 int hostfs_dir_open(const struct hostfs *fs, const char *path);
 void hostfs_dir_close(int dirfd);
 /* hostfs_read() / hostfs_read_long() relative to such a directory. */
-ssize_t hostfs_read_at(int dirfd, const char *relpath, char *buf, size_t size);
-int hostfs_read_long_at(int dirfd, const char *relpath, long *out);
+ssize_t
+hostfs_read_at(const struct hostfs *fs, int dirfd, const char *relpath, char *buf, size_t size);
+int hostfs_read_long_at(const struct hostfs *fs, int dirfd, const char *relpath, long *out);
 
 /* Sorted directory listing without "." and ".."; free with hostfs_list_free(). */
 struct hostfs_list {
@@ -63,7 +64,9 @@ struct hostfs_list {
     size_t n;
 };
 int hostfs_list(const struct hostfs *fs, const char *path, struct hostfs_list *out);
-int hostfs_list_at(int dirfd, const char *relpath, struct hostfs_list *out);
+int hostfs_list_at(
+    const struct hostfs *fs, int dirfd, const char *relpath, struct hostfs_list *out
+);
 void hostfs_list_free(struct hostfs_list *l);
 
 /* Atomically replace path: write "<path>.tmp.<pid>" in the same directory, fsync, keep the
@@ -72,15 +75,46 @@ int hostfs_replace_file(
     const struct hostfs *fs, const char *path, const char *data, size_t len, mode_t mode_if_new
 );
 
+/* Several files changed together, all or nothing as far as the host lets us: every new content
+ * (and a copy of every old one) is first written and synced beside its target, then the
+ * targets are renamed in order; if one rename fails, the files renamed before it get their
+ * old content back by a rename too. A crash between renames leaves the first files changed. */
+struct hostfs_change {
+    const struct hostfs *fs;
+    const char *path;
+    const char *data; /* the new content; NULL removes the file */
+    size_t len;
+    const char *old; /* the current content (NULL when the file does not exist), for undo */
+    size_t old_len;
+    mode_t mode_if_new;
+};
+struct hostfs_txn_report {
+    size_t failed_at;  /* the change that failed; n when none did */
+    size_t not_undone; /* changes applied before it that could not be put back */
+};
+int hostfs_replace_files(
+    const struct hostfs_change *changes, size_t n, struct hostfs_txn_report *rep
+);
+
 int hostfs_unlink(const struct hostfs *fs, const char *path);
 int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode);
 int hostfs_symlink(const struct hostfs *fs, const char *target, const char *path);
-/* Run the program at path (below the root) with argv, this process's environment and stdio;
+/* Run the executable at path (below the root) with argv, this process's environment and stdio,
+ * if only root can change it: the file and every directory above it up to the root are owned
+ * by root and not writable by group or others (else -EPERM, why says what is wrong). After
+ * timeout_ms it gets SIGTERM, 2 s later SIGKILL (its whole process group): -ETIMEDOUT.
  * *status: its exit status, or 128 + signal. */
-int hostfs_run(const struct hostfs *fs, const char *path, char *const argv[], int *status);
+int hostfs_run_trusted(
+    const struct hostfs *fs, const char *path, char *const argv[], int timeout_ms, int *status,
+    char *why, size_t whysize
+);
 
-/* Exclusive flock on path (created if missing), retried until timeout_ms. Returns the fd. */
+/* Exclusive flock on path (created if missing, never through a symlink), retried until
+ * timeout_ms. Returns the fd. */
 int hostfs_lock(const struct hostfs *fs, const char *path, int timeout_ms);
+/* The same on a lock file in a directory only root may use: the directory is created 0700 if
+ * missing; -EPERM when it (or the file) is someone else's, reachable by others, or a link. */
+int hostfs_lock_private(const struct hostfs *fs, const char *path, int timeout_ms);
 void hostfs_unlock(int fd);
 /* 1 when another process holds a flock on path, 0 when not (or the file is missing). */
 int hostfs_is_locked(const struct hostfs *fs, const char *path);

@@ -1,21 +1,15 @@
 #include "inventory.h"
 
 #include "cleanup.h"
+#include "paths.h"
+#include "pveconf.h"
+#include "strutil.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define GROW(arr, n, extra)                                                                        \
-    ({                                                                                             \
-        __typeof__(arr) grow_tmp_ = realloc((arr), ((n) + (extra)) * sizeof(*(arr)));              \
-        if (grow_tmp_) {                                                                           \
-            (arr) = grow_tmp_;                                                                     \
-        }                                                                                          \
-        grow_tmp_ ? 0 : -ENOMEM;                                                                   \
-    })
 
 void inventory_free(struct host *h) {
     for (size_t i = 0; i < h->nparents; i++) {
@@ -31,7 +25,7 @@ void inventory_free(struct host *h) {
 
 int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/physfn", bdf);
+    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/physfn", bdf);
     if (r < 0) {
         return r;
     }
@@ -105,11 +99,11 @@ static void pci_identity(
     char path[PATH_MAX], buf[16];
     *vendor = 0;
     driver[0] = '\0';
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/vendor", bdf) == 0 &&
+    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/vendor", bdf) == 0 &&
         hostfs_read(fs, path, buf, sizeof(buf)) > 0) {
         *vendor = (unsigned)strtoul(buf, NULL, 16);
     }
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf) == 0 &&
+    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
         hostfs_link_basename(fs, path, driver, size) < 0) {
         driver[0] = '\0';
     }
@@ -126,7 +120,9 @@ bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf) {
 }
 
 /* tdirfd: the parent's mdev_supported_types directory. */
-static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def) {
+static int load_typedef(
+    const struct hostfs *fs, struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def
+) {
     const struct inv_typedef *known = inv_gpu_typedef(h, gpu, id);
     if (known) {
         *def = (size_t)(known - h->defs);
@@ -142,16 +138,31 @@ static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, 
     char path[PATH_MAX];
     /* name and description are optional in the ABI (the kernel's mtty sample has neither). */
     if (path_fmt(path, sizeof(path), "%s/name", id) == 0 &&
-        hostfs_read_at(tdirfd, path, d->name, sizeof(d->name)) < 0) {
+        hostfs_read_at(fs, tdirfd, path, d->name, sizeof(d->name)) < 0) {
         d->name[0] = '\0';
     }
     if (path_fmt(path, sizeof(path), "%s/description", id) == 0 &&
-        hostfs_read_at(tdirfd, path, d->description, sizeof(d->description)) < 0) {
+        hostfs_read_at(fs, tdirfd, path, d->description, sizeof(d->description)) < 0) {
         d->description[0] = '\0';
     }
     if (path_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
-        hostfs_read_at(tdirfd, path, d->device_api, sizeof(d->device_api)) < 0) {
+        hostfs_read_at(fs, tdirfd, path, d->device_api, sizeof(d->device_api)) < 0) {
         d->device_api[0] = '\0';
+    }
+    /* A name or description with control bytes is no NVIDIA text: keep it, shown escaped. */
+    char *texts[] = {d->name, d->description, d->device_api};
+    size_t sizes[] = {sizeof(d->name), sizeof(d->description), sizeof(d->device_api)};
+    for (size_t i = 0; i < ARRAY_SIZE(texts); i++) {
+        if (str_has_ctl(texts[i], false)) {
+            _cleanup_free_ char *esc = str_escape_ctl(texts[i], strlen(texts[i]), false);
+            warn_add(
+                &h->warnings, "type %s of %s has control bytes in its sysfs text: %s", id,
+                h->gpus[gpu].bdf, esc ? esc : "?"
+            );
+            if (!esc || str_fmt(texts[i], sizes[i], "%s", esc) < 0) {
+                texts[i][0] = '\0';
+            }
+        }
     }
     vgpu_type_describe(d->name, d->description, &d->info);
     if (d->info.fb_mib > h->gpus[gpu].fb_mib && !d->info.mig) {
@@ -163,7 +174,7 @@ static int load_typedef(struct host *h, size_t gpu, int tdirfd, const char *id, 
 
 static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t parent) {
     char dir[PATH_MAX], path[PATH_MAX];
-    int r = path_fmt(dir, sizeof(dir), "/sys/bus/pci/devices/%s", h->parents[parent].bdf);
+    int r = path_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", h->parents[parent].bdf);
     if (r < 0) {
         return r;
     }
@@ -198,12 +209,14 @@ static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t 
 }
 
 /* Read a type's available_instances into t (a warning, not a failure, when unreadable). */
-static int
-read_available(struct host *h, int tdirfd, const char *parent, const char *id, struct inv_type *t) {
+static int read_available(
+    const struct hostfs *fs, struct host *h, int tdirfd, const char *parent, const char *id,
+    struct inv_type *t
+) {
     char path[PATH_MAX];
     int r = path_fmt(path, sizeof(path), "%s/available_instances", id);
     if (r == 0) {
-        r = hostfs_read_long_at(tdirfd, path, &t->available);
+        r = hostfs_read_long_at(fs, tdirfd, path, &t->available);
     }
     if (r == -ENOENT) {
         return r; /* no such type here */
@@ -219,6 +232,20 @@ read_available(struct host *h, int tdirfd, const char *parent, const char *id, s
         );
     }
     return 0;
+}
+
+/* A type directory name we can use as a path component and print: the kernel names them
+ * "<driver>-<id>"; anything else (control bytes, over-long) is skipped with a warning. */
+static bool type_dir_name_ok(struct host *h, const char *bdf, const char *name) {
+    if (strlen(name) < sizeof(((struct inv_typedef *)0)->id) && !str_has_ctl(name, false)) {
+        return true;
+    }
+    _cleanup_free_ char *esc = str_escape_ctl(name, strlen(name), false);
+    warn_add(
+        &h->warnings, "%s offers a type named '%s', which is no usable type id; skipped", bdf,
+        esc ? esc : "?"
+    );
+    return false;
 }
 
 /* The type list of a VF sibling already loaded (VFs of one GPU offer the same types). */
@@ -238,7 +265,7 @@ static int load_parent(
     bool scan_mdevs, bool trust_sibling
 ) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/mdev_supported_types", bdf);
+    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types", bdf);
     if (r < 0) {
         return r;
     }
@@ -261,7 +288,7 @@ static int load_parent(
         for (size_t i = 0; i < ntypes; i++) {
             sib_defs[i] = sib->types[i].def;
         }
-    } else if ((r = hostfs_list_at(tdirfd, ".", &l)) < 0) {
+    } else if ((r = hostfs_list_at(fs, tdirfd, ".", &l)) < 0) {
         hostfs_dir_close(tdirfd);
         return r;
     } else {
@@ -277,10 +304,12 @@ static int load_parent(
         struct inv_type *t = &p.types[p.ntypes];
         if (sib_defs) {
             t->def = sib_defs[i];
-        } else if ((r = load_typedef(h, gpu, tdirfd, l.names[i], &t->def)) < 0) {
+        } else if (!type_dir_name_ok(h, bdf, l.names[i])) {
+            continue;
+        } else if ((r = load_typedef(fs, h, gpu, tdirfd, l.names[i], &t->def)) < 0) {
             break;
         }
-        r = read_available(h, tdirfd, bdf, h->defs[t->def].id, t);
+        r = read_available(fs, h, tdirfd, bdf, h->defs[t->def].id, t);
         if (r == -ENOENT) {
             r = 0;
             mismatch = sib_defs != NULL; /* else it vanished between listing and reading */
@@ -328,7 +357,7 @@ static int load_gpu(
             return 0;
         }
     }
-    if ((r = path_fmt(dir, sizeof(dir), "/sys/bus/pci/devices/%s", pf)) < 0) {
+    if ((r = path_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", pf)) < 0) {
         return err_set(e, r, "PCI id %s is too long", pf);
     }
     if (hostfs_exists(fs, dir) < 0) {
@@ -390,7 +419,7 @@ int inventory_load_gpu(
 static int load_bus_mdevs(const struct hostfs *fs, struct host *h) {
     struct inv_mdev *all = NULL;
     size_t n = 0;
-    int r = inventory_vm_mdevs(fs, 0, &all, &n, &h->warnings);
+    int r = mdev_list(fs, 0, &all, &n, &h->warnings);
     for (size_t i = 0; r == 0 && i < n; i++) {
         all[i].parent = inv_find_parent(h, all[i].parent_bdf);
         if (all[i].parent == NO_INDEX || inv_find_mdev(h, all[i].uuid) != NO_INDEX) {
@@ -404,111 +433,66 @@ static int load_bus_mdevs(const struct hostfs *fs, struct host *h) {
     return r;
 }
 
+/* One entry of /sys/class/mdev_bus that is a PCI device we can model; else a warning. */
+static bool usable_parent(const struct hostfs *fs, struct host *h, const char *name) {
+    char norm[PCI_ID_LEN], path[PATH_MAX];
+    _cleanup_free_ char *esc = str_escape_ctl(name, strlen(name), false);
+    if (pci_id_normalize(name, norm, sizeof(norm)) < 0 || strcmp(norm, name) != 0) {
+        warn_add(
+            &h->warnings,
+            "mdev parent '%s' is not a PCI device (e.g. the kernel's mtty sample); skipped",
+            esc ? esc : "?"
+        );
+        return false;
+    }
+    if (path_fmt(path, sizeof(path), SYS_MDEV_BUS_CLASS "/%s", name) < 0 ||
+        hostfs_exists(fs, path) < 0) {
+        warn_add(
+            &h->warnings, "%s/%s is a dangling link (its device is gone); skipped",
+            SYS_MDEV_BUS_CLASS, name
+        );
+        return false;
+    }
+    return true;
+}
+
 int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e) {
     struct hostfs_list l;
-    int r = hostfs_list(fs, "/sys/class/mdev_bus", &l);
+    int r = hostfs_list(fs, SYS_MDEV_BUS_CLASS, &l);
     if (r == -ENOENT) {
         return 0; /* no mdev parent at all: an empty host, not an error */
     }
     if (r < 0) {
-        return err_set(e, r, "cannot list /sys/class/mdev_bus: %s", strerror(-r));
+        return err_set(e, r, "cannot list %s: %s", SYS_MDEV_BUS_CLASS, strerror(-r));
     }
-    /* GPUs already loaded (with their mdevs) stay as they are. */
+    /* GPUs already loaded (with their mdevs) stay as they are. One parent that cannot be read
+     * is a warning: the rest of the host still works. */
     size_t known = h->ngpus;
-    for (size_t i = 0; i < l.n && r == 0; i++) {
-        r = load_gpu(fs, h, l.names[i], NULL, known > 0, e);
+    for (size_t i = 0; i < l.n; i++) {
+        struct pvh_err ge;
+        if (!usable_parent(fs, h, l.names[i])) {
+            continue;
+        }
+        r = load_gpu(fs, h, l.names[i], NULL, known > 0, &ge);
+        if (r == -ENOMEM) {
+            hostfs_list_free(&l);
+            return err_set(e, r, "out of memory");
+        }
+        if (r < 0) {
+            warn_add(&h->warnings, "%s; skipped", ge.msg);
+        }
     }
     hostfs_list_free(&l);
-    if (r < 0) {
-        return r;
-    }
     if (known == 0 && (r = load_bus_mdevs(fs, h)) < 0) {
-        return err_set(e, r, "cannot list /sys/bus/mdev/devices: %s", strerror(-r));
+        return err_set(e, r, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
     }
     return 0;
 }
 
-int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out) {
-    char path[PATH_MAX], target[PATH_MAX];
-    memset(out, 0, sizeof(*out));
-    out->parent = NO_INDEX;
-    snprintf(out->uuid, sizeof(out->uuid), "%s", uuid);
-    out->owned = mdev_uuid_parse(uuid, &out->index, &out->vmid);
-    int r = path_fmt(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
-    if (r < 0) {
-        return r;
-    }
-    ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
-    if (n < 0) {
-        return (int)n;
-    }
-    /* target: ../../../devices/pci0000:00/0000:06:00.0/<uuid> -> the parent is the dir above */
-    char *slash = strrchr(target, '/');
-    if (slash) {
-        *slash = '\0';
-        slash = strrchr(target, '/');
-    }
-    if (path_fmt(out->parent_bdf, sizeof(out->parent_bdf), "%s", slash ? slash + 1 : target) < 0) {
-        return -EINVAL; /* not a PCI parent's name */
-    }
-    char tpath[PATH_MAX];
-    if (path_fmt(tpath, sizeof(tpath), "%s/mdev_type", path) < 0) {
-        return -ENAMETOOLONG;
-    }
-    r = hostfs_link_basename(fs, tpath, out->type_id, sizeof(out->type_id));
-    if (r == -ENOENT) {
-        return -ESTALE; /* the bus link dangles */
-    }
-    return r;
-}
-
-int inventory_vm_mdevs(
-    const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out, size_t *n,
-    struct pvh_warnings *w
-) {
-    *out = NULL;
-    *n = 0;
-    struct hostfs_list l;
-    int r = hostfs_list(fs, "/sys/bus/mdev/devices", &l);
-    if (r == -ENOENT) {
-        return 0;
-    }
-    if (r < 0) {
-        return r;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        unsigned long id;
-        if (vmid && (!mdev_uuid_parse(l.names[i], NULL, &id) || id != vmid)) {
-            continue;
-        }
-        struct inv_mdev m;
-        int lr = inventory_mdev_lookup(fs, l.names[i], &m);
-        if (lr == -ESTALE) {
-            warn_add(
-                w, "dangling link /sys/bus/mdev/devices/%s (its device is gone); skipped",
-                l.names[i]
-            );
-            continue;
-        }
-        if (lr < 0) {
-            warn_add(
-                w, "mdev %s: cannot read its sysfs entry (%s); skipped", l.names[i], strerror(-lr)
-            );
-            continue;
-        }
-        if ((r = GROW(*out, *n, 1)) < 0) {
-            break;
-        }
-        (*out)[(*n)++] = m;
-    }
-    hostfs_list_free(&l);
-    return r;
-}
-
 int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX], pidfile[128], buf[32];
-    snprintf(pidfile, sizeof(pidfile), "/var/run/qemu-server/%lu.pid", vmid);
-    if (path_fmt(path, sizeof(path), "/run/qemu-server/%lu.pid", vmid) < 0 ||
+    snprintf(pidfile, sizeof(pidfile), PVE_VM_PIDFILE_ARG_FMT, vmid);
+    if (path_fmt(path, sizeof(path), PVE_VM_PID_FMT, vmid) < 0 ||
         hostfs_read(fs, path, buf, sizeof(buf)) <= 0) {
         return 0;
     }
@@ -519,7 +503,7 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     }
     _cleanup_free_ char *cmdline = NULL;
     size_t len = 0;
-    if (path_fmt(path, sizeof(path), "/proc/%ld/cmdline", pid) < 0 ||
+    if (path_fmt(path, sizeof(path), PROC_PID_FMT "/cmdline", pid) < 0 ||
         hostfs_read_alloc(fs, path, 1 << 20, &cmdline, &len) < 0) {
         return 0; /* no such process */
     }
@@ -537,7 +521,7 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
         return 0;
     }
     char stat[512];
-    if (path_fmt(path, sizeof(path), "/proc/%ld/stat", pid) == 0 &&
+    if (path_fmt(path, sizeof(path), PROC_PID_FMT "/stat", pid) == 0 &&
         hostfs_read(fs, path, stat, sizeof(stat)) > 0) {
         const char *rp = strrchr(stat, ')');
         if (rp && rp[1] == ' ' && rp[2] == 'Z') {
@@ -547,46 +531,89 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     return 1;
 }
 
+bool vmid_is_container(const struct hostfs *fs, unsigned long vmid) {
+    char path[PATH_MAX];
+    return path_fmt(path, sizeof(path), PVE_CT_CONF_FMT, vmid) == 0 && hostfs_exists(fs, path) == 0;
+}
+
 int vm_is_busy(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX];
-    if (path_fmt(path, sizeof(path), "/var/lock/qemu-server/lock-%lu.conf", vmid) < 0) {
+    if (path_fmt(path, sizeof(path), PVE_VM_LOCK_FMT, vmid) < 0) {
         return 0;
     }
     return hostfs_is_locked(fs, path) == 1;
 }
 
+void inventory_read_vm_states(const struct hostfs *fs, struct inv_mdev *mdevs, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        struct inv_mdev *m = &mdevs[i];
+        m->state = VM_NOT_OURS;
+        if (!m->owned) {
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < i && !(mdevs[k].owned && mdevs[k].vmid == m->vmid); k++) {
+        }
+        if (k < i) {
+            m->state = mdevs[k].state;
+        } else {
+            m->state = vm_is_running(fs, m->vmid) ? VM_RUNNING
+                       : vm_is_busy(fs, m->vmid)  ? VM_BUSY
+                                                  : VM_STOPPED;
+        }
+    }
+}
+
+const char *vm_state_name(enum vm_state s) {
+    static const char *const names[] = {
+        [VM_NOT_OURS] = "not a VMID UUID",
+        [VM_STOPPED] = "leftover",
+        [VM_RUNNING] = "running",
+        [VM_BUSY] = "busy",
+    };
+    return names[s];
+}
+
+bool inv_mdev_is_leftover(const struct inv_mdev *m) {
+    return m->owned && m->state == VM_STOPPED;
+}
+
 void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
     out->ncreatable = 0;
     for (const char *p = text; *p && out->ncreatable < NVIDIA_IFACE_MAX;) {
-        size_t l = strcspn(p, "\n");
-        char line[256];
-        snprintf(line, sizeof(line), "%.*s", (int)(l < sizeof(line) ? l : sizeof(line) - 1), p);
-        p += l;
-        p += *p == '\n';
-        char *s = line, *end;
+        const char *end = p + strcspn(p, "\n");
+        const char *s = p;
+        p = *end ? end + 1 : end;
         while (*s == ' ' || *s == '\t') {
             s++;
         }
-        unsigned long id = strtoul(s, &end, 10);
-        if (end == s || id == 0 || id > 0xffffffUL) {
+        char *num_end;
+        unsigned long id = strtoul(s, &num_end, 10);
+        if (num_end == s || num_end > end || id == 0 || id > 0xffffffUL) {
             continue; /* the header, or noise */
         }
-        while (*end == ' ' || *end == '\t') {
-            end++;
-        }
-        if (*end != ':') {
-            continue;
-        }
-        char *name = end + 1;
-        while (*name == ' ' || *name == '\t') {
+        const char *name = num_end;
+        while (name < end && (*name == ' ' || *name == '\t')) {
             name++;
         }
-        size_t nl = strlen(name);
-        while (nl && (name[nl - 1] == ' ' || name[nl - 1] == '\t' || name[nl - 1] == '\r')) {
-            name[--nl] = '\0';
+        if (name >= end || *name != ':') {
+            continue;
         }
-        out->creatable[out->ncreatable].id = (unsigned)id;
-        snprintf(out->creatable[out->ncreatable].name, sizeof(out->creatable[0].name), "%s", name);
+        name++;
+        while (name < end && (*name == ' ' || *name == '\t')) {
+            name++;
+        }
+        const char *ne = end;
+        while (ne > name && (ne[-1] == ' ' || ne[-1] == '\t' || ne[-1] == '\r')) {
+            ne--;
+        }
+        struct nvidia_iface_type *t = &out->creatable[out->ncreatable];
+        t->id = (unsigned)id;
+        /* a name too long to hold is left out rather than cut */
+        if (str_fmt(t->name, sizeof(t->name), "%.*s", (int)(ne - name), name) < 0 ||
+            str_has_ctl(t->name, false)) {
+            t->name[0] = '\0';
+        }
         out->ncreatable++;
     }
 }
@@ -594,19 +621,17 @@ void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
 int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out) {
     char path[PATH_MAX];
     memset(out, 0, sizeof(*out));
-    int r = path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia", bdf);
+    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia", bdf);
     if (r < 0 || hostfs_is_dir(fs, path) < 0) {
         return -ENOENT;
     }
     long cur = 0;
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/current_vgpu_type", bdf) ==
-            0 &&
+    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/current_vgpu_type", bdf) == 0 &&
         hostfs_read_long(fs, path, &cur) == 0 && cur > 0) {
         out->current = (unsigned)cur;
     }
     _cleanup_free_ char *text = NULL;
-    if (path_fmt(path, sizeof(path), "/sys/bus/pci/devices/%s/nvidia/creatable_vgpu_types", bdf) ==
-            0 &&
+    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/creatable_vgpu_types", bdf) == 0 &&
         hostfs_read_alloc(fs, path, 1 << 16, &text, NULL) == 0) {
         nvidia_parse_creatable(text, out);
     }
@@ -617,7 +642,7 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
     *out = NULL;
     *n = 0;
     struct hostfs_list l;
-    int r = hostfs_list(fs, "/sys/bus/pci/devices", &l);
+    int r = hostfs_list(fs, SYS_PCI_DEVICES, &l);
     if (r < 0) {
         return r == -ENOENT ? 0 : r;
     }

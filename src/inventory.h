@@ -10,13 +10,12 @@
 
 #include "hostfs.h"
 #include "log.h"
+#include "mdev.h"
 #include "mdev_uuid.h"
 #include "vgpu_type.h"
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#define NO_INDEX ((size_t)-1)
 
 /* What a type is: read once per physical GPU, shared by its VFs. */
 struct inv_typedef {
@@ -41,16 +40,6 @@ struct inv_parent {
     bool is_vf;
     struct inv_type *types;
     size_t ntypes;
-};
-
-struct inv_mdev {
-    char uuid[MDEV_UUID_LEN + 1];
-    char type_id[64];
-    char parent_bdf[16];
-    size_t parent; /* NO_INDEX when its parent is not in the model */
-    bool owned;    /* the UUID follows the VMID scheme */
-    unsigned index;
-    unsigned long vmid;
 };
 
 struct inv_gpu {
@@ -96,24 +85,17 @@ bool inv_gpu_is_nvidia(const struct host *h, size_t gpu);
 /* The same test straight from sysfs, for a PCI device (or its physical function). */
 bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf);
 
-/* Find an mdev by UUID anywhere on the host: its parent and type. -ENOENT when absent. */
-int inventory_mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out);
-/* All mdevs on the host whose UUID says they belong to vmid; vmid 0: every mdev on the bus. */
-int inventory_vm_mdevs(
-    const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out, size_t *n,
-    struct pvh_warnings *w
-);
-
 /* NVIDIA's vendor-specific vGPU interface (kernel >= 6.8, qemu-server >= 8.2.5): a VF with
  * nvidia/current_vgpu_type and nvidia/creatable_vgpu_types instead of mdev_supported_types.
  * Proxmox sets the type itself while it builds the QEMU command line. */
 #define NVIDIA_IFACE_MAX 64
+struct nvidia_iface_type {
+    unsigned id;
+    char name[128]; /* "" when the driver's name was unusable */
+};
 struct nvidia_iface {
     unsigned current; /* 0: none */
-    struct {
-        unsigned id;
-        char name[64];
-    } creatable[NVIDIA_IFACE_MAX];
+    struct nvidia_iface_type creatable[NVIDIA_IFACE_MAX];
     size_t ncreatable;
 };
 /* -ENOENT when bdf does not have that interface. */
@@ -133,9 +115,18 @@ struct nvidia_gpu {
 /* Scans /sys/bus/pci/devices for the interface; *out malloc'ed. */
 int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n);
 
+/* Fill the state of every mdev in the array (each VM is asked once). */
+void inventory_read_vm_states(const struct hostfs *fs, struct inv_mdev *mdevs, size_t n);
+/* "running", "busy", "leftover" or "not a VMID UUID". */
+const char *vm_state_name(enum vm_state s);
+/* A leftover: an mdev of ours whose VM is neither running nor busy. */
+bool inv_mdev_is_leftover(const struct inv_mdev *m);
+
 /* PVE's own test: the pid file names a live, non-zombie process whose cmdline holds
  * "-pidfile /var/run/qemu-server/<vmid>.pid". 1 running, 0 not. */
 int vm_is_running(const struct hostfs *fs, unsigned long vmid);
+/* Is vmid a container (it has /etc/pve/lxc/<vmid>.conf)? */
+bool vmid_is_container(const struct hostfs *fs, unsigned long vmid);
 /* 1 when Proxmox holds the VM's config lock (a start or stop is under way). */
 int vm_is_busy(const struct hostfs *fs, unsigned long vmid);
 

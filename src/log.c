@@ -30,8 +30,11 @@ int err_prefix(struct pvh_err *e, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(head, sizeof(head), fmt, ap);
     va_end(ap);
-    snprintf(old, sizeof(old), "%s", e->msg);
-    snprintf(e->msg, sizeof(e->msg), "%s%s", head, old);
+    memcpy(old, e->msg, sizeof(old));
+    if (snprintf(e->msg, sizeof(e->msg), "%s%s", head, old) >= (int)sizeof(e->msg)) {
+        /* a message too long for the buffer ends visibly cut, never silently */
+        memcpy(e->msg + sizeof(e->msg) - 4, "...", 4);
+    }
     return e->code;
 }
 

@@ -3,7 +3,12 @@
 #include "cleanup.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
+#include "paths.h"
 #include "pveconf.h"
+#include "qemu_args.h"
+#include "sectioncfg.h"
+#include "strutil.h"
+#include "vgpu_type.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,22 +19,19 @@
 #include <string.h>
 
 /* Everything attach/detach read and may write back, with the originals for undoing. */
-/* vgpu-hook.json is cluster-wide: its edits take pmxcfs' lock, like PVE's cfs_lock_file. */
-#define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json"
-#define CONFIG_LOCK_TIMEOUT_MS 10000
-
 struct edit {
     const struct hook_env *env;
     unsigned long vmid;
-    char node[64];
+    char node[NODE_NAME_MAX];
     int vm_lock;
     bool cfg_locked;
-    char conf_path[128];
+    char conf_path[PATH_MAX];
     char *conf_text; /* original VM config */
     size_t conf_len;
     struct pveconf conf;
+    const struct hostfs *cfg_fs;
     const char *cfg_path;
-    char *cfg_text; /* original JSON config; NULL when the file did not exist */
+    char *cfg_text; /* original JSON settings; NULL when the file did not exist */
     size_t cfg_len;
     json_object *doc;
     struct pvh_config cfg;
@@ -45,24 +47,47 @@ static void edit_free(struct edit *ed) {
     free(ed->cfg_text);
     json_object_put(ed->doc);
     config_free(&ed->cfg);
+    ed->vm_lock = -1;
+    ed->cfg_locked = false;
+    ed->conf_text = ed->cfg_text = NULL;
+    ed->doc = NULL;
 }
 
-static int write_error(struct pvh_err *e, int r, const char *path) {
-    err_set(e, r, "cannot write %s: %s", path, strerror(-r));
-    if (r == -EACCES || r == -EROFS || r == -EPERM) {
-        err_hint(
-            e, "/etc/pve is read-only without cluster quorum ('pvecm status'); restore "
-               "quorum and run the command again; nothing was changed"
-        );
-    } else if (r == -EFBIG) {
-        err_hint(e, "pmxcfs limits a file to 1 MiB; remove old entries; nothing was changed");
-    } else {
-        err_hint(e, "nothing was changed");
+/* The cluster lock on the settings file, when it lives on pmxcfs (the default path). */
+static int
+lock_settings(struct edit *ed, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e) {
+    if (ed->env->config_path) {
+        return 0; /* a file of this machine named with --config: no cluster to lock against */
     }
-    return r;
+    int r = hostfs_cluster_lock(ed->env->fs, CONFIG_LOCK_DIR, timeout_ms);
+    if (r == -ETIMEDOUT) {
+        err_set(
+            e, r, "another node or command is editing %s (the cluster lock %s is held)",
+            ed->cfg_path, CONFIG_LOCK_DIR
+        );
+        err_hint(
+            e, "run the command again in a moment; a lock left by a crashed command "
+               "expires after 120 s"
+        );
+        return r;
+    }
+    if (r == -ENOENT) {
+        warn_add(
+            w, "no %s: this is not a pmxcfs /etc/pve; editing without the cluster lock",
+            PVE_CLUSTER_LOCK_DIR
+        );
+        return 0;
+    }
+    if (r < 0) {
+        err_set(e, r, "cannot take the cluster lock %s: %s", CONFIG_LOCK_DIR, strerror(-r));
+        err_hint(e, "without quorum /etc/pve is read-only ('pvecm status'); nothing was changed");
+        return r;
+    }
+    ed->cfg_locked = true;
+    return 0;
 }
 
-/* Lock the VM like `qm set` does, then read its config and ours. */
+/* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours. */
 static int edit_open(
     struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
     struct pvh_err *e
@@ -71,17 +96,24 @@ static int edit_open(
     ed->env = env;
     ed->vmid = vmid;
     ed->vm_lock = -1;
-    config_defaults(&ed->cfg);
-    if (node_name(env->fs, ed->node, sizeof(ed->node)) < 0) {
-        snprintf(ed->node, sizeof(ed->node), "localhost");
+    ed->cfg_fs = env->config_path ? env->config_fs : env->fs;
+    ed->cfg_path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+    node_name(env->fs, ed->node, sizeof(ed->node));
+    /* The lock timeouts are settings: read them once before taking the locks. */
+    int r = load_settings(env, &ed->cfg, w, e);
+    if (r < 0) {
+        return r;
     }
-    char lock[128];
-    snprintf(lock, sizeof(lock), "/var/lock/qemu-server/lock-%lu.conf", vmid);
-    ed->vm_lock = hostfs_lock(env->fs, lock, VM_LOCK_TIMEOUT_MS);
+    int timeout_ms = ed->cfg.lock_timeout_s * 1000;
+    config_free(&ed->cfg);
+    config_defaults(&ed->cfg);
+    char lock[PATH_MAX];
+    snprintf(lock, sizeof(lock), PVE_VM_LOCK_FMT, vmid);
+    ed->vm_lock = hostfs_lock(env->fs, lock, timeout_ms);
     if (ed->vm_lock == -ETIMEDOUT) {
         err_set(
             e, -ETIMEDOUT, "VM %lu is locked by another Proxmox task (%s held for %d s)", vmid,
-            lock, VM_LOCK_TIMEOUT_MS / 1000
+            lock, timeout_ms / 1000
         );
         err_hint(e, "wait for the task to finish (see the task list) and run the command again");
         return -ETIMEDOUT;
@@ -89,13 +121,10 @@ static int edit_open(
     if (ed->vm_lock < 0) {
         return err_set(e, ed->vm_lock, "cannot lock %s: %s", lock, strerror(-ed->vm_lock));
     }
-    snprintf(ed->conf_path, sizeof(ed->conf_path), "/etc/pve/qemu-server/%lu.conf", vmid);
-    int r =
-        hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
+    snprintf(ed->conf_path, sizeof(ed->conf_path), PVE_VM_CONF_FMT, vmid);
+    r = hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
     if (r == -ENOENT) {
-        char lxc[64];
-        snprintf(lxc, sizeof(lxc), "/etc/pve/lxc/%lu.conf", vmid);
-        if (hostfs_exists(env->fs, lxc) == 0) {
+        if (vmid_is_container(env->fs, vmid)) {
             return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
         }
         err_set(e, r, "no VM %lu on this node (%s does not exist)", vmid, ed->conf_path);
@@ -111,34 +140,12 @@ static int edit_open(
     if ((r = pveconf_parse(ed->conf_text, ed->conf_len, &ed->conf)) < 0) {
         return err_set(e, r, "cannot parse %s", ed->conf_path);
     }
-    ed->cfg_path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
-    /* Another node may edit the settings at the same moment: take the cluster lock first. */
-    r = hostfs_cluster_lock(env->fs, CONFIG_LOCK_DIR, CONFIG_LOCK_TIMEOUT_MS);
-    if (r == -ETIMEDOUT) {
-        err_set(
-            e, r, "another node or command is editing %s (the cluster lock %s is held)",
-            ed->cfg_path, CONFIG_LOCK_DIR
-        );
-        err_hint(
-            e, "run the command again in a moment; a lock left by a crashed command "
-               "expires after 120 s"
-        );
+    /* Another node may edit the settings at the same moment. */
+    if ((r = lock_settings(ed, timeout_ms, w, e)) < 0) {
         return r;
     }
-    if (r == -ENOENT) {
-        warn_add(
-            w, "no %s: this is not a pmxcfs /etc/pve; editing without the cluster lock",
-            "/etc/pve/priv/lock"
-        );
-    } else if (r < 0) {
-        err_set(e, r, "cannot take the cluster lock %s: %s", CONFIG_LOCK_DIR, strerror(-r));
-        err_hint(e, "without quorum /etc/pve is read-only ('pvecm status')");
-        return r;
-    } else {
-        ed->cfg_locked = true;
-    }
-    r = hostfs_read_alloc(env->fs, ed->cfg_path, CONFIG_MAX_BYTES, &ed->cfg_text, &ed->cfg_len);
-    if (r < 0 && r != -ENOENT) {
+    r = hostfs_read_alloc(ed->cfg_fs, ed->cfg_path, CONFIG_MAX_BYTES, &ed->cfg_text, &ed->cfg_len);
+    if (r < 0 && !(r == -ENOENT && !env->config_path)) {
         return err_set(e, r, "cannot read %s: %s", ed->cfg_path, strerror(-r));
     }
     const char *text = ed->cfg_text ? ed->cfg_text : "{}";
@@ -152,40 +159,84 @@ static int edit_open(
     return 0;
 }
 
-/* Write the JSON config, then the VM config; if the second fails, put the first back. */
-static int edit_commit(struct edit *ed, bool conf_changed, struct pvh_err *e) {
-    const struct hostfs *fs = ed->env->fs;
-    size_t len;
-    bool empty;
-    _cleanup_free_ char *json = config_doc_serialize(ed->doc, &len, &empty);
-    if (!json) {
-        return err_set(e, -ENOMEM, "out of memory");
+static void write_error_hint(struct pvh_err *e, int r, const char *then) {
+    if (r == -EACCES || r == -EROFS || r == -EPERM) {
+        err_hint(
+            e,
+            "/etc/pve is read-only without cluster quorum ('pvecm status'); restore quorum and "
+            "run the command again; %s",
+            then
+        );
+    } else if (r == -EFBIG || r == -ENOSPC || r == -EDQUOT) {
+        err_hint(e, "make room (pmxcfs holds at most 1 MiB a file), then run it again; %s", then);
+    } else {
+        err_hint(e, "run the command again once the cause is fixed; %s", then);
     }
-    if (len > CONFIG_MAX_BYTES) {
-        return write_error(e, -EFBIG, ed->cfg_path);
+}
+
+/* Write both files, all or nothing as far as the host lets us: the record of what we own is
+ * written first by attach (record_first) and removed last by detach, so that a crash between
+ * the two renames leaves a state that running the same command again completes. */
+static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, struct pvh_err *e) {
+    size_t jlen = 0, clen = 0;
+    bool empty;
+    _cleanup_free_ char *json = config_doc_serialize(ed->doc, &jlen, &empty);
+    _cleanup_free_ char *conf = conf_changed ? pveconf_serialize(&ed->conf, &clen) : NULL;
+    if (!json || (conf_changed && !conf)) {
+        return err_set(e, -ENOMEM, "out of memory; nothing was changed");
+    }
+    if (jlen > CONFIG_MAX_BYTES) {
+        err_set(e, -EFBIG, "%s would be larger than 1 MiB, the pmxcfs limit", ed->cfg_path);
+        err_hint(e, "detach VMs that no longer need a vGPU; nothing was changed");
+        return -EFBIG;
     }
     /* An empty settings file means defaults, like no file: leave none behind. */
-    int r = empty && !ed->cfg_text ? 0
-            : empty                ? hostfs_unlink(fs, ed->cfg_path)
-                                   : hostfs_replace_file(fs, ed->cfg_path, json, len, 0640);
-    if (r < 0) {
-        return write_error(e, r, ed->cfg_path);
+    struct hostfs_change settings = {
+        .fs = ed->cfg_fs,
+        .path = ed->cfg_path,
+        .data = empty ? NULL : json,
+        .len = jlen,
+        .old = ed->cfg_text,
+        .old_len = ed->cfg_len,
+        .mode_if_new = 0640};
+    struct hostfs_change vmconf = {
+        .fs = ed->env->fs,
+        .path = ed->conf_path,
+        .data = conf,
+        .len = clen,
+        .old = ed->conf_text,
+        .old_len = ed->conf_len,
+        .mode_if_new = 0640};
+    struct hostfs_change changes[2];
+    size_t n = 0;
+    if (!(empty && !ed->cfg_text) && record_first) {
+        changes[n++] = settings;
     }
-    if (!conf_changed) {
+    if (conf_changed) {
+        changes[n++] = vmconf;
+    }
+    if (!(empty && !ed->cfg_text) && !record_first) {
+        changes[n++] = settings;
+    }
+    struct hostfs_txn_report rep;
+    int r = hostfs_replace_files(changes, n, &rep);
+    if (r == 0) {
         return 0;
     }
-    size_t clen;
-    _cleanup_free_ char *conf = pveconf_serialize(&ed->conf, &clen);
-    r = conf ? hostfs_replace_file(fs, ed->conf_path, conf, clen, 0640) : -ENOMEM;
-    if (r < 0) {
-        if (ed->cfg_text) {
-            (void)hostfs_replace_file(fs, ed->cfg_path, ed->cfg_text, ed->cfg_len, 0640);
-        } else {
-            (void)hostfs_unlink(fs, ed->cfg_path);
-        }
-        return write_error(e, r, ed->conf_path);
+    const char *failed = changes[rep.failed_at].path;
+    if (rep.not_undone) {
+        err_set(
+            e, r,
+            "%s was changed, but %s could not be written (%s), and the first file could not "
+            "be put back",
+            changes[0].path, failed, strerror(-r)
+        );
+        write_error_hint(e, r, "it completes the change");
+    } else {
+        err_set(e, r, "cannot write %s: %s", failed, strerror(-r));
+        write_error_hint(e, r, "nothing was changed");
     }
-    return 0;
+    return r;
 }
 
 static bool volid_valid(const char *v) {
@@ -209,21 +260,76 @@ static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, 
     }
 }
 
-/* Warn when this node has no GPU offering the type, or a named GPU does not offer it. */
-static void check_type_here(
+/* Does a GPU on NVIDIA's vendor interface offer the type (a free VF can take it now)? */
+static const char *vendor_iface_offer(
+    const struct nvidia_gpu *nv, size_t nnv, const char *type, const char *only_gpu
+) {
+    for (size_t g = 0; g < nnv; g++) {
+        if (only_gpu && strcmp(nv[g].bdf, only_gpu) != 0) {
+            continue;
+        }
+        for (size_t i = 0; i < nv[g].free_vf.ncreatable; i++) {
+            char id[32];
+            snprintf(id, sizeof(id), "nvidia-%u", nv[g].free_vf.creatable[i].id);
+            if (vgpu_type_matches(type, id, nv[g].free_vf.creatable[i].name)) {
+                return nv[g].free_bdf;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Managed mode passes an mdev in args, which NVIDIA's vendor interface does not have: such a
+ * type (or --gpu) is refused; else a warning when this node has no GPU offering the type, or a
+ * named GPU does not offer it. */
+static int check_type_here(
     const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
-    struct pvh_warnings *w
+    struct pvh_warnings *w, struct pvh_err *e
 ) {
     struct host h = {0};
-    struct pvh_err e;
-    if (inventory_load_all(env->fs, &h, &e) < 0) {
-        warn_add(w, "cannot read this node's GPUs (%s); not checking the type", e.msg);
-        return;
+    struct pvh_err le;
+    struct nvidia_gpu *nv = NULL;
+    size_t nnv = 0;
+    if (inventory_load_all(env->fs, &h, &le) < 0) {
+        warn_add(w, "cannot read this node's GPUs (%s); not checking the type", le.msg);
+        return 0;
     }
+    (void)inventory_nvidia_gpus(env->fs, &nv, &nnv);
     bool anywhere = false;
     for (size_t p = 0; p < h.nparents; p++) {
         anywhere |= inv_parent_type(&h, p, req->type) != NULL;
     }
+    const char *vf = NULL;
+    for (size_t g = 0; g < req->ngpus && !vf; g++) {
+        char pf[PCI_ID_LEN];
+        if (inventory_physfn(env->fs, req->gpus[g], pf, sizeof(pf)) == 0) {
+            for (size_t k = 0; k < nnv && !vf; k++) {
+                vf = !strcmp(nv[k].bdf, pf) ? (nv[k].free_bdf[0] ? nv[k].free_bdf : pf) : NULL;
+            }
+        }
+    }
+    if (!vf && !anywhere) {
+        vf = vendor_iface_offer(nv, nnv, req->type, NULL);
+    }
+    if (vf) {
+        err_set(
+            e, -ENOTSUP,
+            "'%s' is offered through NVIDIA's vendor interface (VFs with "
+            "nvidia/current_vgpu_type, kernel 6.8 and later), where no mdev exists for args to "
+            "pass: managed mode cannot place it",
+            req->type
+        );
+        err_hint(
+            e,
+            "give the VM the VF as Proxmox does it: qm set %lu --hostpci0 %s,mdev=nvidia-N "
+            "(N from 'pve-vgpu-hook types')",
+            req->vmid, vf
+        );
+        free(nv);
+        inventory_free(&h);
+        return -ENOTSUP;
+    }
+    free(nv);
     if (!anywhere) {
         warn_add(
             w,
@@ -235,7 +341,7 @@ static void check_type_here(
     for (size_t g = 0; g < req->ngpus; g++) {
         bool offers = false;
         for (size_t p = 0; p < h.nparents; p++) {
-            char pf[16];
+            char pf[PCI_ID_LEN];
             offers |= inventory_physfn(env->fs, h.parents[p].bdf, pf, sizeof(pf)) == 0 &&
                       (!strcmp(pf, req->gpus[g]) || !strcmp(h.parents[p].bdf, req->gpus[g])) &&
                       inv_parent_type(&h, p, req->type);
@@ -245,29 +351,28 @@ static void check_type_here(
         }
     }
     inventory_free(&h);
+    return 0;
 }
 
 /* Proxmox refuses to start a VM whose hookscript volume does not exist; qm set would have
  * said so, but attach writes the config itself. */
 static void
 warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pvh_warnings *w) {
-    char storage[64], path[PATH_MAX];
+    char path[PATH_MAX];
     const char *colon = strchr(volid, ':');
-    _cleanup_free_ char *cfg = NULL;
+    _cleanup_free_ char *text = NULL;
+    _cleanup_free_ char *storage = strndup(volid, (size_t)(colon - volid));
+    struct sectioncfg cfg = {0};
     struct storage_info st;
-    snprintf(storage, sizeof(storage), "%.*s", (int)(colon - volid), volid);
-    if (hostfs_read_alloc(env->fs, "/etc/pve/storage.cfg", CONFIG_MAX_BYTES, &cfg, NULL) < 0 ||
-        storage_find(cfg, storage, &st) < 0 || !st.path[0]) {
+    if (!storage ||
+        hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL) < 0 ||
+        sectioncfg_parse(text, true, &cfg) < 0 || storage_find(&cfg, storage, &st) < 0 ||
+        !st.path) {
         warn_add(
-            w,
-            "cannot check hookscript %s: no storage '%s' with a path in "
-            "/etc/pve/storage.cfg",
-            volid, storage
+            w, "cannot check hookscript %s: no storage '%s' with a path in %s", volid,
+            storage ? storage : "?", PVE_STORAGE_CFG
         );
-        return;
-    }
-    if (path_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 &&
-        hostfs_exists(env->fs, path) < 0) {
+    } else if (path_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 && hostfs_exists(env->fs, path) < 0) {
         warn_add(
             w,
             "hookscript %s (%s) does not exist yet, and Proxmox will refuse to start the "
@@ -275,6 +380,7 @@ warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pv
             volid, path, storage
         );
     }
+    sectioncfg_free(&cfg);
 }
 
 /* vms.<vmid>.gpus: this node's list replaced, other nodes' lists kept. */
@@ -307,34 +413,49 @@ gpus_json(const struct edit *ed, const struct vm_settings *old, const struct att
     return by_node;
 }
 
-int managed_attach(
-    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
-    struct pvh_warnings *w, struct pvh_err *e
+/* The args device and -uuid that attach adds for the VM's mdev. */
+struct managed_args {
+    char uuid[MDEV_UUID_LEN + 1];
+    char dev[128]; /* "vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid>" */
+    char uval[64]; /* the -uuid value */
+};
+
+static void managed_args_for(
+    const struct edit *ed, unsigned long vmid, unsigned index, struct managed_args *a
 ) {
-    const char *hookscript = req->hookscript ? req->hookscript : DEFAULT_HOOKSCRIPT;
-    if (!*req->type || strlen(req->type) >= sizeof(((struct vm_settings *)0)->type) ||
-        strchr(req->type, '\n')) {
-        return err_set(
-            e, -EINVAL,
-            "'%s' is not a vGPU type (use an id like nvidia-46 or a name "
-            "like 'GRID P40-2Q')",
-            req->type
-        );
+    mdev_uuid_for(vmid, index, a->uuid);
+    snprintf(a->dev, sizeof(a->dev), "vfio-pci,sysfsdev=" SYS_MDEV_DEVICES "/%s", a->uuid);
+    uuid_value(ed, a->uuid, a->uval, sizeof(a->uval));
+}
+
+/* args with our device and -uuid present (appended when missing, nothing else touched). */
+static int args_with_managed(const char *cur, const struct managed_args *a, char **out) {
+    _cleanup_free_ char *with_dev = NULL;
+    int r = 0;
+    if (!args_has_pair(cur, "-device", a->dev)) {
+        r = args_append_pair(cur, "-device", a->dev, &with_dev);
+    } else {
+        with_dev = strdup(cur);
+        r = with_dev ? 0 : -ENOMEM;
     }
-    if (!volid_valid(hookscript)) {
-        err_set(e, -EINVAL, "'%s' is not a snippets volume id", hookscript);
-        err_hint(e, "use the form STORAGE:snippets/FILE, e.g. %s", DEFAULT_HOOKSCRIPT);
-        return -EINVAL;
-    }
-    struct edit ed;
-    int r = edit_open(&ed, env, req->vmid, w, e);
     if (r < 0) {
-        edit_free(&ed);
         return r;
     }
+    if (!args_has_pair(with_dev, "-uuid", a->uval)) {
+        return args_append_pair(with_dev, "-uuid", a->uval, out);
+    }
+    *out = TAKE_PTR(with_dev);
+    return 0;
+}
+
+/* What attach may not do to this VM: a hostpci vGPU, another index, another hookscript. */
+static int attach_allowed(
+    const struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    unsigned index, const char *hookscript, struct pvh_err *e
+) {
     struct hostpci hps[HOSTPCI_MAX];
     size_t nhps;
-    (void)hostpci_mdev_entries(&ed.conf, hps, &nhps, NULL, NULL); /* malformed: not ours */
+    (void)hostpci_mdev_entries(&ed->conf, hps, &nhps, NULL, NULL); /* malformed: not ours */
     if (nhps) {
         unsigned hp = hps[0].index;
         err_set(e, -EINVAL, "VM %lu already has a vGPU in hostpci%u (hostpci mode)", req->vmid, hp);
@@ -344,27 +465,20 @@ int managed_attach(
             "let pve-vgpu-hook place it, or keep hostpci mode without attach",
             hp, req->vmid, hp
         );
-        edit_free(&ed);
         return -EINVAL;
     }
-    const struct vm_settings *old = config_vm(&ed.cfg, req->vmid);
-    unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     if (old && old->index != index) {
         err_set(
             e, -EINVAL, "VM %lu is attached with index %u; a new index changes its mdev UUID",
             req->vmid, old->index
         );
         err_hint(e, "run 'pve-vgpu-hook detach %lu' first, then attach again", req->vmid);
-        edit_free(&ed);
         return -EINVAL;
     }
-    char cur_hook[512];
-    const char *has_hook = pveconf_get(&ed.conf, "hookscript", cur_hook, sizeof(cur_hook));
+    const char *has_hook = pveconf_get(&ed->conf, "hookscript");
     if (has_hook && strcmp(has_hook, hookscript) != 0) {
         err_set(
-            e, -EEXIST,
-            "VM %lu already has hookscript %s, and Proxmox runs one hookscript "
-            "per VM",
+            e, -EEXIST, "VM %lu already has hookscript %s, and Proxmox runs one hookscript per VM",
             req->vmid, has_hook
         );
         err_hint(
@@ -375,81 +489,125 @@ int managed_attach(
             "pve-vgpu-hook \"$1\" \"$2\" from it first, and attach with --hookscript %s",
             HOOKS_DIR, req->vmid, has_hook
         );
-        edit_free(&ed);
         return -EEXIST;
     }
-    check_type_here(env, &ed, req, w);
+    return 0;
+}
 
-    char uuid[MDEV_UUID_LEN + 1], uval[64], args[8192];
-    mdev_uuid_for(req->vmid, index, uuid);
-    uuid_value(&ed, uuid, uval, sizeof(uval));
-    const char *cur_args = pveconf_get(&ed.conf, "args", args, sizeof(args));
-    bool conf_changed = false;
-    json_object *attached;
-    if (old && old->attached) {
-        /* Updating type or GPUs: args and hookscript are already in place. */
-        attached = json_object_new_object();
-        json_object_object_add(
-            attached, "args_before",
-            old->args_before ? json_object_new_string(old->args_before) : NULL
+static int
+validate_request(const struct attach_request *req, const char *hookscript, struct pvh_err *e) {
+    if (!vgpu_type_query_valid(req->type)) {
+        _cleanup_free_ char *esc = str_escape_ctl(req->type, strlen(req->type), false);
+        err_set(e, -EINVAL, "'%s' is not a vGPU type", esc ? esc : "?");
+        err_hint(
+            e, "use a sysfs id like nvidia-46, a name like 'GRID P40-2Q' or a short name like "
+               "P40-2Q ('pve-vgpu-hook types' lists them); nothing was changed"
         );
-        json_object_object_add(
-            attached, "hookscript_added",
-            old->hookscript_added ? json_object_new_string(old->hookscript_added) : NULL
+        return -EINVAL;
+    }
+    if (!volid_valid(hookscript)) {
+        err_set(e, -EINVAL, "'%s' is not a snippets volume id", hookscript);
+        err_hint(e, "use the form STORAGE:snippets/FILE, e.g. %s", DEFAULT_HOOKSCRIPT);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Edit the VM config for attach: our args and hookscript, added where missing (so that
+ * attaching again restores them after a hand edit). *record: the "attached" entry. */
+static int attach_edit_conf(
+    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    const struct managed_args *a, const char *hookscript, bool *changed, json_object **record,
+    struct pvh_warnings *notes, struct pvh_err *e
+) {
+    /* copies: editing the config replaces the values these point to */
+    _cleanup_free_ char *cur_copy = NULL, *hook_copy = NULL;
+    const char *cur = pveconf_get(&ed->conf, "args");
+    const char *has_hook = pveconf_get(&ed->conf, "hookscript");
+    if ((cur && !(cur = cur_copy = strdup(cur))) ||
+        (has_hook && !(has_hook = hook_copy = strdup(has_hook)))) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    bool attached = old && old->attached;
+    if (cur && !args_splittable(cur)) {
+        err_set(
+            e, -EINVAL,
+            "args of VM %lu has an unbalanced quote or a dangling backslash: what attach appends "
+            "would end up inside it",
+            req->vmid
         );
-    } else {
-        char dev[128];
-        snprintf(dev, sizeof(dev), "sysfsdev=/sys/bus/mdev/devices/%s", uuid);
-        if (cur_args && !args_splittable(cur_args)) {
-            err_set(
-                e, -EINVAL,
-                "args of VM %lu has an unbalanced quote or a dangling backslash: what attach "
-                "appends would "
-                "end up inside it",
-                req->vmid
-            );
-            err_hint(
-                e, "Proxmox cannot split such args either: fix them first; nothing was "
-                   "changed"
-            );
-            edit_free(&ed);
-            return -EINVAL;
-        }
-        if (cur_args && strstr(cur_args, dev)) {
-            err_set(e, -EEXIST, "args of VM %lu already pass mdev %s to QEMU", req->vmid, uuid);
-            err_hint(
-                e, "remove that -device from args ('qm set %lu --args ...'), then attach", req->vmid
-            );
-            edit_free(&ed);
-            return -EEXIST;
-        }
-        size_t need = (cur_args ? strlen(cur_args) : 0) + 256;
-        _cleanup_free_ char *new_args = malloc(need);
-        if (!new_args) {
-            edit_free(&ed);
-            return err_set(e, -ENOMEM, "out of memory");
-        }
-        snprintf(
-            new_args, need, "%s%s-device vfio-pci,%s -uuid %s", cur_args ? cur_args : "",
-            cur_args ? " " : "", dev, uval
+        err_hint(e, "Proxmox cannot split such args either: fix them first; nothing was changed");
+        return -EINVAL;
+    }
+    if (!attached && args_has_pair(cur, "-device", a->dev)) {
+        err_set(e, -EEXIST, "args of VM %lu already pass mdev %s to QEMU", req->vmid, a->uuid);
+        err_hint(
+            e,
+            "remove that -device from args ('qm set %lu --args ...'), then attach; nothing "
+            "was changed",
+            req->vmid
         );
-        if ((r = pveconf_set(&ed.conf, "args", new_args)) < 0 ||
-            (!has_hook && (r = pveconf_set(&ed.conf, "hookscript", hookscript)) < 0)) {
-            edit_free(&ed);
+        return -EEXIST;
+    }
+    _cleanup_free_ char *new_args = NULL;
+    int r = args_with_managed(cur, a, &new_args);
+    if (r < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    *changed = !cur || strcmp(cur, new_args) != 0;
+    if (*changed && (r = pveconf_set(&ed->conf, "args", new_args)) < 0) {
+        return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
+    }
+    if (*changed) {
+        warn_add(notes, "args: %s", new_args);
+    }
+    if (!has_hook) {
+        if ((r = pveconf_set(&ed->conf, "hookscript", hookscript)) < 0) {
             return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
         }
-        conf_changed = true;
-        attached = json_object_new_object();
-        json_object_object_add(
-            attached, "args_before", cur_args ? json_object_new_string(cur_args) : NULL
-        );
-        json_object_object_add(
-            attached, "hookscript_added", has_hook ? NULL : json_object_new_string(hookscript)
-        );
-        warn_add(notes, "args: %s", new_args);
-        if (!has_hook) {
-            warn_add(notes, "hookscript: %s", hookscript);
-        }
+        *changed = true;
+        warn_add(notes, "hookscript: %s", hookscript);
+    }
+    /* What detach undoes: what was there before the first attach. */
+    const char *before = attached ? old->args_before : cur;
+    const char *added = attached ? old->hookscript_added : (has_hook ? NULL : hookscript);
+    if (attached && !has_hook && !added) {
+        added = hookscript; /* the admin's hookscript went away; ours stands in */
+    }
+    *record = json_object_new_object();
+    json_object_object_add(*record, "args_before", before ? json_object_new_string(before) : NULL);
+    json_object_object_add(
+        *record, "hookscript_added", added ? json_object_new_string(added) : NULL
+    );
+    return 0;
+}
+
+int managed_attach(
+    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    const char *hookscript = req->hookscript ? req->hookscript : DEFAULT_HOOKSCRIPT;
+    int r = validate_request(req, hookscript, e);
+    if (r < 0) {
+        return r;
+    }
+    struct edit ed;
+    if ((r = edit_open(&ed, env, req->vmid, w, e)) < 0) {
+        edit_free(&ed);
+        return r;
+    }
+    const struct vm_settings *old = config_vm(&ed.cfg, req->vmid);
+    unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
+    struct managed_args a;
+    managed_args_for(&ed, req->vmid, index, &a);
+    bool conf_changed = false;
+    json_object *record = NULL;
+    if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
+        (r = check_type_here(env, &ed, req, w, e)) < 0 ||
+        (r = attach_edit_conf(&ed, req, old, &a, hookscript, &conf_changed, &record, notes, e)) <
+            0) {
+        edit_free(&ed);
+        return r;
     }
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "type", json_object_new_string(req->type));
@@ -457,30 +615,80 @@ int managed_attach(
     if (gpus) {
         json_object_object_add(entry, "gpus", gpus);
     }
-    json_object_object_add(entry, "index", json_object_new_int(index));
-    json_object_object_add(entry, "attached", attached);
+    json_object_object_add(entry, "index", json_object_new_int((int)index));
+    json_object_object_add(entry, "attached", record);
     if ((r = config_doc_set_vm(ed.doc, req->vmid, entry)) < 0) {
         edit_free(&ed);
         return err_set(e, r, "out of memory");
     }
-    if ((r = edit_commit(&ed, conf_changed, e)) < 0) {
+    if ((r = edit_commit(&ed, conf_changed, true, e)) < 0) {
         edit_free(&ed);
         return r;
     }
-    char where[160] = "";
+    char where[ATTACH_GPUS_MAX * (PCI_ID_LEN + 2)] = "";
     for (size_t g = 0; g < req->ngpus; g++) {
-        size_t l = strlen(where);
-        snprintf(where + l, sizeof(where) - l, "%s%s", g ? ", " : "", req->gpus[g]);
+        str_append(where, sizeof(where), "%s%s", g ? ", " : "", req->gpus[g]);
     }
     warn_hookscript_missing(env, hookscript, w);
     warn_add(
         notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)", req->vmid,
-        req->type, uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
+        req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
     );
     if (vm_is_running(env->fs, req->vmid)) {
         warn_add(w, "VM %lu is running: it gets the vGPU at its next start", req->vmid);
     }
     edit_free(&ed);
+    return 0;
+}
+
+/* Edit the VM config for detach: our args pair and -uuid out (args as before attach when
+ * nothing else changed since), our hookscript out. */
+static int detach_edit_conf(
+    struct edit *ed, const struct vm_settings *vs, bool *changed, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    struct managed_args a;
+    managed_args_for(ed, ed->vmid, vs->index, &a);
+    const char *cur = pveconf_get(&ed->conf, "args");
+    int r;
+    if (cur) {
+        _cleanup_free_ char *a1 = NULL, *a2 = NULL;
+        bool f1, f2;
+        if ((r = args_remove_pair(cur, "-device", a.dev, &a1, &f1)) < 0 ||
+            (r = args_remove_pair(a1, "-uuid", a.uval, &a2, &f2)) < 0) {
+            return err_set(e, r, "out of memory");
+        }
+        if (!f2 && strcmp(a.uval, a.uuid)) { /* uuid_source changed since attach */
+            free(TAKE_PTR(a2));
+            if ((r = args_remove_pair(a1, "-uuid", a.uuid, &a2, &f2)) < 0) {
+                return err_set(e, r, "out of memory");
+            }
+        }
+        /* Exactly what attach found, when nothing else changed since. */
+        const char *restore =
+            vs->args_before && !strcmp(a2, vs->args_before) ? vs->args_before : a2;
+        if (f1 != f2) {
+            warn_add(
+                w, "args of VM %lu no longer held all that attach added; removed what was there",
+                ed->vmid
+            );
+        }
+        if (f1 || f2) {
+            r = *restore ? pveconf_set(&ed->conf, "args", restore)
+                         : pveconf_delete(&ed->conf, "args");
+            if (r < 0 && r != -ENOENT) {
+                return err_set(e, r, "cannot edit the VM config");
+            }
+            *changed = true;
+            warn_add(notes, "args: %s", *restore ? restore : "(removed)");
+        }
+    }
+    const char *cur_hook = pveconf_get(&ed->conf, "hookscript");
+    if (vs->hookscript_added && cur_hook && !strcmp(cur_hook, vs->hookscript_added)) {
+        pveconf_delete(&ed->conf, "hookscript");
+        *changed = true;
+        warn_add(notes, "hookscript: (removed)");
+    }
     return 0;
 }
 
@@ -502,58 +710,12 @@ int managed_detach(
         return -ENOENT;
     }
     bool conf_changed = false;
-    if (vs->attached) {
-        char uuid[MDEV_UUID_LEN + 1], uval[64], dev[128], args[8192];
-        mdev_uuid_for(vmid, vs->index, uuid);
-        snprintf(dev, sizeof(dev), "vfio-pci,sysfsdev=/sys/bus/mdev/devices/%s", uuid);
-        const char *cur = pveconf_get(&ed.conf, "args", args, sizeof(args));
-        if (cur) {
-            _cleanup_free_ char *a1 = NULL, *a2 = NULL;
-            bool f1, f2;
-            uuid_value(&ed, uuid, uval, sizeof(uval));
-            if ((r = args_remove_pair(cur, "-device", dev, &a1, &f1)) < 0 ||
-                (r = args_remove_pair(a1, "-uuid", uval, &a2, &f2)) < 0) {
-                edit_free(&ed);
-                return err_set(e, r, "out of memory");
-            }
-            if (!f2 && strcmp(uval, uuid)) { /* uuid_source changed since attach */
-                free(a2);
-                a2 = NULL;
-                if ((r = args_remove_pair(a1, "-uuid", uuid, &a2, &f2)) < 0) {
-                    edit_free(&ed);
-                    return err_set(e, r, "out of memory");
-                }
-            }
-            /* Exactly what attach found, when nothing else changed since. */
-            const char *restore =
-                vs->args_before && !strcmp(a2, vs->args_before) ? vs->args_before : a2;
-            if (!f1 || !f2) {
-                warn_add(
-                    w,
-                    "args of VM %lu no longer held all that attach added; removed what "
-                    "was there",
-                    vmid
-                );
-            }
-            r = *restore ? pveconf_set(&ed.conf, "args", restore)
-                         : pveconf_delete(&ed.conf, "args");
-            if (r < 0 && r != -ENOENT) {
-                edit_free(&ed);
-                return err_set(e, r, "cannot edit the VM config");
-            }
-            conf_changed = true;
-            warn_add(notes, "args: %s", *restore ? restore : "(removed)");
-        }
-        char hook[512];
-        const char *cur_hook = pveconf_get(&ed.conf, "hookscript", hook, sizeof(hook));
-        if (vs->hookscript_added && cur_hook && !strcmp(cur_hook, vs->hookscript_added)) {
-            pveconf_delete(&ed.conf, "hookscript");
-            conf_changed = true;
-            warn_add(notes, "hookscript: (removed)");
-        }
+    if (vs->attached && (r = detach_edit_conf(&ed, vs, &conf_changed, notes, w, e)) < 0) {
+        edit_free(&ed);
+        return r;
     }
     config_doc_set_vm(ed.doc, vmid, NULL); /* removing cannot fail */
-    if ((r = edit_commit(&ed, conf_changed, e)) < 0) {
+    if ((r = edit_commit(&ed, conf_changed, false, e)) < 0) {
         edit_free(&ed);
         return r;
     }

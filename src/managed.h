@@ -1,7 +1,8 @@
 /*
- * managed: managed mode's attach and detach. The VM names a vGPU type in our JSON config and
+ * managed: managed mode's attach and detach. The VM names a vGPU type in our JSON settings and
  * passes the mdev to QEMU through args; pre-start places it on any GPU where it fits.
- * Both edit the VM config under Proxmox's VM lock, and undo their own writes on failure.
+ * Both edit the VM config under Proxmox's VM lock and the settings under pmxcfs' cluster lock,
+ * and change the two files all or nothing (see edit_commit in managed.c).
  */
 #ifndef PVH_MANAGED_H
 #define PVH_MANAGED_H
@@ -9,12 +10,13 @@
 #include "hook.h"
 
 #define DEFAULT_HOOKSCRIPT "local:snippets/pve-vgpu-hook"
-#define VM_LOCK_TIMEOUT_MS 10000
+#define ATTACH_GPUS_MAX 8 /* --gpu options on one attach */
 
 struct attach_request {
     unsigned long vmid;
     const char *type;
-    char gpus[8][16]; /* normalised PCI ids for this node; none = every GPU offering the type */
+    char gpus[ATTACH_GPUS_MAX][PCI_ID_LEN]; /* normalised PCI ids for this node; none = every
+                                             * GPU offering the type */
     size_t ngpus;
     int index;              /* -1: keep the current one, or 0 */
     const char *hookscript; /* NULL: DEFAULT_HOOKSCRIPT */

@@ -2,7 +2,11 @@
 
 #include "cleanup.h"
 #include "debver.h"
+#include "paths.h"
+#include "qemu_args.h"
 #include "rules.h"
+#include "sectioncfg.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -11,41 +15,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-int node_name(const struct hostfs *fs, char *buf, size_t size) {
+void node_name(const struct hostfs *fs, char *buf, size_t size) {
     char target[256];
     /* pmxcfs links /etc/pve/local to nodes/<this node> */
-    if (hostfs_readlink(fs, "/etc/pve/local", target, sizeof(target)) > 0) {
+    if (hostfs_readlink(fs, PVE_LOCAL_LINK, target, sizeof(target)) > 0) {
         const char *slash = strrchr(target, '/');
         const char *name = slash ? slash + 1 : target;
-        if (*name) {
-            return path_fmt(buf, size, "%s", name);
+        if (node_name_valid(name) && str_fmt(buf, size, "%s", name) == 0) {
+            return;
         }
     }
-    return hostfs_hostname(fs, buf, size);
-}
-
-static bool node_name_valid(const char *s) {
-    if (!*s || strlen(s) > 63) {
-        return false;
+    if (hostfs_hostname(fs, buf, size) < 0 || !node_name_valid(buf)) {
+        snprintf(buf, size, "localhost");
     }
-    for (; *s; s++) {
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.') {
-            return false;
-        }
-    }
-    return true;
 }
 
 int load_settings(
     const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
 ) {
+    const struct hostfs *fs = env->config_path ? env->config_fs : env->fs;
     const char *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
-    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
-    if (r == -ENOENT) {
+    int r = hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len);
+    if (r == -ENOENT && !env->config_path) {
         config_defaults(cfg);
         return 0;
+    }
+    config_defaults(cfg);
+    if (r == -ENOENT) {
+        err_set(e, r, "the settings file %s (--config) does not exist", path);
+        err_hint(
+            e, "name an existing file, or leave --config out to use %s (missing means defaults)",
+            CONFIG_DEFAULT_PATH
+        );
+        return r;
     }
     if (r == -EFBIG) {
         return err_set(e, r, "%s is larger than 1 MiB, the pmxcfs limit", path);
@@ -77,12 +81,9 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
             return err_set(e, -EINVAL, "PVE_MIGRATED_FROM='%s' is not a node name", src);
         }
         p->migrating = true;
-        r = path_fmt(
-            p->conf_path, sizeof(p->conf_path), "/etc/pve/nodes/%s/qemu-server/%lu.conf", src,
-            p->vmid
-        );
+        r = path_fmt(p->conf_path, sizeof(p->conf_path), PVE_NODE_VM_CONF_FMT, src, p->vmid);
     } else {
-        r = path_fmt(p->conf_path, sizeof(p->conf_path), "/etc/pve/qemu-server/%lu.conf", p->vmid);
+        r = path_fmt(p->conf_path, sizeof(p->conf_path), PVE_VM_CONF_FMT, p->vmid);
     }
     if (r < 0) {
         return err_set(e, r, "VM config path too long");
@@ -91,9 +92,7 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
     size_t len = 0;
     r = hostfs_read_alloc(env->fs, p->conf_path, CONFIG_MAX_BYTES, &text, &len);
     if (r == -ENOENT) {
-        char lxc[128];
-        snprintf(lxc, sizeof(lxc), "/etc/pve/lxc/%lu.conf", p->vmid);
-        if (hostfs_exists(env->fs, lxc) == 0) {
+        if (vmid_is_container(env->fs, p->vmid)) {
             return NOT_A_VM;
         }
         err_set(e, -ENOENT, "no VM config %s", p->conf_path);
@@ -105,17 +104,18 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
         return r;
     }
     r = pveconf_parse(text, len, &p->conf);
-    return r < 0 ? err_set(e, r, "cannot parse %s: %s", p->conf_path, strerror(-r)) : 0;
+    if (r < 0) {
+        return err_set(e, r, "cannot parse %s: %s", p->conf_path, strerror(-r));
+    }
+    pveconf_warn_ignored(&p->conf, p->conf_path, &p->warnings);
+    return 0;
 }
 
-/* A leftover that may be removed: another VM's (by UUID) that is neither running nor busy. */
-static bool is_stale(const struct hook_env *env, const struct vm_plan *p, size_t m) {
+/* A leftover that may be removed: another VM's (by UUID) that is neither running nor busy (a
+ * VM whose start is under way holds its Proxmox lock: its fresh mdev is not stale). */
+static bool is_stale(const struct vm_plan *p, size_t m) {
     const struct inv_mdev *md = &p->host.mdevs[m];
-    if (!md->owned || md->vmid == p->vmid) {
-        return false;
-    }
-    /* A VM whose start is under way holds its Proxmox lock: its fresh mdev is not stale. */
-    return !vm_is_running(env->fs, md->vmid) && !vm_is_busy(env->fs, md->vmid);
+    return inv_mdev_is_leftover(md) && md->vmid != p->vmid;
 }
 
 static bool gpu_has_removals(const struct vm_plan *p, const bool *ignore, size_t gpu) {
@@ -131,6 +131,7 @@ static bool gpu_has_removals(const struct vm_plan *p, const bool *ignore, size_t
 
 struct placement_try {
     const struct hook_env *env;
+    bool saw_vendor_iface; /* a candidate was a VF of NVIDIA's vendor interface */
     struct vm_plan *p;
     bool *ignore;       /* per host.mdevs index: not counted by the rules (owned here) */
     size_t cap;         /* allocated length of ignore and p->reclaim */
@@ -161,6 +162,47 @@ static int grow_masks(struct placement_try *t) {
     return 0;
 }
 
+/* What the driver shows once a device of def exists on parent, so that the plan's next device
+ * is checked as pre-start's create will be: one instance fewer of each type of that size on the
+ * parent (an SR-IOV VF holds one vGPU: none left there); and while the GPU behaves in the
+ * equal-size way, nothing of another size on any of its parents. */
+static void
+model_consumed(struct host *h, size_t parent, const struct inv_typedef *def, const bool *ignore) {
+    size_t gpu = h->parents[parent].gpu;
+    bool equal_size = !def->info.mig && rules_gpu_mode(h, gpu, ignore) != GPU_MODE_MIXED_SIZE;
+    for (size_t q = 0; q < h->nparents; q++) {
+        struct inv_parent *par = &h->parents[q];
+        for (size_t k = 0; par->gpu == gpu && k < par->ntypes; k++) {
+            struct inv_type *ty = &par->types[k];
+            const struct inv_typedef *d = inv_def(h, ty);
+            bool same_size = d->info.fb_mib == def->info.fb_mib && d->info.mig == def->info.mig;
+            if (ty->available <= 0) {
+                continue;
+            }
+            if (q == parent && (par->is_vf || same_size)) {
+                ty->available = par->is_vf ? 0 : ty->available - 1;
+            } else if (!same_size && equal_size && !d->info.mig) {
+                ty->available = 0;
+            }
+        }
+    }
+}
+
+/* Will the driver offer def on gpu once the ignored devices are gone? Sure when nothing else
+ * remains on the GPU, or in equal-size mode when what remains has def's size (removing frees
+ * its room); else we cannot tell, and say no. */
+static bool offered_once_removed(
+    const struct host *h, size_t gpu, const struct inv_typedef *def, const bool *ignore,
+    const struct inv_type *type
+) {
+    if (type->available > 0) {
+        return true;
+    }
+    enum gpu_mode mode = rules_gpu_mode(h, gpu, ignore);
+    return mode == GPU_MODE_IDLE ||
+           (mode == GPU_MODE_EQUAL_SIZE && rules_hosted_size(h, gpu, ignore) == def->info.fb_mib);
+}
+
 /* Try one candidate parent for an item. true when chosen. */
 static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t parent) {
     struct vm_plan *p = t->p;
@@ -188,50 +230,68 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
     }
     char why[512];
     bool fits = rules_type_fits(&p->cfg, h, gpu, def, t->ignore, why, sizeof(why));
-    if (!fits && p->cfg.reclaim_stale && t->allow_reclaim) {
-        /* Would it fit without the leftovers of stopped VMs? Then they go. */
+    bool driver_ok = type->available > 0;
+    if ((!fits || !driver_ok) && p->cfg.reclaim_stale && t->allow_reclaim) {
+        /* Would it fit, and would the driver offer it, without the leftovers of stopped VMs?
+         * Then they go. */
         bool any = false;
         for (size_t m = 0; m < h->nmdevs; m++) {
             const struct inv_mdev *md = &h->mdevs[m];
             if (md->parent != NO_INDEX && h->parents[md->parent].gpu == gpu && !t->ignore[m] &&
-                is_stale(t->env, p, m)) {
+                is_stale(p, m)) {
                 t->ignore[m] = p->reclaim[m] = any = true;
             }
         }
-        fits = any && rules_type_fits(&p->cfg, h, gpu, def, t->ignore, NULL, 0);
-        if (!fits) {
-            for (size_t m = 0; any && m < h->nmdevs; m++) {
-                if (p->reclaim[m] && h->parents[h->mdevs[m].parent].gpu == gpu) {
-                    t->ignore[m] = p->reclaim[m] = false;
-                }
+        bool helps = any && rules_type_fits(&p->cfg, h, gpu, def, t->ignore, NULL, 0) &&
+                     offered_once_removed(h, gpu, def, t->ignore, type);
+        for (size_t m = 0; any && !helps && m < h->nmdevs; m++) {
+            if (p->reclaim[m] && h->parents[h->mdevs[m].parent].gpu == gpu) {
+                t->ignore[m] = p->reclaim[m] = false;
             }
         }
+        fits = fits || helps;
+        driver_ok = driver_ok || helps;
     }
     if (!fits) {
         char hosts[512], fit[512];
         rules_describe_residents(h, gpu, t->ignore, hosts, sizeof(hosts));
         rules_types_fitting(&p->cfg, h, gpu, t->ignore, fit, sizeof(fit));
-        snprintf(
+        str_msg(
             t->why, sizeof(t->why),
             "GPU %s cannot take %s: %s\n  it hosts: %s\n  types that fit there now: %s",
             h->gpus[gpu].bdf, def->name[0] ? def->name : def->id, why, hosts, fit
         );
         return false;
     }
-    if (type->available <= 0 && !gpu_has_removals(p, t->ignore, gpu)) {
+    if (!driver_ok && !gpu_has_removals(p, t->ignore, gpu)) {
         char hosts[512];
         rules_describe_residents(h, gpu, t->ignore, hosts, sizeof(hosts));
         if (type->available_err) {
-            snprintf(
+            str_msg(
                 t->why, sizeof(t->why),
                 "%s on %s: available_instances is unreadable (%s)\n  it hosts: %s", def->id,
                 h->parents[parent].bdf, strerror(-type->available_err), hosts
             );
         } else {
-            snprintf(
+            /* The driver said no; say why it would, as far as the GPU's behaviour shows. */
+            char mode[256] = "";
+            unsigned hosted = rules_hosted_size(h, gpu, t->ignore);
+            if (hosted && hosted != def->info.fb_mib && !def->info.mig &&
+                rules_gpu_mode(h, gpu, t->ignore) == GPU_MODE_EQUAL_SIZE) {
+                str_msg(
+                    mode, sizeof(mode),
+                    "\n  the GPU is in equal-size mode: it takes only %u MiB vGPUs while it "
+                    "hosts one",
+                    hosted
+                );
+            }
+            char fit[512];
+            rules_types_fitting(&p->cfg, h, gpu, t->ignore, fit, sizeof(fit));
+            str_msg(
                 t->why, sizeof(t->why),
-                "%s has no available instances of %s (the driver reports 0)\n  it hosts: %s",
-                h->parents[parent].bdf, def->name[0] ? def->name : def->id, hosts
+                "%s has no available instances of %s (the driver says no: available_instances "
+                "is 0)\n  it hosts: %s%s\n  types that fit there now: %s",
+                h->parents[parent].bdf, def->name[0] ? def->name : def->id, hosts, mode, fit
             );
         }
         return false;
@@ -239,6 +299,7 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
     it->parent = parent;
     it->action = it->existing.uuid[0] ? ACT_REPLACE : ACT_CREATE;
     snprintf(it->type_id, sizeof(it->type_id), "%s", def->id); /* the sysfs id from now on */
+    model_consumed(h, parent, def, t->ignore);
     /* Model the new device so the VM's next vGPU is checked against it. */
     if (it->action == ACT_REPLACE) {
         size_t m = inv_find_mdev(h, it->uuid);
@@ -267,13 +328,15 @@ static bool try_parent(struct placement_try *t, struct planned_mdev *it, size_t 
 /* A candidate without mdev_supported_types may use NVIDIA's vendor interface: then Proxmox
  * sets the type itself, and all we can do is check that the type is creatable there now. */
 static bool try_nvidia_iface(
-    const struct hook_env *env, struct planned_mdev *it, const char *vf, char *why, size_t whysize
+    const struct hook_env *env, struct planned_mdev *it, const char *vf, bool *is_iface, char *why,
+    size_t whysize
 ) {
     struct nvidia_iface nv;
     if (inventory_nvidia_iface(env->fs, vf, &nv) < 0) {
         snprintf(why, whysize, "%s is not a mediated-device parent (no mdev_supported_types)", vf);
         return false;
     }
+    *is_iface = true;
     char *end;
     unsigned long want =
         strncmp(it->type_id, "nvidia-", 7) ? 0 : strtoul(it->type_id + 7, &end, 10);
@@ -301,26 +364,36 @@ static bool try_nvidia_iface(
     return true;
 }
 
+/* PCI ids an item may go to, in order (malloc'ed). */
+struct cand_list {
+    char (*ids)[PCI_ID_LEN];
+    size_t n;
+};
+
 /* Candidate parents (PCI ids) of a hostpci entry: host= or the mapping's paths on this node. */
 static int hostpci_candidates(
-    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hp, char cands[][16],
-    size_t *n, struct pvh_err *e
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hp, struct cand_list *c,
+    struct pvh_err *e
 ) {
-    *n = 0;
+    c->ids = NULL;
+    c->n = 0;
     if (hp->mapping[0]) {
         _cleanup_free_ char *text = NULL;
-        int r =
-            hostfs_read_alloc(env->fs, "/etc/pve/mapping/pci.cfg", CONFIG_MAX_BYTES, &text, NULL);
+        int r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
         if (r < 0) {
             err_set(
-                e, r,
-                "hostpci%u uses mapping '%s' but /etc/pve/mapping/pci.cfg cannot be "
-                "read: %s",
-                hp->index, hp->mapping, strerror(-r)
+                e, r, "hostpci%u uses mapping '%s' but %s cannot be read: %s", hp->index,
+                hp->mapping, PVE_PCI_MAPPING_CFG, strerror(-r)
             );
             return r;
         }
-        return mapping_paths(text, hp->mapping, p->node, cands, 8, n, e);
+        struct sectioncfg cfg;
+        if ((r = sectioncfg_parse(text, false, &cfg)) < 0) {
+            return err_set(e, r, "out of memory");
+        }
+        r = mapping_paths(&cfg, hp->mapping, p->node, &c->ids, &c->n, e);
+        sectioncfg_free(&cfg);
+        return r;
     }
     if (hp->nhost > 1) {
         err_set(
@@ -333,13 +406,39 @@ static int hostpci_candidates(
         );
         return -EINVAL;
     }
-    memcpy(cands[0], hp->host[0], sizeof(cands[0]));
-    *n = 1;
+    if (!(c->ids = malloc(sizeof(*c->ids)))) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    memcpy(c->ids[0], hp->host[0], sizeof(c->ids[0]));
+    c->n = 1;
+    return 0;
+}
+
+/* A managed VM's candidate GPUs on this node: its list for this node, else the list for every
+ * node (""), else none (= every GPU offering the type). */
+static int managed_candidates(const struct vm_settings *vs, const char *node, struct cand_list *c) {
+    const struct vm_gpu_list *l = NULL;
+    c->ids = NULL;
+    c->n = 0;
+    for (size_t k = 0; k < vs->nlists; k++) {
+        if (!strcmp(vs->lists[k].node, node) || (!vs->lists[k].node[0] && !l)) {
+            l = &vs->lists[k];
+        }
+    }
+    if (!l || l->n == 0) {
+        return 0;
+    }
+    if (!(c->ids = malloc(l->n * sizeof(*c->ids)))) {
+        return -ENOMEM;
+    }
+    memcpy(c->ids, l->gpus, l->n * sizeof(*c->ids));
+    c->n = l->n;
     return 0;
 }
 
 static int explain_refusal(
-    struct placement_try *t, const struct planned_mdev *it, const char *where, struct pvh_err *e
+    struct placement_try *t, const struct planned_mdev *it, bool managed, const char *where,
+    struct pvh_err *e
 ) {
     struct vm_plan *p = t->p;
     struct pvh_err le;
@@ -353,7 +452,7 @@ static int explain_refusal(
         e, -ENOSPC, "cannot place %s for %s: %s\n  GPUs that could take %s now: %s", it->type_id,
         where, t->why, it->type_id, others
     );
-    if (!strcmp(where, "the managed vGPU")) {
+    if (managed) {
         err_hint(
             e, "stop a VM that holds a candidate GPU ('pve-vgpu-hook status' shows who), "
                "or attach again with another --type or more --gpu"
@@ -369,17 +468,14 @@ static int explain_refusal(
     return -ENOSPC;
 }
 
-static int plan_items(
-    const struct hook_env *env, struct vm_plan *p, struct hostpci *hps, size_t nhp,
-    const struct vm_settings *managed, struct pvh_err *e
+/* 1. Each item's UUID, type, candidate PCI ids and current holder of its UUID; the GPUs of the
+ * candidates (or all) loaded into the model, and what the mdevs' VMs are doing. */
+static int resolve_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nitems,
+    const struct vm_settings *managed, struct cand_list *cands, struct pvh_err *e
 ) {
     struct host *h = &p->host;
-    char cands[HOSTPCI_MAX][8][16];
-    size_t ncand[HOSTPCI_MAX] = {0};
-    size_t nitems = managed ? 1 : nhp;
     int r;
-
-    /* 1. Resolve candidate parents and load only their GPUs. */
     for (size_t i = 0; i < nitems; i++) {
         struct planned_mdev *it = &p->items[i];
         memset(it, 0, sizeof(*it));
@@ -387,25 +483,17 @@ static int plan_items(
         snprintf(it->type_id, sizeof(it->type_id), "%s", managed ? managed->type : hps[i].mdev);
         mdev_uuid_for(p->vmid, it->index, it->uuid);
         if (managed) {
-            const struct vm_gpu_list *l = NULL;
-            for (size_t k = 0; k < managed->nlists; k++) {
-                if (!strcmp(managed->lists[k].node, p->node) ||
-                    (!managed->lists[k].node[0] && !l)) {
-                    l = &managed->lists[k];
-                }
+            if (managed_candidates(managed, p->node, &cands[i]) < 0) {
+                return err_set(e, -ENOMEM, "out of memory");
             }
-            if (l) {
-                for (size_t k = 0; k < l->n && k < 8; k++) {
-                    memcpy(cands[i][ncand[i]++], l->gpus[k], 16);
-                }
-            } else if ((r = inventory_load_all(env->fs, h, e)) < 0) {
+            if (cands[i].n == 0 && (r = inventory_load_all(env->fs, h, e)) < 0) {
                 return r;
             }
-        } else if ((r = hostpci_candidates(env, p, &hps[i], cands[i], &ncand[i], e)) < 0) {
+        } else if ((r = hostpci_candidates(env, p, &hps[i], &cands[i], e)) < 0) {
             return r;
         }
-        for (size_t c = 0; c < ncand[i]; c++) {
-            if ((r = inventory_load_gpu(env->fs, h, cands[i][c], NULL, e)) < 0) {
+        for (size_t c = 0; c < cands[i].n; c++) {
+            if ((r = inventory_load_gpu(env->fs, h, cands[i].ids[c], NULL, e)) < 0) {
                 if (!managed && !hps[i].mapping[0]) {
                     err_prefix(e, "hostpci%u: ", it->index);
                     err_hint(
@@ -414,140 +502,188 @@ static int plan_items(
                     );
                     return r;
                 }
-                warn_add(&p->warnings, "candidate %s: %s", cands[i][c], e->msg);
+                warn_add(&p->warnings, "candidate %s: %s", cands[i].ids[c], e->msg);
             }
         }
-        int lr = inventory_mdev_lookup(env->fs, it->uuid, &it->existing);
-        if (lr < 0) {
+        if (mdev_lookup(env->fs, it->uuid, &it->existing) < 0) {
             memset(&it->existing, 0, sizeof(it->existing));
         }
     }
-    /* 2. Masks: this VM's own devices do not count against it (reused or replaced). */
-    struct placement_try t = {.env = env, .p = p};
-    if (grow_masks(&t) < 0) {
-        free(t.ignore);
-        return err_set(e, -ENOMEM, "out of memory");
+    inventory_read_vm_states(env->fs, h->mdevs, h->nmdevs);
+    return 0;
+}
+
+/* "GPU: reason" for a managed candidate that could not take it, details indented below. */
+static void append_gpu_refusal(char *whys, size_t size, const char *gpu, const char *why) {
+    str_append(whys, size, "\n  %s: ", gpu);
+    for (const char *w = why; *w; w++) {
+        str_append(whys, size, *w == '\n' ? "\n  " : "%c", *w);
     }
-    for (size_t m = 0; m < h->nmdevs; m++) {
-        if (h->mdevs[m].owned && h->mdevs[m].vmid == p->vmid) {
-            t.ignore[m] = true;
-        }
+}
+
+/* Managed mode: the candidate GPUs in placement order, each tried on its parents. */
+static bool
+place_managed(struct placement_try *t, struct planned_mdev *it, size_t *gpus, size_t n) {
+    struct host *h = &t->p->host;
+    const struct inv_typedef *want = NULL;
+    for (size_t q = 0; q < h->nparents && !want; q++) {
+        const struct inv_type *ty = inv_parent_type(h, q, it->type_id);
+        want = ty ? inv_def(h, ty) : NULL;
     }
-    r = 0;
-    for (size_t i = 0; i < nitems && r == 0; i++) {
-        struct planned_mdev *it = &p->items[i];
-        char where[64];
-        snprintf(where, sizeof(where), managed ? "the managed vGPU" : "hostpci%u", it->index);
-        size_t parents[64];
-        size_t np = 0;
-        if (managed && ncand[i] == 0) {
-            /* every GPU offering the type */
-            for (size_t g = 0; g < h->ngpus && np < 64; g++) {
-                for (size_t q = 0; q < h->nparents; q++) {
-                    if (h->parents[q].gpu == g && inv_parent_type(h, q, it->type_id)) {
-                        parents[np++] = g;
-                        break;
-                    }
-                }
-            }
-        } else {
-            bool delegated = false;
-            for (size_t c = 0; c < ncand[i] && np < 64 && !delegated; c++) {
-                size_t q = inv_find_parent(h, cands[i][c]);
-                if (q == NO_INDEX) {
-                    delegated = try_nvidia_iface(env, it, cands[i][c], t.why, sizeof(t.why));
-                    continue;
-                }
-                parents[np++] = managed ? h->parents[q].gpu : q;
-            }
-            if (delegated) {
-                continue;
-            }
-        }
-        if (np == 0) {
-            if (!t.why[0]) {
-                snprintf(t.why, sizeof(t.why), "no GPU on node %s offers %s", p->node, it->type_id);
-            }
-            err_set(e, -ENODEV, "cannot place %s for %s: %s", it->type_id, where, t.why);
-            err_hint(
-                e, "load the vGPU driver (is nvidia-vgpu-mgr running?) and check the PCI "
-                   "id with 'pve-vgpu-hook types'"
-            );
-            r = -ENODEV;
-            break;
-        }
-        bool placed = false;
-        /* Pass 1 places without removing anything; only when no candidate fits does pass 2
-         * reclaim leftovers of stopped VMs (never destroy what a free GPU makes needless). */
-        for (int pass = 0; pass < 2 && !placed; pass++) {
-            t.allow_reclaim = pass == 1;
-            if (pass == 1 && !p->cfg.reclaim_stale) {
-                break;
-            }
-            if (managed) {
-                const struct inv_typedef *want = NULL;
-                for (size_t q = 0; q < h->nparents && !want; q++) {
-                    const struct inv_type *ty = inv_parent_type(h, q, it->type_id);
-                    want = ty ? inv_def(h, ty) : NULL;
-                }
-                rules_order_candidates(&p->cfg, h, parents, np, want);
-                /* Each candidate GPU in order; one line per refusal, so that the error can say
-                 * why every one of them could not take it. */
-                char whys[2048] = "";
-                for (size_t c = 0; c < np && !placed; c++) {
-                    bool tried = false, any_type = false;
-                    for (size_t q = 0; q < h->nparents && !placed; q++) {
-                        const struct inv_type *ty = h->parents[q].gpu == parents[c]
-                                                        ? inv_parent_type(h, q, it->type_id)
-                                                        : NULL;
-                        any_type |= ty != NULL;
-                        /* a VF without an instance: the next VF of the same GPU may have one */
-                        if (ty && (ty->available > 0 || !h->parents[q].is_vf || !tried)) {
-                            tried = true;
-                            placed = try_parent(&t, it, q);
-                        }
-                    }
-                    if (!placed) {
-                        /* "GPU: reason", its detail lines indented below it */
-                        size_t wl = strlen(whys);
-                        snprintf(whys + wl, sizeof(whys) - wl, "\n  %s: ", h->gpus[parents[c]].bdf);
-                        for (const char *w = any_type ? t.why : "does not offer this type"; *w;
-                             w++) {
-                            wl = strlen(whys);
-                            snprintf(whys + wl, sizeof(whys) - wl, *w == '\n' ? "\n  " : "%c", *w);
-                        }
-                    }
-                }
-                if (!placed && whys[0]) {
-                    snprintf(t.why, sizeof(t.why), "no candidate GPU can take it:%s", whys);
-                }
-            } else {
-                /* Like Proxmox: the first candidate where it can be created. */
-                for (size_t c = 0; c < np && !placed; c++) {
-                    placed = try_parent(&t, it, parents[c]);
-                }
+    rules_order_candidates(&t->p->cfg, h, gpus, n, want);
+    char whys[2048] = "";
+    bool placed = false;
+    for (size_t c = 0; c < n && !placed; c++) {
+        bool tried = false, any_type = false;
+        for (size_t q = 0; q < h->nparents && !placed; q++) {
+            const struct inv_type *ty =
+                h->parents[q].gpu == gpus[c] ? inv_parent_type(h, q, it->type_id) : NULL;
+            any_type |= ty != NULL;
+            /* a VF without an instance: the next VF of the same GPU may have one */
+            if (ty && (ty->available > 0 || !h->parents[q].is_vf || !tried)) {
+                tried = true;
+                placed = try_parent(t, it, q);
             }
         }
         if (!placed) {
-            r = explain_refusal(&t, it, where, e);
-        }
-        if (grow_masks(&t) < 0) {
-            r = err_set(e, -ENOMEM, "out of memory");
+            append_gpu_refusal(
+                whys, sizeof(whys), h->gpus[gpus[c]].bdf,
+                any_type ? t->why : "does not offer this type"
+            );
         }
     }
-    /* 3. This VM's devices that no item reuses are leftovers of an earlier config: remove. */
-    for (size_t m = 0; r == 0 && m < h->nmdevs; m++) {
+    if (!placed && whys[0]) {
+        snprintf(t->why, sizeof(t->why), "no candidate GPU can take it:%s", whys);
+    }
+    return placed;
+}
+
+/* 2. Place one item: its candidates as parents (hostpci) or GPUs (managed), first without
+ * removing anything; only when nothing fits, reclaiming leftovers of stopped VMs. */
+static int place_item(
+    struct placement_try *t, struct planned_mdev *it, const struct cand_list *cand, bool managed,
+    struct pvh_err *e
+) {
+    struct vm_plan *p = t->p;
+    struct host *h = &p->host;
+    char where[64];
+    snprintf(where, sizeof(where), managed ? "the managed vGPU" : "hostpci%u", it->index);
+    _cleanup_free_ size_t *cands = malloc((h->nparents + h->ngpus + 1) * sizeof(*cands));
+    size_t n = 0;
+    if (!cands) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    if (managed && cand->n == 0) { /* every GPU offering the type */
+        for (size_t g = 0; g < h->ngpus; g++) {
+            for (size_t q = 0; q < h->nparents; q++) {
+                if (h->parents[q].gpu == g && inv_parent_type(h, q, it->type_id)) {
+                    cands[n++] = g;
+                    break;
+                }
+            }
+        }
+    }
+    for (size_t c = 0; c < cand->n; c++) {
+        size_t q = inv_find_parent(h, cand->ids[c]);
+        if (q != NO_INDEX) {
+            size_t id = managed ? h->parents[q].gpu : q;
+            bool dup = false;
+            for (size_t k = 0; k < n; k++) {
+                dup |= cands[k] == id;
+            }
+            if (!dup) {
+                cands[n++] = id;
+            }
+        } else if (!managed) {
+            /* no mdev parent: maybe NVIDIA's vendor interface, where Proxmox sets the type */
+            if (try_nvidia_iface(
+                    t->env, it, cand->ids[c], &t->saw_vendor_iface, t->why, sizeof(t->why)
+                )) {
+                return 0;
+            }
+        }
+    }
+    if (n == 0) {
+        if (!t->why[0]) {
+            snprintf(t->why, sizeof(t->why), "no GPU on node %s offers %s", p->node, it->type_id);
+        }
+        err_set(e, -ENODEV, "cannot place %s for %s: %s", it->type_id, where, t->why);
+        if (t->saw_vendor_iface) {
+            err_hint(
+                e,
+                "point %s at a free VF that can take the type ('pve-vgpu-hook types' lists "
+                "them), or stop the VM that uses the VF",
+                where
+            );
+        } else {
+            err_hint(
+                e, "load the vGPU driver (is nvidia-vgpu-mgr running?) and check the PCI id with "
+                   "'pve-vgpu-hook types'"
+            );
+        }
+        return -ENODEV;
+    }
+    bool placed = false;
+    for (int pass = 0; pass < 2 && !placed; pass++) {
+        t->allow_reclaim = pass == 1;
+        if (pass == 1 && !p->cfg.reclaim_stale) {
+            break;
+        }
+        if (managed) {
+            placed = place_managed(t, it, cands, n);
+        }
+        /* Like Proxmox: the first candidate where it can be created. */
+        for (size_t c = 0; !managed && c < n && !placed; c++) {
+            placed = try_parent(t, it, cands[c]);
+        }
+    }
+    int r = placed ? 0 : explain_refusal(t, it, managed, where, e);
+    if (grow_masks(t) < 0) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    return r;
+}
+
+/* 3. This VM's devices that no item reuses are leftovers of an earlier config: remove. */
+static void mark_own_leftovers(struct vm_plan *p, size_t nitems, const bool *ignore) {
+    struct host *h = &p->host;
+    for (size_t m = 0; m < h->nmdevs; m++) {
         const struct inv_mdev *md = &h->mdevs[m];
-        if (!md->uuid[0] || !md->owned || md->vmid != p->vmid || !t.ignore[m]) {
+        if (!md->uuid[0] || !md->owned || md->vmid != p->vmid || !ignore[m]) {
             continue;
         }
         bool planned = false;
         for (size_t i = 0; i < nitems; i++) {
             planned |= !strcmp(p->items[i].uuid, md->uuid);
         }
-        if (!planned) {
-            p->reclaim[m] = true;
-        }
+        p->reclaim[m] |= !planned;
+    }
+}
+
+static int plan_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nhp,
+    const struct vm_settings *managed, struct pvh_err *e
+) {
+    struct host *h = &p->host;
+    size_t nitems = managed ? 1 : nhp;
+    struct cand_list cands[HOSTPCI_MAX] = {0};
+    struct placement_try t = {.env = env, .p = p};
+    int r = resolve_items(env, p, hps, nitems, managed, cands, e);
+    /* This VM's own devices do not count against it (reused or replaced). */
+    if (r == 0 && grow_masks(&t) < 0) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t m = 0; r == 0 && m < h->nmdevs; m++) {
+        t.ignore[m] = h->mdevs[m].owned && h->mdevs[m].vmid == p->vmid;
+    }
+    for (size_t i = 0; i < nitems && r == 0; i++) {
+        r = place_item(&t, &p->items[i], &cands[i], managed != NULL, e);
+    }
+    if (r == 0) {
+        mark_own_leftovers(p, nitems, t.ignore);
+    }
+    for (size_t i = 0; i < nitems; i++) {
+        free(cands[i].ids);
     }
     free(t.ignore);
     p->n = nitems;
@@ -558,20 +694,20 @@ static int plan_items(
  * updates/ but not merged yet (they are newer: during or after an interrupted run). */
 static int installed_version(const struct hostfs *fs, const char *pkg, char *ver, size_t size) {
     _cleanup_free_ char *status = NULL;
-    int r = hostfs_read_alloc(fs, "/var/lib/dpkg/status", 64 << 20, &status, NULL);
+    int r = hostfs_read_alloc(fs, DPKG_STATUS, 64 << 20, &status, NULL);
     if (r < 0) {
         return r;
     }
     r = debver_installed(status, pkg, ver, size);
     struct hostfs_list l;
-    if (hostfs_list(fs, "/var/lib/dpkg/updates", &l) < 0) {
+    if (hostfs_list(fs, DPKG_UPDATES_DIR, &l) < 0) {
         return r;
     }
     for (size_t i = 0; i < l.n; i++) { /* names are sequence numbers of equal width */
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
         if (strspn(l.names[i], "0123456789") != strlen(l.names[i]) ||
-            path_fmt(path, sizeof(path), "/var/lib/dpkg/updates/%s", l.names[i]) < 0 ||
+            path_fmt(path, sizeof(path), DPKG_UPDATES_DIR "/%s", l.names[i]) < 0 ||
             hostfs_read_alloc(fs, path, 1 << 20, &text, NULL) < 0) {
             continue;
         }
@@ -588,39 +724,126 @@ static int installed_version(const struct hostfs *fs, const char *pkg, char *ver
     return r;
 }
 
+/* The installed qemu-server version, read once per plan. */
+static const char *qemu_server_version(const struct hook_env *env, struct vm_plan *p) {
+    if (!p->qemu_server[0] && !p->qemu_server_err) {
+        p->qemu_server_err =
+            installed_version(env->fs, "qemu-server", p->qemu_server, sizeof(p->qemu_server));
+        if (p->qemu_server_err == 0 && !p->qemu_server[0]) {
+            p->qemu_server_err = -ENOENT;
+        }
+    }
+    return p->qemu_server_err ? NULL : p->qemu_server;
+}
+
+/* NVIDIA's vendor interface needs qemu-server 8.2.5: older releases fail the start. */
+static int check_vendor_iface(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    const struct planned_mdev *it = NULL;
+    for (size_t i = 0; i < p->n && !it; i++) {
+        it = p->items[i].action == ACT_PROXMOX ? &p->items[i] : NULL;
+    }
+    if (!it) {
+        return 0;
+    }
+    const char *ver = qemu_server_version(env, p);
+    if (!ver) {
+        warn_add(
+            &p->warnings,
+            "cannot tell the installed qemu-server version (%s); NVIDIA's vendor interface "
+            "(hostpci%u on %s) needs 8.2.5 or later",
+            DPKG_STATUS, it->index, it->vf
+        );
+        return 0;
+    }
+    if (debver_cmp(ver, "8.2.5") >= 0) {
+        return 0;
+    }
+    err_set(
+        e, -ENOTSUP,
+        "hostpci%u: %s uses NVIDIA's vendor interface (nvidia/current_vgpu_type, kernel 6.8 and "
+        "later), which qemu-server %s cannot use: Proxmox would fail this start",
+        it->index, it->vf, ver
+    );
+    err_hint(
+        e, "upgrade Proxmox VE to qemu-server 8.2.5 or later ('apt update && apt full-upgrade'), "
+           "then start the VM"
+    );
+    return -ENOTSUP;
+}
+
+static int check_managed_args(struct vm_plan *p, const char *cur, struct pvh_err *e) {
+    /* The vGPU reaches QEMU only through args, and Proxmox adds no -uuid for it. */
+    char dev[128];
+    snprintf(dev, sizeof(dev), "vfio-pci,sysfsdev=" SYS_MDEV_DEVICES "/%s", p->items[0].uuid);
+    if (args_has_pair(cur, "-device", dev)) {
+        return 0;
+    }
+    err_set(
+        e, -EINVAL,
+        "VM %lu is attached (managed mode) but its args do not pass " SYS_MDEV_DEVICES
+        "/%s to QEMU",
+        p->vmid, p->items[0].uuid
+    );
+    err_hint(
+        e,
+        "run 'pve-vgpu-hook attach %lu --type %s' again to restore args, or "
+        "'pve-vgpu-hook detach %lu'",
+        p->vmid, config_vm(&p->cfg, p->vmid)->type, p->vmid
+    );
+    return -EINVAL;
+}
+
+/* Why -uuid must be in args for hostpci mode (uuid_reason), or 0 when it need not. 1: needed. */
+static int hostpci_needs_uuid_args(const struct hook_env *env, struct vm_plan *p) {
+    const char *ver = qemu_server_version(env, p);
+    if (p->cfg.uuid_args == UUID_ARGS_ALWAYS) {
+        if (ver && debver_cmp(ver, "7.2-4") >= 0) {
+            warn_add(
+                &p->warnings,
+                "\"uuid_args\": \"always\" changes nothing on qemu-server %s: Proxmox appends "
+                "its own -uuid after args, and QEMU uses the last one; args left as they are",
+                ver
+            );
+            snprintf(
+                p->uuid_reason, sizeof(p->uuid_reason),
+                "qemu-server %s passes -uuid itself (since 7.2-4)", ver
+            );
+            return 0;
+        }
+        snprintf(p->uuid_reason, sizeof(p->uuid_reason), "\"uuid_args\": \"always\"");
+        return 1;
+    }
+    if (!ver) {
+        warn_add(
+            &p->warnings,
+            "cannot tell the installed qemu-server version (%s); not checking -uuid in args "
+            "(set \"uuid_args\": \"always\" to force it)",
+            DPKG_STATUS
+        );
+        return 0;
+    }
+    if (debver_cmp(ver, "7.2-4") >= 0) {
+        snprintf(
+            p->uuid_reason, sizeof(p->uuid_reason),
+            "qemu-server %s passes -uuid itself (since 7.2-4)", ver
+        );
+        return 0;
+    }
+    snprintf(
+        p->uuid_reason, sizeof(p->uuid_reason),
+        "qemu-server %s is older than 7.2-4 and does not pass -uuid for NVIDIA vGPUs", ver
+    );
+    return 1;
+}
+
 static int
 plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, struct pvh_err *e) {
     if (p->n == 0) {
         return 0;
     }
-    char args[8192];
-    const char *cur = pveconf_get(&p->conf, "args", args, sizeof(args));
-    if (managed) {
-        /* The vGPU reaches QEMU only through args, and Proxmox adds no -uuid for it. */
-        char dev[128];
-        snprintf(dev, sizeof(dev), "sysfsdev=/sys/bus/mdev/devices/%s", p->items[0].uuid);
-        if (!cur || !strstr(cur, dev)) {
-            err_set(
-                e, -EINVAL,
-                "VM %lu is attached (managed mode) but its args do not pass "
-                "/sys/bus/mdev/devices/%s to QEMU",
-                p->vmid, p->items[0].uuid
-            );
-            err_hint(
-                e,
-                "run 'pve-vgpu-hook attach %lu --type ...' again to restore args, or "
-                "'pve-vgpu-hook detach %lu'",
-                p->vmid, p->vmid
-            );
-            return -EINVAL;
-        }
-        if (p->cfg.uuid_args == UUID_ARGS_NEVER) {
-            return 0;
-        }
-        snprintf(
-            p->uuid_reason, sizeof(p->uuid_reason),
-            "managed mode: Proxmox adds no -uuid for a vGPU passed through args"
-        );
+    const char *cur = pveconf_get(&p->conf, "args");
+    if (managed && check_managed_args(p, cur, e) < 0) {
+        return -EINVAL;
     }
     if (p->cfg.uuid_args == UUID_ARGS_NEVER) {
         return 0;
@@ -640,29 +863,13 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
     if (!first) {
         return 0;
     }
-    if (p->cfg.uuid_args == UUID_ARGS_AUTO && !managed) {
-        char ver[64];
-        if (installed_version(env->fs, "qemu-server", ver, sizeof(ver)) < 0) {
-            warn_add(
-                &p->warnings,
-                "cannot tell the installed qemu-server version (/var/lib/dpkg/status); "
-                "not checking -uuid in args (set \"uuid_args\": \"always\" to force it)"
-            );
-            return 0;
-        }
-        if (debver_cmp(ver, "7.2-4") >= 0) {
-            snprintf(
-                p->uuid_reason, sizeof(p->uuid_reason),
-                "qemu-server %s passes -uuid itself (since 7.2-4)", ver
-            );
-            return 0;
-        }
+    if (managed) {
         snprintf(
             p->uuid_reason, sizeof(p->uuid_reason),
-            "qemu-server %s is older than 7.2-4 and does not pass -uuid for NVIDIA vGPUs", ver
+            "managed mode: Proxmox adds no -uuid for a vGPU passed through args"
         );
-    } else if (!managed) {
-        snprintf(p->uuid_reason, sizeof(p->uuid_reason), "\"uuid_args\": \"always\"");
+    } else if (hostpci_needs_uuid_args(env, p) == 0) {
+        return 0;
     }
     snprintf(p->want_uuid, sizeof(p->want_uuid), "%s", first->uuid);
     if (p->cfg.uuid_source == UUID_SOURCE_SMBIOS &&
@@ -679,8 +886,8 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
         );
         err_hint(
             e,
-            "Proxmox cannot split such args either: fix them, e.g. qm set %lu --args "
-            "'...'; nothing was changed",
+            "Proxmox cannot split such args either: fix them ('qm set %lu --args ...'); "
+            "nothing was changed",
             p->vmid
         );
         return r;
@@ -694,9 +901,7 @@ int plan_pre_start(
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
     config_defaults(&p->cfg);
-    if (node_name(env->fs, p->node, sizeof(p->node)) < 0) {
-        snprintf(p->node, sizeof(p->node), "localhost");
-    }
+    node_name(env->fs, p->node, sizeof(p->node));
     int r = load_vm_conf(env, p, e);
     if (r != 0) {
         return r;
@@ -727,7 +932,8 @@ int plan_pre_start(
     if (!managed && nhp == 0) {
         return 0; /* nothing to do: no vGPU */
     }
-    if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0) {
+    if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0 ||
+        (r = check_vendor_iface(env, p, e)) < 0) {
         return r;
     }
     return plan_uuid_args(env, p, managed != NULL, e);

@@ -7,6 +7,7 @@
 #define PVH_PLAN_H
 
 #include "config.h"
+#include "hook_env.h"
 #include "hostfs.h"
 #include "inventory.h"
 #include "log.h"
@@ -15,12 +16,6 @@
 #include <stdbool.h>
 
 #define NOT_A_VM 1 /* plan_pre_start: the id is a container: nothing to do */
-
-struct hook_env {
-    const struct hostfs *fs;
-    const char *config_path;
-    const char *migrated_from; /* PVE_MIGRATED_FROM, NULL or "" when not migrating */
-};
 
 enum mdev_action {
     ACT_CREATE,  /* create the device */
@@ -32,16 +27,16 @@ enum mdev_action {
 struct planned_mdev {
     unsigned index; /* hostpci index (or the managed index) */
     char uuid[MDEV_UUID_LEN + 1];
-    char type_id[128]; /* as configured (id or name), then the sysfs id once placed */
-    size_t parent;     /* chosen parent in the host model; NO_INDEX for ACT_PROXMOX */
-    char vf[16];       /* ACT_PROXMOX: the VF Proxmox will use */
+    char type_id[VGPU_TYPE_MAX]; /* as configured (id or name), then the sysfs id once placed */
+    size_t parent;               /* chosen parent in the host model; NO_INDEX for ACT_PROXMOX */
+    char vf[PCI_ID_LEN];         /* ACT_PROXMOX: the VF Proxmox will use */
     enum mdev_action action;
     struct inv_mdev existing; /* what holds the UUID now, for REUSE/REPLACE */
 };
 
 struct vm_plan {
     unsigned long vmid;
-    char node[64];
+    char node[NODE_NAME_MAX];
     char conf_path[512];
     bool migrating; /* PVE_MIGRATED_FROM set: never write the VM config */
     struct pveconf conf;
@@ -56,6 +51,8 @@ struct vm_plan {
     char *new_args;
     char want_uuid[64];
     char uuid_reason[256];
+    char qemu_server[64]; /* installed version, once read; "" before */
+    int qemu_server_err;  /* 0, or why it could not be read */
 };
 
 /* The pre-start decision without changing anything. 0 = would start (or nothing to do: n == 0),
@@ -66,11 +63,13 @@ int plan_pre_start(
 );
 void plan_free(struct vm_plan *plan);
 
-/* Our JSON settings (defaults when the file is missing). */
+/* Our JSON settings: defaults when the default file is missing; a file named with --config
+ * must exist. */
 int load_settings(
     const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
 );
-/* This node's name: /etc/pve/local's target, else the short host name. */
-int node_name(const struct hostfs *fs, char *buf, size_t size);
+/* This node's name: /etc/pve/local's target, else /etc/hostname, else the short host name,
+ * else "localhost". */
+void node_name(const struct hostfs *fs, char *buf, size_t size);
 
 #endif

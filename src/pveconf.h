@@ -1,10 +1,15 @@
 /*
- * Proxmox VM configuration files (/etc/pve/qemu-server/<vmid>.conf) and property strings.
+ * Proxmox VM configuration files (/etc/pve/qemu-server/<vmid>.conf), read as qemu-server's
+ * parse_vm_config reads them, and Proxmox property strings ("k=v,k=v").
  *
  * The document is kept as its raw lines: rewriting an unchanged document reproduces it byte
  * for byte, and edits touch only the key lines of the top section (the current config, before
  * any [PENDING], [special:*] or snapshot section). '#' lines are the VM's description (data,
  * not comments) and are never touched.
+ *
+ * What Proxmox sees is what we act on: of several lines with one key, the last one whose value
+ * Proxmox accepts counts (a rejected value leaves the key as the lines before it set it).
+ * Values are held whole, whatever their length.
  */
 #ifndef PVH_PVECONF_H
 #define PVH_PVECONF_H
@@ -19,6 +24,7 @@ struct pveconf_line {
     size_t len;
     int section;  /* 0 = top section, 1.. = following sections in order */
     char key[40]; /* key of a "key: value" line, "" otherwise */
+    char *value;  /* the value as Proxmox trims it; NULL unless a key line */
 };
 
 struct pveconf {
@@ -29,43 +35,63 @@ struct pveconf {
 
 int pveconf_parse(const char *text, size_t len, struct pveconf *c);
 void pveconf_free(struct pveconf *c);
-/* Value of key in the top section, trimmed as PVE does; NULL when absent. */
-const char *pveconf_get(const struct pveconf *c, const char *key, char *buf, size_t size);
-/* Replace key's line in the top section, or insert it in PVE's sorted key order. */
+/* The value Proxmox uses for key in the top section; NULL when it has none. Valid until the
+ * document changes. */
+const char *pveconf_get(const struct pveconf *c, const char *key);
+/* Set key: the line Proxmox reads for it gets the new value (keeping its spacing), or a new
+ * line is inserted in PVE's sorted key order. -EINVAL for an empty value or one with a line
+ * break. */
 int pveconf_set(struct pveconf *c, const char *key, const char *value);
+/* Remove every line of key in the top section (so Proxmox sees no value); -ENOENT if none. */
 int pveconf_delete(struct pveconf *c, const char *key);
 /* The whole document as text (malloc'ed, NUL-terminated). */
 char *pveconf_serialize(const struct pveconf *c, size_t *len);
+/* Lines of the top section that Proxmox ignores or overrides, for the keys we act on
+ * (hostpciN): one warning each, naming path and line. */
+void pveconf_warn_ignored(const struct pveconf *c, const char *path, struct pvh_warnings *w);
 
-/* Property strings: "k=v,k=v"; a part without '=' belongs to default_key. */
+/* Property strings, parsed as PVE::JSONSchema::parse_property_string does: parts split at ',',
+ * blank parts skipped, "key=value" (value non-empty) or a bare value for default_key, no key
+ * twice. Items point into a private copy (buf). */
 #define PROPSTR_MAX 24
 struct propstr {
+    char *buf;
     struct {
-        char key[32];
-        char value[512];
+        const char *key;
+        const char *value;
     } items[PROPSTR_MAX];
     size_t n;
 };
 int propstr_parse(const char *s, const char *default_key, struct propstr *out, struct pvh_err *e);
+void propstr_free(struct propstr *p);
 const char *propstr_get(const struct propstr *p, const char *key);
 
 /* One hostpciN entry that asks for a mediated device. */
-#define HOSTPCI_MAX 16
+#define HOSTPCI_MAX 16     /* hostpci0..15, as qemu-server's $MAX_HOSTPCI_DEVICES */
+#define HOSTPCI_HOST_MAX 8 /* PCI ids in one host= list that we hold */
+#define PCI_ID_LEN 16      /* "0000:06:00.0" and its NUL, with room for a longer domain */
+#define MDEV_TYPE_ID_MAX 64
+#define MAPPING_ID_MAX 64
 struct hostpci {
-    unsigned index;   /* N of hostpciN */
-    char host[8][16]; /* host= ids, normalised to 0000:bb:dd.f */
-    size_t nhost;     /* >1 means a multifunction group (invalid with mdev) */
-    char mapping[64]; /* mapping= id, "" when host= is used */
-    char mdev[64];    /* mdev= type id, "" when none */
+    unsigned index;                          /* N of hostpciN */
+    char host[HOSTPCI_HOST_MAX][PCI_ID_LEN]; /* host= ids, normalised to 0000:bb:dd.f */
+    size_t nhost;                            /* >1 means a multifunction group */
+    char mapping[MAPPING_ID_MAX];            /* mapping= id, "" when host= is used */
+    char mdev[MDEV_TYPE_ID_MAX];             /* mdev= type id, "" when none */
 };
 /* An mdev type id safe to use as a path component: PVE's [^/\.:]+, and no blanks or control
  * bytes. */
 bool mdev_type_id_valid(const char *id);
-/* Parse the value of hostpciN. Validates ids and the mdev type name (no '/', no ".."). */
+/* Would qemu-server accept this hostpciN value (its pve-qm-hostpci property-string schema)?
+ * 0, or -EINVAL with why (may be NULL) saying what it rejects. */
+int hostpci_check_syntax(const char *value, char *why, size_t whysize);
+/* Parse the value of hostpciN: Proxmox's schema, then what a start needs (host or mapping, a
+ * usable mdev type id). */
 int hostpci_parse(unsigned index, const char *value, struct hostpci *out, struct pvh_err *e);
 /* The hostpciN entries of the top section that ask for a mediated device (mdev=), in index
- * order. A malformed entry is skipped; the first one's error is returned (e filled, *bad its
- * index) after the others were collected, so callers choose to refuse or to carry on. */
+ * order, as Proxmox sees them (lines it ignores are not entries). An entry a start cannot use
+ * is skipped; the first one's error is returned (e filled, *bad its index) after the others
+ * were collected, so callers choose to refuse or to carry on. */
 int hostpci_mdev_entries(
     const struct pveconf *c, struct hostpci out[HOSTPCI_MAX], size_t *n, unsigned *bad,
     struct pvh_err *e
@@ -75,34 +101,5 @@ int hostpci_mdev_entries(
 int pveconf_smbios_uuid(const struct pveconf *c, char *out, size_t size);
 /* Normalise a PCI id ("06:00.0", "0000:06:00.0") to "0000:06:00.0"; -EINVAL when malformed. */
 int pci_id_normalize(const char *id, char *out, size_t size);
-
-/* Can args be split like a shell splits words (balanced quotes, no dangling backslash)?
- * Proxmox splits args with shellwords, which yields nothing at all for an open quote. */
-bool args_splittable(const char *args);
-/* The args value with "-uuid <uuid>" present: the last -uuid's value replaced, or appended.
- * *changed tells whether anything had to change. out is malloc'ed. -EINVAL when args has an
- * open quote (an edit could not be right). */
-int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed);
-/* args without the first "opt value" word pair (and the blank before it); *found tells whether
- * it was there. out is malloc'ed. */
-int args_remove_pair(const char *args, const char *opt, const char *value, char **out, bool *found);
-/* The value of the last -uuid in args, or "" when there is none. */
-void args_find_uuid(const char *args, char *out, size_t size);
-
-/* PCI paths that /etc/pve/mapping/pci.cfg lists for mapping id on node, in order. */
-int mapping_paths(
-    const char *text, const char *id, const char *node, char paths[][16], size_t max, size_t *n,
-    struct pvh_err *e
-);
-
-/* A storage of /etc/pve/storage.cfg ("<type>: <id>" sections, tab-indented properties). */
-struct storage_info {
-    char type[32];
-    char path[512];
-    char content[256];
-};
-int storage_find(const char *text, const char *id, struct storage_info *out);
-/* Is item in a comma-separated list? */
-bool list_has(const char *list, const char *item);
 
 #endif

@@ -1,7 +1,10 @@
 #include "report.h"
 
+#include "admin.h"
+
 #include "cleanup.h"
 #include "rules.h"
+#include "strutil.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -281,7 +284,7 @@ void report_types(
         );
         for (size_t k = 0; k < n; k++) {
             const struct inv_typedef *d = types[k].def;
-            char fb[16] = "-", max[8] = "-", avail[16] = "?";
+            char fb[16] = "-", max[16] = "-", avail[24] = "?";
             if (d->info.fb_mib) {
                 snprintf(fb, sizeof(fb), "%u MiB", d->info.fb_mib);
             }
@@ -342,7 +345,7 @@ lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *bu
         break;
     }
     case POLICY_HOMOGENEOUS:
-        snprintf(buf, size, "locked to %s", first->name[0] ? first->name : first->id);
+        str_msg(buf, size, "locked to %s", first->name[0] ? first->name : first->id);
         break;
     case POLICY_MIXED_SIZE:
         snprintf(buf, size, "%u of %u MiB in use", used, h->gpus[g].fb_mib);
@@ -350,11 +353,19 @@ lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *bu
     case POLICY_NONE:
         snprintf(buf, size, "in use (policy none)");
         break;
+    case POLICY_AUTO:
+        /* the driver decides; say how the GPU behaves */
+        if (rules_gpu_mode(h, g, NULL) == GPU_MODE_MIXED_SIZE) {
+            snprintf(buf, size, "mixed-size mode, %u of %u MiB in use", used, h->gpus[g].fb_mib);
+        } else {
+            snprintf(buf, size, "equal-size mode, %u MiB vGPUs", first->info.fb_mib);
+        }
+        break;
     }
 }
 
 static const char *owner_state(const struct host_status *st, size_t m) {
-    return st->running[m] < 0 ? "not a VMID UUID" : st->running[m] ? "running" : "leftover";
+    return vm_state_name(st->host.mdevs[m].state);
 }
 
 static void status_json(FILE *out, const struct host_status *st) {
@@ -500,7 +511,7 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
             if (md->owned) {
                 snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
             }
-            leftovers += st->running[m] == 0;
+            leftovers += inv_mdev_is_leftover(md);
             fprintf(
                 out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
                 d && d->name[0] ? d->name : "-", owner, owner_state(st, m),

@@ -2,6 +2,7 @@
 #ifndef PVH_REPORT_H
 #define PVH_REPORT_H
 
+#include "admin.h"
 #include "hook.h"
 
 #include <stdbool.h>

@@ -1,5 +1,7 @@
 #include "rules.h"
 
+#include "strutil.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +35,8 @@ bool rules_type_fits(
     if (why && whysize) {
         why[0] = '\0';
     }
-    if (cfg->policy == POLICY_NONE || want->info.mig) {
+    /* auto: the driver's available_instances is the whole rule; we are never stricter. */
+    if (cfg->policy == POLICY_AUTO || cfg->policy == POLICY_NONE || want->info.mig) {
         return true;
     }
     unsigned used_mib = 0;
@@ -52,17 +55,29 @@ bool rules_type_fits(
             if (!d || strcmp(d->id, want->id) != 0) {
                 snprintf(
                     why, whysize,
-                    "the homogeneous policy allows only one type per GPU and it hosts %s", lbl
+                    "the homogeneous policy (your settings) allows only one type per GPU and it "
+                    "hosts %s",
+                    lbl
                 );
                 return false;
             }
             break;
         case POLICY_EQUAL_SIZE:
+            if (!d) {
+                /* A type the GPU does not list: its size cannot be compared. */
+                snprintf(
+                    why, whysize,
+                    "the equal-size policy (your settings) cannot be checked: it hosts %s, a "
+                    "type this GPU does not list",
+                    lbl
+                );
+                return false;
+            }
             if (fb != want->info.fb_mib) {
                 snprintf(
                     why, whysize,
-                    "the equal-size policy locks it to %u MiB vGPUs (it hosts %s), and %s "
-                    "has %u MiB",
+                    "the equal-size policy (your settings) locks it to %u MiB vGPUs (it hosts "
+                    "%s), and %s has %u MiB",
                     fb, lbl, label(want), want->info.fb_mib
                 );
                 return false;
@@ -70,8 +85,8 @@ bool rules_type_fits(
             if (!same_group(cfg, d->info.series, want->info.series)) {
                 snprintf(
                     why, whysize,
-                    "series %c and %c may not share a GPU (it hosts %s; series_groups allow "
-                    "mixing only within a group)",
+                    "series %c and %c may not share a GPU (it hosts %s; series_groups in your "
+                    "settings allow mixing only within a group)",
                     d->info.series ? d->info.series : '?',
                     want->info.series ? want->info.series : '?', lbl
                 );
@@ -81,6 +96,7 @@ bool rules_type_fits(
         case POLICY_MIXED_SIZE:
             used_mib += fb;
             break;
+        case POLICY_AUTO:
         case POLICY_NONE:
             break;
         }
@@ -88,8 +104,8 @@ bool rules_type_fits(
     if (cfg->policy == POLICY_MIXED_SIZE && used_mib + want->info.fb_mib > h->gpus[gpu].fb_mib) {
         snprintf(
             why, whysize,
-            "the mixed-size policy allows %u MiB on this GPU; %u MiB are in use and %s needs "
-            "%u MiB",
+            "the mixed-size policy (your settings) allows %u MiB on this GPU; %u MiB are in use "
+            "and %s needs %u MiB",
             h->gpus[gpu].fb_mib, used_mib, label(want), want->info.fb_mib
         );
         return false;
@@ -116,18 +132,6 @@ size_t rules_pick_parent(
     return NO_INDEX;
 }
 
-/* Append to buf with bounds; keeps the buffer NUL-terminated when full. */
-__attribute__((format(printf, 3, 4))) static void
-appendf(char *buf, size_t size, const char *fmt, ...) {
-    size_t len = strnlen(buf, size);
-    if (len + 1 < size) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(buf + len, size - len, fmt, ap);
-        va_end(ap);
-    }
-}
-
 void rules_describe_residents(
     const struct host *h, size_t gpu, const bool *ignore, char *buf, size_t size
 ) {
@@ -148,9 +152,9 @@ void rules_describe_residents(
                 count++;
             }
         }
-        appendf(buf, size, "%s%zu x %s", buf[0] ? "; " : "", count, d ? label(d) : tid);
+        str_append(buf, size, "%s%zu x %s", buf[0] ? "; " : "", count, d ? label(d) : tid);
         if (d && d->info.fb_mib) {
-            appendf(buf, size, " (%u MiB)", d->info.fb_mib);
+            str_append(buf, size, " (%u MiB)", d->info.fb_mib);
         }
         const char *sep = " for ";
         for (size_t k = m; k < h->nmdevs; k++) {
@@ -159,10 +163,10 @@ void rules_describe_residents(
             }
             done[k] = true;
             if (h->mdevs[k].owned) {
-                appendf(buf, size, "%sVM %lu", sep, h->mdevs[k].vmid);
+                str_append(buf, size, "%sVM %lu", sep, h->mdevs[k].vmid);
                 sep = ", ";
             } else {
-                appendf(buf, size, "%s%s", sep, h->mdevs[k].uuid);
+                str_append(buf, size, "%s%s", sep, h->mdevs[k].uuid);
                 sep = ", ";
             }
         }
@@ -183,7 +187,9 @@ void rules_types_fitting(
         if (d->gpu != gpu || rules_pick_parent(cfg, h, gpu, d->id, ignore, NULL) == NO_INDEX) {
             continue;
         }
-        appendf(buf, size, "%s%s", buf[0] ? ", " : "", d->info.named ? d->info.short_name : d->id);
+        str_append(
+            buf, size, "%s%s", buf[0] ? ", " : "", d->info.named ? d->info.short_name : d->id
+        );
     }
     if (!buf[0]) {
         snprintf(buf, size, "none");
@@ -197,7 +203,7 @@ void rules_other_gpus(
     buf[0] = '\0';
     for (size_t g = 0; g < h->ngpus; g++) {
         if (g != except && rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
-            appendf(buf, size, "%s%s", buf[0] ? ", " : "", h->gpus[g].bdf);
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", h->gpus[g].bdf);
         }
     }
     if (!buf[0]) {
@@ -256,4 +262,48 @@ void rules_order_candidates(
         gpus[i] = keys[i].gpu;
     }
     free(keys);
+}
+
+enum gpu_mode rules_gpu_mode(const struct host *h, size_t gpu, const bool *ignore) {
+    unsigned hosted = 0;
+    bool any = false;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        if (!resident(h, gpu, m, ignore)) {
+            continue;
+        }
+        const struct inv_typedef *d = inv_gpu_typedef(h, gpu, h->mdevs[m].type_id);
+        if (d && !d->info.mig && d->info.fb_mib) {
+            if (any && hosted != d->info.fb_mib) {
+                return GPU_MODE_MIXED_SIZE;
+            }
+            hosted = d->info.fb_mib;
+            any = true;
+        }
+    }
+    if (!any) {
+        return GPU_MODE_IDLE;
+    }
+    /* A GPU that offers another size while it hosts vGPUs is in mixed-size mode. */
+    for (size_t p = 0; p < h->nparents; p++) {
+        const struct inv_parent *par = &h->parents[p];
+        for (size_t t = 0; par->gpu == gpu && t < par->ntypes; t++) {
+            const struct inv_typedef *d = inv_def(h, &par->types[t]);
+            if (par->types[t].available > 0 && !d->info.mig && d->info.fb_mib &&
+                d->info.fb_mib != hosted) {
+                return GPU_MODE_MIXED_SIZE;
+            }
+        }
+    }
+    return GPU_MODE_EQUAL_SIZE;
+}
+
+unsigned rules_hosted_size(const struct host *h, size_t gpu, const bool *ignore) {
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        const struct inv_typedef *d =
+            resident(h, gpu, m, ignore) ? inv_gpu_typedef(h, gpu, h->mdevs[m].type_id) : NULL;
+        if (d && !d->info.mig && d->info.fb_mib) {
+            return d->info.fb_mib;
+        }
+    }
+    return 0;
 }

@@ -3,6 +3,7 @@
  * in-memory host model. No I/O.
  *
  * Policies (per physical GPU; SR-IOV VFs count toward their physical function):
+ *   auto         the driver decides (available_instances): never stricter than the driver
  *   equal-size   all vGPUs have the same framebuffer; series differ only within a series group
  *   homogeneous  all vGPUs are the same type
  *   mixed-size   the framebuffers add up to at most the GPU's
@@ -47,6 +48,16 @@ void rules_other_gpus(
     const struct pvh_config *cfg, const struct host *h, size_t except, const char *query, char *buf,
     size_t size
 );
+
+/* How a GPU behaves now, as its residents and the driver's offers show. */
+enum gpu_mode {
+    GPU_MODE_IDLE,       /* hosts no time-sliced vGPU */
+    GPU_MODE_EQUAL_SIZE, /* hosts one size and offers no other */
+    GPU_MODE_MIXED_SIZE, /* hosts several sizes, or offers another size while hosting one */
+};
+enum gpu_mode rules_gpu_mode(const struct host *h, size_t gpu, const bool *ignore);
+/* The framebuffer of the time-sliced vGPUs gpu hosts (the first one's); 0 when none. */
+unsigned rules_hosted_size(const struct host *h, size_t gpu, const bool *ignore);
 
 /* Order candidate GPUs for a managed VM by the placement strategy; deterministic. */
 void rules_order_candidates(

@@ -1,7 +1,9 @@
 #include "setup.h"
 
 #include "cleanup.h"
+#include "paths.h"
 #include "pveconf.h"
+#include "sectioncfg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -22,22 +24,23 @@ static void advise_other_hookscripts(
     const struct hook_env *env, const char *volid, struct pvh_warnings *notes
 ) {
     struct hostfs_list l;
-    if (hostfs_list(env->fs, "/etc/pve/qemu-server", &l) < 0) {
+    if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) < 0) {
         return;
     }
     for (size_t i = 0; i < l.n; i++) {
-        char path[PATH_MAX], hs[512];
+        char path[PATH_MAX];
+        const char *hs;
         _cleanup_free_ char *text = NULL;
         size_t len;
         struct pveconf conf;
         size_t nl = strlen(l.names[i]);
         if (nl < 6 || strcmp(l.names[i] + nl - 5, ".conf") ||
-            path_fmt(path, sizeof(path), "/etc/pve/qemu-server/%s", l.names[i]) < 0 ||
+            path_fmt(path, sizeof(path), PVE_VM_CONF_DIR "/%s", l.names[i]) < 0 ||
             hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
             pveconf_parse(text, len, &conf) < 0) {
             continue;
         }
-        if (pveconf_get(&conf, "hookscript", hs, sizeof(hs)) && strcmp(hs, volid)) {
+        if ((hs = pveconf_get(&conf, "hookscript")) && strcmp(hs, volid)) {
             /* a run-parts name: the file name without its extension, other bytes as '-' */
             const char *file = strrchr(hs, '/') ? strrchr(hs, '/') + 1 : hs;
             char name[64];
@@ -57,28 +60,73 @@ static void advise_other_hookscripts(
     hostfs_list_free(&l);
 }
 
+static int setup_on_storage(
+    const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
+    const char *self_exe, struct pvh_warnings *notes, struct pvh_err *e
+);
+
+/* An absolute path without ".." components (Proxmox demands absolute storage paths). */
+static bool absolute_clean(const char *p) {
+    if (p[0] != '/') {
+        return false;
+    }
+    for (const char *c = p; *c;) {
+        size_t l = strcspn(c, "/");
+        if (l == 2 && c[0] == '.' && c[1] == '.') {
+            return false;
+        }
+        c += l;
+        c += *c == '/';
+    }
+    return true;
+}
+
 int setup_snippet(
     const struct hook_env *env, const char *storage, const char *self_exe,
     struct pvh_warnings *notes, struct pvh_err *e
 ) {
-    _cleanup_free_ char *cfg = NULL;
-    int r = hostfs_read_alloc(env->fs, "/etc/pve/storage.cfg", CONFIG_MAX_BYTES, &cfg, NULL);
+    _cleanup_free_ char *text = NULL;
+    int r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
     if (r < 0) {
-        err_set(e, r, "cannot read /etc/pve/storage.cfg: %s", strerror(-r));
+        err_set(e, r, "cannot read %s: %s", PVE_STORAGE_CFG, strerror(-r));
         err_hint(e, "run setup on a Proxmox VE node (with /etc/pve mounted)");
         return r;
     }
+    struct sectioncfg cfg;
+    if ((r = sectioncfg_parse(text, true, &cfg)) < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    r = setup_on_storage(env, &cfg, storage, self_exe, notes, e);
+    sectioncfg_free(&cfg);
+    return r;
+}
+
+static int setup_on_storage(
+    const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
+    const char *self_exe, struct pvh_warnings *notes, struct pvh_err *e
+) {
+    int r;
     struct storage_info st;
     if (storage_find(cfg, storage, &st) < 0) {
-        err_set(e, -ENOENT, "there is no storage '%s' in /etc/pve/storage.cfg", storage);
+        err_set(e, -ENOENT, "there is no storage '%s' in %s", storage, PVE_STORAGE_CFG);
         err_hint(e, "name a directory storage with --storage (see 'pvesm status')");
         return -ENOENT;
     }
-    if (!st.path[0]) {
+    if (!st.path || !st.path[0]) {
         err_set(
             e, -EINVAL, "storage '%s' (type %s) has no directory for snippets", storage, st.type
         );
         err_hint(e, "use a directory-based storage (dir, nfs, cifs, cephfs) with --storage");
+        return -EINVAL;
+    }
+    if (!absolute_clean(st.path)) {
+        err_set(
+            e, -EINVAL, "storage '%s' has path '%s', which is not an absolute path", storage,
+            st.path
+        );
+        err_hint(
+            e, "Proxmox requires an absolute path: fix it in %s ('pvesm set')", PVE_STORAGE_CFG
+        );
         return -EINVAL;
     }
     if (!list_has(st.content, "snippets")) {

@@ -207,3 +207,19 @@ bool vgpu_type_matches(const char *query, const char *type_id, const char *name)
     /* Short name: the last token ("P40-1Q" for "GRID P40-1Q"). */
     return strchr(query, ' ') == NULL && !strcasecmp(query, last_token(name));
 }
+
+bool vgpu_type_query_valid(const char *q) {
+    size_t n = strlen(q);
+    if (n == 0 || n >= 128 || q[0] == ' ' || q[n - 1] == ' ') {
+        return false;
+    }
+    /* What an id (nvidia-46, i915-GVTg_V5_4) or NVIDIA's names ("GRID P40-2Q",
+     * "NVIDIA A100-1-5C") are made of: nothing that could become a path, a shell word or a
+     * control sequence. */
+    for (const char *p = q; *p; p++) {
+        if (!isalnum((unsigned char)*p) && !strchr(" -_+", *p)) {
+            return false;
+        }
+    }
+    return true;
+}

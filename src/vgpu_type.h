@@ -28,6 +28,9 @@ int vgpu_type_parse_name(const char *name, struct vgpu_type_info *out);
 int vgpu_type_parse_description(const char *desc, struct vgpu_type_info *out);
 /* Both at once, tolerant: what cannot be parsed stays 0. */
 void vgpu_type_describe(const char *name, const char *desc, struct vgpu_type_info *out);
+/* Is q something a TYPE can be (an id or a name): letters, digits, ' ', '-', '_', '+'; no path
+ * or shell characters, no control bytes, at most 127 bytes. */
+bool vgpu_type_query_valid(const char *q);
 /* Does a user's TYPE (sysfs id, full name or short name; names case-insensitive) mean this type? */
 bool vgpu_type_matches(const char *query, const char *type_id, const char *name);
 

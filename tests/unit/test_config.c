@@ -23,9 +23,12 @@ static void test_defaults(void **state) {
     struct pvh_warnings w;
     struct pvh_err e;
     assert_int_equal(parse("{}", &c, &w, &e), 0);
-    assert_int_equal(c.policy, POLICY_EQUAL_SIZE);
+    /* never stricter than the driver by default; NVIDIA's series mix at equal size */
+    assert_int_equal(c.policy, POLICY_AUTO);
     assert_int_equal(c.nseries_groups, 1);
-    assert_string_equal(c.series_groups[0], "QC");
+    assert_string_equal(c.series_groups[0], "ABCQ");
+    assert_int_equal(c.lock_timeout_s, 10);
+    assert_int_equal(c.hook_timeout_s, 120);
     assert_int_equal(c.placement, PLACEMENT_PACK);
     assert_int_equal(c.uuid_args, UUID_ARGS_AUTO);
     assert_int_equal(c.uuid_source, UUID_SOURCE_MDEV);
@@ -93,7 +96,7 @@ static void test_errors(void **state) {
         {"{\"policy\": \"none\",}", "1:19: invalid JSON"}, /* trailing comma */
         {"{\"policy\": 'none'}", "invalid JSON"},
         {"[]", "must be a JSON object"},
-        {"{\"policy\": \"fair\"}", "\"policy\" must be one of: \"equal-size\" \"homogeneous\""},
+        {"{\"policy\": \"fair\"}", "\"policy\" must be one of: \"auto\" \"equal-size\""},
         {"{\"policy\": 3}", "\"policy\" must be one of"},
         {"{\"placement\": \"random\"}", "\"placement\" must be one of"},
         {"{\"remove_wait_s\": -1}", "\"remove_wait_s\" must be a whole number"},
@@ -107,6 +110,21 @@ static void test_errors(void **state) {
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"index\": 16}}}", "\"vms.100.index\" must be"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": [\"nope\"]}}}",
          "\"vms.100.gpus\" must be a list of PCI ids"},
+        /* a type is validated like a hostpci mdev= (names may have blanks) */
+        {"{\"vms\": {\"100\": {\"type\": \"../../nvidia-46\"}}}", "\"vms.100\" needs \"type\""},
+        {"{\"vms\": {\"100\": {\"type\": \"a\\u001b[31m\"}}}", "\"vms.100\" needs \"type\""},
+        {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": {\"bad/node\": []}}}}",
+         "\"vms.100.gpus\" must be keyed by node names"},
+        {"{\"vms\": {\"100\": {\"type\": \"x\", \"attached\": {\"args_before\": \"a\\nb\"}}}}",
+         "written by attach"},
+        {"{\"lock_timeout_s\": 0}", "\"lock_timeout_s\" must be a whole number of seconds from 1"},
+        {"{\"hook_timeout_s\": 4000}", "\"hook_timeout_s\" must be a whole number"},
+        {"{\"series_groups\": [[\"Q\",\"Q\"]]}", "\"series_groups\" must be a list"},
+        /* json-c keeps the last of two equal keys silently: we refuse, with where */
+        {"{\"policy\": \"auto\",\n \"policy\": \"none\"}",
+         "vgpu-hook.json:2:2: the key \"policy\" appears twice"},
+        {"{\"vms\": {\"100\": {\"type\": \"x\"},\n\"100\": {\"type\": \"y\"}}}",
+         ":2:1: the key \"100\" appears twice"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pvh_config c;
@@ -123,8 +141,28 @@ static void test_errors(void **state) {
     }
 }
 
+/* The same key in different objects, or nested, is no duplicate. */
+static void test_not_duplicates(void **state) {
+    (void)state;
+    struct pvh_config c;
+    struct pvh_warnings w;
+    struct pvh_err e = {0};
+    const char *text = "{\"vms\": {\"100\": {\"type\": \"P40-1Q\", \"index\": 0},"
+                       " \"101\": {\"type\": \"P40-1Q\", \"index\": 1,"
+                       " \"gpus\": {\"pve1\": [\"0000:06:00.0\"], \"pve2\": [\"0000:06:00.0\"]}}},"
+                       " \"series_groups\": [[\"A\",\"B\"],[\"C\",\"Q\"]], \"note\": \"type\"}";
+    assert_int_equal(parse(text, &c, &w, &e), 0);
+    assert_int_equal(c.nvms, 2);
+    assert_string_equal(c.vms[1].type, "P40-1Q");
+    assert_int_equal(c.nseries_groups, 2);
+    assert_string_equal(c.series_groups[1], "CQ");
+    config_free(&c);
+    warn_free(&w);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_not_duplicates),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),

@@ -201,12 +201,13 @@ static void test_sriov_vf(void **state) {
     vm(100, "hostpci0: 0000:41:00.5,mdev=nvidia-558\n");
     assert_int_equal(hook("100", "pre-start"), 0);
     assert_contains(R.err, "created mdev " U100 " (nvidia-558, NVIDIA A40-2Q) on 0000:41:00.5");
-    /* a 4Q on another VF of the same physical GPU breaks equal-size: refused */
+    /* a 4Q on another VF of the same physical GPU: the driver (equal-size) says no */
     fh_run_vm(FH, 100, 5100);
     vm(101, "hostpci0: 0000:41:00.6,mdev=nvidia-560\n");
     assert_int_equal(hook("101", "pre-start"), 1);
-    assert_contains(R.err, "GPU 0000:41:00.0 cannot take NVIDIA A40-4Q");
+    assert_contains(R.err, "0000:41:00.6 has no available instances of NVIDIA A40-4Q (the driver");
     assert_contains(R.err, "1 x NVIDIA A40-2Q (2048 MiB) for VM 100");
+    assert_contains(R.err, "the GPU is in equal-size mode: it takes only 2048 MiB vGPUs");
 }
 
 static void test_nothing_to_do(void **state) {
@@ -257,16 +258,31 @@ static void test_refusal_explains(void **state) {
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
     char *before = fh_snapshot(FH);
     assert_int_equal(hook("100", "pre-start"), 1);
+    /* policy auto (the default): the driver said no, and the message says so and why */
     assert_contains(
-        R.err, "VM 100: error: cannot place nvidia-46 for hostpci0: GPU 0000:06:00.0 "
-               "cannot take GRID P40-1Q: the equal-size policy locks it to 2048 MiB "
-               "vGPUs (it hosts GRID P40-2Q), and GRID P40-1Q has 1024 MiB"
+        R.err, "VM 100: error: cannot place nvidia-46 for hostpci0: 0000:06:00.0 has no "
+               "available instances of GRID P40-1Q (the driver says no: available_instances is 0)"
     );
     assert_contains(R.err, "VM 100:   it hosts: 1 x GRID P40-2Q (2048 MiB) for VM 101");
-    assert_contains(R.err, "types that fit there now: P40-2Q");
+    assert_contains(R.err, "the GPU is in equal-size mode: it takes only 2048 MiB vGPUs");
     assert_contains(R.err, "GPUs that could take nvidia-46 now: 0000:07:00.0");
     assert_contains(R.err, "what to do:");
     char *after = fh_snapshot(FH);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* the admin's own equal-size policy: the policy said no, and the message says that */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"policy\": \"equal-size\"}");
+    free(before);
+    before = fh_snapshot(FH);
+    assert_int_equal(hook("100", "pre-start"), 1);
+    assert_contains(
+        R.err, "VM 100: error: cannot place nvidia-46 for hostpci0: GPU 0000:06:00.0 "
+               "cannot take GRID P40-1Q: the equal-size policy (your settings) locks it to 2048 "
+               "MiB vGPUs (it hosts GRID P40-2Q), and GRID P40-1Q has 1024 MiB"
+    );
+    assert_contains(R.err, "types that fit there now: P40-2B, P40-2Q");
+    after = fh_snapshot(FH);
     assert_string_equal(before, after);
     free(before);
     free(after);
@@ -279,7 +295,7 @@ static void test_refusal_explains(void **state) {
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"policy\": \"homogeneous\"}");
     vm(102, "hostpci0: 0000:06:00.0,mdev=nvidia-156\n");
     assert_int_equal(hook("102", "pre-start"), 1);
-    assert_contains(R.err, "the homogeneous policy allows only one type per GPU");
+    assert_contains(R.err, "the homogeneous policy (your settings) allows only one type per GPU");
 }
 
 static void test_reclaim_stale(void **state) {
@@ -587,6 +603,51 @@ static void test_usage_errors(void **state) {
     assert_contains(R.err, "unexpected argument 'extra'");
 }
 
+/* A hostpci line Proxmox's parser rejects is no device to Proxmox: nothing is created for it,
+ * the start goes on, and a warning says why. A valid earlier line of the key still counts. */
+static void test_ignored_lines(void **state) {
+    (void)state;
+    static const struct {
+        const char *hostpci;
+        const char *warning;
+        const char *created; /* NULL: nothing */
+    } cases[] = {
+        {"hostpci0: 0000:06:00.0,mdev=../../../../tmp/x\n", "invalid mdev '../../../../tmp/x'",
+         NULL},
+        {"hostpci0: 0000:06:00.0,mdev=nvidia-46,mdev=nvidia-47\n", "duplicate key 'mdev'", NULL},
+        {"hostpci0: 0000:6:00.0,mdev=nvidia-46\n", "invalid host '0000:6:00.0'", NULL},
+        {"hostpci0: 0000:06:00.0,mdev=nvidia-46,bogus=1\n", "unknown key 'bogus'", NULL},
+        {"hostpci0: 0000:06:00.0,mdev=nvidia-46,pcie=maybe\n", "invalid pcie 'maybe'", NULL},
+        /* two hostpci0 lines: Proxmox uses the last, and so do we */
+        {"hostpci0: 0000:06:00.0,mdev=nvidia-46\nhostpci0: 0000:07:00.0,mdev=nvidia-47\n",
+         "'hostpci0' is set again further down; Proxmox uses line 6",
+         "created mdev " U100 " (nvidia-47, GRID P40-2Q) on 0000:07:00.0"},
+        /* a rejected last line leaves the earlier one in force */
+        {"hostpci0: 0000:06:00.0,mdev=nvidia-46\nhostpci0: 0000:07:00.0,mdev=nvidia-47,bogus=1\n",
+         "Proxmox ignores 'hostpci0' (unknown key 'bogus')",
+         "created mdev " U100 " (nvidia-46, GRID P40-1Q) on 0000:06:00.0"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        vm(100, cases[i].hostpci);
+        char *before = fh_snapshot(FH);
+        int status = hook("100", "pre-start");
+        if (status != 0 || !strstr(R.err, cases[i].warning) ||
+            (cases[i].created && !strstr(R.err, cases[i].created))) {
+            fail_msg("case %zu: status %d, stderr:\n%s", i, status, R.err);
+        }
+        assert_contains(
+            R.err, "pve-vgpu-hook: VM 100: warning: /etc/pve/qemu-server/100.conf line "
+        );
+        char *after = fh_snapshot(FH);
+        if (!cases[i].created && strcmp(before, after) != 0) {
+            fail_msg("case %zu changed the host", i);
+        }
+        free(before);
+        free(after);
+        assert_int_equal(hook("100", "post-stop"), 0);
+    }
+}
+
 static void test_refusals_change_nothing(void **state) {
     (void)state;
     static const struct {
@@ -595,11 +656,9 @@ static void test_refusals_change_nothing(void **state) {
         const char *fail;    /* FAKE_MDEV_FAIL */
         const char *msg;
     } cases[] = {
-        {"hostpci0: 0000:06:00.0,mdev=../../../../tmp/x\n", NULL, NULL,
-         "mdev type '../../../../tmp/x' is not a valid type name"},
-        {"hostpci0: 0000:06:00.0,mdev=nvidia-46,mdev=nvidia-47\n", NULL, NULL,
-         "duplicate key 'mdev'"},
-        {"hostpci0: 0000:6:00.0,mdev=nvidia-46\n", NULL, NULL, "'0000:6:00.0' is not a PCI id"},
+        /* Proxmox accepts a blank in mdev=, but no such type can exist */
+        {"hostpci0: 0000:06:00.0,mdev=nvidia 46\n", NULL, NULL,
+         "mdev type 'nvidia 46' is not a valid type name"},
         {"hostpci0: 0000:06:00.0;0000:06:00.1,mdev=nvidia-46\n", NULL, NULL,
          "cannot use a multifunction group"},
         {"hostpci0: 0000:0a:00.0,mdev=nvidia-46\n", NULL, NULL,
@@ -613,7 +672,8 @@ static void test_refusals_change_nothing(void **state) {
         {"hostpci0: 0000:06:00.0,mdev=nvidia-46\n", "{\n\"policy\": \"none\",\n}", NULL,
          "/etc/pve/vgpu-hook.json:3:1: invalid JSON"},
         {"hostpci0: 0000:06:00.0,mdev=nvidia-46\n", NULL, "nvidia-46=28",
-         "the driver refused to create nvidia-46 on 0000:06:00.0: No space left on device"},
+         "the driver refused to create nvidia-46 on 0000:06:00.0: No space left on device, "
+         "although available_instances reads 24"},
         {"hostpci0: 0000:06:00.0,mdev=nvidia-46\n", NULL, "nvidia-46=22",
          "the kernel rejected creating nvidia-46 on 0000:06:00.0"},
         {"hostpci0: 0000:06:00.0,mdev=nvidia-46\n", NULL, "nvidia-46=17",
@@ -688,8 +748,8 @@ static void test_missing_config_and_broken_sysfs(void **state) {
     );
     assert_int_equal(hook("100", "pre-start"), 1);
     assert_contains(
-        R.err, "0000:06:00.0 has no available instances of GRID P40-1Q (the driver "
-               "reports 0)"
+        R.err, "0000:06:00.0 has no available instances of GRID P40-1Q (the driver says "
+               "no: available_instances is 0)"
     );
 }
 
@@ -714,6 +774,7 @@ int main(void) {
         T(test_migration_target),
         T(test_usage_errors),
         T(test_refusals_change_nothing),
+        T(test_ignored_lines),
         T(test_missing_config_and_broken_sysfs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

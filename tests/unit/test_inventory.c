@@ -71,16 +71,14 @@ static void test_p40_pair(void **state) {
     inventory_free(&h);
 
     struct inv_mdev one;
-    assert_int_equal(inventory_mdev_lookup(&fs, "00000000-0000-0000-0000-000000000101", &one), 0);
+    assert_int_equal(mdev_lookup(&fs, "00000000-0000-0000-0000-000000000101", &one), 0);
     assert_string_equal(one.parent_bdf, "0000:06:00.0");
     assert_string_equal(one.type_id, "nvidia-47");
-    assert_int_equal(
-        inventory_mdev_lookup(&fs, "00000000-0000-0000-0000-000000000102", &one), -ENOENT
-    );
+    assert_int_equal(mdev_lookup(&fs, "00000000-0000-0000-0000-000000000102", &one), -ENOENT);
     struct inv_mdev *mine;
     size_t n;
     struct pvh_warnings w = {0};
-    assert_int_equal(inventory_vm_mdevs(&fs, 101, &mine, &n, &w), 0);
+    assert_int_equal(mdev_list(&fs, 101, &mine, &n, &w), 0);
     assert_int_equal(n, 1);
     free(mine);
     hostfs_close(&fs);

@@ -130,11 +130,10 @@ static void test_attach_keeps_args_and_hookscript(void **state) {
         "#desc\nargs:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555\n"
         "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\nmemory: 4096\n";
     fh_vmconf(FH, 100, conf);
-    assert_int_equal(
-        run(NULL, "attach", "100", "--type", "GRID P40-1Q", "--gpu", "07:00.0", "--index", "2",
-            NULL),
-        0
-    );
+    if (run(NULL, "attach", "100", "--type", "GRID P40-1Q", "--gpu", "07:00.0", "--index", "2",
+            NULL) != 0) {
+        fail_msg("attach failed:\n%s", R.err);
+    }
     char *mid = fh_read_vmconf(FH, 100);
     assert_contains(
         mid, "args:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555 "
@@ -149,7 +148,9 @@ static void test_attach_keeps_args_and_hookscript(void **state) {
     assert_contains(json, "\"index\": 2");
     free(json);
     /* attach again: the type changes, args stay */
-    assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q", NULL), 0);
+    if (run(NULL, "attach", "100", "--type", "P40-2Q", NULL) != 0) {
+        fail_msg("attach again failed:\n%s", R.err);
+    }
     json = fh_read(FH, "etc/pve/vgpu-hook.json");
     assert_contains(json, "\"type\": \"P40-2Q\"");
     assert_contains(json, "\"0000:07:00.0\""); /* this node's list kept without --gpu */
@@ -374,11 +375,13 @@ static void test_pack_and_spread(void **state) {
     assert_contains(
         R.err, "cannot place P40-2Q for the managed vGPU: no candidate GPU can take it:"
     );
+    /* every candidate GPU with the driver's no and why it says so */
     assert_contains(
-        R.err, "0000:06:00.0: GPU 0000:06:00.0 cannot take GRID P40-2Q: the "
-               "equal-size policy locks it to 1024 MiB vGPUs"
+        R.err, "0000:06:00.0: 0000:06:00.0 has no available instances of GRID P40-2Q (the "
+               "driver says no"
     );
-    assert_contains(R.err, "0000:07:00.0: GPU 0000:07:00.0 cannot take GRID P40-2Q");
+    assert_contains(R.err, "0000:07:00.0: 0000:07:00.0 has no available instances of GRID P40-2Q");
+    assert_contains(R.err, "the GPU is in equal-size mode: it takes only 1024 MiB vGPUs");
     assert_contains(R.err, "1 x GRID P40-1Q (1024 MiB) for VM 101");
 }
 

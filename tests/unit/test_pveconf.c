@@ -7,6 +7,8 @@
 #include <cmocka.h>
 
 #include "pveconf.h"
+#include "qemu_args.h"
+#include "sectioncfg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -75,13 +77,12 @@ static void test_corpus_roundtrip(void **state) {
         free(out);
 
         /* Setting args changes only the args line of the top section. */
-        char buf[8192];
-        had_args += pveconf_get(&c, "args", buf, sizeof(buf)) != NULL;
+        had_args += pveconf_get(&c, "args") != NULL;
         with_sections += strstr(text, "\n[") != NULL;
         assert_int_equal(pveconf_set(&c, "args", "-uuid 00000000-0000-0000-0000-000000000100"), 0);
         out = pveconf_serialize(&c, &outlen);
-        assert_non_null(pveconf_get(&c, "args", buf, sizeof(buf)));
-        assert_string_equal(buf, "-uuid 00000000-0000-0000-0000-000000000100");
+        assert_non_null(pveconf_get(&c, "args"));
+        assert_string_equal(pveconf_get(&c, "args"), "-uuid 00000000-0000-0000-0000-000000000100");
         char *a = without_top_args(text), *b = without_top_args(out);
         if (strcmp(a, b) != 0) {
             fail_msg("%s: setting args changed other lines", de->d_name);
@@ -110,8 +111,7 @@ static void test_set_insert_delete(void **state) {
                        "scsi0: local:vm-100-disk-0,size=32G\n\n[snap1]\nargs: -old\ncores: 1\n";
     struct pveconf c;
     assert_int_equal(pveconf_parse(text, strlen(text), &c), 0);
-    char buf[256];
-    assert_null(pveconf_get(&c, "args", buf, sizeof(buf))); /* snapshot's args is not ours */
+    assert_null(pveconf_get(&c, "args")); /* snapshot's args is not ours */
     assert_int_equal(pveconf_set(&c, "args", "-uuid X"), 0);
     char *out = pveconf_serialize(&c, NULL);
     /* sorted like PVE's writer: args before boot */
@@ -157,7 +157,7 @@ static void test_set_insert_delete(void **state) {
     /* value trimming as PVE does */
     const char *sp = "args:   -a  -b   \n";
     assert_int_equal(pveconf_parse(sp, strlen(sp), &c), 0);
-    assert_string_equal(pveconf_get(&c, "args", buf, sizeof(buf)), "-a  -b");
+    assert_string_equal(pveconf_get(&c, "args"), "-a  -b");
     pveconf_free(&c);
 }
 
@@ -170,12 +170,144 @@ static void test_propstr(void **state) {
     assert_string_equal(propstr_get(&p, "host"), "0000:06:00.0");
     assert_string_equal(propstr_get(&p, "mdev"), "nvidia-46");
     assert_null(propstr_get(&p, "rombar"));
+    propstr_free(&p);
     assert_int_equal(propstr_parse("a=1,a=2", NULL, &p, &e), -EINVAL);
     assert_non_null(strstr(e.msg, "duplicate key 'a'"));
-    assert_int_equal(propstr_parse("a=1,,b=2", NULL, &p, &e), -EINVAL);
+    /* parse_property_string skips blank parts */
+    assert_int_equal(propstr_parse("a=1,,b=2, ", NULL, &p, &e), 0);
+    assert_int_equal(p.n, 2);
+    propstr_free(&p);
     assert_int_equal(propstr_parse("novalue", NULL, &p, &e), -EINVAL);
+    assert_int_equal(propstr_parse("a=", NULL, &p, &e), -EINVAL);
+    assert_int_equal(propstr_parse("=b", NULL, &p, &e), -EINVAL);
+    assert_int_equal(propstr_parse("x,y", "host", &p, &e), -EINVAL); /* two bare values */
+    assert_int_equal(propstr_parse("k=v=w", NULL, &p, &e), 0);       /* the value keeps '=' */
+    assert_string_equal(propstr_get(&p, "k"), "v=w");
+    propstr_free(&p);
     assert_int_equal(propstr_parse("", NULL, &p, &e), 0);
     assert_int_equal(p.n, 0);
+    propstr_free(&p);
+    /* no value is cut: a 3000-byte romfile comes back whole */
+    char big[3100];
+    memset(big, 'r', 3000);
+    strcpy(big + 3000, ",mdev=nvidia-46");
+    char value[3200];
+    snprintf(value, sizeof(value), "06:00.0,romfile=%s", big);
+    assert_int_equal(propstr_parse(value, "host", &p, &e), 0);
+    assert_int_equal(strlen(propstr_get(&p, "romfile")), 3000);
+    propstr_free(&p);
+}
+
+/* What Proxmox reads: the last line of a key whose value it accepts. */
+static void test_proxmox_reading(void **state) {
+    (void)state;
+    static const struct {
+        const char *conf;
+        const char *key;
+        const char *want; /* NULL: Proxmox sees no value */
+        size_t warnings;
+    } cases[] = {
+        {"hostpci0: 06:00.0,mdev=nvidia-46\nhostpci0: 07:00.0,mdev=nvidia-47\n", "hostpci0",
+         "07:00.0,mdev=nvidia-47", 1},
+        {"hostpci0: 06:00.0,mdev=nvidia-46\nhostpci0: 07:00.0,mdev=nvidia-47,bogus=1\n", "hostpci0",
+         "06:00.0,mdev=nvidia-46", 1},
+        {"hostpci0: 06:00.0,mdev=nvidia-46,bogus=1\n", "hostpci0", NULL, 1},
+        {"hostpci0: 06:00.0,mdev=../x\n", "hostpci0", NULL, 1},
+        {"hostpci0: 06:00.0,mdev=nvidia-46,pcie=maybe\n", "hostpci0", NULL, 1},
+        {"hostpci0: 06:00.0,mdev=nvidia-46,pcie=on,rombar=0,x-vga=yes\n", "hostpci0",
+         "06:00.0,mdev=nvidia-46,pcie=on,rombar=0,x-vga=yes", 0},
+        {"hostpci0: 06:00.0,mdev=nvidia-46,vendor-id=0x10DE,driver=keep\n", "hostpci0",
+         "06:00.0,mdev=nvidia-46,vendor-id=0x10DE,driver=keep", 0},
+        {"hostpci0: 06:00.0,mdev=nvidia-46,driver=other\n", "hostpci0", NULL, 1},
+        {"hostpci0: mapping=1x,mdev=nvidia-46\n", "hostpci0", NULL, 1},
+        {"args: -a\nargs: -b\n", "args", "-b", 0},
+        /* "[oops" is no section header: the main section goes on */
+        {"cores: 1\n[oops\nargs: -c\n", "args", "-c", 0},
+        {"cores: 1\n[snap]\nargs: -c\n", "args", NULL, 0},
+        {"hostpci16: 06:00.0,mdev=nvidia-46\n", "hostpci16", NULL, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pveconf c;
+        struct pvh_warnings w = {0};
+        assert_int_equal(pveconf_parse(cases[i].conf, strlen(cases[i].conf), &c), 0);
+        const char *got = pveconf_get(&c, cases[i].key);
+        pveconf_warn_ignored(&c, "100.conf", &w);
+        if ((got == NULL) != (cases[i].want == NULL) || (got && strcmp(got, cases[i].want)) ||
+            w.n != cases[i].warnings) {
+            fail_msg(
+                "case %zu: got '%s' with %zu warnings, want '%s' with %zu", i, got ? got : "(none)",
+                w.n, cases[i].want ? cases[i].want : "(none)", cases[i].warnings
+            );
+        }
+        pveconf_free(&c);
+        warn_free(&w);
+    }
+    /* the hostpci entries are what Proxmox uses; an ignored line is no entry */
+    const char *conf =
+        "hostpci0: 06:00.0,mdev=nvidia-46,bogus=1\nhostpci1: 07:00.0,mdev=nvidia-47\n"
+        "hostpci1: 07:00.0,mdev=nvidia-48\n";
+    struct pveconf c;
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t n;
+    struct pvh_err e = {0};
+    assert_int_equal(pveconf_parse(conf, strlen(conf), &c), 0);
+    assert_int_equal(hostpci_mdev_entries(&c, hps, &n, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(hps[0].index, 1);
+    assert_string_equal(hps[0].mdev, "nvidia-48");
+    /* setting a key edits the line Proxmox reads, and deleting leaves none behind */
+    const char *two = "args: -a\ncores: 1\nargs: -b\n";
+    pveconf_free(&c);
+    assert_int_equal(pveconf_parse(two, strlen(two), &c), 0);
+    assert_int_equal(pveconf_set(&c, "args", "-b -uuid U"), 0);
+    char *out = pveconf_serialize(&c, NULL);
+    assert_string_equal(out, "args: -a\ncores: 1\nargs: -b -uuid U\n");
+    free(out);
+    assert_int_equal(pveconf_delete(&c, "args"), 0);
+    assert_null(pveconf_get(&c, "args"));
+    out = pveconf_serialize(&c, NULL);
+    assert_string_equal(out, "cores: 1\n");
+    free(out);
+    pveconf_free(&c);
+}
+
+/* A 12 KiB args value survives get, the -uuid edit and set byte for byte. */
+static void test_long_values(void **state) {
+    (void)state;
+    size_t n = 12 * 1024;
+    char *args = malloc(n + 1);
+    for (size_t i = 0; i < n; i++) {
+        args[i] = i % 50 == 49 ? ' ' : (char)('a' + i % 26);
+    }
+    args[0] = '-';
+    args[n] = '\0';
+    size_t tl = n + 64;
+    char *text = malloc(tl);
+    snprintf(text, tl, "args: %s\ncores: 2\n", args);
+    struct pveconf c;
+    assert_int_equal(pveconf_parse(text, strlen(text), &c), 0);
+    assert_string_equal(pveconf_get(&c, "args"), args);
+    char *edited;
+    bool changed;
+    assert_int_equal(args_with_uuid(pveconf_get(&c, "args"), "U", &edited, &changed), 0);
+    assert_true(changed);
+    assert_int_equal(strncmp(edited, args, n), 0);
+    assert_string_equal(edited + n, " -uuid U");
+    assert_int_equal(pveconf_set(&c, "args", edited), 0);
+    char *removed;
+    bool found;
+    assert_int_equal(args_remove_pair(pveconf_get(&c, "args"), "-uuid", "U", &removed, &found), 0);
+    assert_true(found);
+    assert_string_equal(removed, args);
+    assert_int_equal(pveconf_set(&c, "args", removed), 0);
+    char *out = pveconf_serialize(&c, NULL);
+    assert_string_equal(out, text);
+    free(out);
+    free(removed);
+    free(edited);
+    pveconf_free(&c);
+    free(text);
+    free(args);
 }
 
 static void test_hostpci(void **state) {
@@ -193,17 +325,19 @@ static void test_hostpci(void **state) {
         {"0001:af:00.4,mdev=nvidia-557", 0, "0001:af:00.4", "", "nvidia-557", 1, NULL},
         {"mapping=vgpu-a40,mdev=nvidia-557", 0, "", "vgpu-a40", "nvidia-557", 0, NULL},
         {"0000:06:00.0;0000:06:00.1", 0, "0000:06:00.0", "", "", 2, NULL},
-        {"i915:00:02.0,mdev=i915-GVTg_V5_4", -EINVAL, NULL, NULL, NULL, 0, "not a PCI id"},
-        {"06:00.0,mdev=../../etc", -EINVAL, NULL, NULL, NULL, 0, "not a valid type"},
-        {"06:00.0,mdev=a/b", -EINVAL, NULL, NULL, NULL, 0, "not a valid type"},
-        {"06:00.0,mdev=", -EINVAL, NULL, NULL, NULL, 0, "not a valid type"},
+        {"i915:00:02.0,mdev=i915-GVTg_V5_4", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"06:00.0,mdev=../../etc", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"06:00.0,mdev=a/b", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"06:00.0,mdev=", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        /* Proxmox accepts a blank in mdev=, but it is no type a start can use */
         {"06:00.0,mdev=nvidia 46", -EINVAL, NULL, NULL, NULL, 0, "not a valid type"},
         {"06:00.0,mdev=nvidia-46,mdev=nvidia-47", -EINVAL, NULL, NULL, NULL, 0, "duplicate"},
         {"06:00.0,mapping=x1,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "mutually"},
         {"mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "neither"},
-        {"06:00.0A,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "not a PCI id"},
-        {"06:0.0,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "not a PCI id"},
-        {"mapping=1bad,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "not valid"},
+        {"06:00.0A,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"06:0.0,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"mapping=1bad,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "Proxmox rejects"},
+        {"06:00.0,bogus=1,mdev=nvidia-46", -EINVAL, NULL, NULL, NULL, 0, "unknown key 'bogus'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct hostpci hp;
@@ -275,9 +409,12 @@ static void test_args_uuid(void **state) {
                 cases[i].want
             );
         }
-        char found[64];
-        args_find_uuid(out, found, sizeof(found));
-        assert_string_equal(found, U);
+        /* the result ends with our -uuid in force: a second edit changes nothing */
+        char *again;
+        assert_int_equal(args_with_uuid(out, U, &again, &changed), 0);
+        assert_false(changed);
+        assert_string_equal(again, out);
+        free(again);
         free(out);
     }
 }
@@ -304,27 +441,77 @@ static void test_args_open_quote(void **state) {
 
 static void test_mapping(void **state) {
     (void)state;
-    const char *cfg = "# comment\n"
-                      "other\n\tmap node=pve1,path=0000:01:00.0,id=10de:1b38\n\n"
-                      "vgpu-a40\n"
-                      "\tmap node=pve2,path=0000:81:00.4,id=10de:2235\n"
-                      "\tmap node=pve1,path=0000:41:00.4;0000:41:00.5,id=10de:2235,iommugroup=60\n"
-                      "\tmdev 1\n"
-                      "\tdescription A40 VFs\n\n";
-    char paths[8][16];
+    const char *text = "# comment\n"
+                       "other\n\tmap node=pve1,path=0000:01:00.0,id=10de:1b38\n\n"
+                       "vgpu-a40\n"
+                       "\tmap node=pve2,path=0000:81:00.4,id=10de:2235\n"
+                       "\tmap node=pve1,path=0000:41:00.4;0000:41:00.5,id=10de:2235,iommugroup=60\n"
+                       "\tmdev 1\n"
+                       "\tdescription A40 VFs\n\n";
+    struct sectioncfg cfg;
+    assert_int_equal(sectioncfg_parse(text, false, &cfg), 0);
+    char(*paths)[16];
     size_t n;
     struct pvh_err e;
-    assert_int_equal(mapping_paths(cfg, "vgpu-a40", "pve1", paths, 8, &n, &e), 0);
+    assert_int_equal(mapping_paths(&cfg, "vgpu-a40", "pve1", &paths, &n, &e), 0);
     assert_int_equal(n, 2);
     assert_string_equal(paths[0], "0000:41:00.4");
     assert_string_equal(paths[1], "0000:41:00.5");
-    assert_int_equal(mapping_paths(cfg, "VGPU-A40", "pve2", paths, 8, &n, &e), 0);
+    free(paths);
+    assert_int_equal(mapping_paths(&cfg, "vgpu-a40", "pve2", &paths, &n, &e), 0);
     assert_int_equal(n, 1);
     assert_string_equal(paths[0], "0000:81:00.4");
-    assert_int_equal(mapping_paths(cfg, "vgpu-a40", "pve3", paths, 8, &n, &e), -ENOENT);
+    free(paths);
+    /* ids are hash keys to Proxmox: case matters */
+    assert_int_equal(mapping_paths(&cfg, "VGPU-A40", "pve2", &paths, &n, &e), -ENOENT);
+    assert_int_equal(mapping_paths(&cfg, "vgpu-a40", "pve3", &paths, &n, &e), -ENOENT);
     assert_non_null(strstr(e.msg, "no device for node 'pve3'"));
-    assert_int_equal(mapping_paths(cfg, "nope", "pve1", paths, 8, &n, &e), -ENOENT);
+    assert_int_equal(mapping_paths(&cfg, "nope", "pve1", &paths, &n, &e), -ENOENT);
     assert_non_null(strstr(e.msg, "not defined"));
+    sectioncfg_free(&cfg);
+
+    /* a mapping over many VFs is not cut at some count */
+    char big[8192] = "many\n\tmap node=pve1,path=";
+    for (int f = 0; f < 32; f++) {
+        size_t l = strlen(big);
+        snprintf(big + l, sizeof(big) - l, "%s0000:41:%02x.%x", f ? ";" : "", 1 + f / 8, f % 8);
+    }
+    strcat(big, ",id=10de:2235\n");
+    assert_int_equal(sectioncfg_parse(big, false, &cfg), 0);
+    assert_int_equal(mapping_paths(&cfg, "many", "pve1", &paths, &n, &e), 0);
+    assert_int_equal(n, 32);
+    assert_string_equal(paths[31], "0000:41:04.7");
+    free(paths);
+    sectioncfg_free(&cfg);
+}
+
+static void test_storage_cfg(void **state) {
+    (void)state;
+    char path[2100] = "/";
+    memset(path + 1, 'p', 2000);
+    path[2001] = '\0';
+    char text[4096];
+    snprintf(
+        text, sizeof(text),
+        "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\n"
+        "# a comment\nnfs: shared\n\tpath %s\n\tcontent snippets,images\n"
+        "\n  \nlvmthin: local-lvm\n\tthinpool data\n",
+        path
+    );
+    struct sectioncfg cfg;
+    struct storage_info st;
+    assert_int_equal(sectioncfg_parse(text, true, &cfg), 0);
+    assert_int_equal(storage_find(&cfg, "local", &st), 0);
+    assert_string_equal(st.type, "dir");
+    assert_string_equal(st.path, "/var/lib/vz");
+    assert_false(list_has(st.content, "snippets"));
+    assert_int_equal(storage_find(&cfg, "shared", &st), 0);
+    assert_string_equal(st.path, path); /* whole, not cut at some buffer size */
+    assert_true(list_has(st.content, "snippets"));
+    assert_int_equal(storage_find(&cfg, "local-lvm", &st), 0);
+    assert_null(st.path);
+    assert_int_equal(storage_find(&cfg, "LOCAL", &st), -ENOENT);
+    sectioncfg_free(&cfg);
 }
 
 static void test_type_id_valid(void **state) {
@@ -343,6 +530,8 @@ int main(void) {
         cmocka_unit_test(test_propstr),          cmocka_unit_test(test_hostpci),
         cmocka_unit_test(test_args_uuid),        cmocka_unit_test(test_args_open_quote),
         cmocka_unit_test(test_mapping),          cmocka_unit_test(test_type_id_valid),
+        cmocka_unit_test(test_proxmox_reading),  cmocka_unit_test(test_long_values),
+        cmocka_unit_test(test_storage_cfg),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,7 +21,7 @@ static const struct tdef P40[] = {
     {"nvidia-49", "GRID P40-4Q", 4096},  {"nvidia-53", "GRID P40-24Q", 24576},
     {"nvidia-155", "GRID P40-1B", 1024}, {"nvidia-54", "GRID P40-1A", 1024},
     {"nvidia-283", "GRID P40-4C", 4096}, {"nvidia-900", "NVIDIA A100-1-5C", 5120},
-    {"nvidia-156", "GRID P40-2B", 2048},
+    {"nvidia-156", "GRID P40-2B", 2048}, {"nvidia-998", "Custom", 0},
 };
 #define NT (sizeof(P40) / sizeof(P40[0]))
 
@@ -77,28 +77,44 @@ static void test_policies(void **state) {
         const char *want;
         bool fits;
         const char *why;
+        const char *groups; /* NULL: the default [[A,B,C,Q]] */
     } cases[] = {
+        /* auto (the default): the driver decides, never stricter, whatever is resident */
+        {POLICY_AUTO, {"nvidia-46"}, "nvidia-47", true, NULL, NULL},
+        {POLICY_AUTO, {"nvidia-46"}, "nvidia-155", true, NULL, NULL},
+        {POLICY_AUTO, {"nvidia-777"}, "nvidia-998", true, NULL, NULL},
         /* empty GPU: anything */
-        {POLICY_EQUAL_SIZE, {NULL}, "nvidia-53", true, NULL},
+        {POLICY_EQUAL_SIZE, {NULL}, "nvidia-53", true, NULL, NULL},
         /* equal-size: same size and series */
-        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-46", true, NULL},
+        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-46", true, NULL, NULL},
         /* same size, Q and C share (default series group) */
-        {POLICY_EQUAL_SIZE, {"nvidia-49"}, "nvidia-283", true, NULL},
-        /* same size, Q and B do not (not in a group) */
-        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-155", false, "series Q and B"},
+        {POLICY_EQUAL_SIZE, {"nvidia-49"}, "nvidia-283", true, NULL, NULL},
+        /* same size, Q and B share in the default group, not when the admin's groups split them */
+        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-155", true, NULL, NULL},
+        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-155", false, "series Q and B", "QC"},
+        /* a resident whose type the GPU does not list, and a wanted type of unknown size: the
+         * rule cannot be checked (this dereferenced NULL once) */
+        {POLICY_EQUAL_SIZE, {"nvidia-777"}, "nvidia-998", false, "cannot be checked", NULL},
+        {POLICY_HOMOGENEOUS, {"nvidia-777"}, "nvidia-998", false, "only one type", NULL},
+        {POLICY_MIXED_SIZE, {"nvidia-777"}, "nvidia-998", true, NULL, NULL},
         /* other size refused, with the size named */
-        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-47", false, "locks it to 1024 MiB"},
+        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-47", false, "locks it to 1024 MiB", NULL},
         /* MIG-backed types are exempt, and MIG residents do not lock the GPU */
-        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-900", true, NULL},
-        {POLICY_EQUAL_SIZE, {"nvidia-900"}, "nvidia-47", true, NULL},
+        {POLICY_EQUAL_SIZE, {"nvidia-46"}, "nvidia-900", true, NULL, NULL},
+        {POLICY_EQUAL_SIZE, {"nvidia-900"}, "nvidia-47", true, NULL, NULL},
         /* homogeneous: same type only */
-        {POLICY_HOMOGENEOUS, {"nvidia-49"}, "nvidia-49", true, NULL},
-        {POLICY_HOMOGENEOUS, {"nvidia-49"}, "nvidia-283", false, "only one type"},
+        {POLICY_HOMOGENEOUS, {"nvidia-49"}, "nvidia-49", true, NULL, NULL},
+        {POLICY_HOMOGENEOUS, {"nvidia-49"}, "nvidia-283", false, "only one type", NULL},
         /* mixed-size: sum within 24 GiB */
-        {POLICY_MIXED_SIZE, {"nvidia-49", "nvidia-47"}, "nvidia-46", true, NULL},
-        {POLICY_MIXED_SIZE, {"nvidia-49", "nvidia-47"}, "nvidia-53", false, "6144 MiB are in use"},
+        {POLICY_MIXED_SIZE, {"nvidia-49", "nvidia-47"}, "nvidia-46", true, NULL, NULL},
+        {POLICY_MIXED_SIZE,
+         {"nvidia-49", "nvidia-47"},
+         "nvidia-53",
+         false,
+         "6144 MiB are in use",
+         NULL},
         /* none: the driver decides */
-        {POLICY_NONE, {"nvidia-46"}, "nvidia-53", true, NULL},
+        {POLICY_NONE, {"nvidia-46"}, "nvidia-53", true, NULL, NULL},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct host h;
@@ -106,10 +122,13 @@ static void test_policies(void **state) {
         struct pvh_config cfg;
         config_defaults(&cfg);
         cfg.policy = cases[i].policy;
+        if (cases[i].groups) {
+            strcpy(cfg.series_groups[0], cases[i].groups);
+        }
         for (size_t r = 0; r < 3 && cases[i].resident[r]; r++) {
             add_mdev(&h, 0, cases[i].resident[r], 100 + r);
         }
-        char why[512];
+        char why[512] = "";
         bool fits = rules_type_fits(&cfg, &h, 0, def(&h, 0, cases[i].want), NULL, why, sizeof(why));
         if (fits != cases[i].fits || (cases[i].why && !strstr(why, cases[i].why))) {
             fail_msg("case %zu (%s): fits=%d why='%s'", i, cases[i].want, fits, why);
@@ -124,6 +143,7 @@ static void test_series_groups_config(void **state) {
     build(&h, 1, 4);
     struct pvh_config cfg;
     config_defaults(&cfg);
+    cfg.policy = POLICY_EQUAL_SIZE;
     cfg.nseries_groups = 0; /* no groups: Q and C may not share */
     add_mdev(&h, 0, "nvidia-49", 100);
     assert_false(rules_type_fits(&cfg, &h, 0, def(&h, 0, "nvidia-283"), NULL, NULL, 0));
@@ -144,6 +164,7 @@ static void test_ignore_and_available(void **state) {
     build(&h, 2, 4);
     struct pvh_config cfg;
     config_defaults(&cfg);
+    cfg.policy = POLICY_EQUAL_SIZE;
     add_mdev(&h, 0, "nvidia-46", 100);
     bool ignore[64] = {true};
     assert_true(rules_type_fits(&cfg, &h, 0, def(&h, 0, "nvidia-47"), ignore, NULL, 0));
@@ -164,7 +185,10 @@ static void test_ignore_and_available(void **state) {
     rules_describe_residents(&h, 1, NULL, buf, sizeof(buf));
     assert_string_equal(buf, "nothing");
     rules_types_fitting(&cfg, &h, 0, NULL, buf, sizeof(buf));
-    /* 1A and 1B have the size but series A and B are not grouped with Q; MIG is exempt */
+    /* the 1024 MiB types of the default group, and MIG, which is exempt */
+    assert_string_equal(buf, "P40-1Q, P40-1B, P40-1A, A100-1-5C");
+    strcpy(cfg.series_groups[0], "QC");
+    rules_types_fitting(&cfg, &h, 0, NULL, buf, sizeof(buf));
     assert_string_equal(buf, "P40-1Q, A100-1-5C");
     rules_other_gpus(&cfg, &h, 0, "nvidia-47", buf, sizeof(buf));
     assert_string_equal(buf, "none"); /* GPU 1 reports 0 for nvidia-47 */
@@ -205,8 +229,33 @@ static void test_order(void **state) {
     inventory_free(&h);
 }
 
+/* How a GPU behaves, from what it hosts and what the driver still offers. */
+static void test_gpu_mode(void **state) {
+    (void)state;
+    struct host h;
+    build(&h, 1, 4);
+    assert_int_equal(rules_gpu_mode(&h, 0, NULL), GPU_MODE_IDLE);
+    add_mdev(&h, 0, "nvidia-46", 100);
+    /* offers other sizes while hosting 1024 MiB: mixed-size */
+    assert_int_equal(rules_gpu_mode(&h, 0, NULL), GPU_MODE_MIXED_SIZE);
+    for (size_t t = 0; t < h.parents[0].ntypes; t++) {
+        const struct inv_typedef *d = inv_def(&h, &h.parents[0].types[t]);
+        if (d->info.fb_mib != 1024 && !d->info.mig) {
+            h.parents[0].types[t].available = 0;
+        }
+    }
+    assert_int_equal(rules_gpu_mode(&h, 0, NULL), GPU_MODE_EQUAL_SIZE);
+    assert_int_equal(rules_hosted_size(&h, 0, NULL), 1024);
+    bool ignore[64] = {true};
+    assert_int_equal(rules_gpu_mode(&h, 0, ignore), GPU_MODE_IDLE);
+    add_mdev(&h, 0, "nvidia-47", 101);
+    assert_int_equal(rules_gpu_mode(&h, 0, NULL), GPU_MODE_MIXED_SIZE);
+    inventory_free(&h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gpu_mode),
         cmocka_unit_test(test_policies),
         cmocka_unit_test(test_series_groups_config),
         cmocka_unit_test(test_ignore_and_available),

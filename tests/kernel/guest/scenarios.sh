@@ -51,7 +51,8 @@ running 100
 vmconf 101 "hostpci0: $A,mdev=nvidia-47\n"
 before=$(snap)
 run $H 101 pre-start
-expect s2-refused 1 "the equal-size policy locks it to 1024 MiB vGPUs" \
+expect s2-refused 1 "$A has no available instances of GRID P40-2Q (the driver says no" \
+    "the GPU is in equal-size mode: it takes only 1024 MiB vGPUs" \
     "it hosts: 1 x GRID P40-1Q (1024 MiB) for VM 100" "GPUs that could take nvidia-47 now: $B"
 is s2-nothing-written "$(snap)" "$before"
 vmconf 101 "hostpci0: $B,mdev=nvidia-47\n"
@@ -116,7 +117,7 @@ running 131
 vmconf 132 "hostpci0: $A,mdev=nvidia-53\n"
 before=$(snap)
 run $H 132 pre-start
-expect s5-exhausted 1 "$A has no available instances of GRID P40-24Q (the driver reports 0)"
+expect s5-exhausted 1 "$A has no available instances of GRID P40-24Q (the driver says no: available_instances is 0)"
 is s5-exhausted-nothing-written "$(snap)" "$before"
 run sh -c "echo $(uuid 132) > /sys/bus/pci/devices/$A/mdev_supported_types/nvidia-53/create"
 expect s5-driver-enospc 1 "No space left on device"
@@ -180,11 +181,11 @@ running 160
 vmconf 161 "hostpci0: $A,mdev=nvidia-283\n"
 before=$(snap)
 run $H 161 pre-start
-expect s9-driver-decides 1 "$A has no available instances of GRID P40-4C (the driver reports 0)"
+expect s9-driver-decides 1 "$A has no available instances of GRID P40-4C (the driver says no: available_instances is 0)"
 is s9-nothing-written "$(snap)" "$before"
 config '{"remove_wait_s": 0, "policy": "homogeneous"}'
 run $H 161 pre-start
-expect s9-policy-homogeneous 1 "the homogeneous policy allows only one type per GPU"
+expect s9-policy-homogeneous 1 "the homogeneous policy (your settings) allows only one type per GPU"
 config '{"remove_wait_s": 0}'
 stop_all 160 161
 run $H 150 pre-start

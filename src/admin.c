@@ -1,0 +1,149 @@
+#include "admin.h"
+
+#include "cleanup.h"
+#include "hook.h"
+#include "paths.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void admin_status_free(struct host_status *st) {
+    config_free(&st->cfg);
+    inventory_free(&st->host);
+    free(st->missing);
+    free(st->nvidia);
+    warn_free(&st->warnings);
+    st->missing = NULL;
+    st->nvidia = NULL;
+}
+
+/* The vGPUs a VM's config asks for: its hostpci mdev entries, or its managed entry. */
+static void expected_vgpus(
+    const struct hook_env *env, const struct pvh_config *cfg, unsigned long vmid,
+    struct host_status *st
+) {
+    char path[128];
+    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    struct pveconf conf;
+    if (hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
+        pveconf_parse(text, len, &conf) < 0) {
+        return;
+    }
+    struct missing_vgpu want[HOSTPCI_MAX + 1];
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t n = 0;
+    (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL); /* malformed lines are pre-start's */
+    pveconf_free(&conf);
+    for (size_t i = 0; i < n; i++) {
+        want[i] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
+        snprintf(want[i].type, sizeof(want[i].type), "%s", hps[i].mdev);
+    }
+    const struct vm_settings *vs = config_vm(cfg, vmid);
+    if (vs && n == 0) {
+        want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
+        snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
+        n++;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char dev[128];
+        mdev_uuid_for(vmid, want[i].index, want[i].uuid);
+        snprintf(dev, sizeof(dev), SYS_MDEV_DEVICES "/%s", want[i].uuid);
+        if (hostfs_exists(env->fs, dev) == 0) {
+            continue;
+        }
+        struct missing_vgpu *nm = realloc(st->missing, (st->nmissing + 1) * sizeof(*nm));
+        if (!nm) {
+            return;
+        }
+        st->missing = nm;
+        st->missing[st->nmissing++] = want[i];
+    }
+}
+
+int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e) {
+    memset(st, 0, sizeof(*st));
+    config_defaults(&st->cfg);
+    node_name(env->fs, st->node, sizeof(st->node));
+    int r = load_settings(env, &st->cfg, &st->warnings, e);
+    if (r < 0) {
+        return r;
+    }
+    if ((r = inventory_load_all(env->fs, &st->host, e)) < 0) {
+        return r;
+    }
+    if (inventory_nvidia_gpus(env->fs, &st->nvidia, &st->nnvidia) < 0) {
+        warn_add(&st->warnings, "cannot scan %s for NVIDIA's vendor interface", SYS_PCI_DEVICES);
+    }
+    inventory_read_vm_states(env->fs, st->host.mdevs, st->host.nmdevs);
+    /* Running VMs of this node whose vGPU is not there. */
+    struct hostfs_list l;
+    if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            char id[16];
+            unsigned long vmid;
+            size_t nl = strlen(l.names[i]);
+            if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
+                continue;
+            }
+            snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
+            if (vmid_parse(id, &vmid) && vm_is_running(env->fs, vmid)) {
+                expected_vgpus(env, &st->cfg, vmid, st);
+            }
+        }
+        hostfs_list_free(&l);
+    }
+    return 0;
+}
+
+int admin_cleanup(
+    const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    *items = NULL;
+    *n = 0;
+    int lock = -1;
+    if (!dry_run && (lock = mdev_host_lock(env->fs, e)) < 0) {
+        return lock;
+    }
+    struct inv_mdev *all = NULL;
+    size_t nall = 0;
+    int r = mdev_list(env->fs, 0, &all, &nall, w);
+    if (r < 0) {
+        hostfs_unlock(lock);
+        return err_set(e, r, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
+    }
+    struct cleanup_item *out = calloc(nall ? nall : 1, sizeof(*out));
+    if (!out) {
+        free(all);
+        hostfs_unlock(lock);
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    /* The same states as status shows: a leftover is an mdev of a VM neither running nor busy. */
+    inventory_read_vm_states(env->fs, all, nall);
+    for (size_t i = 0; i < nall; i++) {
+        struct cleanup_item *it = &out[i];
+        it->mdev = all[i];
+        if (it->mdev.state == VM_NOT_OURS) {
+            it->verdict = CLEAN_NOT_OURS;
+        } else if (it->mdev.state == VM_RUNNING) {
+            it->verdict = CLEAN_KEPT_RUNNING;
+        } else if (it->mdev.state == VM_BUSY) {
+            it->verdict = CLEAN_KEPT_BUSY;
+        } else if (dry_run) {
+            it->verdict = CLEAN_WOULD_REMOVE;
+        } else if ((it->err = mdev_remove(env->fs, it->mdev.uuid)) < 0) {
+            it->verdict = CLEAN_FAILED;
+        } else {
+            it->verdict = CLEAN_REMOVED;
+        }
+    }
+    free(all);
+    hostfs_unlock(lock);
+    *items = out;
+    *n = nall;
+    return 0;
+}

@@ -1,0 +1,57 @@
+/*
+ * admin: the host-wide admin commands (status, cleanup) as orchestration of the lower layers.
+ * They print nothing; cli/report show what they return.
+ */
+#ifndef PVH_ADMIN_H
+#define PVH_ADMIN_H
+
+#include "plan.h"
+
+#include <stdbool.h>
+
+/* A running VM whose config asks for a vGPU that is not there. */
+struct missing_vgpu {
+    unsigned long vmid;
+    unsigned index;
+    char uuid[MDEV_UUID_LEN + 1];
+    char type[VGPU_TYPE_MAX];
+};
+
+struct host_status {
+    char node[NODE_NAME_MAX];
+    struct pvh_config cfg;
+    struct host host; /* each mdev's state says what its VM does */
+    struct missing_vgpu *missing;
+    size_t nmissing;
+    struct nvidia_gpu *nvidia; /* GPUs on NVIDIA's vendor interface */
+    size_t nnvidia;
+    struct pvh_warnings warnings;
+};
+
+/* Everything `status` shows. */
+int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e);
+void admin_status_free(struct host_status *st);
+
+enum cleanup_verdict {
+    CLEAN_REMOVED,
+    CLEAN_WOULD_REMOVE, /* --dry-run */
+    CLEAN_KEPT_RUNNING,
+    CLEAN_KEPT_BUSY, /* Proxmox holds the VM's lock: a start or stop is under way */
+    CLEAN_NOT_OURS,  /* the UUID does not follow the VMID scheme */
+    CLEAN_FAILED,
+};
+
+struct cleanup_item {
+    struct inv_mdev mdev;
+    enum cleanup_verdict verdict;
+    int err; /* for CLEAN_FAILED */
+};
+
+/* Remove leftover VMID-pattern mdevs of VMs that are not running (Proxmox skips post-stop on
+ * some paths). Reports every mdev on the bus with what was done. */
+int admin_cleanup(
+    const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
+    struct pvh_warnings *w, struct pvh_err *e
+);
+
+#endif

@@ -1,0 +1,37 @@
+/*
+ * The catalogue of host paths pve-vgpu-hook reads or writes (mdevctl keeps its own in
+ * environment.rs). All are host paths, resolved below --root by hostfs.
+ */
+#ifndef PVH_PATHS_H
+#define PVH_PATHS_H
+
+/* Proxmox (pmxcfs and qemu-server) */
+#define PVE_LOCAL_LINK "/etc/pve/local" /* -> nodes/<this node> */
+#define PVE_VM_CONF_DIR "/etc/pve/qemu-server"
+#define PVE_VM_CONF_FMT "/etc/pve/qemu-server/%lu.conf"
+#define PVE_NODE_VM_CONF_FMT "/etc/pve/nodes/%s/qemu-server/%lu.conf"
+#define PVE_CT_CONF_FMT "/etc/pve/lxc/%lu.conf"
+#define PVE_STORAGE_CFG "/etc/pve/storage.cfg"
+#define PVE_PCI_MAPPING_CFG "/etc/pve/mapping/pci.cfg"
+#define PVE_CLUSTER_LOCK_DIR "/etc/pve/priv/lock"
+#define PVE_VM_LOCK_FMT "/var/lock/qemu-server/lock-%lu.conf"
+#define PVE_VM_PID_FMT "/run/qemu-server/%lu.pid"
+#define PVE_VM_PIDFILE_ARG_FMT "/var/run/qemu-server/%lu.pid" /* as QEMU's -pidfile names it */
+#define DPKG_STATUS "/var/lib/dpkg/status"
+#define DPKG_UPDATES_DIR "/var/lib/dpkg/updates"
+#define ETC_HOSTNAME "/etc/hostname"
+
+/* the kernel */
+#define SYS_MDEV_BUS_CLASS "/sys/class/mdev_bus"
+#define SYS_MDEV_DEVICES "/sys/bus/mdev/devices"
+#define SYS_PCI_DEVICES "/sys/bus/pci/devices"
+#define PROC_PID_FMT "/proc/%ld"
+
+/* ours */
+#define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
+#define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json" /* as cfs_lock_file names it */
+#define HOST_LOCK_DIR "/run/pve-vgpu-hook" /* root-only (0700): nobody else can hold our lock */
+#define HOST_LOCK_PATH HOST_LOCK_DIR "/host.lock"
+#define HOOKS_DIR "/etc/pve-vgpu-hook/hooks.d"
+
+#endif
