@@ -44,6 +44,31 @@ struct command {
     const char *help;
 };
 
+/* stdout for text output, with control bytes escaped (names and descriptions come from sysfs
+ * and configs); JSON output escapes them itself. */
+static ssize_t escaping_write(void *cookie, const char *buf, size_t size) {
+    (void)cookie;
+    _cleanup_free_ char *esc = str_escape_ctl(buf, size, true);
+    if (!esc) {
+        errno = ENOMEM;
+        return -1;
+    }
+    size_t len = strlen(esc);
+    if (fwrite(esc, 1, len, stdout) != len) {
+        return -1;
+    }
+    return (ssize_t)size;
+}
+
+static FILE *text_out(void) {
+    static FILE *out;
+    if (!out) {
+        cookie_io_functions_t io = {.write = escaping_write};
+        out = fopencookie(NULL, "w", io);
+    }
+    return out ? out : stdout;
+}
+
 static int cmd_types(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
@@ -397,7 +422,9 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
         if (!o.parent && !o.json) {
             (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort, text view only */
         }
-        report_types(stdout, &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json);
+        report_types(
+            o.json ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json
+        );
         free(nv);
     }
     inventory_free(&h);
@@ -418,7 +445,7 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     r = admin_status(&env, &st, &e);
     log_warnings(&st.warnings);
     if (r == 0) {
-        report_status(stdout, &st, o.json);
+        report_status(o.json ? stdout : text_out(), &st, o.json);
     }
     admin_status_free(&st);
     close_root(ctx);
@@ -440,7 +467,7 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
         log_warnings(&p.host.warnings);
         log_warnings(&p.warnings);
     }
-    int status = report_check(stdout, vmid, r, &p, &e, o.json);
+    int status = report_check(o.json ? stdout : text_out(), vmid, r, &p, &e, o.json);
     plan_free(&p);
     close_root(ctx);
     return status;
@@ -462,7 +489,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
     if (r == 0) {
-        report_cleanup(stdout, items, n, o.dry_run, o.json);
+        report_cleanup(o.json ? stdout : text_out(), items, n, o.dry_run, o.json);
         for (size_t i = 0; i < n; i++) {
             status |= items[i].verdict == CLEAN_FAILED;
         }
@@ -477,7 +504,7 @@ print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r, const str
     log_warnings(w);
     if (r == 0) {
         for (size_t i = 0; i < notes->n; i++) {
-            printf("%s\n", notes->items[i]);
+            fprintf(text_out(), "%s\n", notes->items[i]);
         }
     }
     warn_free(notes);
@@ -617,7 +644,8 @@ int cli_main(int argc, char **argv) {
     int status = cli_dispatch(argc, argv);
     /* Output that cannot be written (a full disk, a closed pipe) is a failure, not a silent
      * success. */
-    if (fflush(stdout) != 0 || ferror(stdout)) {
+    bool text_failed = text_out() != stdout && (fflush(text_out()) != 0 || ferror(text_out()));
+    if (text_failed || fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "%s: error: cannot write the output: %s\n", PVH_PROG, strerror(errno));
         return status ? status : 1;
     }

@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "strutil.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,11 +89,15 @@ void log_set_context(const char *ctx) {
     snprintf(log_context, sizeof(log_context), "%s", ctx ? ctx : "");
 }
 
-/* One output line per text line, each with the prefix, so a task log stays readable. */
-static void log_line(enum log_level lvl, const char *text) {
+/* One output line per text line, each with the prefix, so a task log stays readable. Bytes
+ * from VM configs and sysfs reach these lines: control bytes are escaped, so none of them can
+ * move a terminal's cursor, recolour a task log or forge a line. */
+static void log_line(enum log_level lvl, const char *raw) {
     static const char *const prefix[] = {"error: ", "warning: ", ""};
     static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO};
     const char *kind = prefix[lvl];
+    char *escaped = str_escape_ctl(raw, strlen(raw), true);
+    const char *text = escaped ? escaped : "(out of memory)";
     for (const char *p = text; p;) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
@@ -110,6 +116,7 @@ static void log_line(enum log_level lvl, const char *text) {
         kind = "";
         p = nl ? nl + 1 : NULL;
     }
+    free(escaped);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...) {
