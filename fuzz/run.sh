@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-60}
-out=fuzz/out
+out=${PVH_FUZZ_OUT:-fuzz/out}
+[ -z "${PVH_FUZZ_FRESH:-}" ] || rm -rf "$out/corpus"
 mkdir -p "$out/corpus"
 srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c
       src/pveconf.c src/qemu_args.c src/sectioncfg.c src/config.c src/mdev.c src/inventory.c)
@@ -16,5 +17,13 @@ for f in tests/data/corpus/qemu-server-test-configs/*.conf; do
     { printf '\000'; cat "$f"; } >"$out/corpus/$(basename "$f")"
 done
 printf '\001{"policy": "mixed-size", "vms": {"100": {"type": "P40-1Q", "gpus": {"pve1": ["06:00.0"]}}}}' >"$out/corpus/json"
-printf '\0030000:06:00.0,mdev=nvidia-46,pcie=1' >"$out/corpus/hostpci"
-"$out/fuzz_parsers" -max_total_time="$secs" -max_len=8192 -artifact_prefix="$out/" "$out/corpus"
+printf '\0020000:06:00.0,mdev=nvidia-46,pcie=1' >"$out/corpus/hostpci"
+printf '\005vgpu\n\tmap node=pve1,path=0000:41:00.4;0000:41:00.5,id=10de:2235\n\ndir: local\n\tpath /var/lib/vz\n' >"$out/corpus/sectioncfg"
+printf '\006ID : vGPU Name\n1414 : NVIDIA L40S-2Q\n' >"$out/corpus/creatable"
+# The suite's run (PVH_FUZZ_FRESH=1) starts from the seeds each time, so it is repeatable; run
+# by hand, the corpus grows across runs. Crash reproducers stay in $out.
+"$out/fuzz_parsers" -max_total_time="$secs" -max_len=16384 -artifact_prefix="$out/" \
+    -print_final_stats=1 "$out/corpus" 2>&1 | tail -25
+status=${PIPESTATUS[0]}
+echo "fuzz: $([ "$status" -eq 0 ] && echo "1 passed, 0 failed" || echo "0 passed, 1 failed") (${secs}s)"
+exit "$status"

@@ -3,8 +3,8 @@
 #
 #   tests/kernel/run.sh BINARY MDEVJSON_COMPARE
 #
-# Fetches Debian's kernel image and matching headers (apt-get download + dpkg -x into a cache,
-# nothing is installed on the host), builds the test-only "nvidia" mdev parent module, packs a
+# Fetches the Debian kernel pinned in tests/kernel/KERNEL and its headers (apt-get download +
+# dpkg -x into a cache, nothing is installed on the host), builds the test-only "nvidia" mdev parent module, packs a
 # busybox initramfs with the module, BINARY and its libraries, Debian's mdevctl and fixture
 # /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with two pci-testdev devices, runs
 # guest/scenarios.sh inside, and turns the guest's RESULT lines into this test's result.
@@ -21,23 +21,31 @@ log() { echo "kernel-test: $*" >&2; }
 
 "$repo/scripts/deps.sh" qemu-system-x86 busybox-static cpio mdevctl libelf1 gcc make
 
-# ---- 1. kernel image + headers, downloaded once
+# ---- 1. the pinned kernel image + headers (tests/kernel/KERNEL), downloaded once
+pin_abi=$(sed -n 's/^abi=//p' "$here/KERNEL")
+pin_ver=$(sed -n 's/^version=//p' "$here/KERNEL")
+[ -n "$pin_abi" ] && [ -n "$pin_ver" ] || { log "tests/kernel/KERNEL names no abi= and version="; exit 1; }
 mkdir -p "$cache/debs"
 abi=$(cat "$cache/abi" 2>/dev/null || true)
-if [ -z "$abi" ] || [ ! -e "$cache/root/boot/vmlinuz-$abi-amd64" ]; then
-    if ! apt-cache show linux-image-amd64 >/dev/null 2>&1; then apt-get update -q >/dev/null; fi
-    abi=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1)
-    [ -n "$abi" ] || { log "cannot find Debian's linux-image-amd64"; exit 1; }
-    log "fetching kernel $abi"
-    kver=$(apt-cache policy "linux-image-$abi-amd64-unsigned" | sed -n 's/.*Candidate: //p')
-    (cd "$cache/debs" && apt-get download -q "linux-image-$abi-amd64-unsigned" \
-        "linux-headers-$abi-amd64" "linux-headers-$abi-common" "linux-kbuild-${abi%%.0-*}=$kver" \
-        >/dev/null 2>&1 || apt-get download -q "linux-image-$abi-amd64-unsigned" \
-        "linux-headers-$abi-amd64" "linux-headers-$abi-common" "linux-kbuild-${abi%%.0-*}" >/dev/null)
+if [ "$abi" != "$pin_abi" ] || [ ! -e "$cache/root/boot/vmlinuz-$abi-amd64" ]; then
+    abi=$pin_abi
+    apt-cache show "linux-image-$abi-amd64-unsigned=$pin_ver" >/dev/null 2>&1 || apt-get update -q >/dev/null
+    log "fetching kernel $abi ($pin_ver)"
+    rm -f "$cache"/debs/*.deb
+    if ! (cd "$cache/debs" && apt-get download -q "linux-image-$abi-amd64-unsigned=$pin_ver" \
+        "linux-headers-$abi-amd64=$pin_ver" "linux-headers-$abi-common=$pin_ver" \
+        "linux-kbuild-${abi%%.0-*}=$pin_ver" >"$work/download.log" 2>&1); then
+        cat "$work/download.log" >&2
+        now=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1)
+        log "the pinned kernel $abi ($pin_ver) cannot be downloaded any more; Debian offers $now now:"
+        log "set tests/kernel/KERNEL to it, run this test and check that it passes"
+        exit 1
+    fi
     rm -rf "$cache/root"
-    for d in "$cache"/debs/*"${abi}"*.deb "$cache"/debs/linux-kbuild-*.deb; do dpkg -x "$d" "$cache/root"; done
+    for d in "$cache"/debs/*.deb; do dpkg -x "$d" "$cache/root"; done
     echo "$abi" >"$cache/abi"
 fi
+log "booting Debian's kernel $abi ($pin_ver, pinned in tests/kernel/KERNEL)"
 headers=$cache/root/usr/src/linux-headers-$abi-amd64
 # The -amd64 headers include the -common ones by absolute path: point it into the cache.
 sed -i "s|^include .*/usr/src/linux-headers-$abi-common/Makefile|include $cache/root/usr/src/linux-headers-$abi-common/Makefile|" "$headers/Makefile"

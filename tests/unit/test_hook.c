@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "fakehost.h"
+#include "fakekernel.h"
 #include "testutil.h"
 
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define U100 "00000000-0000-0000-0000-000000000100"
@@ -351,11 +353,30 @@ static void test_running_vm_device_untouched(void **state) {
 
 static void test_post_stop_waits_for_driver(void **state) {
     (void)state;
-    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 1}");
+    /* NVIDIA's driver removes the vGPU itself shortly after QEMU exits: post-stop waits for
+     * that (here the "driver" does it 300 ms in) instead of removing it first */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 5}");
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-46", U100), 0);
     vm(100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    pid_t driver = fork();
+    if (driver == 0) {
+        char remove[4300];
+        snprintf(remove, sizeof(remove), "%s/" DEV(GPU_A, U100) "/remove", FH->root);
+        usleep(300 * 1000);
+        _exit(fk_remove(remove, "1", 1) == 0 ? 0 : 1);
+    }
     assert_int_equal(hook("100", "post-stop"), 0);
-    assert_contains(R.err, "removed mdev " U100);
+    int st;
+    assert_int_equal(waitpid(driver, &st, 0), driver);
+    assert_int_equal(WEXITSTATUS(st), 0); /* the driver found the device still there */
+    assert_contains(R.err, "mdev " U100 " was removed by its driver");
+    assert_not_contains(R.err, "removed mdev " U100 " (");
+    assert_false(fh_exists(FH, BUS(U100)));
+    /* a device the driver keeps is removed once the wait is over */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 1}");
+    assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-46", U100), 0);
+    assert_int_equal(hook("100", "post-stop"), 0);
+    assert_contains(R.err, "removed mdev " U100 " (nvidia-46 on 0000:06:00.0)");
     assert_false(fh_exists(FH, BUS(U100)));
     /* the VM config may be gone (VM destroyed): cleanup still works by UUID */
     assert_int_equal(fh_add_mdev(FH, GPU_A, "nvidia-46", U100), 0);

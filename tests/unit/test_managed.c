@@ -261,6 +261,8 @@ static void test_attach_writes_nothing_half(void **state) {
 
 static void test_vm_lock(void **state) {
     (void)state;
+    /* the timeout is a setting (default 10 s like qm set): a second here */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"lock_timeout_s\": 1}");
     fh_vmconf(FH, 102, "cores: 2\n");
     char lock[4200];
     snprintf(lock, sizeof(lock), "%s/var/lock/qemu-server/lock-102.conf", FH->root);
@@ -268,7 +270,8 @@ static void test_vm_lock(void **state) {
     assert_int_equal(flock(fd, LOCK_EX), 0);
     char *before = fh_snapshot(FH);
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 1);
-    assert_contains(R.err, "VM 102 is locked by another Proxmox task");
+    assert_contains(R.err, "VM 102 is locked by another Proxmox task (");
+    assert_contains(R.err, "held for 1 s)");
     close(fd);
     char *after = fh_snapshot(FH);
     assert_string_equal(before, after);
@@ -278,6 +281,7 @@ static void test_vm_lock(void **state) {
 
 static void test_cluster_lock(void **state) {
     (void)state;
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"lock_timeout_s\": 2}");
     fh_vmconf(FH, 102, "cores: 2\n");
     lock_files_exist();
     /* another node's attach holds pmxcfs' lock on vgpu-hook.json for a second: we wait */
@@ -293,7 +297,7 @@ static void test_cluster_lock(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     waitpid(pid, NULL, 0);
     assert_false(fh_exists(FH, "etc/pve/priv/lock/file-vgpu-hook_json")); /* released */
-    /* held for good: refused after 10 s, nothing changed */
+    /* held for good: refused after lock_timeout_s, nothing changed */
     assert_int_equal(mkdir(dir, 0700), 0);
     char *before = fh_snapshot(FH);
     assert_int_equal(run(NULL, "detach", "102", NULL), 1);
