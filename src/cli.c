@@ -129,8 +129,12 @@ static const struct command commands[] = {
      "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
      "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours instead)\n"
-     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. Run attach again to\n"
-     "change the type or GPUs. 'detach' undoes it exactly.\n"
+     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type that\n"
+     "only NVIDIA's vendor interface offers (use hostpciN: <VF>,mdev=nvidia-N there). Run attach\n"
+     "again to change the type or GPUs, or to restore args and hookscript after a hand edit.\n"
+     "The two files change all or nothing; if the second cannot be written and the first not\n"
+     "put back, the message says so, and running the same command again completes it.\n"
+     "'detach' undoes it exactly.\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook attach 100 --type P40-2Q\n"
@@ -151,7 +155,9 @@ static const struct command commands[] = {
      "it: Proxmox runs one hookscript per VM, and pve-vgpu-hook runs the executables in\n"
      "/etc/pve-vgpu-hook/hooks.d/ (run-parts names) after its own work, with the same\n"
      "arguments and environment. A failing one stops a start (pve-vgpu-hook first removes\n"
-     "the vGPU it created); in other phases it is reported and the rest still run.\n"
+     "the vGPU it created); in other phases it is reported and the rest still run. A hook\n"
+     "runs only if it and its directories are root's and not writable by group or others,\n"
+     "and for at most hook_timeout_s seconds (see 'help config').\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook setup\n"
@@ -171,7 +177,10 @@ static const char *const hook_help =
     "              driver to do it), unless the VM is running again.\n"
     "  post-start, pre-stop: nothing of its own.\n"
     "  Then, in every phase, the executables in /etc/pve-vgpu-hook/hooks.d/ run with the same\n"
-    "  arguments (the VM's other hookscripts: Proxmox allows one per VM; see 'help setup').\n"
+    "  arguments (the VM's other hookscripts: Proxmox allows one per VM; see 'help setup'),\n"
+    "  each only if root alone can change it, and for at most hook_timeout_s.\n"
+    "  The VM config is read as Proxmox reads it: a hostpciN line Proxmox rejects is warned\n"
+    "  about and not acted on. PVE_VGPU_HOOK_ROOT/_CONFIG are ignored here.\n"
     "\n"
     "Install: pve-vgpu-hook setup; qm set VMID --hookscript local:snippets/pve-vgpu-hook\n";
 
@@ -190,14 +199,17 @@ static void usage(FILE *out) {
         }
     }
     fprintf(out, "  %-32s %s\n", "help COMMAND", "explain one command, with an example");
+    fprintf(out, "  %-32s %s\n", "help config", "every key of the settings file");
     fprintf(
         out,
         "\nGlobal options:\n"
         "  --root DIR       resolve every host path (/sys, /etc/pve, /run, /proc,\n"
-        "                   /var/lib/dpkg) under DIR; also env PVE_VGPU_HOOK_ROOT. For tests\n"
-        "                   and for looking at a captured host.\n"
-        "  --config FILE    our settings (JSON), a host path; default %s;\n"
-        "                   also env PVE_VGPU_HOOK_CONFIG\n"
+        "                   /var/lib/dpkg) under DIR; nothing leaves it. Also env\n"
+        "                   PVE_VGPU_HOOK_ROOT. For tests and for looking at a captured host.\n"
+        "  --config FILE    our settings (JSON): a file of this machine (relative to the\n"
+        "                   current directory) that must exist; default %s,\n"
+        "                   which may be missing. Also env PVE_VGPU_HOOK_CONFIG.\n"
+        "                   Hook mode (VMID PHASE) ignores both environment variables.\n"
         "  --version, --help\n"
         "\nExit status: 0 done, 1 refused or failed (stderr says why), 2 usage error.\n",
         CONFIG_DEFAULT_PATH
