@@ -77,6 +77,49 @@ static void test_confined(void **state) {
     assert_int_equal(hostfs_read(&FS, "/../../etc/inside/x", buf, sizeof(buf)), 4);
 }
 
+/* Every operation stays inside the root, not just reads: numbers, creates, renames, links,
+ * mkdir, unlink, stat, readlink. An outside directory is reached only through absolute links
+ * inside the tree, which must resolve inside it. */
+static void test_confined_writes(void **state) {
+    (void)state;
+    char outside[] = "/tmp/pvh-outside-XXXXXX";
+    assert_non_null(mkdtemp(outside));
+    char path[4300], link[4200];
+    snprintf(path, sizeof(path), "%s/n", outside);
+    FILE *f = fopen(path, "w");
+    fputs("42\n", f);
+    fclose(f);
+    /* a number read through an absolute link: the tree's path, which does not exist */
+    snprintf(link, sizeof(link), "%s/n", FH.root);
+    assert_int_equal(symlink(path, link), 0);
+    long v = 0;
+    assert_int_equal(hostfs_read_long(&FS, "/n", &v), -ENOENT);
+    assert_int_equal(v, 0);
+    /* a directory that is an absolute link to the outside */
+    snprintf(link, sizeof(link), "%s/etc/out", FH.root);
+    mkdir(strcat(strcpy((char[4200]){0}, FH.root), "/etc"), 0755);
+    assert_int_equal(symlink(outside, link), 0);
+    assert_true(hostfs_replace_file(&FS, "/etc/out/x.conf", "x", 1, 0600) < 0);
+    assert_true(hostfs_mkdir(&FS, "/etc/out/snippets", 0755) < 0);
+    assert_true(hostfs_symlink(&FS, "/usr/bin/true", "/etc/out/hook") < 0);
+    assert_true(hostfs_exists(&FS, "/etc/out/n") < 0);
+    assert_true(hostfs_unlink(&FS, "/etc/out/n") < 0);
+    assert_true(hostfs_lock(&FS, "/etc/out/lock", 100) < 0);
+    char target[64];
+    assert_true(hostfs_readlink(&FS, "/etc/out/n", target, sizeof(target)) < 0);
+    /* the outside directory holds exactly what it held: no file, no temp file, no link */
+    struct hostfs_list l;
+    struct hostfs real;
+    assert_int_equal(hostfs_open(&real, "/"), 0);
+    assert_int_equal(hostfs_list(&real, outside, &l), 0);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.names[0], "n");
+    hostfs_list_free(&l);
+    hostfs_close(&real);
+    unlink(path);
+    rmdir(outside);
+}
+
 static void test_read_long(void **state) {
     (void)state;
     static const struct {
@@ -175,7 +218,7 @@ static void test_links_and_locks(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_read),    T(test_confined),    T(test_read_long),
+        T(test_read),    T(test_confined),    T(test_confined_writes), T(test_read_long),
         T(test_replace), T(test_list_sorted), T(test_links_and_locks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
