@@ -11,28 +11,12 @@
 #include "hostfs.h"
 #include "inventory.h"
 #include "log.h"
+#include "place.h"
 #include "pveconf.h"
 
 #include <stdbool.h>
 
 #define NOT_A_VM 1 /* plan_pre_start: the id is a container: nothing to do */
-
-enum mdev_action {
-    ACT_CREATE,  /* create the device */
-    ACT_REUSE,   /* it exists with the right type on the right parent */
-    ACT_REPLACE, /* a leftover with this UUID has another type or parent: remove, then create */
-    ACT_PROXMOX, /* NVIDIA's vendor interface: Proxmox sets the VF's type itself */
-};
-
-struct planned_mdev {
-    unsigned index; /* hostpci index (or the managed index) */
-    char uuid[MDEV_UUID_LEN + 1];
-    char type_id[VGPU_TYPE_MAX]; /* as configured (id or name), then the sysfs id once placed */
-    size_t parent;               /* chosen parent in the host model; NO_INDEX for ACT_PROXMOX */
-    char vf[PCI_ID_LEN];         /* ACT_PROXMOX: the VF Proxmox will use */
-    enum mdev_action action;
-    struct inv_mdev existing; /* what holds the UUID now, for REUSE/REPLACE */
-};
 
 struct vm_plan {
     unsigned long vmid;

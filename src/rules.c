@@ -197,12 +197,11 @@ void rules_types_fitting(
 }
 
 void rules_other_gpus(
-    const struct pvh_config *cfg, const struct host *h, size_t except, const char *query, char *buf,
-    size_t size
+    const struct pvh_config *cfg, const struct host *h, const char *query, char *buf, size_t size
 ) {
     buf[0] = '\0';
     for (size_t g = 0; g < h->ngpus; g++) {
-        if (g != except && rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
+        if (rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
             str_append(buf, size, "%s%s", buf[0] ? ", " : "", h->gpus[g].bdf);
         }
     }

@@ -43,10 +43,9 @@ void rules_types_fitting(
     const struct pvh_config *cfg, const struct host *h, size_t gpu, const bool *ignore, char *buf,
     size_t size
 );
-/* Text: the other GPUs (not `except`) that could take `query` now. */
+/* Text: the GPUs that could take `query` now. */
 void rules_other_gpus(
-    const struct pvh_config *cfg, const struct host *h, size_t except, const char *query, char *buf,
-    size_t size
+    const struct pvh_config *cfg, const struct host *h, const char *query, char *buf, size_t size
 );
 
 /* How a GPU behaves now, as its residents and the driver's offers show. */

@@ -190,9 +190,9 @@ static void test_ignore_and_available(void **state) {
     strcpy(cfg.series_groups[0], "QC");
     rules_types_fitting(&cfg, &h, 0, NULL, buf, sizeof(buf));
     assert_string_equal(buf, "P40-1Q, A100-1-5C");
-    rules_other_gpus(&cfg, &h, 0, "nvidia-47", buf, sizeof(buf));
+    rules_other_gpus(&cfg, &h, "nvidia-47", buf, sizeof(buf));
     assert_string_equal(buf, "none"); /* GPU 1 reports 0 for nvidia-47 */
-    rules_other_gpus(&cfg, &h, 0, "nvidia-49", buf, sizeof(buf));
+    rules_other_gpus(&cfg, &h, "nvidia-49", buf, sizeof(buf));
     assert_string_equal(buf, "0000:07:00.0");
     inventory_free(&h);
 }
