@@ -163,6 +163,35 @@ static int parse_gpu_array(
     return 0;
 }
 
+/* One value of vms.<vmid>.attached: a VM config line's value (one line, not empty), or absent. */
+static int attached_value(
+    json_object *val, const char *key, char **out, const char *path, const char *sub,
+    struct pvh_err *e
+) {
+    json_object *v;
+    if (!json_object_object_get_ex(val, key, &v) || !json_object_is_type(v, json_type_string)) {
+        return 0;
+    }
+    const char *s = json_object_get_string(v);
+    if (!*s || strpbrk(s, "\r\n")) {
+        return bad_value(e, path, sub, "is written by attach; do not edit it");
+    }
+    return (*out = strdup(s)) ? 0 : -ENOMEM;
+}
+
+/* vms.<vmid>.attached: what attach changed in the VM config, so that detach can undo exactly
+ * that. */
+static int parse_attached(
+    json_object *val, struct vm_settings *vm, const char *path, const char *sub, struct pvh_err *e
+) {
+    if (!json_object_is_type(val, json_type_object)) {
+        return bad_value(e, path, sub, "is written by attach; do not edit it");
+    }
+    vm->attached = true;
+    int r = attached_value(val, "args_before", &vm->args_before, path, sub, e);
+    return r < 0 ? r : attached_value(val, "hookscript_added", &vm->hookscript_added, path, sub, e);
+}
+
 static int parse_vm(
     const char *id, json_object *v, struct vm_settings *vm, const char *path,
     struct pvh_warnings *w, struct pvh_err *e
@@ -218,31 +247,9 @@ static int parse_vm(
                 }
             }
         } else if (!strcmp(k, "attached")) {
-            json_object *a, *hs;
-            if (!json_object_is_type(val, json_type_object)) {
-                return bad_value(e, path, sub, "is written by attach; do not edit it");
-            }
-            vm->attached = true;
-            /* Values of VM config lines: one line, not empty. */
-            if (json_object_object_get_ex(val, "args_before", &a) &&
-                json_object_is_type(a, json_type_string)) {
-                const char *av = json_object_get_string(a);
-                if (!*av || strpbrk(av, "\r\n")) {
-                    return bad_value(e, path, sub, "is written by attach; do not edit it");
-                }
-                if (!(vm->args_before = strdup(av))) {
-                    return -ENOMEM;
-                }
-            }
-            if (json_object_object_get_ex(val, "hookscript_added", &hs) &&
-                json_object_is_type(hs, json_type_string)) {
-                const char *hv = json_object_get_string(hs);
-                if (!*hv || strpbrk(hv, "\r\n")) {
-                    return bad_value(e, path, sub, "is written by attach; do not edit it");
-                }
-                if (!(vm->hookscript_added = strdup(hv))) {
-                    return -ENOMEM;
-                }
+            int r = parse_attached(val, vm, path, sub, e);
+            if (r < 0) {
+                return r;
             }
         } else {
             warn_add(w, "%s: unknown key \"%s\" ignored", path, sub);

@@ -297,31 +297,16 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     return errno_exit(r);
 }
 
-static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int wait_s) {
-    struct pvh_warnings w = {0};
-    if (vm_is_running(env->fs, vmid)) {
-        log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
-        return 0;
-    }
-    struct inv_mdev *mine = NULL;
-    size_t n = 0;
-    int r = mdev_list(env->fs, vmid, &mine, &n, &w);
-    log_warnings(&w);
-    warn_free(&w);
-    if (r < 0) {
-        log_msg(LOG_LVL_ERROR, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
-        return 1;
-    }
-    /* NVIDIA's driver removes its mdevs itself shortly after QEMU exits; removing one first
-     * has broken drivers (qemu-server 49c51a60). Poll rather than sleep blindly. */
+/* NVIDIA's driver removes its mdevs itself shortly after QEMU exits; removing one first has
+ * broken drivers (qemu-server 49c51a60). Poll up to wait_s rather than sleep blindly; only
+ * devices on NVIDIA GPUs are worth waiting for. The ones gone get an empty uuid. */
+static int
+wait_for_driver(const struct hook_env *env, struct inv_mdev *mine, size_t n, int wait_s) {
     long deadline = mono_ms() + wait_s * 1000L;
     char path[PATH_MAX];
-    /* Which devices sit on NVIDIA GPUs: only those are worth waiting for. Known once. */
-    bool *nvidia = calloc(n ? n : 1, sizeof(*nvidia));
+    _cleanup_free_ bool *nvidia = calloc(n ? n : 1, sizeof(*nvidia));
     if (!nvidia) {
-        free(mine);
-        log_msg(LOG_LVL_ERROR, "out of memory");
-        return 1;
+        return -ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         nvidia[i] = inventory_pci_is_nvidia(env->fs, mine[i].parent_bdf);
@@ -341,11 +326,32 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
             left += nvidia[i];
         }
         if (!left || mono_ms() >= deadline) {
-            break;
+            return 0;
         }
         sleep_ms(100);
     }
-    free(nvidia);
+}
+
+static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int wait_s) {
+    struct pvh_warnings w = {0};
+    if (vm_is_running(env->fs, vmid)) {
+        log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
+        return 0;
+    }
+    struct inv_mdev *mine = NULL;
+    size_t n = 0;
+    int r = mdev_list(env->fs, vmid, &mine, &n, &w);
+    log_warnings(&w);
+    warn_free(&w);
+    if (r < 0) {
+        log_msg(LOG_LVL_ERROR, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
+        return 1;
+    }
+    if (wait_for_driver(env, mine, n, wait_s) < 0) {
+        free(mine);
+        log_msg(LOG_LVL_ERROR, "out of memory");
+        return 1;
+    }
     struct pvh_err e = {0};
     int lock = mdev_host_lock(env->fs, &e);
     if (lock < 0) {

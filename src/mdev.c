@@ -96,43 +96,12 @@ int mdev_remove(const struct hostfs *fs, const char *uuid) {
     return r == -ENOENT ? 0 : r; /* already gone is what we wanted */
 }
 
-int mdev_create(
-    const struct hostfs *fs, const char *parent, const char *type_id, const char *uuid,
-    unsigned long vmid, struct pvh_err *e
+/* Why the driver refused a create, from what it says now: available_instances tells a full
+ * GPU (or one holding another size) from a refusal the driver's log has to explain. */
+static int explain_refused_create(
+    const struct hostfs *fs, const char *parent, const char *type_id, const char *uuid, int r,
+    struct pvh_err *e
 ) {
-    char path[PATH_MAX];
-    int r = path_fmt(
-        path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/create", parent, type_id
-    );
-    if (r < 0) {
-        return err_set(e, r, "path too long");
-    }
-    r = hostfs_write_str(fs, path, uuid);
-    if (r == 0) {
-        return 0;
-    }
-    if (r == -EEXIST) {
-        struct inv_mdev other;
-        if (mdev_lookup(fs, uuid, &other) == 0) {
-            err_set(
-                e, r,
-                "cannot create %s on %s: UUID %s is already used by an mdev of type %s "
-                "on %s (mdev UUIDs are unique host-wide)",
-                type_id, parent, uuid, other.type_id, other.parent_bdf
-            );
-        } else {
-            err_set(
-                e, r, "cannot create %s on %s: UUID %s is already in use", type_id, parent, uuid
-            );
-        }
-        err_hint(
-            e,
-            "if VM %lu is not running, remove the old device: 'pve-vgpu-hook cleanup' or "
-            "'echo 1 > /sys/bus/mdev/devices/%s/remove'",
-            vmid, uuid
-        );
-        return r;
-    }
     char avail_path[PATH_MAX];
     long avail = -1;
     if (path_fmt(
@@ -178,6 +147,46 @@ int mdev_create(
         );
     }
     return r;
+}
+
+int mdev_create(
+    const struct hostfs *fs, const char *parent, const char *type_id, const char *uuid,
+    unsigned long vmid, struct pvh_err *e
+) {
+    char path[PATH_MAX];
+    int r = path_fmt(
+        path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/create", parent, type_id
+    );
+    if (r < 0) {
+        return err_set(e, r, "path too long");
+    }
+    r = hostfs_write_str(fs, path, uuid);
+    if (r == 0) {
+        return 0;
+    }
+    if (r == -EEXIST) {
+        struct inv_mdev other;
+        if (mdev_lookup(fs, uuid, &other) == 0) {
+            err_set(
+                e, r,
+                "cannot create %s on %s: UUID %s is already used by an mdev of type %s "
+                "on %s (mdev UUIDs are unique host-wide)",
+                type_id, parent, uuid, other.type_id, other.parent_bdf
+            );
+        } else {
+            err_set(
+                e, r, "cannot create %s on %s: UUID %s is already in use", type_id, parent, uuid
+            );
+        }
+        err_hint(
+            e,
+            "if VM %lu is not running, remove the old device: 'pve-vgpu-hook cleanup' or "
+            "'echo 1 > /sys/bus/mdev/devices/%s/remove'",
+            vmid, uuid
+        );
+        return r;
+    }
+    return explain_refused_create(fs, parent, type_id, uuid, r, e);
 }
 
 /* The host lock, with what to do when it cannot be had. */

@@ -368,6 +368,8 @@ static const char *owner_state(const struct host_status *st, size_t m) {
     return vm_state_name(st->host.mdevs[m].state);
 }
 
+/* Over 80 lines on purpose: one flat list of the JSON keys, in output order, reads better than
+ * the same keys spread over helpers. */
 static void status_json(FILE *out, const struct host_status *st) {
     const struct host *h = &st->host;
     json_object *root = json_object_new_object();
@@ -453,6 +455,65 @@ static void status_json(FILE *out, const struct host_status *st) {
     print_json(out, root);
 }
 
+/* One GPU of the status view: its state, an occupancy bar, its mdevs. Returns how many of them
+ * are leftovers. */
+static size_t status_gpu_text(FILE *out, const struct host_status *st, size_t g) {
+    const struct host *h = &st->host;
+    char lock[128];
+    lock_text(&st->cfg, h, g, lock, sizeof(lock));
+    size_t count = gpu_mdev_count(h, g), cap = 0, vfs, free_vfs, leftovers = 0;
+    gpu_vf_counts(h, g, &vfs, &free_vfs);
+    const struct inv_typedef *first = NULL;
+    for (size_t m = 0; m < h->nmdevs && !first; m++) {
+        if (h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == g) {
+            first = inv_gpu_typedef(h, g, h->mdevs[m].type_id);
+        }
+    }
+    cap = first && first->info.max_instance ? first->info.max_instance : (vfs ? vfs : count);
+    if (vfs && cap > vfs) {
+        cap = vfs;
+    }
+    fprintf(
+        out, "%s%s  %s, %u MiB: %s\n", g || st->nnvidia ? "\n" : "", h->gpus[g].bdf,
+        gpu_model(h, g), h->gpus[g].fb_mib, lock
+    );
+    if (count || cap) {
+        char bar[64];
+        size_t width = cap > 32 ? 32 : (cap ? cap : 1);
+        size_t filled = cap ? (count * width + cap - 1) / cap : 0;
+        for (size_t i = 0; i < width; i++) {
+            bar[i] = i < filled ? '#' : '-';
+        }
+        bar[width] = '\0';
+        fprintf(
+            out, "  [%s] %zu/%zu %s\n", bar, count, cap,
+            first ? (first->name[0] ? first->name : first->id) : ""
+        );
+    }
+    if (vfs) {
+        fprintf(out, "  SR-IOV: %zu of %zu VFs free\n", free_vfs, vfs);
+    }
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        const struct inv_mdev *md = &h->mdevs[m];
+        if (md->parent == NO_INDEX || h->parents[md->parent].gpu != g) {
+            continue;
+        }
+        const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
+        char owner[32] = "-";
+        if (md->owned) {
+            snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
+        }
+        leftovers += inv_mdev_is_leftover(md);
+        bool on_vf = strcmp(md->parent_bdf, h->gpus[g].bdf) != 0;
+        fprintf(
+            out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
+            d && d->name[0] ? d->name : "-", owner, owner_state(st, m), on_vf ? " on " : "",
+            on_vf ? md->parent_bdf : ""
+        );
+    }
+    return leftovers;
+}
+
 void report_status(FILE *out, const struct host_status *st, bool json) {
     if (json) {
         status_json(out, st);
@@ -467,58 +528,7 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
         fprintf(out, "No mediated-device GPU on this host.\n");
     }
     for (size_t g = 0; g < h->ngpus; g++) {
-        char lock[128];
-        lock_text(&st->cfg, h, g, lock, sizeof(lock));
-        size_t count = gpu_mdev_count(h, g), cap = 0, vfs, free_vfs;
-        gpu_vf_counts(h, g, &vfs, &free_vfs);
-        const struct inv_typedef *first = NULL;
-        for (size_t m = 0; m < h->nmdevs && !first; m++) {
-            if (h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == g) {
-                first = inv_gpu_typedef(h, g, h->mdevs[m].type_id);
-            }
-        }
-        cap = first && first->info.max_instance ? first->info.max_instance : (vfs ? vfs : count);
-        if (vfs && cap > vfs) {
-            cap = vfs;
-        }
-        fprintf(
-            out, "%s%s  %s, %u MiB: %s\n", g || st->nnvidia ? "\n" : "", h->gpus[g].bdf,
-            gpu_model(h, g), h->gpus[g].fb_mib, lock
-        );
-        if (count || cap) {
-            char bar[64];
-            size_t width = cap > 32 ? 32 : (cap ? cap : 1);
-            size_t filled = cap ? (count * width + cap - 1) / cap : 0;
-            for (size_t i = 0; i < width; i++) {
-                bar[i] = i < filled ? '#' : '-';
-            }
-            bar[width] = '\0';
-            fprintf(
-                out, "  [%s] %zu/%zu %s\n", bar, count, cap,
-                first ? (first->name[0] ? first->name : first->id) : ""
-            );
-        }
-        if (vfs) {
-            fprintf(out, "  SR-IOV: %zu of %zu VFs free\n", free_vfs, vfs);
-        }
-        for (size_t m = 0; m < h->nmdevs; m++) {
-            const struct inv_mdev *md = &h->mdevs[m];
-            if (md->parent == NO_INDEX || h->parents[md->parent].gpu != g) {
-                continue;
-            }
-            const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
-            char owner[32] = "-";
-            if (md->owned) {
-                snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
-            }
-            leftovers += inv_mdev_is_leftover(md);
-            fprintf(
-                out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,
-                d && d->name[0] ? d->name : "-", owner, owner_state(st, m),
-                strcmp(md->parent_bdf, h->gpus[g].bdf) ? " on " : "",
-                strcmp(md->parent_bdf, h->gpus[g].bdf) ? md->parent_bdf : ""
-            );
-        }
+        leftovers += status_gpu_text(out, st, g);
     }
     for (size_t i = 0; i < h->warnings.n; i++) {
         fprintf(out, "\nwarning: %s", h->warnings.items[i]);
@@ -562,92 +572,87 @@ static void print_indented(FILE *out, const char *text, const char *indent) {
     }
 }
 
-int report_check(
-    FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
-    bool json
-) {
-    bool refuse_once = rc == 0 && p->n && p->args_change && !p->migrating;
-    int status = (rc < 0 || refuse_once) ? 1 : 0;
-    const char *verdict = rc > 0        ? "not a VM"
-                          : rc < 0      ? "refused"
-                          : p->n == 0   ? "no vGPU"
-                          : refuse_once ? "refused once: args needs -uuid"
-                                        : "would start";
-    if (json) {
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
-        json_object_object_add(o, "would_start", json_object_new_boolean(status == 0));
-        json_object_object_add(o, "verdict", jstr(verdict));
-        json_object *items = json_object_new_array();
-        for (size_t i = 0; rc == 0 && i < p->n; i++) {
-            const struct planned_mdev *it = &p->items[i];
-            const struct inv_type *t =
-                it->parent == NO_INDEX ? NULL : inv_parent_type(&p->host, it->parent, it->type_id);
-            json_object *io = json_object_new_object();
-            json_object_object_add(io, "index", json_object_new_int64(it->index));
-            json_object_object_add(io, "uuid", jstr(it->uuid));
-            json_object_object_add(io, "type", jstr(it->type_id));
-            json_object_object_add(io, "name", jstr(t ? inv_def(&p->host, t)->name : ""));
-            json_object_object_add(
-                io, "parent",
-                jstr(it->parent == NO_INDEX ? it->vf : p->host.parents[it->parent].bdf)
-            );
-            json_object_object_add(io, "action", jstr(action_name(it->action)));
-            json_object_array_add(items, io);
-        }
-        json_object_object_add(o, "mdevs", items);
-        json_object *rec = json_object_new_array();
-        for (size_t m = 0; rc == 0 && p->reclaim && m < p->host.nmdevs; m++) {
-            if (p->reclaim[m]) {
-                json_object_array_add(rec, jstr(p->host.mdevs[m].uuid));
-            }
-        }
-        json_object_object_add(o, "remove_leftovers", rec);
-        if (rc == 0 && (p->args_change || p->want_uuid[0])) {
-            json_object *a = json_object_new_object();
-            json_object_object_add(a, "change", json_object_new_boolean(p->args_change));
-            json_object_object_add(a, "uuid", jstr(p->want_uuid));
-            json_object_object_add(a, "new_args", p->args_change ? jstr(p->new_args) : NULL);
-            json_object_object_add(a, "reason", jstr(p->uuid_reason));
-            json_object_object_add(o, "args", a);
-        }
-        if (rc < 0) {
-            json_object *err = json_object_new_object();
-            json_object_object_add(err, "message", jstr(e->msg));
-            json_object_object_add(err, "hint", jstr(e->hint));
-            json_object_object_add(o, "error", err);
-        }
-        json_object *warn = json_object_new_array();
-        for (size_t i = 0; i < p->host.warnings.n; i++) {
-            json_object_array_add(warn, jstr(p->host.warnings.items[i]));
-        }
-        for (size_t i = 0; i < p->warnings.n; i++) {
-            json_object_array_add(warn, jstr(p->warnings.items[i]));
-        }
-        json_object_object_add(o, "warnings", warn);
-        print_json(out, o);
-        return status;
+/* The verdict of a plan: what check prints, and whether pre-start would start. */
+struct check_verdict {
+    bool refuse_once; /* args must gain -uuid first: this start fails, the next works */
+    int status;       /* the exit status: 0 would start */
+    const char *text;
+};
+
+static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
+    struct check_verdict v = {.refuse_once = rc == 0 && p->n && p->args_change && !p->migrating};
+    v.status = (rc < 0 || v.refuse_once) ? 1 : 0;
+    v.text = rc > 0          ? "not a VM"
+             : rc < 0        ? "refused"
+             : p->n == 0     ? "no vGPU"
+             : v.refuse_once ? "refused once: args needs -uuid"
+                             : "would start";
+    return v;
+}
+
+static json_object *check_items_json(int rc, const struct vm_plan *p) {
+    json_object *items = json_object_new_array();
+    for (size_t i = 0; rc == 0 && i < p->n; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        const struct inv_type *t =
+            it->parent == NO_INDEX ? NULL : inv_parent_type(&p->host, it->parent, it->type_id);
+        json_object *io = json_object_new_object();
+        json_object_object_add(io, "index", json_object_new_int64(it->index));
+        json_object_object_add(io, "uuid", jstr(it->uuid));
+        json_object_object_add(io, "type", jstr(it->type_id));
+        json_object_object_add(io, "name", jstr(t ? inv_def(&p->host, t)->name : ""));
+        json_object_object_add(
+            io, "parent", jstr(it->parent == NO_INDEX ? it->vf : p->host.parents[it->parent].bdf)
+        );
+        json_object_object_add(io, "action", jstr(action_name(it->action)));
+        json_object_array_add(items, io);
     }
-    if (rc > 0) {
-        fprintf(out, "VM %lu: not a VM (container); the hook does nothing\n", vmid);
-        return 0;
+    return items;
+}
+
+static void check_json(
+    FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
+    const struct check_verdict *v
+) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
+    json_object_object_add(o, "would_start", json_object_new_boolean(v->status == 0));
+    json_object_object_add(o, "verdict", jstr(v->text));
+    json_object_object_add(o, "mdevs", check_items_json(rc, p));
+    json_object *rec = json_object_new_array();
+    for (size_t m = 0; rc == 0 && p->reclaim && m < p->host.nmdevs; m++) {
+        if (p->reclaim[m]) {
+            json_object_array_add(rec, jstr(p->host.mdevs[m].uuid));
+        }
+    }
+    json_object_object_add(o, "remove_leftovers", rec);
+    if (rc == 0 && (p->args_change || p->want_uuid[0])) {
+        json_object *a = json_object_new_object();
+        json_object_object_add(a, "change", json_object_new_boolean(p->args_change));
+        json_object_object_add(a, "uuid", jstr(p->want_uuid));
+        json_object_object_add(a, "new_args", p->args_change ? jstr(p->new_args) : NULL);
+        json_object_object_add(a, "reason", jstr(p->uuid_reason));
+        json_object_object_add(o, "args", a);
     }
     if (rc < 0) {
-        fprintf(out, "VM %lu: would NOT start\n", vmid);
-        print_indented(out, e->msg, "  ");
-        if (e->hint[0]) {
-            fprintf(out, "  what to do: %s\n", e->hint);
-        }
-        return 1;
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "message", jstr(e->msg));
+        json_object_object_add(err, "hint", jstr(e->hint));
+        json_object_object_add(o, "error", err);
     }
-    if (p->n == 0) {
-        fprintf(out, "VM %lu: no vGPU in the VM config; the hook does nothing\n", vmid);
-        return 0;
+    json_object *warn = json_object_new_array();
+    for (size_t i = 0; i < p->host.warnings.n; i++) {
+        json_object_array_add(warn, jstr(p->host.warnings.items[i]));
     }
-    fprintf(
-        out, "VM %lu: %s\n", vmid,
-        refuse_once ? "would NOT start this time (args must gain -uuid first)" : "would start"
-    );
+    for (size_t i = 0; i < p->warnings.n; i++) {
+        json_object_array_add(warn, jstr(p->warnings.items[i]));
+    }
+    json_object_object_add(o, "warnings", warn);
+    print_json(out, o);
+}
+
+/* The plan of a VM that would start: leftovers to remove, each vGPU, and args. */
+static void check_plan_text(FILE *out, const struct vm_plan *p) {
     for (size_t m = 0; m < p->host.nmdevs; m++) {
         if (p->reclaim[m]) {
             const struct inv_mdev *md = &p->host.mdevs[m];
@@ -684,7 +689,33 @@ int report_check(
     } else if (p->uuid_reason[0]) {
         fprintf(out, "  args: no change needed (%s)\n", p->uuid_reason);
     }
-    return status;
+}
+
+int report_check(
+    FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
+    bool json
+) {
+    struct check_verdict v = check_verdict(rc, p);
+    if (json) {
+        check_json(out, vmid, rc, p, e, &v);
+    } else if (rc > 0) {
+        fprintf(out, "VM %lu: not a VM (container); the hook does nothing\n", vmid);
+    } else if (rc < 0) {
+        fprintf(out, "VM %lu: would NOT start\n", vmid);
+        print_indented(out, e->msg, "  ");
+        if (e->hint[0]) {
+            fprintf(out, "  what to do: %s\n", e->hint);
+        }
+    } else if (p->n == 0) {
+        fprintf(out, "VM %lu: no vGPU in the VM config; the hook does nothing\n", vmid);
+    } else {
+        fprintf(
+            out, "VM %lu: %s\n", vmid,
+            v.refuse_once ? "would NOT start this time (args must gain -uuid first)" : "would start"
+        );
+        check_plan_text(out, p);
+    }
+    return v.status;
 }
 
 /* ---------- cleanup ---------- */

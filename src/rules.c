@@ -28,6 +28,8 @@ static const char *label(const struct inv_typedef *d) {
     return d->name[0] ? d->name : d->id;
 }
 
+/* Over 80 lines on purpose: one switch holds every policy side by side, each refusal with its
+ * own sentence; split, the policies could no longer be compared at a glance. */
 bool rules_type_fits(
     const struct pvh_config *cfg, const struct host *h, size_t gpu, const struct inv_typedef *want,
     const bool *ignore, char *why, size_t whysize

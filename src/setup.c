@@ -101,6 +101,8 @@ int setup_snippet(
     return r;
 }
 
+/* Over 80 lines on purpose: the checks an administrator meets in order (storage, path,
+ * snippets, existing file), each with its own message and fix. */
 static int setup_on_storage(
     const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
     const char *self_exe, struct pvh_warnings *notes, struct pvh_err *e
