@@ -18,6 +18,7 @@
 #include "vgpu_type.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

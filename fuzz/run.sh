@@ -11,7 +11,7 @@ srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev
       src/pveconf.c src/qemu_args.c src/sectioncfg.c src/config.c src/mdev.c src/inventory.c)
 clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    fuzz/fuzz_parsers.c "${srcs[@]}" $(pkg-config --cflags --libs json-c uuid) -o "$out/fuzz_parsers"
+    fuzz/fuzz_parsers.c "${srcs[@]}" $(pkg-config --cflags --libs json-c) -o "$out/fuzz_parsers"
 # seeds: every corpus config as a VM config input (selector byte 0)
 for f in tests/data/corpus/qemu-server-test-configs/*.conf; do
     { printf '\000'; cat "$f"; } >"$out/corpus/$(basename "$f")"

@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -363,30 +364,86 @@ struct cmd_opts {
     const char *vmid;
 };
 
+enum {
+    OPT_JSON = 1000,
+    OPT_DRY_RUN,
+    OPT_PARENT,
+    OPT_TYPE,
+    OPT_GPU,
+    OPT_INDEX,
+    OPT_HOOKSCRIPT,
+    OPT_STORAGE,
+};
+
+/* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
+ * unknown option or a missing value is a usage error (*status set, -1 returned). */
+static int
+next_opt(int argc, char **argv, const struct option *longopts, const char *usage, int *status) {
+    opterr = 0;
+    int c = getopt_long(argc, argv, ":", longopts, NULL);
+    if (c == ':') {
+        *status = usage_error("%s needs a value; usage: pve-vgpu-hook %s", argv[optind - 1], usage);
+        return -1;
+    }
+    if (c == '?') {
+        _cleanup_free_ char *esc =
+            str_escape_ctl(argv[optind - 1], strlen(argv[optind - 1]), false);
+        fprintf(
+            stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
+            esc ? esc : "?", usage
+        );
+        *status = EXIT_USAGE;
+        return -1;
+    }
+    return c;
+}
+
+/* After the options: at most `max` positional arguments (a VMID), else a usage error. */
+static int positional(int argc, char **argv, int max, const char *usage, const char **out) {
+    if (argc - optind > max) {
+        _cleanup_free_ char *esc =
+            str_escape_ctl(argv[optind + max], strlen(argv[optind + max]), false);
+        fprintf(
+            stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
+            esc ? esc : "?", usage
+        );
+        return EXIT_USAGE;
+    }
+    *out = optind < argc ? argv[optind] : NULL;
+    return 0;
+}
+
 static int
 parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const char *usage) {
-    memset(o, 0, sizeof(*o));
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json") && strchr(allowed, 'j')) {
-            o->json = true;
-        } else if (!strcmp(argv[i], "--dry-run") && strchr(allowed, 'n')) {
-            o->dry_run = true;
-        } else if (!strcmp(argv[i], "--parent") && strchr(allowed, 'p')) {
-            if (++i >= argc) {
-                return usage_error("--parent needs a PCI id; usage: pve-vgpu-hook %s", usage);
-            }
-            o->parent = argv[i];
-        } else if (argv[i][0] != '-' && strchr(allowed, 'v') && !o->vmid) {
-            o->vmid = argv[i];
-        } else {
-            fprintf(
-                stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG,
-                argv[i], usage
-            );
-            return EXIT_USAGE;
+    static const struct option all[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"parent", required_argument, NULL, OPT_PARENT},
+    };
+    static const char letters[] = {'j', 'n', 'p'};
+    struct option longopts[ARRAY_SIZE(all) + 1] = {{0}};
+    size_t n = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+        if (strchr(allowed, letters[i])) {
+            longopts[n++] = all[i];
         }
     }
-    if (strchr(allowed, 'v') && !o->vmid) {
+    memset(o, 0, sizeof(*o));
+    optind = 0;
+    int c, status = 0;
+    while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
+        o->json |= c == OPT_JSON;
+        o->dry_run |= c == OPT_DRY_RUN;
+        o->parent = c == OPT_PARENT ? optarg : o->parent;
+    }
+    if (status) {
+        return status;
+    }
+    bool takes_vmid = strchr(allowed, 'v') != NULL;
+    if ((status = positional(argc, argv, takes_vmid, usage, &o->vmid))) {
+        return status;
+    }
+    if (takes_vmid && !o->vmid) {
         return usage_error("missing VMID; usage: pve-vgpu-hook %s", usage);
     }
     return 0;
@@ -527,42 +584,40 @@ print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r, const str
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID --type TYPE [--gpu PCI]... [--index N] "
                                "[--hookscript VOLID]";
+    static const struct option longopts[] = {
+        {"type", required_argument, NULL, OPT_TYPE},
+        {"gpu", required_argument, NULL, OPT_GPU},
+        {"index", required_argument, NULL, OPT_INDEX},
+        {"hookscript", required_argument, NULL, OPT_HOOKSCRIPT},
+        {0},
+    };
     struct attach_request req = {.index = -1};
     const char *vmid = NULL;
-    for (int i = 0; i < argc; i++) {
-        const char *opt = argv[i];
-        if (!strcmp(opt, "--type") || !strcmp(opt, "--gpu") || !strcmp(opt, "--index") ||
-            !strcmp(opt, "--hookscript")) {
-            if (++i >= argc) {
-                return usage_error("%s needs a value", opt);
+    int c, status = 0;
+    optind = 0;
+    while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
+        if (c == OPT_TYPE) {
+            req.type = optarg;
+        } else if (c == OPT_HOOKSCRIPT) {
+            req.hookscript = optarg;
+        } else if (c == OPT_INDEX) {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 0 || v >= HOSTPCI_MAX) {
+                return usage_error("--index takes a number from 0 to 15, not '%s'", optarg);
             }
-            if (!strcmp(opt, "--type")) {
-                req.type = argv[i];
-            } else if (!strcmp(opt, "--hookscript")) {
-                req.hookscript = argv[i];
-            } else if (!strcmp(opt, "--index")) {
-                char *end;
-                long v = strtol(argv[i], &end, 10);
-                if (*end || end == argv[i] || v < 0 || v > 15) {
-                    return usage_error("--index takes a number from 0 to 15, not '%s'", argv[i]);
-                }
-                req.index = (int)v;
-            } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
-                return usage_error("at most %zu --gpu options", ARRAY_SIZE(req.gpus));
-            } else if (pci_id_normalize(argv[i], req.gpus[req.ngpus], 16) < 0) {
-                return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", argv[i]);
-            } else {
-                req.ngpus++;
-            }
-        } else if (opt[0] != '-' && !vmid) {
-            vmid = opt;
+            req.index = (int)v;
+        } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
+            return usage_error("at most %zu --gpu options", ARRAY_SIZE(req.gpus));
+        } else if (pci_id_normalize(optarg, req.gpus[req.ngpus], sizeof(req.gpus[0])) < 0) {
+            return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", optarg);
         } else {
-            fprintf(
-                stderr, "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook %s\n", PVH_PROG, opt,
-                usage
-            );
-            return EXIT_USAGE;
+            req.ngpus++;
         }
+    }
+    if (status || (status = positional(argc, argv, 1, usage, &vmid))) {
+        return status;
     }
     if (!vmid || !req.type) {
         return usage_error("attach needs a VMID and --type; usage: pve-vgpu-hook %s", usage);
@@ -595,19 +650,19 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
 }
 
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
-    const char *storage = "local";
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--storage") && i + 1 < argc) {
-            storage = argv[++i];
-        } else {
-            fprintf(
-                stderr,
-                "%s: unexpected argument '%s'\nUsage: pve-vgpu-hook setup "
-                "[--storage STORAGE]\n",
-                PVH_PROG, argv[i]
-            );
-            return EXIT_USAGE;
-        }
+    static const char *usage = "setup [--storage STORAGE]";
+    static const struct option longopts[] = {
+        {"storage", required_argument, NULL, OPT_STORAGE},
+        {0},
+    };
+    const char *storage = "local", *extra;
+    int c, status = 0;
+    optind = 0;
+    while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
+        storage = optarg;
+    }
+    if (status || (status = positional(argc, argv, 0, usage, &extra))) {
+        return status;
     }
     size_t sl = strlen(storage);
     if (!sl || sl > 63 ||
@@ -636,22 +691,6 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
 
 static int cli_dispatch(int argc, char **argv);
 
-static int take_value(int *i, int argc, char **argv, const char *opt, const char **out) {
-    size_t ol = strlen(opt);
-    if (!strncmp(argv[*i], opt, ol) && argv[*i][ol] == '=') {
-        *out = argv[*i] + ol + 1;
-        return 1;
-    }
-    if (strcmp(argv[*i], opt)) {
-        return 0;
-    }
-    if (*i + 1 >= argc) {
-        return -1;
-    }
-    *out = argv[++*i];
-    return 1;
-}
-
 int cli_main(int argc, char **argv) {
     int status = cli_dispatch(argc, argv);
     /* Output that cannot be written (a full disk, a closed pipe) is a failure, not a silent
@@ -676,42 +715,48 @@ static int cli_dispatch(int argc, char **argv) {
     }
     ctx.root_from_env = ctx.root != NULL;
     ctx.config_from_env = ctx.config_path != NULL;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
-        int t;
-        if (!strcmp(argv[i], "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    static const struct option longopts[] = {
+        {"root", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0},
+    };
+    int c;
+    opterr = 0;
+    optind = 0;
+    /* "+": options stop at the command or the VMID, which have their own */
+    while ((c = getopt_long(argc, argv, "+:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
             usage(stdout);
             return 0;
-        }
-        if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+        case 'V':
             printf("pve-vgpu-hook %s\n", PVH_VERSION);
             return 0;
-        }
-        if ((t = take_value(&i, argc, argv, "--root", &ctx.root)) > 0) {
+        case 'r':
+            ctx.root = optarg;
             ctx.root_from_env = false;
-            continue;
-        }
-        if (t == 0 && (t = take_value(&i, argc, argv, "--config", &ctx.config_path)) > 0) {
-            ctx.config_from_env = false;
-            if (!*ctx.config_path) {
+            break;
+        case 'c':
+            if (!*optarg) {
                 return usage_error("--config needs a file name");
             }
-            continue;
+            ctx.config_path = optarg;
+            ctx.config_from_env = false;
+            break;
+        case ':':
+            return usage_error("option %s needs a value", argv[optind - 1]);
+        default:
+            return usage_error("unknown option '%s'", argv[optind - 1]);
         }
-        if (t < 0) {
-            return usage_error("option %s needs a value", argv[i]);
-        }
-        return usage_error("unknown option '%s'", argv[i]);
     }
+    int i = optind;
     if (i >= argc) {
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (looks_numeric(argv[i]) || (argv[i][0] == '-' && looks_numeric(argv[i] + 1))) {
+    if (looks_numeric(argv[i])) {
         return run_hook(&ctx, argc - i, argv + i);
     }
     if (!strcmp(argv[i], "help")) {
@@ -721,14 +766,14 @@ static int cli_dispatch(int argc, char **argv) {
         }
         return cmd_help(argv[i + 1]);
     }
-    const struct command *c = find_command(argv[i]);
-    if (!c) {
+    const struct command *cmd = find_command(argv[i]);
+    if (!cmd) {
         return usage_error("unknown command '%s'", argv[i]);
     }
     for (int k = i + 1; k < argc; k++) {
         if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
-            return cmd_help(c->name);
+            return cmd_help(cmd->name);
         }
     }
-    return c->run(&ctx, argc - i - 1, argv + i + 1);
+    return cmd->run(&ctx, argc - i, argv + i); /* argv[0]: the command, as getopt wants */
 }

@@ -51,7 +51,7 @@ tarball=$cache/debootstrap-bookworm-minbase.tar
 root=$work/root
 mkdir -p "$cache" "$root"
 if [ ! -s "$tarball" ]; then
-    if debootstrap --variant=minbase --include=libjson-c5,libuuid1,bash-completion,man-db \
+    if debootstrap --variant=minbase --include=libjson-c5,bash-completion,man-db \
         bookworm "$work/dbs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1; then
         tar -C "$work/dbs" -cf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
         rm -rf "$work/dbs"
