@@ -68,7 +68,7 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
     memset(st, 0, sizeof(*st));
     config_defaults(&st->cfg);
     node_name(env->fs, st->node, sizeof(st->node));
-    int r = load_settings(env, &st->cfg, &st->warnings, e);
+    int r = config_load(env, &st->cfg, &st->warnings, e);
     if (r < 0) {
         return r;
     }

@@ -28,6 +28,15 @@ static inline void closep(int *fd) {
 }
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
+
+/* A cleanup function for a type that owns memory and has a free function taking a pointer to
+ * it (libnvme's idea): DEFINE_CLEANUP_FUNC(pveconf_freep, struct pveconf, pveconf_free) lets
+ * `_cleanup_(pveconf_freep) struct pveconf c = {0};` free c on every return. The value must
+ * be zeroed before its first possible return. */
+#define DEFINE_CLEANUP_FUNC(name, type, free_fn)                                                   \
+    static inline void name(type *p) {                                                             \
+        free_fn(p);                                                                                \
+    }
 #define _cleanup_free_ _cleanup_(freep)
 #define _cleanup_fclose_ _cleanup_(fclosep)
 #define _cleanup_closedir_ _cleanup_(closedirp)

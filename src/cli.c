@@ -466,7 +466,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_config cfg;
     struct host h = {0};
     char parent[16] = "";
-    if (load_settings(&env, &cfg, &w, &e) < 0) {
+    if (config_load(&env, &cfg, &w, &e) < 0) {
         log_warnings(&w);
         warn_free(&w);
         return fail(&e);

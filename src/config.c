@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "cleanup.h"
+#include "hostfs.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
 #include "strutil.h"
@@ -514,6 +515,38 @@ char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {
     *len = l + 1;
     *empty = json_object_object_length(root) == 0;
     return out;
+}
+
+int config_load(
+    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
+) {
+    const struct hostfs *fs = env->config_path ? env->config_fs : env->fs;
+    const char *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    int r = hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len);
+    if (r == -ENOENT && !env->config_path) {
+        config_defaults(cfg);
+        return 0;
+    }
+    config_defaults(cfg);
+    if (r == -ENOENT) {
+        err_set(e, r, "the settings file %s (--config) does not exist", path);
+        err_hint(
+            e, "name an existing file, or leave --config out to use %s (missing means defaults)",
+            CONFIG_DEFAULT_PATH
+        );
+        return r;
+    }
+    if (r == -EFBIG) {
+        return err_set(e, r, "%s is larger than 1 MiB, the pmxcfs limit", path);
+    }
+    if (r < 0) {
+        err_set(e, r, "cannot read %s: %s", path, strerror(-r));
+        err_hint(e, "without quorum /etc/pve may be unreadable; check 'pvecm status'");
+        return r;
+    }
+    return config_parse(text, len, path, cfg, w, e);
 }
 
 const char CONFIG_HELP[] =

@@ -5,6 +5,7 @@
 #ifndef PVH_CONFIG_H
 #define PVH_CONFIG_H
 
+#include "hook_env.h"
 #include "log.h"
 
 #include <stdbool.h>
@@ -70,6 +71,11 @@ int config_parse(
     struct pvh_err *e
 );
 void config_free(struct pvh_config *c);
+/* Our settings as the environment names them: defaults when the default file is missing; a
+ * file named with --config must exist. */
+int config_load(
+    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
+);
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
 
 const char *policy_name(enum pvh_policy p);

@@ -1,5 +1,7 @@
 #include "debver.h"
 
+#include "strutil.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -104,7 +106,8 @@ int debver_cmp(const char *a, const char *b) {
     return r > 0 ? 1 : (r < 0 ? -1 : 0);
 }
 
-/* Copy the value of field `name` from a deb822 stanza [p, end) (first line only). */
+/* Copy the value of field `name` from a deb822 stanza [p, end) (first line only); false when
+ * absent or too long for out (never a cut value). */
 static bool field(const char *p, const char *end, const char *name, char *out, size_t size) {
     size_t nlen = strlen(name);
     while (p < end) {
@@ -121,8 +124,7 @@ static bool field(const char *p, const char *end, const char *name, char *out, s
             while (ve > v && isspace((unsigned char)ve[-1])) {
                 ve--;
             }
-            snprintf(out, size, "%.*s", (int)(ve - v), v);
-            return true;
+            return str_fmt(out, size, "%.*s", (int)(ve - v), v) == 0;
         }
         p = eol + 1;
     }

@@ -262,7 +262,7 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
             p.want_uuid, p.uuid_reason
         );
         r = execute_plan(env, &p, &e);
-    } else if (p.args_change) {
+    } else if (plan_refuses_once(&p)) {
         r = write_args(env, &p, &e);
         if (r < 0) {
             log_err(&e);
@@ -398,7 +398,7 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
     struct pvh_err e = {0};
     struct pvh_warnings w = {0};
     struct pvh_config cfg;
-    if (load_settings(env, &cfg, &w, &e) < 0) {
+    if (config_load(env, &cfg, &w, &e) < 0) {
         /* Cleaning up matters more than settings: go on with defaults. */
         log_msg(LOG_LVL_WARN, "%s; using default settings", e.msg);
         config_defaults(&cfg);

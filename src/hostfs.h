@@ -14,6 +14,8 @@
 #ifndef PVH_HOSTFS_H
 #define PVH_HOSTFS_H
 
+#include "cleanup.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -68,6 +70,7 @@ int hostfs_list_at(
     const struct hostfs *fs, int dirfd, const char *relpath, struct hostfs_list *out
 );
 void hostfs_list_free(struct hostfs_list *l);
+DEFINE_CLEANUP_FUNC(hostfs_list_freep, struct hostfs_list, hostfs_list_free)
 
 /* Atomically replace path: write "<path>.tmp.<pid>" in the same directory, fsync, keep the
  * old file's mode and owner, rename over path. The temp file is removed on every failure. */

@@ -1,6 +1,7 @@
 #include "inventory.h"
 
 #include "cleanup.h"
+#include "config.h"
 #include "paths.h"
 #include "pveconf.h"
 #include "strutil.h"
@@ -531,6 +532,21 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     return 1;
 }
 
+void node_name(const struct hostfs *fs, char *buf, size_t size) {
+    char target[256];
+    /* pmxcfs links /etc/pve/local to nodes/<this node> */
+    if (hostfs_readlink(fs, PVE_LOCAL_LINK, target, sizeof(target)) > 0) {
+        const char *slash = strrchr(target, '/');
+        const char *name = slash ? slash + 1 : target;
+        if (node_name_valid(name) && str_fmt(buf, size, "%s", name) == 0) {
+            return;
+        }
+    }
+    if (hostfs_hostname(fs, buf, size) < 0 || !node_name_valid(buf)) {
+        snprintf(buf, size, "localhost");
+    }
+}
+
 bool vmid_is_container(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX];
     return path_fmt(path, sizeof(path), PVE_CT_CONF_FMT, vmid) == 0 && hostfs_exists(fs, path) == 0;
@@ -580,10 +596,10 @@ bool inv_mdev_is_leftover(const struct inv_mdev *m) {
 
 void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
     out->ncreatable = 0;
-    for (const char *p = text; *p && out->ncreatable < NVIDIA_IFACE_MAX;) {
-        const char *end = p + strcspn(p, "\n");
-        const char *s = p;
-        p = *end ? end + 1 : end;
+    const char *p = text, *s;
+    size_t len;
+    while (out->ncreatable < NVIDIA_IFACE_MAX && str_next_line(&p, &s, &len)) {
+        const char *end = s + len;
         while (*s == ' ' || *s == '\t') {
             s++;
         }

@@ -8,6 +8,7 @@
 #ifndef PVH_INVENTORY_H
 #define PVH_INVENTORY_H
 
+#include "cleanup.h"
 #include "hostfs.h"
 #include "log.h"
 #include "mdev.h"
@@ -70,6 +71,7 @@ int inventory_load_gpu(
     const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu, struct pvh_err *e
 );
 void inventory_free(struct host *h);
+DEFINE_CLEANUP_FUNC(inventory_freep, struct host, inventory_free)
 
 /* The physical function of a PCI device (itself when not a VF). */
 int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size);
@@ -125,6 +127,9 @@ bool inv_mdev_is_leftover(const struct inv_mdev *m);
 /* PVE's own test: the pid file names a live, non-zombie process whose cmdline holds
  * "-pidfile /var/run/qemu-server/<vmid>.pid". 1 running, 0 not. */
 int vm_is_running(const struct hostfs *fs, unsigned long vmid);
+/* This node's name: /etc/pve/local's target, else /etc/hostname, else the short host name,
+ * else "localhost". */
+void node_name(const struct hostfs *fs, char *buf, size_t size);
 /* Is vmid a container (it has /etc/pve/lxc/<vmid>.conf)? */
 bool vmid_is_container(const struct hostfs *fs, unsigned long vmid);
 /* 1 when Proxmox holds the VM's config lock (a start or stop is under way). */

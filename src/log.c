@@ -98,24 +98,25 @@ static void log_line(enum log_level lvl, const char *raw) {
     const char *kind = prefix[lvl];
     char *escaped = str_escape_ctl(raw, strlen(raw), true);
     const char *text = escaped ? escaped : "(out of memory)";
-    for (const char *p = text; p;) {
-        const char *nl = strchr(p, '\n');
-        int len = nl ? (int)(nl - p) : (int)strlen(p);
+    const char *p = text, *l = text;
+    size_t n = 0;
+    (void)str_next_line(&p, &l, &n); /* an empty message is still one line */
+    do {
+        int len = (int)n;
         if (log_context[0]) {
-            fprintf(stderr, "%s: %s: %s%.*s\n", PVH_PROG, log_context, kind, len, p);
+            fprintf(stderr, "%s: %s: %s%.*s\n", PVH_PROG, log_context, kind, len, l);
         } else {
-            fprintf(stderr, "%s: %s%.*s\n", PVH_PROG, kind, len, p);
+            fprintf(stderr, "%s: %s%.*s\n", PVH_PROG, kind, len, l);
         }
         if (use_syslog) {
             if (log_context[0]) {
-                syslog(prio[lvl], "%s: %s%.*s", log_context, kind, len, p);
+                syslog(prio[lvl], "%s: %s%.*s", log_context, kind, len, l);
             } else {
-                syslog(prio[lvl], "%s%.*s", kind, len, p);
+                syslog(prio[lvl], "%s%.*s", kind, len, l);
             }
         }
         kind = "";
-        p = nl ? nl + 1 : NULL;
-    }
+    } while (str_next_line(&p, &l, &n));
     free(escaped);
 }
 

@@ -100,7 +100,7 @@ static int edit_open(
     ed->cfg_path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
     node_name(env->fs, ed->node, sizeof(ed->node));
     /* The lock timeouts are settings: read them once before taking the locks. */
-    int r = load_settings(env, &ed->cfg, w, e);
+    int r = config_load(env, &ed->cfg, w, e);
     if (r < 0) {
         return r;
     }
@@ -286,9 +286,9 @@ static int check_type_here(
     const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
-    struct host h = {0};
+    _cleanup_(inventory_freep) struct host h = {0};
+    _cleanup_free_ struct nvidia_gpu *nv = NULL;
     struct pvh_err le;
-    struct nvidia_gpu *nv = NULL;
     size_t nnv = 0;
     if (inventory_load_all(env->fs, &h, &le) < 0) {
         warn_add(w, "cannot read this node's GPUs (%s); not checking the type", le.msg);
@@ -325,11 +325,8 @@ static int check_type_here(
             "(N from 'pve-vgpu-hook types')",
             req->vmid, vf
         );
-        free(nv);
-        inventory_free(&h);
         return -ENOTSUP;
     }
-    free(nv);
     if (!anywhere) {
         warn_add(
             w,
@@ -350,7 +347,6 @@ static int check_type_here(
             warn_add(w, "GPU %s on node %s does not offer '%s'", req->gpus[g], ed->node, req->type);
         }
     }
-    inventory_free(&h);
     return 0;
 }
 
@@ -362,7 +358,7 @@ warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pv
     const char *colon = strchr(volid, ':');
     _cleanup_free_ char *text = NULL;
     _cleanup_free_ char *storage = strndup(volid, (size_t)(colon - volid));
-    struct sectioncfg cfg = {0};
+    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
     struct storage_info st;
     if (!storage ||
         hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL) < 0 ||
@@ -380,7 +376,6 @@ warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pv
             volid, path, storage
         );
     }
-    sectioncfg_free(&cfg);
 }
 
 /* vms.<vmid>.gpus: this node's list replaced, other nodes' lists kept. */

@@ -15,51 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void node_name(const struct hostfs *fs, char *buf, size_t size) {
-    char target[256];
-    /* pmxcfs links /etc/pve/local to nodes/<this node> */
-    if (hostfs_readlink(fs, PVE_LOCAL_LINK, target, sizeof(target)) > 0) {
-        const char *slash = strrchr(target, '/');
-        const char *name = slash ? slash + 1 : target;
-        if (node_name_valid(name) && str_fmt(buf, size, "%s", name) == 0) {
-            return;
-        }
-    }
-    if (hostfs_hostname(fs, buf, size) < 0 || !node_name_valid(buf)) {
-        snprintf(buf, size, "localhost");
-    }
-}
-
-int load_settings(
-    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
-) {
-    const struct hostfs *fs = env->config_path ? env->config_fs : env->fs;
-    const char *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    int r = hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len);
-    if (r == -ENOENT && !env->config_path) {
-        config_defaults(cfg);
-        return 0;
-    }
-    config_defaults(cfg);
-    if (r == -ENOENT) {
-        err_set(e, r, "the settings file %s (--config) does not exist", path);
-        err_hint(
-            e, "name an existing file, or leave --config out to use %s (missing means defaults)",
-            CONFIG_DEFAULT_PATH
-        );
-        return r;
-    }
-    if (r == -EFBIG) {
-        return err_set(e, r, "%s is larger than 1 MiB, the pmxcfs limit", path);
-    }
-    if (r < 0) {
-        err_set(e, r, "cannot read %s: %s", path, strerror(-r));
-        err_hint(e, "without quorum /etc/pve may be unreadable; check 'pvecm status'");
-        return r;
-    }
-    return config_parse(text, len, path, cfg, w, e);
+bool plan_refuses_once(const struct vm_plan *p) {
+    return p->n && p->args_change && !p->migrating;
 }
 
 void plan_free(struct vm_plan *p) {
@@ -128,13 +85,11 @@ static int hostpci_candidates(
             );
             return r;
         }
-        struct sectioncfg cfg;
+        _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
         if ((r = sectioncfg_parse(text, false, &cfg)) < 0) {
             return err_set(e, r, "out of memory");
         }
-        r = mapping_paths(&cfg, hp->mapping, p->node, &c->ids, &c->n, e);
-        sectioncfg_free(&cfg);
-        return r;
+        return mapping_paths(&cfg, hp->mapping, p->node, &c->ids, &c->n, e);
     }
     if (hp->nhost > 1) {
         err_set(
@@ -558,7 +513,7 @@ int plan_pre_start(
         return r;
     }
     config_free(&p->cfg);
-    if ((r = load_settings(env, &p->cfg, &p->warnings, e)) < 0) {
+    if ((r = config_load(env, &p->cfg, &p->warnings, e)) < 0) {
         return r;
     }
     const struct vm_settings *managed = config_vm(&p->cfg, vmid);

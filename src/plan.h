@@ -46,14 +46,8 @@ int plan_pre_start(
     const struct hook_env *env, unsigned long vmid, struct vm_plan *plan, struct pvh_err *e
 );
 void plan_free(struct vm_plan *plan);
-
-/* Our JSON settings: defaults when the default file is missing; a file named with --config
- * must exist. */
-int load_settings(
-    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
-);
-/* This node's name: /etc/pve/local's target, else /etc/hostname, else the short host name,
- * else "localhost". */
-void node_name(const struct hostfs *fs, char *buf, size_t size);
+/* Does this start fail once on purpose: args must gain -uuid first, and Proxmox read the
+ * config before the hook ran (never during a migration, when the config is not written)? */
+bool plan_refuses_once(const struct vm_plan *plan);
 
 #endif

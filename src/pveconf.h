@@ -14,6 +14,7 @@
 #ifndef PVH_PVECONF_H
 #define PVH_PVECONF_H
 
+#include "cleanup.h"
 #include "log.h"
 
 #include <stdbool.h>
@@ -46,6 +47,7 @@ int pveconf_set(struct pveconf *c, const char *key, const char *value);
 int pveconf_delete(struct pveconf *c, const char *key);
 /* The whole document as text (malloc'ed, NUL-terminated). */
 char *pveconf_serialize(const struct pveconf *c, size_t *len);
+DEFINE_CLEANUP_FUNC(pveconf_freep, struct pveconf, pveconf_free)
 /* Lines of the top section that Proxmox ignores or overrides, for the keys we act on
  * (hostpciN): one warning each, naming path and line. */
 void pveconf_warn_ignored(const struct pveconf *c, const char *path, struct pvh_warnings *w);

@@ -565,10 +565,10 @@ static const char *action_name(enum mdev_action a) {
 }
 
 static void print_indented(FILE *out, const char *text, const char *indent) {
-    for (const char *p = text; p && *p;) {
-        const char *nl = strchr(p, '\n');
-        fprintf(out, "%s%.*s\n", indent, nl ? (int)(nl - p) : (int)strlen(p), p);
-        p = nl ? nl + 1 : NULL;
+    const char *p = text, *line;
+    size_t len;
+    while (str_next_line(&p, &line, &len)) {
+        fprintf(out, "%s%.*s\n", indent, (int)len, line);
     }
 }
 
@@ -580,7 +580,7 @@ struct check_verdict {
 };
 
 static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
-    struct check_verdict v = {.refuse_once = rc == 0 && p->n && p->args_change && !p->migrating};
+    struct check_verdict v = {.refuse_once = rc == 0 && plan_refuses_once(p)};
     v.status = (rc < 0 || v.refuse_once) ? 1 : 0;
     v.text = rc > 0          ? "not a VM"
              : rc < 0        ? "refused"

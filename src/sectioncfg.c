@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "pveconf.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -108,11 +109,9 @@ static int add_prop(struct sectioncfg_section *s, const char *l, size_t len) {
 int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out) {
     memset(out, 0, sizeof(*out));
     struct sectioncfg_section *cur = NULL;
-    for (const char *p = text; *p;) {
-        size_t len = strcspn(p, "\n");
-        const char *l = p;
-        p += len;
-        p += *p == '\n';
+    const char *p = text, *l;
+    size_t len;
+    while (str_next_line(&p, &l, &len)) {
         const char *nb = l;
         while (nb < l + len && isspace((unsigned char)*nb)) {
             nb++;

@@ -7,6 +7,7 @@
 #ifndef PVH_SECTIONCFG_H
 #define PVH_SECTIONCFG_H
 
+#include "cleanup.h"
 #include "log.h"
 
 #include <stdbool.h>
@@ -32,6 +33,7 @@ struct sectioncfg {
 /* typed: headers are "<type>: <id>" (storage.cfg); else "<id>" (mapping files). */
 int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out);
 void sectioncfg_free(struct sectioncfg *c);
+DEFINE_CLEANUP_FUNC(sectioncfg_freep, struct sectioncfg, sectioncfg_free)
 /* The first section with this id, or NULL (ids are case-sensitive, as Proxmox's hash keys). */
 const struct sectioncfg_section *sectioncfg_find(const struct sectioncfg *c, const char *id);
 /* The first value of key in a section, or NULL. */

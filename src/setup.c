@@ -92,13 +92,11 @@ int setup_snippet(
         err_hint(e, "run setup on a Proxmox VE node (with /etc/pve mounted)");
         return r;
     }
-    struct sectioncfg cfg;
+    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
     if ((r = sectioncfg_parse(text, true, &cfg)) < 0) {
         return err_set(e, r, "out of memory");
     }
-    r = setup_on_storage(env, &cfg, storage, self_exe, notes, e);
-    sectioncfg_free(&cfg);
-    return r;
+    return setup_on_storage(env, &cfg, storage, self_exe, notes, e);
 }
 
 /* Over 80 lines on purpose: the checks an administrator meets in order (storage, path,

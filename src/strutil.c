@@ -140,6 +140,17 @@ bool str_has_ctl(const char *s, bool keep_newline) {
     return false;
 }
 
+bool str_next_line(const char **pos, const char **line, size_t *len) {
+    if (!*pos || !**pos) {
+        return false;
+    }
+    *line = *pos;
+    *len = strcspn(*pos, "\n");
+    *pos += *len;
+    *pos += **pos == '\n';
+    return true;
+}
+
 long mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -19,6 +19,10 @@ char *str_escape_ctl(const char *s, size_t len, bool keep_newline);
 /* Does s contain a byte str_escape_ctl() would escape (other than '\n' with keep_newline)? */
 bool str_has_ctl(const char *s, bool keep_newline);
 
+/* The line at *pos, without its '\n', as [*line, *line + *len); *pos moves past it. false at
+ * the end of the text. */
+bool str_next_line(const char **pos, const char **line, size_t *len);
+
 /* Milliseconds on the monotonic clock. */
 long mono_ms(void);
 void sleep_ms(long ms);
