@@ -55,12 +55,13 @@ measure() {
 }
 
 # The measured commands are the binary itself (strace and time need an executable); the
-# host is chosen through the environment. pre-start needs the simulated kernel preloaded.
+# host is chosen through the environment, and with --root for hook mode (which ignores the
+# environment). pre-start needs the simulated kernel preloaded.
 on() { export PVE_VGPU_HOOK_ROOT=$1; }
-undo_pre() { LD_PRELOAD=$SO "$BIN" 2000 post-stop >/dev/null 2>&1; }
+undo_pre() { LD_PRELOAD=$SO "$BIN" --root "$PVE_VGPU_HOOK_ROOT" 2000 post-stop >/dev/null 2>&1; }
 pre() {
     local n=$1 h=$2
-    (on "$h"; export LD_PRELOAD=$SO FAKE_MDEV_BENCH=1; measure "$n" "undo_pre" -- "$BIN" 2000 pre-start)
+    (on "$h"; export LD_PRELOAD=$SO FAKE_MDEV_BENCH=1; measure "$n" "undo_pre" -- "$BIN" --root "$h" 2000 pre-start)
 }
 
 echo "building the hosts (8 GPUs x 16 VFs x 29 types = 3712 type dirs, 64 mdevs; and 1 GPU)..."

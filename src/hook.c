@@ -191,7 +191,7 @@ static int run_chained(
         char path[PATH_MAX], why[PATH_MAX + 64];
         mode_t mode;
         if (!runparts_name(l.names[i]) ||
-            path_fmt(path, sizeof(path), "%s/%s", HOOKS_DIR, l.names[i]) < 0 ||
+            str_fmt(path, sizeof(path), "%s/%s", HOOKS_DIR, l.names[i]) < 0 ||
             hostfs_stat(env->fs, path, &mode, NULL) < 0 || !S_ISREG(mode) || !(mode & 0111)) {
             continue; /* run-parts' rule: only executables with such names */
         }
@@ -317,7 +317,7 @@ wait_for_driver(const struct hook_env *env, struct inv_mdev *mine, size_t n, int
             if (!mine[i].uuid[0]) {
                 continue;
             }
-            if (path_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s", mine[i].uuid) == 0 &&
+            if (str_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s", mine[i].uuid) == 0 &&
                 hostfs_lexists(env->fs, path) < 0) {
                 log_msg(LOG_LVL_INFO, "mdev %s was removed by its driver", mine[i].uuid);
                 mine[i].uuid[0] = '\0';

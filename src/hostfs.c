@@ -22,17 +22,6 @@
 
 extern char **environ;
 
-int path_fmt(char *buf, size_t size, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, size, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size) {
-        return -ENAMETOOLONG;
-    }
-    return 0;
-}
-
 /* Host paths are absolute; below the root they are relative to rootfd. */
 static const char *rel(const char *path) {
     while (*path == '/') {
@@ -45,7 +34,7 @@ int hostfs_open(struct hostfs *fs, const char *root) {
     if (!root || !*root) {
         root = "/";
     }
-    if (path_fmt(fs->root, sizeof(fs->root), "%s", root) < 0) {
+    if (str_fmt(fs->root, sizeof(fs->root), "%s", root) < 0) {
         return -ENAMETOOLONG;
     }
     fs->confined = strcmp(root, "/") != 0;
@@ -121,8 +110,8 @@ static int parent_open(const struct hostfs *fs, const char *path, struct parent 
     memcpy(p->name, name, nl);
     p->name[nl] = '\0';
     char dir[PATH_MAX];
-    int ret = slash ? path_fmt(dir, sizeof(dir), "%.*s", (int)(slash - r), r)
-                    : path_fmt(dir, sizeof(dir), ".");
+    int ret = slash ? str_fmt(dir, sizeof(dir), "%.*s", (int)(slash - r), r)
+                    : str_fmt(dir, sizeof(dir), ".");
     if (ret < 0) {
         return ret;
     }
@@ -308,6 +297,41 @@ ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, si
     return n;
 }
 
+/* The last component of a link target, without trailing slashes, into buf. */
+static int target_basename(char *target, ssize_t n, char *buf, size_t size) {
+    if (n < 0) {
+        return (int)n;
+    }
+    while (n > 0 && target[n - 1] == '/') {
+        target[--n] = '\0';
+    }
+    const char *slash = strrchr(target, '/');
+    return str_fmt(buf, size, "%s", slash ? slash + 1 : target);
+}
+
+ssize_t hostfs_readlink_at(int dirfd, const char *name, char *buf, size_t size) {
+    /* one component inside a directory opened below the root: nothing to resolve */
+    if (!*name || strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, ".")) {
+        return -EINVAL;
+    }
+    ssize_t n = readlinkat(dirfd, name, buf, size);
+    if (n < 0) {
+        return -errno;
+    }
+    if ((size_t)n >= size) {
+        return -ENAMETOOLONG;
+    }
+    buf[n] = '\0';
+    return n;
+}
+
+int hostfs_link_basename_at(int dirfd, const char *name, char *buf, size_t size) {
+    char target[PATH_MAX];
+    return target_basename(
+        target, hostfs_readlink_at(dirfd, name, target, sizeof(target)), buf, size
+    );
+}
+
 int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size) {
     char target[PATH_MAX];
     ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
@@ -318,7 +342,7 @@ int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, s
         target[--n] = '\0';
     }
     const char *slash = strrchr(target, '/');
-    return path_fmt(buf, size, "%s", slash ? slash + 1 : target);
+    return str_fmt(buf, size, "%s", slash ? slash + 1 : target);
 }
 
 int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size) {
@@ -340,7 +364,11 @@ int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *
 }
 
 int hostfs_exists(const struct hostfs *fs, const char *path) {
-    return hostfs_stat(fs, path, NULL, NULL);
+    int fd = open_rel(fs, path, O_PATH, 0);
+    if (fd >= 0) {
+        close(fd);
+    }
+    return fd < 0 ? fd : 0;
 }
 
 int hostfs_lexists(const struct hostfs *fs, const char *path) {
@@ -491,7 +519,7 @@ static int write_new_file(
 
 /* Temp names in the target's directory, as PVE's file_set_contents names them. */
 static int temp_name(char *buf, size_t size, const char *name, const char *tag) {
-    return path_fmt(buf, size, "%s.%s.%ld", name, tag, (long)getpid());
+    return str_fmt(buf, size, "%s.%s.%ld", name, tag, (long)getpid());
 }
 
 int hostfs_replace_file(
@@ -790,7 +818,7 @@ int hostfs_lock_private(const struct hostfs *fs, const char *path, int timeout_m
         /* the directory is created on first use, root-only */
         char dir[PATH_MAX];
         const char *slash = strrchr(path, '/');
-        if (!slash || path_fmt(dir, sizeof(dir), "%.*s", (int)(slash - path), path) < 0) {
+        if (!slash || str_fmt(dir, sizeof(dir), "%.*s", (int)(slash - path), path) < 0) {
             return -EINVAL;
         }
         r = hostfs_mkdir(fs, dir, 0700);
@@ -905,5 +933,5 @@ int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size) {
     if (!name[0]) {
         return -ENOENT;
     }
-    return path_fmt(buf, size, "%s", name);
+    return str_fmt(buf, size, "%s", name);
 }

@@ -15,6 +15,7 @@
 #define PVH_HOSTFS_H
 
 #include "cleanup.h"
+#include "strutil.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,6 +43,10 @@ int hostfs_read_long(const struct hostfs *fs, const char *path, long *out);
 int hostfs_write_str(const struct hostfs *fs, const char *path, const char *s);
 /* readlink into buf (NUL-terminated); returns length. */
 ssize_t hostfs_readlink(const struct hostfs *fs, const char *path, char *buf, size_t size);
+/* readlink / the link's basename for one name (no '/') in a directory from hostfs_dir_open():
+ * one system call where many links of one directory are read. */
+ssize_t hostfs_readlink_at(int dirfd, const char *name, char *buf, size_t size);
+int hostfs_link_basename_at(int dirfd, const char *name, char *buf, size_t size);
 /* Basename of a symlink's target (e.g. the type id of an mdev_type link). */
 int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size);
 /* 0 when the path exists (following links), -ENOENT etc. otherwise. */
@@ -134,8 +139,5 @@ void hostfs_cluster_unlock(const struct hostfs *fs, const char *lockdir);
 
 /* Short host name, for when /etc/pve/local does not tell this node's name. */
 int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size);
-
-/* snprintf into buf; -ENAMETOOLONG when it does not fit. */
-int path_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -26,13 +26,13 @@ void inventory_free(struct host *h) {
 
 int inventory_physfn(const struct hostfs *fs, const char *bdf, char *pf, size_t size) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/physfn", bdf);
+    int r = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/physfn", bdf);
     if (r < 0) {
         return r;
     }
     r = hostfs_link_basename(fs, path, pf, size);
     if (r == -ENOENT || r == -EINVAL) {
-        return path_fmt(pf, size, "%s", bdf);
+        return str_fmt(pf, size, "%s", bdf);
     }
     return r;
 }
@@ -100,11 +100,11 @@ static void pci_identity(
     char path[PATH_MAX], buf[16];
     *vendor = 0;
     driver[0] = '\0';
-    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/vendor", bdf) == 0 &&
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/vendor", bdf) == 0 &&
         hostfs_read(fs, path, buf, sizeof(buf)) > 0) {
         *vendor = (unsigned)strtoul(buf, NULL, 16);
     }
-    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
         hostfs_link_basename(fs, path, driver, size) < 0) {
         driver[0] = '\0';
     }
@@ -138,15 +138,15 @@ static int load_typedef(
     snprintf(d->id, sizeof(d->id), "%s", id);
     char path[PATH_MAX];
     /* name and description are optional in the ABI (the kernel's mtty sample has neither). */
-    if (path_fmt(path, sizeof(path), "%s/name", id) == 0 &&
+    if (str_fmt(path, sizeof(path), "%s/name", id) == 0 &&
         hostfs_read_at(fs, tdirfd, path, d->name, sizeof(d->name)) < 0) {
         d->name[0] = '\0';
     }
-    if (path_fmt(path, sizeof(path), "%s/description", id) == 0 &&
+    if (str_fmt(path, sizeof(path), "%s/description", id) == 0 &&
         hostfs_read_at(fs, tdirfd, path, d->description, sizeof(d->description)) < 0) {
         d->description[0] = '\0';
     }
-    if (path_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
+    if (str_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
         hostfs_read_at(fs, tdirfd, path, d->device_api, sizeof(d->device_api)) < 0) {
         d->device_api[0] = '\0';
     }
@@ -175,7 +175,7 @@ static int load_typedef(
 
 static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t parent) {
     char dir[PATH_MAX], path[PATH_MAX];
-    int r = path_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", h->parents[parent].bdf);
+    int r = str_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", h->parents[parent].bdf);
     if (r < 0) {
         return r;
     }
@@ -191,7 +191,7 @@ static int load_mdevs_of_parent(const struct hostfs *fs, struct host *h, size_t 
         struct inv_mdev m = {.parent = parent};
         snprintf(m.uuid, sizeof(m.uuid), "%s", l.names[i]);
         snprintf(m.parent_bdf, sizeof(m.parent_bdf), "%s", h->parents[parent].bdf);
-        if (path_fmt(path, sizeof(path), "%s/%s/mdev_type", dir, m.uuid) < 0 ||
+        if (str_fmt(path, sizeof(path), "%s/%s/mdev_type", dir, m.uuid) < 0 ||
             hostfs_link_basename(fs, path, m.type_id, sizeof(m.type_id)) < 0) {
             warn_add(
                 &h->warnings, "mdev %s on %s has no readable mdev_type link; ignored", m.uuid,
@@ -215,7 +215,7 @@ static int read_available(
     struct inv_type *t
 ) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), "%s/available_instances", id);
+    int r = str_fmt(path, sizeof(path), "%s/available_instances", id);
     if (r == 0) {
         r = hostfs_read_long_at(fs, tdirfd, path, &t->available);
     }
@@ -266,7 +266,7 @@ static int load_parent(
     bool scan_mdevs, bool trust_sibling
 ) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types", bdf);
+    int r = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types", bdf);
     if (r < 0) {
         return r;
     }
@@ -345,7 +345,15 @@ static int load_gpu(
     const struct hostfs *fs, struct host *h, const char *pci_bdf, size_t *gpu, bool scan_mdevs,
     struct pvh_err *e
 ) {
-    char pf[16], dir[PATH_MAX], path[PATH_MAX];
+    char pf[16], dir[PATH_MAX];
+    /* a VF loaded with its physical function: no need to ask sysfs again */
+    size_t known = inv_find_parent(h, pci_bdf);
+    if (known != NO_INDEX) {
+        if (gpu) {
+            *gpu = h->parents[known].gpu;
+        }
+        return 0;
+    }
     int r = inventory_physfn(fs, pci_bdf, pf, sizeof(pf));
     if (r < 0) {
         return err_set(e, r, "cannot resolve PCI device %s: %s", pci_bdf, strerror(-r));
@@ -358,7 +366,7 @@ static int load_gpu(
             return 0;
         }
     }
-    if ((r = path_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", pf)) < 0) {
+    if ((r = str_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", pf)) < 0) {
         return err_set(e, r, "PCI id %s is too long", pf);
     }
     if (hostfs_exists(fs, dir) < 0) {
@@ -379,18 +387,20 @@ static int load_gpu(
     }
     /* SR-IOV: virtfnN links name the VFs; their order by address is their order on the GPU. */
     struct hostfs_list l;
-    if (hostfs_list(fs, dir, &l) == 0) {
+    int dirfd = hostfs_dir_open(fs, dir);
+    if (dirfd >= 0 && hostfs_list_at(fs, dirfd, ".", &l) == 0) {
         char(*vfs)[16] = calloc(l.n ? l.n : 1, sizeof(*vfs));
         size_t nvf = 0;
         for (size_t i = 0; vfs && i < l.n; i++) {
             if (strncmp(l.names[i], "virtfn", 6) != 0 ||
-                path_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) < 0 ||
-                hostfs_link_basename(fs, path, vfs[nvf], sizeof(vfs[0])) < 0) {
+                hostfs_link_basename_at(dirfd, l.names[i], vfs[nvf], sizeof(vfs[0])) < 0) {
                 continue;
             }
             nvf++;
         }
         hostfs_list_free(&l);
+        hostfs_dir_close(dirfd);
+        dirfd = -1;
         if (!vfs) {
             return err_set(e, -ENOMEM, "out of memory");
         }
@@ -403,6 +413,7 @@ static int load_gpu(
             return err_set(e, r, "cannot read the virtual functions of %s: %s", pf, strerror(-r));
         }
     }
+    hostfs_dir_close(dirfd);
     if (gpu) {
         *gpu = g;
     }
@@ -435,26 +446,18 @@ static int load_bus_mdevs(const struct hostfs *fs, struct host *h) {
 }
 
 /* One entry of /sys/class/mdev_bus that is a PCI device we can model; else a warning. */
-static bool usable_parent(const struct hostfs *fs, struct host *h, const char *name) {
-    char norm[PCI_ID_LEN], path[PATH_MAX];
+static bool usable_parent(struct host *h, const char *name) {
+    char norm[PCI_ID_LEN];
+    if (pci_id_normalize(name, norm, sizeof(norm)) == 0 && strcmp(norm, name) == 0) {
+        return true;
+    }
     _cleanup_free_ char *esc = str_escape_ctl(name, strlen(name), false);
-    if (pci_id_normalize(name, norm, sizeof(norm)) < 0 || strcmp(norm, name) != 0) {
-        warn_add(
-            &h->warnings,
-            "mdev parent '%s' is not a PCI device (e.g. the kernel's mtty sample); skipped",
-            esc ? esc : "?"
-        );
-        return false;
-    }
-    if (path_fmt(path, sizeof(path), SYS_MDEV_BUS_CLASS "/%s", name) < 0 ||
-        hostfs_exists(fs, path) < 0) {
-        warn_add(
-            &h->warnings, "%s/%s is a dangling link (its device is gone); skipped",
-            SYS_MDEV_BUS_CLASS, name
-        );
-        return false;
-    }
-    return true;
+    warn_add(
+        &h->warnings,
+        "mdev parent '%s' is not a PCI device (e.g. the kernel's mtty sample); skipped",
+        esc ? esc : "?"
+    );
+    return false;
 }
 
 int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *e) {
@@ -471,7 +474,7 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
     size_t known = h->ngpus;
     for (size_t i = 0; i < l.n; i++) {
         struct pvh_err ge;
-        if (!usable_parent(fs, h, l.names[i])) {
+        if (!usable_parent(h, l.names[i])) {
             continue;
         }
         r = load_gpu(fs, h, l.names[i], NULL, known > 0, &ge);
@@ -479,7 +482,12 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
             hostfs_list_free(&l);
             return err_set(e, r, "out of memory");
         }
-        if (r < 0) {
+        if (r == -ENODEV) {
+            warn_add(
+                &h->warnings, "%s/%s is a dangling link (its device is gone); skipped",
+                SYS_MDEV_BUS_CLASS, l.names[i]
+            );
+        } else if (r < 0) {
             warn_add(&h->warnings, "%s; skipped", ge.msg);
         }
     }
@@ -493,7 +501,7 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
 int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX], pidfile[128], buf[32];
     snprintf(pidfile, sizeof(pidfile), PVE_VM_PIDFILE_ARG_FMT, vmid);
-    if (path_fmt(path, sizeof(path), PVE_VM_PID_FMT, vmid) < 0 ||
+    if (str_fmt(path, sizeof(path), PVE_VM_PID_FMT, vmid) < 0 ||
         hostfs_read(fs, path, buf, sizeof(buf)) <= 0) {
         return 0;
     }
@@ -504,7 +512,7 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
     }
     _cleanup_free_ char *cmdline = NULL;
     size_t len = 0;
-    if (path_fmt(path, sizeof(path), PROC_PID_FMT "/cmdline", pid) < 0 ||
+    if (str_fmt(path, sizeof(path), PROC_PID_FMT "/cmdline", pid) < 0 ||
         hostfs_read_alloc(fs, path, 1 << 20, &cmdline, &len) < 0) {
         return 0; /* no such process */
     }
@@ -522,7 +530,7 @@ int vm_is_running(const struct hostfs *fs, unsigned long vmid) {
         return 0;
     }
     char stat[512];
-    if (path_fmt(path, sizeof(path), PROC_PID_FMT "/stat", pid) == 0 &&
+    if (str_fmt(path, sizeof(path), PROC_PID_FMT "/stat", pid) == 0 &&
         hostfs_read(fs, path, stat, sizeof(stat)) > 0) {
         const char *rp = strrchr(stat, ')');
         if (rp && rp[1] == ' ' && rp[2] == 'Z') {
@@ -549,12 +557,12 @@ void node_name(const struct hostfs *fs, char *buf, size_t size) {
 
 bool vmid_is_container(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX];
-    return path_fmt(path, sizeof(path), PVE_CT_CONF_FMT, vmid) == 0 && hostfs_exists(fs, path) == 0;
+    return str_fmt(path, sizeof(path), PVE_CT_CONF_FMT, vmid) == 0 && hostfs_exists(fs, path) == 0;
 }
 
 int vm_is_busy(const struct hostfs *fs, unsigned long vmid) {
     char path[PATH_MAX];
-    if (path_fmt(path, sizeof(path), PVE_VM_LOCK_FMT, vmid) < 0) {
+    if (str_fmt(path, sizeof(path), PVE_VM_LOCK_FMT, vmid) < 0) {
         return 0;
     }
     return hostfs_is_locked(fs, path) == 1;
@@ -637,17 +645,17 @@ void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
 int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out) {
     char path[PATH_MAX];
     memset(out, 0, sizeof(*out));
-    int r = path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia", bdf);
+    int r = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia", bdf);
     if (r < 0 || hostfs_is_dir(fs, path) < 0) {
         return -ENOENT;
     }
     long cur = 0;
-    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/current_vgpu_type", bdf) == 0 &&
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/current_vgpu_type", bdf) == 0 &&
         hostfs_read_long(fs, path, &cur) == 0 && cur > 0) {
         out->current = (unsigned)cur;
     }
     _cleanup_free_ char *text = NULL;
-    if (path_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/creatable_vgpu_types", bdf) == 0 &&
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/creatable_vgpu_types", bdf) == 0 &&
         hostfs_read_alloc(fs, path, 1 << 16, &text, NULL) == 0) {
         nvidia_parse_creatable(text, out);
     }

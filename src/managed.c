@@ -368,7 +368,7 @@ warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pv
             w, "cannot check hookscript %s: no storage '%s' with a path in %s", volid,
             storage ? storage : "?", PVE_STORAGE_CFG
         );
-    } else if (path_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 && hostfs_exists(env->fs, path) < 0) {
+    } else if (str_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 && hostfs_exists(env->fs, path) < 0) {
         warn_add(
             w,
             "hookscript %s (%s) does not exist yet, and Proxmox will refuse to start the "

@@ -9,17 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-int mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out) {
+/* busfd: SYS_MDEV_DEVICES opened, or -1 */
+static int lookup(const struct hostfs *fs, int busfd, const char *uuid, struct inv_mdev *out) {
     char path[PATH_MAX], target[PATH_MAX];
     memset(out, 0, sizeof(*out));
     out->parent = NO_INDEX;
     snprintf(out->uuid, sizeof(out->uuid), "%s", uuid);
     out->owned = mdev_uuid_parse(uuid, &out->index, &out->vmid);
-    int r = path_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s", uuid);
+    int r = str_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s", uuid);
     if (r < 0) {
         return r;
     }
-    ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
+    ssize_t n = busfd >= 0 ? hostfs_readlink_at(busfd, uuid, target, sizeof(target))
+                           : hostfs_readlink(fs, path, target, sizeof(target));
     if (n < 0) {
         return (int)n;
     }
@@ -29,11 +31,11 @@ int mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out)
         *slash = '\0';
         slash = strrchr(target, '/');
     }
-    if (path_fmt(out->parent_bdf, sizeof(out->parent_bdf), "%s", slash ? slash + 1 : target) < 0) {
+    if (str_fmt(out->parent_bdf, sizeof(out->parent_bdf), "%s", slash ? slash + 1 : target) < 0) {
         return -EINVAL; /* not a PCI parent's name */
     }
     char tpath[PATH_MAX];
-    if (path_fmt(tpath, sizeof(tpath), "%s/mdev_type", path) < 0) {
+    if (str_fmt(tpath, sizeof(tpath), "%s/mdev_type", path) < 0) {
         return -ENAMETOOLONG;
     }
     r = hostfs_link_basename(fs, tpath, out->type_id, sizeof(out->type_id));
@@ -43,6 +45,10 @@ int mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out)
     return r;
 }
 
+int mdev_lookup(const struct hostfs *fs, const char *uuid, struct inv_mdev *out) {
+    return lookup(fs, -1, uuid, out);
+}
+
 int mdev_list(
     const struct hostfs *fs, unsigned long vmid, struct inv_mdev **out, size_t *n,
     struct pvh_warnings *w
@@ -50,11 +56,13 @@ int mdev_list(
     *out = NULL;
     *n = 0;
     struct hostfs_list l;
-    int r = hostfs_list(fs, SYS_MDEV_DEVICES, &l);
-    if (r == -ENOENT) {
+    int busfd = hostfs_dir_open(fs, SYS_MDEV_DEVICES);
+    if (busfd == -ENOENT) {
         return 0;
     }
+    int r = busfd < 0 ? busfd : hostfs_list_at(fs, busfd, ".", &l);
     if (r < 0) {
+        hostfs_dir_close(busfd);
         return r;
     }
     for (size_t i = 0; i < l.n; i++) {
@@ -63,7 +71,7 @@ int mdev_list(
             continue;
         }
         struct inv_mdev m;
-        int lr = mdev_lookup(fs, l.names[i], &m);
+        int lr = lookup(fs, busfd, l.names[i], &m);
         if (lr == -ESTALE) {
             warn_add(
                 w, "dangling link /sys/bus/mdev/devices/%s (its device is gone); skipped",
@@ -83,12 +91,13 @@ int mdev_list(
         (*out)[(*n)++] = m;
     }
     hostfs_list_free(&l);
+    hostfs_dir_close(busfd);
     return r;
 }
 
 int mdev_remove(const struct hostfs *fs, const char *uuid) {
     char path[PATH_MAX];
-    int r = path_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s/remove", uuid);
+    int r = str_fmt(path, sizeof(path), SYS_MDEV_DEVICES "/%s/remove", uuid);
     if (r < 0) {
         return r;
     }
@@ -104,7 +113,7 @@ static int explain_refused_create(
 ) {
     char avail_path[PATH_MAX];
     long avail = -1;
-    if (path_fmt(
+    if (str_fmt(
             avail_path, sizeof(avail_path),
             SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/available_instances", parent, type_id
         ) == 0) {
@@ -154,7 +163,7 @@ int mdev_create(
     unsigned long vmid, struct pvh_err *e
 ) {
     char path[PATH_MAX];
-    int r = path_fmt(
+    int r = str_fmt(
         path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/create", parent, type_id
     );
     if (r < 0) {

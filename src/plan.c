@@ -38,9 +38,9 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
             return err_set(e, -EINVAL, "PVE_MIGRATED_FROM='%s' is not a node name", src);
         }
         p->migrating = true;
-        r = path_fmt(p->conf_path, sizeof(p->conf_path), PVE_NODE_VM_CONF_FMT, src, p->vmid);
+        r = str_fmt(p->conf_path, sizeof(p->conf_path), PVE_NODE_VM_CONF_FMT, src, p->vmid);
     } else {
-        r = path_fmt(p->conf_path, sizeof(p->conf_path), PVE_VM_CONF_FMT, p->vmid);
+        r = str_fmt(p->conf_path, sizeof(p->conf_path), PVE_VM_CONF_FMT, p->vmid);
     }
     if (r < 0) {
         return err_set(e, r, "VM config path too long");
@@ -305,7 +305,7 @@ static int installed_version(const struct hostfs *fs, const char *pkg, char *ver
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
         if (strspn(l.names[i], "0123456789") != strlen(l.names[i]) ||
-            path_fmt(path, sizeof(path), DPKG_UPDATES_DIR "/%s", l.names[i]) < 0 ||
+            str_fmt(path, sizeof(path), DPKG_UPDATES_DIR "/%s", l.names[i]) < 0 ||
             hostfs_read_alloc(fs, path, 1 << 20, &text, NULL) < 0) {
             continue;
         }

@@ -35,7 +35,7 @@ static void advise_other_hookscripts(
         struct pveconf conf;
         size_t nl = strlen(l.names[i]);
         if (nl < 6 || strcmp(l.names[i] + nl - 5, ".conf") ||
-            path_fmt(path, sizeof(path), PVE_VM_CONF_DIR "/%s", l.names[i]) < 0 ||
+            str_fmt(path, sizeof(path), PVE_VM_CONF_DIR "/%s", l.names[i]) < 0 ||
             hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
             pveconf_parse(text, len, &conf) < 0) {
             continue;
@@ -141,8 +141,8 @@ static int setup_on_storage(
         return -EPERM;
     }
     char dir[PATH_MAX], file[PATH_MAX], volid[256];
-    if (path_fmt(dir, sizeof(dir), "%s/snippets", st.path) < 0 ||
-        path_fmt(file, sizeof(file), "%s/%s", dir, SNIPPET_NAME) < 0) {
+    if (str_fmt(dir, sizeof(dir), "%s/snippets", st.path) < 0 ||
+        str_fmt(file, sizeof(file), "%s/%s", dir, SNIPPET_NAME) < 0) {
         return err_set(e, -ENAMETOOLONG, "the storage path is too long");
     }
     snprintf(volid, sizeof(volid), "%s:snippets/%s", storage, SNIPPET_NAME);
