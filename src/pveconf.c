@@ -157,8 +157,13 @@ static int hostpci_key_index(const char *key) {
     return (int)i;
 }
 
+static int smbios1_check_syntax(const char *value, char *why, size_t whysize);
+
 /* Does Proxmox accept this value for key? Only the keys we act on are checked. */
 static bool value_accepted(const char *key, const char *value, char *why, size_t whysize) {
+    if (!strcmp(key, "smbios1")) {
+        return smbios1_check_syntax(value, why, whysize) == 0;
+    }
     if (!strncmp(key, "hostpci", 7)) {
         if (hostpci_key_index(key) < 0) {
             snprintf(why, whysize, "'%s' is not a setting Proxmox knows", key);
@@ -191,7 +196,7 @@ void pveconf_warn_ignored(const struct pveconf *c, const char *path, struct pvh_
     for (size_t i = 0; i < c->n && c->lines[i].section == 0; i++) {
         const struct pveconf_line *ln = &c->lines[i];
         char why[256];
-        if (strncmp(ln->key, "hostpci", 7) != 0) {
+        if (strncmp(ln->key, "hostpci", 7) != 0 && strcmp(ln->key, "smbios1") != 0) {
             continue;
         }
         if (!value_accepted(ln->key, ln->value, why, sizeof(why))) {
@@ -517,6 +522,56 @@ int hostpci_check_syntax(const char *value, char *why, size_t whysize) {
             if (why) {
                 snprintf(why, whysize, "invalid %s '%s'", ps.items[i].key, ps.items[i].value);
             }
+            r = -EINVAL;
+        }
+    }
+    propstr_free(&ps);
+    return r;
+}
+
+/* base64 as qemu-server's smbios1 fields want it: [A-Za-z0-9+/]+={0,2} */
+static bool base64_ok(const char *v) {
+    size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+    size_t pad = strspn(v + n, "=");
+    return n > 0 && pad <= 2 && !v[n + pad];
+}
+
+/* qemu-server's pve-qm-smbios1 schema ($smbios1_fmt): no default key. */
+static int smbios1_check_syntax(const char *value, char *why, size_t whysize) {
+    static const char *const b64keys[] = {"version", "serial", "manufacturer",
+                                          "product", "sku",    "family"};
+    struct propstr ps;
+    struct pvh_err pe;
+    if (propstr_parse(value, NULL, &ps, &pe) < 0) {
+        str_msg(why, whysize, "%s", pe.msg);
+        return -EINVAL;
+    }
+    int r = 0;
+    for (size_t i = 0; i < ps.n && r == 0; i++) {
+        const char *k = ps.items[i].key, *v = ps.items[i].value;
+        bool ok = false, known = false;
+        for (size_t b = 0; b < ARRAY_SIZE(b64keys); b++) {
+            if (!strcmp(k, b64keys[b])) {
+                known = true;
+                ok = base64_ok(v);
+            }
+        }
+        if (!strcmp(k, "uuid")) {
+            known = true;
+            ok = strlen(v) == MDEV_UUID_LEN;
+            for (size_t c = 0; ok && c < MDEV_UUID_LEN; c++) {
+                ok = (c == 8 || c == 13 || c == 18 || c == 23) ? v[c] == '-'
+                                                               : isxdigit((unsigned char)v[c]);
+            }
+        } else if (!strcmp(k, "base64")) {
+            known = true;
+            ok = parse_pve_bool(v);
+        }
+        if (!known) {
+            str_msg(why, whysize, "unknown key '%s'", k);
+            r = -EINVAL;
+        } else if (!ok) {
+            str_msg(why, whysize, "invalid %s '%s'", k, v);
             r = -EINVAL;
         }
     }

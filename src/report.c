@@ -131,14 +131,16 @@ static size_t gpu_mdev_count(const struct host *h, size_t gpu) {
 
 /* ---------- types ---------- */
 
-/* JSON string, escaped (control bytes, quote, backslash). */
+/* JSON string, escaped (C0 and C1 control bytes, DEL, quote, backslash). */
 static void json_string(FILE *out, const char *s) {
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') {
             fprintf(out, "\\%c", *p);
-        } else if (*p < 0x20) {
+        } else if (*p < 0x20 || *p == 0x7f) {
             fprintf(out, "\\u%04x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            fprintf(out, "\\u%04x", *++p); /* a C1 control, as a terminal would take it */
         } else {
             fputc(*p, out);
         }

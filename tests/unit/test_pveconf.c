@@ -225,6 +225,12 @@ static void test_proxmox_reading(void **state) {
         {"cores: 1\n[oops\nargs: -c\n", "args", "-c", 0},
         {"cores: 1\n[snap]\nargs: -c\n", "args", NULL, 0},
         {"hostpci16: 06:00.0,mdev=nvidia-46\n", "hostpci16", NULL, 1},
+        /* smbios1 (uuid_source smbios) as Proxmox reads it */
+        {"smbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345,manufacturer=QUNNRQ==,base64=1\n",
+         "smbios1", "uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345,manufacturer=QUNNRQ==,base64=1", 0},
+        {"smbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345\nsmbios1: uuid=nope\n", "smbios1",
+         "uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345", 1},
+        {"smbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345,color=red\n", "smbios1", NULL, 1},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pveconf c;
