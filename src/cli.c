@@ -77,6 +77,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -147,6 +148,22 @@ static const struct command commands[] = {
      "\n"
      "Example:\n"
      "  pve-vgpu-hook detach 100\n"},
+    {"doctor", cmd_doctor, "doctor [--json]",
+     "is this host ready for vGPUs? each problem with its fix",
+     "Checks, read-only, what most often stops a vGPU start before any VM is involved, and\n"
+     "prints one problem per line with the exact fix:\n"
+     "  - an NVIDIA GPU bound to nvidia that offers no vGPU type: nvidia_vgpu_vfio not loaded,\n"
+     "    or not built for the running kernel (DKMS)\n"
+     "  - an SR-IOV GPU (Ampere and newer) whose virtual functions are off (after every reboot)\n"
+     "  - the IOMMU off (no /sys/kernel/iommu_groups)\n"
+     "  - nvidia-vgpu-mgr not running\n"
+     "  - qemu-server older than 8.2.5 where VFs use NVIDIA's vendor interface\n"
+     "  - our settings or vgpu_unlock's files unreadable or invalid\n"
+     "Exit status 0 when the node is ready, 1 when not. It changes nothing.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook doctor\n"
+     "  pve-vgpu-hook doctor --json\n"},
     {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
      "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
      "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
@@ -538,6 +555,26 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     }
     int status = report_check(o.json ? stdout : text_out(), vmid, r, &p, &e, o.json);
     plan_free(&p);
+    close_root(ctx);
+    return status;
+}
+
+static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "j", &o, "doctor [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct readiness rd;
+    r = readiness_check(&env, &rd);
+    int status = 1;
+    if (r < 0) {
+        fprintf(stderr, "%s: error: %s\n", PVH_PROG, strerror(-r));
+    } else {
+        status = report_doctor(o.json ? stdout : text_out(), &rd, o.json);
+    }
+    readiness_free(&rd);
     close_root(ctx);
     return status;
 }

@@ -1,5 +1,8 @@
 #include "debver.h"
 
+#include "cleanup.h"
+#include "hostfs.h"
+#include "paths.h"
 #include "strutil.h"
 
 #include <ctype.h>
@@ -152,5 +155,39 @@ int debver_installed(const char *text, const char *pkg, char *ver, size_t size) 
             p++;
         }
     }
+    return r;
+}
+
+/* A package's installed version: /var/lib/dpkg/status, then the entries dpkg has journaled in
+ * updates/ but not merged yet (they are newer: during or after an interrupted run). */
+int debver_installed_on(const struct hostfs *fs, const char *pkg, char *ver, size_t size) {
+    _cleanup_free_ char *status = NULL;
+    int r = hostfs_read_alloc(fs, DPKG_STATUS, 64 << 20, &status, NULL);
+    if (r < 0) {
+        return r;
+    }
+    r = debver_installed(status, pkg, ver, size);
+    struct hostfs_list l;
+    if (hostfs_list(fs, DPKG_UPDATES_DIR, &l) < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < l.n; i++) { /* names are sequence numbers of equal width */
+        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        if (strspn(l.names[i], "0123456789") != strlen(l.names[i]) ||
+            str_fmt(path, sizeof(path), DPKG_UPDATES_DIR "/%s", l.names[i]) < 0 ||
+            hostfs_read_alloc(fs, path, 1 << 20, &text, NULL) < 0) {
+            continue;
+        }
+        char v[64];
+        int jr = debver_installed(text, pkg, v, sizeof(v));
+        if (jr == 0) {
+            snprintf(ver, size, "%s", v);
+        }
+        if (jr != -ENOENT) {
+            r = jr; /* the journal's word on pkg, installed or not, is the newer one */
+        }
+    }
+    hostfs_list_free(&l);
     return r;
 }

@@ -12,4 +12,9 @@ int debver_cmp(const char *a, const char *b);
  * but pkg is not installed (unpacked, half-configured, config-files...). */
 int debver_installed(const char *status_text, const char *pkg, char *ver, size_t size);
 
+struct hostfs;
+/* A package's installed version on the host: dpkg's status, then the entries dpkg journaled in
+ * updates/ but not merged yet (they are newer). */
+int debver_installed_on(const struct hostfs *fs, const char *pkg, char *ver, size_t size);
+
 #endif

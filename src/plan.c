@@ -4,6 +4,7 @@
 #include "debver.h"
 #include "paths.h"
 #include "qemu_args.h"
+#include "readiness.h"
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -207,6 +208,35 @@ static int resolve_items(
     return 0;
 }
 
+/* Is the reason a GPU that is not ready (no vGPU type because of the host: VFs off, the vfio
+ * module missing)? Then that, not "no GPU offers the type", is what to say. Without candidates
+ * (managed mode, every GPU), any NVIDIA GPU of the node counts. */
+static bool gpu_not_ready(
+    const struct hook_env *env, const struct place_candidates *c, struct readiness_problem *why
+) {
+    for (size_t i = 0; i < c->n; i++) {
+        if (readiness_explain_gpu(env->fs, c->ids[i], why) == 0) {
+            return true;
+        }
+    }
+    struct readiness r;
+    bool found = false;
+    if (c->n == 0 && readiness_check(env, &r) == 0) {
+        for (size_t i = 0; i < r.nproblems && !found; i++) {
+            const char *check = r.problems[i].check;
+            found = !strcmp(check, "sriov-off") || !strncmp(check, "vfio-", 5) ||
+                    !strcmp(check, "no-vgpu-types");
+            if (found) {
+                *why = r.problems[i];
+            }
+        }
+    }
+    if (c->n == 0) {
+        readiness_free(&r);
+    }
+    return found;
+}
+
 /* The refusal as the administrator reads it: the reason per candidate, which other GPUs could
  * take the type (that needs the whole host), and what to do. */
 static int explain_refusal(
@@ -218,6 +248,7 @@ static int explain_refusal(
     snprintf(where, sizeof(where), pl->managed ? "the managed vGPU" : "hostpci%u", it->index);
     if (rc == -ENODEV) {
         err_set(e, rc, "cannot place %s for %s: %s", it->type_id, where, pl->why);
+        struct readiness_problem why;
         if (pl->saw_vendor_iface) {
             err_hint(
                 e,
@@ -225,6 +256,9 @@ static int explain_refusal(
                 "them), or stop the VM that uses the VF",
                 where
             );
+        } else if (gpu_not_ready(env, &pl->cands[pl->failed], &why)) {
+            err_set(e, rc, "cannot place %s for %s: %s", it->type_id, where, why.what);
+            err_hint(e, "%s; 'pve-vgpu-hook doctor' checks the whole host", why.fix);
         } else {
             err_hint(
                 e, "load the vGPU driver (is nvidia-vgpu-mgr running?) and check the PCI id with "
@@ -288,45 +322,11 @@ static int plan_items(
     return r;
 }
 
-/* A package's installed version: /var/lib/dpkg/status, then the entries dpkg has journaled in
- * updates/ but not merged yet (they are newer: during or after an interrupted run). */
-static int installed_version(const struct hostfs *fs, const char *pkg, char *ver, size_t size) {
-    _cleanup_free_ char *status = NULL;
-    int r = hostfs_read_alloc(fs, DPKG_STATUS, 64 << 20, &status, NULL);
-    if (r < 0) {
-        return r;
-    }
-    r = debver_installed(status, pkg, ver, size);
-    struct hostfs_list l;
-    if (hostfs_list(fs, DPKG_UPDATES_DIR, &l) < 0) {
-        return r;
-    }
-    for (size_t i = 0; i < l.n; i++) { /* names are sequence numbers of equal width */
-        char path[PATH_MAX];
-        _cleanup_free_ char *text = NULL;
-        if (strspn(l.names[i], "0123456789") != strlen(l.names[i]) ||
-            str_fmt(path, sizeof(path), DPKG_UPDATES_DIR "/%s", l.names[i]) < 0 ||
-            hostfs_read_alloc(fs, path, 1 << 20, &text, NULL) < 0) {
-            continue;
-        }
-        char v[64];
-        int jr = debver_installed(text, pkg, v, sizeof(v));
-        if (jr == 0) {
-            snprintf(ver, size, "%s", v);
-        }
-        if (jr != -ENOENT) {
-            r = jr; /* the journal's word on pkg, installed or not, is the newer one */
-        }
-    }
-    hostfs_list_free(&l);
-    return r;
-}
-
 /* The installed qemu-server version, read once per plan. */
 static const char *qemu_server_version(const struct hook_env *env, struct vm_plan *p) {
     if (!p->qemu_server[0] && !p->qemu_server_err) {
         p->qemu_server_err =
-            installed_version(env->fs, "qemu-server", p->qemu_server, sizeof(p->qemu_server));
+            debver_installed_on(env->fs, "qemu-server", p->qemu_server, sizeof(p->qemu_server));
         if (p->qemu_server_err == 0 && !p->qemu_server[0]) {
             p->qemu_server_err = -ENOENT;
         }

@@ -791,3 +791,48 @@ void report_cleanup(
         );
     }
 }
+
+/* ---------- doctor ---------- */
+
+int report_doctor(FILE *out, const struct readiness *r, bool json) {
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "node", jstr(r->node));
+        json_object_object_add(o, "ready", json_object_new_boolean(r->nproblems == 0));
+        json_object_object_add(o, "kernel", jstr(r->kernel));
+        json_object_object_add(o, "nvidia_gpus", json_object_new_int64((int64_t)r->ngpus));
+        json_object_object_add(o, "vgpu_types", json_object_new_int64((int64_t)r->ntypes));
+        json_object_object_add(o, "iommu", json_object_new_boolean(r->iommu));
+        json_object_object_add(o, "nvidia_vgpu_mgr", json_object_new_boolean(r->vgpu_mgr));
+        json_object *list = json_object_new_array();
+        for (size_t i = 0; i < r->nproblems; i++) {
+            json_object *p = json_object_new_object();
+            json_object_object_add(p, "check", jstr(r->problems[i].check));
+            json_object_object_add(p, "subject", jstr(r->problems[i].subject));
+            json_object_object_add(p, "problem", jstr(r->problems[i].what));
+            json_object_object_add(p, "fix", jstr(r->problems[i].fix));
+            json_object_array_add(list, p);
+        }
+        json_object_object_add(o, "problems", list);
+        print_json(out, o);
+        return r->nproblems ? 1 : 0;
+    }
+    for (size_t i = 0; i < r->nproblems; i++) {
+        fprintf(out, "problem: %s\n  fix: %s\n", r->problems[i].what, r->problems[i].fix);
+    }
+    if (r->nproblems) {
+        fprintf(
+            out, "node %s is not ready for vGPUs: %zu problem%s\n", r->node, r->nproblems,
+            r->nproblems == 1 ? "" : "s"
+        );
+        return 1;
+    }
+    fprintf(
+        out,
+        "node %s is ready: %zu NVIDIA GPU%s offering %zu vGPU type%s, IOMMU on%s, settings "
+        "readable\n",
+        r->node, r->ngpus, r->ngpus == 1 ? "" : "s", r->ntypes, r->ntypes == 1 ? "" : "s",
+        r->ngpus ? ", nvidia-vgpu-mgr running" : ""
+    );
+    return 0;
+}

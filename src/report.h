@@ -4,6 +4,7 @@
 
 #include "admin.h"
 #include "hook.h"
+#include "readiness.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,5 +22,8 @@ int report_check(
     bool json
 );
 void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json);
+
+/* doctor: one line per problem with its fix, or "ready". Returns the exit status. */
+int report_doctor(FILE *out, const struct readiness *r, bool json);
 
 #endif

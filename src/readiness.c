@@ -1,0 +1,314 @@
+#include "readiness.h"
+
+#include "cleanup.h"
+#include "config.h"
+#include "debver.h"
+#include "inventory.h"
+#include "paths.h"
+#include "pveconf.h"
+#include "strutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
+#define SYS_VGPU_VFIO_MODULE "/sys/module/nvidia_vgpu_vfio"
+#define PROC_OSRELEASE "/proc/sys/kernel/osrelease"
+#define UNLOCK_FILES "/etc/vgpu_unlock/profile_override.toml", "/etc/vgpu_unlock/config.toml"
+
+void readiness_free(struct readiness *r) {
+    free(r->problems);
+    r->problems = NULL;
+    r->nproblems = 0;
+}
+
+__attribute__((format(printf, 5, 6))) static int add_problem(
+    struct readiness *r, const char *check, const char *subject, const char *fix, const char *fmt,
+    ...
+) {
+    if (GROW(r->problems, r->nproblems, 1) < 0) {
+        return -ENOMEM;
+    }
+    struct readiness_problem *p = &r->problems[r->nproblems++];
+    memset(p, 0, sizeof(*p));
+    snprintf(p->check, sizeof(p->check), "%s", check);
+    str_msg(p->subject, sizeof(p->subject), "%s", subject);
+    str_msg(p->fix, sizeof(p->fix), "%s", fix);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p->what, sizeof(p->what), fmt, ap);
+    va_end(ap);
+    return 0;
+}
+
+/* A file of a PCI device's sysfs directory, as a number (base 0); -1 when unreadable. */
+static long pci_number(const struct hostfs *fs, const char *bdf, const char *file) {
+    char path[PATH_MAX], buf[32];
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/%s", bdf, file) < 0 ||
+        hostfs_read(fs, path, buf, sizeof(buf)) <= 0) {
+        return -1;
+    }
+    char *end;
+    long v = strtol(buf, &end, 0);
+    return *end ? -1 : v;
+}
+
+static bool pci_has(const struct hostfs *fs, const char *bdf, const char *file) {
+    char path[PATH_MAX];
+    return str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/%s", bdf, file) == 0 &&
+           hostfs_exists(fs, path) == 0;
+}
+
+/* An NVIDIA physical function bound to the nvidia driver. */
+static bool nvidia_pf(const struct hostfs *fs, const char *bdf) {
+    char path[PATH_MAX], driver[64];
+    return pci_number(fs, bdf, "vendor") == 0x10de && !pci_has(fs, bdf, "physfn") &&
+           str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
+           hostfs_link_basename(fs, path, driver, sizeof(driver)) == 0 && !strcmp(driver, "nvidia");
+}
+
+/* The vGPU types a PCI function offers: its mdev types, or its vendor-interface list. */
+static size_t types_of(const struct hostfs *fs, const char *bdf) {
+    char path[PATH_MAX];
+    struct hostfs_list l;
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types", bdf) == 0 &&
+        hostfs_list(fs, path, &l) == 0) {
+        size_t n = l.n;
+        hostfs_list_free(&l);
+        return n;
+    }
+    struct nvidia_iface nv;
+    return inventory_nvidia_iface(fs, bdf, &nv) == 0 ? nv.ncreatable + (nv.current != 0) : 0;
+}
+
+/* The VFs of a physical function (virtfnN links), and the types they offer in all. */
+static size_t vf_types(const struct hostfs *fs, const char *pf, size_t *nvfs) {
+    char dir[PATH_MAX], path[PATH_MAX], vf[PCI_ID_LEN];
+    struct hostfs_list l;
+    size_t types = 0;
+    *nvfs = 0;
+    if (str_fmt(dir, sizeof(dir), SYS_PCI_DEVICES "/%s", pf) < 0 || hostfs_list(fs, dir, &l) < 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        if (!strncmp(l.names[i], "virtfn", 6) &&
+            str_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) == 0 &&
+            hostfs_link_basename(fs, path, vf, sizeof(vf)) == 0) {
+            (*nvfs)++;
+            types += types_of(fs, vf);
+        }
+    }
+    hostfs_list_free(&l);
+    return types;
+}
+
+/* Is there an nvidia_vgpu_vfio module for the running kernel (modules.dep lists it)? */
+static bool module_for_kernel(const struct hostfs *fs, const char *release) {
+    char path[PATH_MAX];
+    _cleanup_free_ char *dep = NULL;
+    if (!*release || str_fmt(path, sizeof(path), "/lib/modules/%s/modules.dep", release) < 0 ||
+        hostfs_read_alloc(fs, path, 16 << 20, &dep, NULL) < 0) {
+        return false;
+    }
+    return strstr(dep, "/nvidia-vgpu-vfio.ko") || strstr(dep, "/nvidia_vgpu_vfio.ko");
+}
+
+int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readiness_problem *p) {
+    char pf[PCI_ID_LEN], release[128] = "";
+    memset(p, 0, sizeof(*p));
+    if (inventory_physfn(fs, bdf, pf, sizeof(pf)) < 0 || !nvidia_pf(fs, pf)) {
+        return -ENOENT;
+    }
+    size_t nvfs;
+    long total = pci_number(fs, pf, "sriov_totalvfs");
+    size_t types = types_of(fs, pf) + vf_types(fs, pf, &nvfs);
+    snprintf(p->subject, sizeof(p->subject), "%s", pf);
+    if (total > 0 && nvfs == 0) {
+        snprintf(p->check, sizeof(p->check), "sriov-off");
+        snprintf(
+            p->what, sizeof(p->what),
+            "NVIDIA GPU %s can have %ld SR-IOV virtual functions, but none are enabled (they are "
+            "off after every reboot or driver reload)",
+            pf, total
+        );
+        snprintf(
+            p->fix, sizeof(p->fix),
+            "systemctl enable --now pve-nvidia-sriov@ALL.service (or /usr/lib/nvidia/sriov-manage "
+            "-e %s)",
+            pf
+        );
+        return 0;
+    }
+    if (types > 0) {
+        return -ENOENT;
+    }
+    (void)hostfs_read(fs, PROC_OSRELEASE, release, sizeof(release));
+    if (hostfs_exists(fs, SYS_VGPU_VFIO_MODULE) == 0) {
+        snprintf(p->check, sizeof(p->check), "no-vgpu-types");
+        snprintf(
+            p->what, sizeof(p->what),
+            "NVIDIA GPU %s is bound to nvidia and nvidia_vgpu_vfio is loaded, but it offers no "
+            "vGPU type",
+            pf
+        );
+        snprintf(
+            p->fix, sizeof(p->fix),
+            "check that nvidia-vgpu-mgr runs ('systemctl status nvidia-vgpu-mgr') and that this "
+            "driver branch supports vGPU on this GPU ('journalctl -u nvidia-vgpu-mgr')"
+        );
+    } else if (!module_for_kernel(fs, release)) {
+        snprintf(p->check, sizeof(p->check), "vfio-module-missing");
+        str_msg(
+            p->what, sizeof(p->what),
+            "NVIDIA GPU %s offers no vGPU type: there is no nvidia_vgpu_vfio module for the "
+            "running kernel %s",
+            pf, release[0] ? release : "(unknown)"
+        );
+        snprintf(
+            p->fix, sizeof(p->fix),
+            "build the NVIDIA vGPU driver for this kernel ('dkms autoinstall', with "
+            "proxmox-default-headers installed), then 'modprobe nvidia_vgpu_vfio'"
+        );
+    } else {
+        snprintf(p->check, sizeof(p->check), "vfio-module-not-loaded");
+        snprintf(
+            p->what, sizeof(p->what),
+            "NVIDIA GPU %s offers no vGPU type: the nvidia_vgpu_vfio module is not loaded", pf
+        );
+        snprintf(
+            p->fix, sizeof(p->fix),
+            "modprobe nvidia_vgpu_vfio (and check 'systemctl status nvidia-vgpu-mgr')"
+        );
+    }
+    return 0;
+}
+
+/* Per NVIDIA GPU: count it and its types, and explain one that offers none. */
+static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor_iface) {
+    struct hostfs_list l;
+    *vendor_iface = false;
+    if (hostfs_list(fs, SYS_PCI_DEVICES, &l) < 0) {
+        return 0;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < l.n && rc == 0; i++) {
+        const char *bdf = l.names[i];
+        if (!nvidia_pf(fs, bdf)) {
+            struct nvidia_iface nv;
+            *vendor_iface |=
+                pci_has(fs, bdf, "physfn") && inventory_nvidia_iface(fs, bdf, &nv) == 0;
+            continue;
+        }
+        size_t nvfs;
+        r->ngpus++;
+        r->ntypes += types_of(fs, bdf) + vf_types(fs, bdf, &nvfs);
+        struct readiness_problem p;
+        if (readiness_explain_gpu(fs, bdf, &p) == 0) {
+            rc = add_problem(r, p.check, p.subject, p.fix, "%s", p.what);
+        }
+    }
+    hostfs_list_free(&l);
+    return rc;
+}
+
+/* Does a process named nvidia-vgpu-mgr run? (/proc/<pid>/comm) */
+static bool vgpu_mgr_runs(const struct hostfs *fs) {
+    struct hostfs_list l;
+    bool found = false;
+    if (hostfs_list(fs, "/proc", &l) < 0) {
+        return false;
+    }
+    for (size_t i = 0; i < l.n && !found; i++) {
+        char path[PATH_MAX], comm[64];
+        found = isdigit((unsigned char)l.names[i][0]) &&
+                str_fmt(path, sizeof(path), "/proc/%s/comm", l.names[i]) == 0 &&
+                hostfs_read(fs, path, comm, sizeof(comm)) > 0 && !strcmp(comm, "nvidia-vgpu-mgr");
+    }
+    hostfs_list_free(&l);
+    return found;
+}
+
+static int check_host(const struct hook_env *env, struct readiness *r, bool vendor_iface) {
+    struct hostfs_list l;
+    int rc = 0;
+    r->iommu = hostfs_list(env->fs, SYS_IOMMU_GROUPS, &l) == 0 && l.n > 0;
+    if (r->iommu) {
+        hostfs_list_free(&l);
+    } else {
+        rc = add_problem(
+            r, "iommu-off", "host",
+            "turn on VT-d / AMD-Vi in the firmware, add intel_iommu=on to the kernel command line "
+            "on Intel (/etc/kernel/cmdline or GRUB_CMDLINE_LINUX), run proxmox-boot-tool refresh "
+            "or update-grub, and reboot",
+            "the IOMMU is off (%s is empty): no device can be passed to a VM", SYS_IOMMU_GROUPS
+        );
+    }
+    r->vgpu_mgr = vgpu_mgr_runs(env->fs);
+    if (rc == 0 && r->ngpus && !r->vgpu_mgr) {
+        rc = add_problem(
+            r, "vgpu-mgr-down", "host", "systemctl enable --now nvidia-vgpu-mgr.service",
+            "nvidia-vgpu-mgr is not running: no vGPU can start"
+        );
+    }
+    char ver[64];
+    if (rc == 0 && vendor_iface &&
+        debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0 &&
+        debver_cmp(ver, "8.2.5") < 0) {
+        rc = add_problem(
+            r, "qemu-server-old", "host",
+            "upgrade Proxmox VE ('apt update && apt full-upgrade') to qemu-server 8.2.5 or later",
+            "VFs use NVIDIA's vendor interface (kernel 6.8 and later), which qemu-server %s cannot "
+            "use",
+            ver
+        );
+    }
+    return rc;
+}
+
+static int check_settings(const struct hook_env *env, struct readiness *r) {
+    struct pvh_config cfg;
+    struct pvh_warnings w = {0};
+    struct pvh_err e = {0};
+    int rc = 0;
+    if (config_load(env, &cfg, &w, &e) < 0) {
+        rc = add_problem(
+            r, "settings", "settings", e.hint[0] ? e.hint : "fix the file", "%s", e.msg
+        );
+    } else {
+        config_free(&cfg);
+    }
+    warn_free(&w);
+    static const char *const unlock[] = {UNLOCK_FILES};
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(unlock); i++) {
+        _cleanup_free_ char *text = NULL;
+        int r2 = hostfs_read_alloc(env->fs, unlock[i], CONFIG_MAX_BYTES, &text, NULL);
+        if (r2 < 0 && r2 != -ENOENT) {
+            rc = add_problem(
+                r, "unlock-unreadable", unlock[i],
+                "make it a readable file of root's; vgpu_unlock-rs fails the vGPU otherwise",
+                "%s cannot be read: %s", unlock[i], strerror(-r2)
+            );
+        }
+    }
+    return rc;
+}
+
+int readiness_check(const struct hook_env *env, struct readiness *r) {
+    memset(r, 0, sizeof(*r));
+    node_name(env->fs, r->node, sizeof(r->node));
+    (void)hostfs_read(env->fs, PROC_OSRELEASE, r->kernel, sizeof(r->kernel));
+    bool vendor_iface;
+    int rc = check_gpus(env->fs, r, &vendor_iface);
+    if (rc == 0) {
+        rc = check_host(env, r, vendor_iface);
+    }
+    if (rc == 0) {
+        rc = check_settings(env, r);
+    }
+    return rc;
+}

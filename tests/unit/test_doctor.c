@@ -1,0 +1,194 @@
+/*
+ * doctor: host readiness on fake hosts, one broken state at a time and a healthy host; and a
+ * pre-start refusal caused by such a state names the cause and the fix.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "fakehost.h"
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct fakehost *FH;
+static struct fh_result R;
+
+#define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__, NULL)
+
+static char *path_in(const char *rel) {
+    static char buf[4200];
+    snprintf(buf, sizeof(buf), "%s/%s", FH->root, rel);
+    return buf;
+}
+
+/* Two P40s, the vGPU driver loaded and running, the IOMMU on: ready. */
+static int setup(void **state) {
+    (void)state;
+    FH = calloc(1, sizeof(*FH));
+    assert_int_equal(fh_create_p40_pair(FH), 0);
+    fh_write(FH, "sys/kernel/iommu_groups/0/type", "DMA\n");
+    fh_write(FH, "sys/module/nvidia_vgpu_vfio/refcnt", "2\n");
+    fh_write(FH, "proc/sys/kernel/osrelease", "6.8.12-4-pve\n");
+    fh_write(
+        FH, "lib/modules/6.8.12-4-pve/modules.dep",
+        "updates/dkms/nvidia-vgpu-vfio.ko: updates/dkms/nvidia.ko\nupdates/dkms/nvidia.ko:\n"
+    );
+    fh_write(FH, "proc/777/comm", "nvidia-vgpu-mgr\n");
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    fh_destroy(FH);
+    free(FH);
+    return 0;
+}
+
+/* doctor changes nothing, exits with want, and prints every text */
+static void doctor(int want, const char *const *texts) {
+    char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "doctor"), want);
+    for (size_t i = 0; texts && texts[i]; i++) {
+        assert_contains(R.out, texts[i]);
+    }
+    char *after = fh_snapshot(FH);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+static void test_ready(void **state) {
+    (void)state;
+    doctor(0, (const char *const[]){"node pve1 is ready: 2 NVIDIA GPUs offering", NULL});
+    assert_int_equal(run(NULL, "doctor", "--json"), 0);
+    assert_contains(R.out, "\"ready\": true");
+    assert_contains(R.out, "\"problems\": [\n  ]");
+}
+
+static void test_vfio_module_not_loaded(void **state) {
+    (void)state;
+    fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia"); /* bound to nvidia, no vGPU type */
+    unlink(path_in("sys/module/nvidia_vgpu_vfio/refcnt"));
+    rmdir(path_in("sys/module/nvidia_vgpu_vfio"));
+    doctor(
+        1, (const char *const[]
+           ){"problem: NVIDIA GPU 0000:0a:00.0 offers no vGPU type: the "
+             "nvidia_vgpu_vfio module is not loaded",
+             "fix: modprobe nvidia_vgpu_vfio", "1 problem", NULL}
+    );
+    /* a VM on that GPU is refused with the cause, not a bare "not an mdev parent" */
+    fh_vmconf(FH, 100, "hostpci0: 0000:0a:00.0,mdev=nvidia-46\n");
+    assert_int_equal(run(NULL, "100", "pre-start"), 1);
+    assert_contains(R.err, "the nvidia_vgpu_vfio module is not loaded");
+    assert_contains(R.err, "what to do: modprobe nvidia_vgpu_vfio");
+    assert_contains(R.err, "'pve-vgpu-hook doctor' checks the whole host");
+}
+
+static void test_vfio_module_missing(void **state) {
+    (void)state;
+    fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia");
+    unlink(path_in("sys/module/nvidia_vgpu_vfio/refcnt"));
+    rmdir(path_in("sys/module/nvidia_vgpu_vfio"));
+    fh_write(FH, "lib/modules/6.8.12-4-pve/modules.dep", "kernel/drivers/vfio/vfio.ko:\n");
+    doctor(
+        1, (const char *const[]
+           ){"there is no nvidia_vgpu_vfio module for the running kernel "
+             "6.8.12-4-pve",
+             "dkms autoinstall", NULL}
+    );
+}
+
+static void test_no_types_with_module(void **state) {
+    (void)state;
+    fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia");
+    doctor(
+        1, (const char *const[]
+           ){"nvidia_vgpu_vfio is loaded, but it offers no vGPU type",
+             "journalctl -u nvidia-vgpu-mgr", NULL}
+    );
+}
+
+static void test_sriov_off(void **state) {
+    (void)state;
+    fh_add_pci(FH, "0000:41:00.0", 0x10de, "nvidia");
+    fh_write(FH, "sys/devices/pci0000:00/0000:41:00.0/sriov_totalvfs", "32\n");
+    fh_write(FH, "sys/devices/pci0000:00/0000:41:00.0/sriov_numvfs", "0\n");
+    doctor(
+        1, (const char *const[]
+           ){"NVIDIA GPU 0000:41:00.0 can have 32 SR-IOV virtual functions, "
+             "but none are enabled",
+             "fix: systemctl enable --now pve-nvidia-sriov@ALL.service (or "
+             "/usr/lib/nvidia/sriov-manage -e 0000:41:00.0)",
+             NULL}
+    );
+    /* a managed VM whose type no GPU offers now: the reason is the VFs, and the fix */
+    fh_vmconf(FH, 102, "cores: 2\n");
+    assert_int_equal(run(NULL, "attach", "102", "--type", "nvidia-558"), 0);
+    assert_int_equal(run(NULL, "102", "pre-start"), 1);
+    assert_contains(R.err, "none are enabled");
+    assert_contains(R.err, "what to do: systemctl enable --now pve-nvidia-sriov@ALL.service");
+}
+
+static void test_iommu_off(void **state) {
+    (void)state;
+    unlink(path_in("sys/kernel/iommu_groups/0/type"));
+    rmdir(path_in("sys/kernel/iommu_groups/0"));
+    doctor(1, (const char *const[]){"the IOMMU is off", "intel_iommu=on", NULL});
+}
+
+static void test_vgpu_mgr_down(void **state) {
+    (void)state;
+    unlink(path_in("proc/777/comm"));
+    doctor(
+        1,
+        (const char *const[]
+        ){"nvidia-vgpu-mgr is not running", "systemctl enable --now nvidia-vgpu-mgr.service", NULL}
+    );
+}
+
+static void test_qemu_server_old(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2, "1414  : NVIDIA L40S-2Q\n"), 0);
+    fh_qemu_server_version(FH, "8.2.4");
+    doctor(1, (const char *const[]){"which qemu-server 8.2.4 cannot use", NULL});
+    fh_qemu_server_version(FH, "8.2.5");
+    doctor(0, NULL);
+}
+
+static void test_settings(void **state) {
+    (void)state;
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"policy\": \"auto\",}\n");
+    doctor(1, (const char *const[]){"/etc/pve/vgpu-hook.json:1:19: invalid JSON", NULL});
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0}\n");
+    mkdir(path_in("etc/vgpu_unlock"), 0755);
+    mkdir(path_in("etc/vgpu_unlock/config.toml"), 0755); /* not a file */
+    doctor(1, (const char *const[]){"/etc/vgpu_unlock/config.toml cannot be read", NULL});
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"unlock-unreadable\"");
+    assert_contains(R.out, "\"ready\": false");
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        T(test_ready),
+        T(test_vfio_module_not_loaded),
+        T(test_vfio_module_missing),
+        T(test_no_types_with_module),
+        T(test_sriov_off),
+        T(test_iommu_off),
+        T(test_vgpu_mgr_down),
+        T(test_qemu_server_old),
+        T(test_settings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
