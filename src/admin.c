@@ -99,6 +99,38 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
     return 0;
 }
 
+/* The VF types of cleanup: reset those no QEMU uses and no busy VM names. */
+static int
+cleanup_vfs(const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n) {
+    _cleanup_free_ struct vf_holder *vfs = NULL;
+    size_t nvf = 0;
+    int r = inventory_vf_holders(env->fs, &vfs, &nvf);
+    if (r < 0 || nvf == 0) {
+        return r == -ENOMEM ? r : 0;
+    }
+    struct cleanup_item *grown = realloc(*items, (*n + nvf) * sizeof(*grown));
+    if (!grown) {
+        return -ENOMEM;
+    }
+    *items = grown;
+    for (size_t i = 0; i < nvf; i++) {
+        struct cleanup_item *it = &grown[(*n)++];
+        *it = (struct cleanup_item){.is_vf = true, .vf = vfs[i]};
+        if (vfs[i].state == VM_RUNNING) {
+            it->verdict = CLEAN_KEPT_RUNNING;
+        } else if (vfs[i].state == VM_BUSY) {
+            it->verdict = CLEAN_KEPT_BUSY;
+        } else if (dry_run) {
+            it->verdict = CLEAN_WOULD_REMOVE;
+        } else if ((it->err = inventory_vf_reset(env->fs, vfs[i].bdf)) < 0) {
+            it->verdict = CLEAN_FAILED;
+        } else {
+            it->verdict = CLEAN_REMOVED;
+        }
+    }
+    return 0;
+}
+
 int admin_cleanup(
     const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
     struct pvh_warnings *w, struct pvh_err *e
@@ -142,8 +174,9 @@ int admin_cleanup(
         }
     }
     free(all);
-    hostfs_unlock(lock);
     *items = out;
     *n = nall;
-    return 0;
+    r = cleanup_vfs(env, dry_run, items, n);
+    hostfs_unlock(lock);
+    return r < 0 ? err_set(e, r, "out of memory") : 0;
 }

@@ -42,13 +42,17 @@ enum cleanup_verdict {
 };
 
 struct cleanup_item {
-    struct inv_mdev mdev;
+    bool is_vf;           /* a VF's type (NVIDIA's vendor interface), not an mdev */
+    struct inv_mdev mdev; /* !is_vf */
+    struct vf_holder vf;  /* is_vf */
     enum cleanup_verdict verdict;
     int err; /* for CLEAN_FAILED */
 };
 
-/* Remove leftover VMID-pattern mdevs of VMs that are not running (Proxmox skips post-stop on
- * some paths). Reports every mdev on the bus with what was done. */
+/* Remove leftover VMID-pattern mdevs of VMs that are not running, and reset the types left on
+ * VFs of NVIDIA's vendor interface that no QEMU uses and no starting or stopping VM names
+ * (Proxmox skips its own cleanup on some paths). Reports every mdev and every VF with a type,
+ * with what was done. */
 int admin_cleanup(
     const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n,
     struct pvh_warnings *w, struct pvh_err *e

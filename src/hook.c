@@ -332,6 +332,58 @@ wait_for_driver(const struct hook_env *env, struct inv_mdev *mine, size_t n, int
     }
 }
 
+/* The VF types of NVIDIA's vendor interface that this VM's config names (hostpci PCI ids or a
+ * mapping's paths on this node) and that no QEMU uses any more: Proxmox resets them at stop,
+ * but skips that on some paths (9.0.x without D-Bus). Another VM naming the VF that is being
+ * started keeps it. Returns 1 when a reset failed. */
+static int reset_vf_types(const struct hook_env *env, unsigned long vmid) {
+    _cleanup_free_ struct vf_holder *vfs = NULL;
+    size_t n = 0;
+    if (inventory_vf_holders(env->fs, &vfs, &n) < 0 || n == 0) {
+        return 0;
+    }
+    char path[PATH_MAX];
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    _cleanup_(pveconf_freep) struct pveconf conf = {0};
+    if (str_fmt(path, sizeof(path), PVE_VM_CONF_FMT, vmid) < 0 ||
+        hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
+        pveconf_parse(text, len, &conf) < 0) {
+        return 0; /* the VM is gone: cleanup handles what it left */
+    }
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t nh;
+    (void)hostpci_mdev_entries(&conf, hps, &nh, NULL, NULL);
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct vf_holder *v = &vfs[i];
+        bool ours = false;
+        for (size_t k = 0; k < nh && !ours; k++) {
+            ours = (hps[k].nhost == 1 && !strcmp(hps[k].host[0], v->bdf)) ||
+                   (hps[k].mapping[0] && v->vmid == vmid);
+        }
+        if (!ours || v->state == VM_RUNNING || (v->state == VM_BUSY && v->vmid != vmid)) {
+            continue;
+        }
+        int r = inventory_vf_reset(env->fs, v->bdf);
+        if (r < 0) {
+            log_msg(
+                LOG_LVL_ERROR,
+                "cannot reset the type of VF %s (nvidia-%u): %s; run "
+                "'pve-vgpu-hook cleanup' later",
+                v->bdf, v->type, strerror(-r)
+            );
+            failed = 1;
+        } else {
+            log_msg(
+                LOG_LVL_INFO, "reset the type of VF %s (nvidia-%u), which Proxmox left set", v->bdf,
+                v->type
+            );
+        }
+    }
+    return failed;
+}
+
 static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int wait_s) {
     struct pvh_warnings w = {0};
     if (vm_is_running(env->fs, vmid)) {
@@ -385,6 +437,9 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
                 mine[i].parent_bdf
             );
         }
+    }
+    if (!vm_is_running(env->fs, vmid)) {
+        failed |= reset_vf_types(env, vmid);
     }
     hostfs_unlock(lock);
     free(mine);

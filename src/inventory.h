@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mdev.h"
 #include "mdev_uuid.h"
+#include "pveconf.h"
 #include "vgpu_type.h"
 
 #include <stdbool.h>
@@ -104,6 +105,22 @@ struct nvidia_iface {
 int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out);
 /* "ID : vGPU Name" header, then "<id> : <name>" lines */
 void nvidia_parse_creatable(const char *text, struct nvidia_iface *out);
+
+/* A VF of NVIDIA's vendor interface that holds a vGPU type, and who has it: the VM whose QEMU
+ * uses it (its command line names host=<VF>), else the VMs whose config names the VF (a
+ * hostpci PCI id, or a mapping path on this node). */
+struct vf_holder {
+    char bdf[PCI_ID_LEN];
+    unsigned type;       /* nvidia/current_vgpu_type */
+    unsigned long vmid;  /* the VM using it, or the first VM naming it; 0 when none */
+    enum vm_state state; /* VM_RUNNING: a QEMU uses it; VM_BUSY: a VM naming it is starting or
+                          * stopping; VM_STOPPED: a leftover type; VM_NOT_OURS: no VM names it and
+                          * no QEMU uses it (a leftover too) */
+};
+/* Every VF with a type set; *out malloc'ed. */
+int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t *n);
+/* Reset a VF's type (write 0 to nvidia/current_vgpu_type), as Proxmox does at stop. */
+int inventory_vf_reset(const struct hostfs *fs, const char *bdf);
 
 /* Physical GPUs whose VFs use NVIDIA's vendor interface (for types and status). */
 struct nvidia_gpu {

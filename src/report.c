@@ -735,6 +735,22 @@ void report_cleanup(
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < n; i++) {
             json_object *o = json_object_new_object();
+            if (items[i].is_vf) {
+                char type[32];
+                snprintf(type, sizeof(type), "nvidia-%u", items[i].vf.type);
+                json_object_object_add(o, "vf", jstr(items[i].vf.bdf));
+                json_object_object_add(o, "type", jstr(type));
+                json_object_object_add(
+                    o, "vmid",
+                    items[i].vf.vmid ? json_object_new_int64((int64_t)items[i].vf.vmid) : NULL
+                );
+                json_object_object_add(o, "result", jstr(verdict_names[items[i].verdict]));
+                if (items[i].verdict == CLEAN_FAILED) {
+                    json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
+                }
+                json_object_array_add(arr, o);
+                continue;
+            }
             json_object_object_add(o, "uuid", jstr(items[i].mdev.uuid));
             json_object_object_add(o, "type", jstr(items[i].mdev.type_id));
             json_object_object_add(o, "parent", jstr(items[i].mdev.parent_bdf));
@@ -776,14 +792,40 @@ void report_cleanup(
             acted++;
             break;
         }
+        if (it->is_vf) {
+            char vm[32] = "";
+            if (it->vf.vmid) {
+                snprintf(vm, sizeof(vm), ", VM %lu", it->vf.vmid);
+            }
+            fprintf(
+                out, "%s the type of VF %s (nvidia-%u%s)%s%s\n",
+                it->verdict == CLEAN_REMOVED        ? "reset"
+                : it->verdict == CLEAN_WOULD_REMOVE ? "would reset"
+                : it->verdict == CLEAN_FAILED       ? "FAILED to reset"
+                                                    : "kept",
+                it->vf.bdf, it->vf.type, vm, why,
+                it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
+            );
+            continue;
+        }
         fprintf(
             out, "%s %s (%s%s on %s)%s%s\n", verdict_names[it->verdict], it->mdev.uuid, owner,
             it->mdev.type_id, it->mdev.parent_bdf, why,
             it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
         );
     }
+    size_t vf_acted = 0;
+    for (size_t i = 0; i < n; i++) {
+        vf_acted += items[i].is_vf &&
+                    (items[i].verdict == CLEAN_REMOVED || items[i].verdict == CLEAN_WOULD_REMOVE);
+    }
     if (acted == 0) {
         fprintf(out, "no leftover mdevs%s\n", n ? " to remove" : "");
+    } else if (dry_run && vf_acted) {
+        fprintf(
+            out, "%zu leftover mdev%s and %zu VF type%s; run without --dry-run to remove them\n",
+            acted - vf_acted, acted - vf_acted == 1 ? "" : "s", vf_acted, vf_acted == 1 ? "" : "s"
+        );
     } else if (dry_run) {
         fprintf(
             out, "%zu leftover mdev%s; run without --dry-run to remove\n", acted,

@@ -1,6 +1,7 @@
 /*
- * doctor: host readiness on fake hosts, one broken state at a time and a healthy host; and a
- * pre-start refusal caused by such a state names the cause and the fix.
+ * doctor: host readiness on fake hosts, one broken state at a time and a healthy host; a
+ * pre-start refusal caused by such a state names the cause and the fix. And VF types of
+ * NVIDIA's vendor interface left set: cleanup and post-stop reset them, never one in use.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,9 +13,11 @@
 #include "fakehost.h"
 #include "testutil.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +179,91 @@ static void test_settings(void **state) {
     assert_contains(R.out, "\"ready\": false");
 }
 
+/* ---------- VF types left set (NVIDIA's vendor interface) ---------- */
+
+static void qemu_with_vf(unsigned long vmid, long pid, const char *vf) {
+    char rel[64], path[4300], buf[512];
+    snprintf(rel, sizeof(rel), "run/qemu-server/%lu.pid", vmid);
+    snprintf(buf, sizeof(buf), "%ld\n", pid);
+    fh_write(FH, rel, buf);
+    snprintf(rel, sizeof(rel), "proc/%ld/stat", pid);
+    snprintf(buf, sizeof(buf), "%ld (kvm) S 1\n", pid);
+    fh_write(FH, rel, buf);
+    snprintf(path, sizeof(path), "%s/proc/%ld/cmdline", FH->root, pid);
+    FILE *f = fopen(path, "w");
+    int n = snprintf(
+        buf, sizeof(buf),
+        "/usr/bin/kvm%c-id%c%lu%c-pidfile%c/var/run/qemu-server/%lu.pid%c-device%c"
+        "vfio-pci,host=%s,id=hostpci0,bus=pci.0%c",
+        0, 0, vmid, 0, 0, vmid, 0, 0, vf, 0
+    );
+    fwrite(buf, 1, (size_t)n, f);
+    fclose(f);
+}
+
+static char *vf_type(const char *vf) {
+    char rel[128];
+    snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/nvidia/current_vgpu_type", vf);
+    return fh_read(FH, rel);
+}
+
+static void set_vf_type(const char *vf, const char *type) {
+    char rel[128];
+    snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/nvidia/current_vgpu_type", vf);
+    fh_write(FH, rel, type);
+}
+
+static void test_vf_types_left_set(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 3, "1414  : NVIDIA L40S-2Q\n"), 0);
+    fh_vmconf(FH, 100, "hostpci0: 0000:81:00.4,mdev=nvidia-1414\n");
+    fh_vmconf(FH, 101, "hostpci0: 0000:81:00.5,mdev=nvidia-1414\n");
+    set_vf_type("0000:81:00.4", "1414\n"); /* Proxmox set it for VM 100, whose QEMU runs */
+    set_vf_type("0000:81:00.5", "1414\n"); /* VM 101 is being started: its lock is held */
+    set_vf_type("0000:81:00.6", "1414\n"); /* no VM names it, no QEMU uses it: left over */
+    qemu_with_vf(100, 6100, "0000:81:00.4");
+    int fd = open(path_in("var/lock/qemu-server/lock-101.conf"), O_RDWR | O_CREAT, 0644);
+    assert_int_equal(flock(fd, LOCK_EX), 0);
+    char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "cleanup", "--dry-run"), 0);
+    assert_contains(
+        R.out, "kept the type of VF 0000:81:00.4 (nvidia-1414, VM 100): its VM is running"
+    );
+    assert_contains(R.out, "kept the type of VF 0000:81:00.5 (nvidia-1414, VM 101): Proxmox holds");
+    assert_contains(R.out, "would reset the type of VF 0000:81:00.6 (nvidia-1414)");
+    assert_contains(R.out, "0 leftover mdevs and 1 VF type; run without --dry-run");
+    char *after = fh_snapshot(FH);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+    assert_int_equal(run(NULL, "cleanup"), 0);
+    assert_contains(R.out, "reset the type of VF 0000:81:00.6 (nvidia-1414)");
+    char *t = vf_type("0000:81:00.6");
+    assert_string_equal(t, "0");
+    free(t);
+    t = vf_type("0000:81:00.4");
+    assert_string_equal(t, "1414\n");
+    free(t);
+    assert_int_equal(run(NULL, "cleanup", "--json"), 0);
+    assert_contains(R.out, "\"vf\": \"0000:81:00.5\"");
+    close(fd);
+
+    /* post-stop: QEMU is gone and Proxmox left the type (9.0.x without D-Bus): reset */
+    unlink(path_in("run/qemu-server/100.pid"));
+    unlink(path_in("proc/6100/cmdline"));
+    assert_int_equal(run(NULL, "100", "post-stop"), 0);
+    assert_contains(
+        R.err, "reset the type of VF 0000:81:00.4 (nvidia-1414), which Proxmox left set"
+    );
+    t = vf_type("0000:81:00.4");
+    assert_string_equal(t, "0");
+    free(t);
+    /* never another VM's VF: 101's type stays */
+    t = vf_type("0000:81:00.5");
+    assert_string_equal(t, "1414\n");
+    free(t);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -189,6 +277,7 @@ int main(void) {
         T(test_vgpu_mgr_down),
         T(test_qemu_server_old),
         T(test_settings),
+        T(test_vf_types_left_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
