@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "hook.h"
 #include "paths.h"
+#include "strutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -64,6 +65,34 @@ static void expected_vgpus(
     }
 }
 
+/* Who has each VF of NVIDIA's vendor interface that holds a type: the VM whose QEMU uses it,
+ * a VM being started or stopped, or nobody (a type left over). */
+static void annotate_vf_users(const struct hook_env *env, struct host_status *st) {
+    _cleanup_free_ struct vf_holder *vfs = NULL;
+    size_t n = 0;
+    if (st->nnvidia == 0 || inventory_vf_holders(env->fs, &vfs, &n) < 0) {
+        return;
+    }
+    for (size_t g = 0; g < st->nnvidia; g++) {
+        struct nvidia_gpu *G = &st->nvidia[g];
+        for (size_t u = 0; u < G->nused && u < ARRAY_SIZE(G->used); u++) {
+            for (size_t i = 0; i < n; i++) {
+                size_t bl = strlen(vfs[i].bdf);
+                if (strncmp(G->used[u], vfs[i].bdf, bl) || G->used[u][bl] != ' ') {
+                    continue;
+                }
+                if (vfs[i].state == VM_RUNNING && vfs[i].vmid) {
+                    str_append(G->used[u], sizeof(G->used[u]), " (VM %lu)", vfs[i].vmid);
+                } else if (vfs[i].state == VM_BUSY) {
+                    str_append(G->used[u], sizeof(G->used[u]), " (VM %lu, busy)", vfs[i].vmid);
+                } else if (vfs[i].state != VM_RUNNING) {
+                    str_append(G->used[u], sizeof(G->used[u]), " (no VM runs it: left over)");
+                }
+            }
+        }
+    }
+}
+
 int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e) {
     memset(st, 0, sizeof(*st));
     config_defaults(&st->cfg);
@@ -79,6 +108,7 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
         warn_add(&st->warnings, "cannot scan %s for NVIDIA's vendor interface", SYS_PCI_DEVICES);
     }
     inventory_read_vm_states(env->fs, st->host.mdevs, st->host.nmdevs);
+    annotate_vf_users(env, st);
     /* Running VMs of this node whose vGPU is not there. */
     struct hostfs_list l;
     if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) == 0) {

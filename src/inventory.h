@@ -97,7 +97,8 @@ struct nvidia_iface_type {
     char name[128]; /* "" when the driver's name was unusable */
 };
 struct nvidia_iface {
-    unsigned current; /* 0: none */
+    unsigned current;      /* 0: none */
+    unsigned long used_by; /* the VM whose QEMU uses the VF (filled by the caller), 0: none */
     struct nvidia_iface_type creatable[NVIDIA_IFACE_MAX];
     size_t ncreatable;
 };
@@ -127,7 +128,7 @@ struct nvidia_gpu {
     char bdf[16];
     size_t nvfs;
     size_t nused;                /* VFs with a type set */
-    char used[32][40];           /* "0000:81:00.4 nvidia-1414" */
+    char used[32][64];           /* "0000:81:00.4 nvidia-1414" (then who has it) */
     struct nvidia_iface free_vf; /* what a free VF can take now */
     char free_bdf[16];           /* that VF; "" when none is free */
 };

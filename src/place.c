@@ -5,6 +5,7 @@
 #include "strutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -282,6 +283,18 @@ static bool try_nvidia_iface(
         char *end;
         want = strtoul(it->type_id + 7, &end, 10);
         want = *end ? 0 : want;
+    }
+    if (nv->used_by && nv->used_by != t->pl->vmid) {
+        /* Proxmox skips a VF another VM's QEMU uses (mapping order): so do we */
+        char who[32] = "a running QEMU";
+        if (nv->used_by != ULONG_MAX) {
+            snprintf(who, sizeof(who), "VM %lu", nv->used_by);
+        }
+        str_msg(
+            t->why, sizeof(t->why), "%s (NVIDIA's vendor interface) is in use by %s (nvidia-%u)",
+            vf, who, nv->current
+        );
+        return false;
     }
     bool ok = want && want == nv->current;
     char list[512] = "";

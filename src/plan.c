@@ -26,6 +26,8 @@ void plan_free(struct vm_plan *p) {
     warn_free(&p->warnings);
     inventory_free(&p->host);
     free(p->reclaim);
+    free(p->vf_holders);
+    p->vf_holders = NULL;
     free(p->new_args);
     p->reclaim = NULL;
     p->new_args = NULL;
@@ -134,6 +136,20 @@ managed_candidates(const struct vm_settings *vs, const char *node, struct place_
     return 0;
 }
 
+/* The VM whose QEMU uses a VF (read once per plan, for all VFs with a type). */
+static unsigned long vf_user(const struct hook_env *env, struct vm_plan *p, const char *vf) {
+    if (!p->vf_holders_read) {
+        p->vf_holders_read = true;
+        (void)inventory_vf_holders(env->fs, &p->vf_holders, &p->nvf_holders);
+    }
+    for (size_t i = 0; i < p->nvf_holders; i++) {
+        if (!strcmp(p->vf_holders[i].bdf, vf) && p->vf_holders[i].state == VM_RUNNING) {
+            return p->vf_holders[i].vmid ? p->vf_holders[i].vmid : ULONG_MAX; /* no -id */
+        }
+    }
+    return 0;
+}
+
 /* The GPU of each candidate, loaded into the model; a candidate that is no mdev parent may be
  * a VF of NVIDIA's vendor interface: what it offers is read too. A plain hostpci PCI id that
  * cannot be read refuses the start; a mapping's or a managed list's entry is a warning. */
@@ -166,6 +182,7 @@ static int load_candidates(
         if (!(c->iface[k] = malloc(sizeof(nv)))) {
             return err_set(e, -ENOMEM, "out of memory");
         }
+        nv.used_by = vf_user(env, p, c->ids[k]);
         *c->iface[k] = nv;
     }
     return 0;

@@ -35,6 +35,9 @@ struct vm_plan {
     char *new_args;
     char want_uuid[64];
     char uuid_reason[256];
+    struct vf_holder *vf_holders; /* VFs of NVIDIA's vendor interface with a type, once read */
+    size_t nvf_holders;
+    bool vf_holders_read;
     char qemu_server[64]; /* installed version, once read; "" before */
     int qemu_server_err;  /* 0, or why it could not be read */
 };

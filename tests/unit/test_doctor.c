@@ -246,7 +246,15 @@ static void test_vf_types_left_set(void **state) {
     free(t);
     assert_int_equal(run(NULL, "cleanup", "--json"), 0);
     assert_contains(R.out, "\"vf\": \"0000:81:00.5\"");
+    /* status says who has each VF */
+    assert_int_equal(run(NULL, "status"), 0);
+    assert_contains(R.out, "0000:81:00.4 nvidia-1414 (VM 100)");
+    assert_contains(R.out, "0000:81:00.5 nvidia-1414 (VM 101, busy)");
     close(fd);
+    /* another VM on the VF VM 100's QEMU uses: refused, as Proxmox would skip it */
+    fh_vmconf(FH, 102, "hostpci0: 0000:81:00.4,mdev=nvidia-1414\n");
+    assert_int_equal(run(NULL, "check", "102"), 1);
+    assert_contains(R.out, "0000:81:00.4 (NVIDIA's vendor interface) is in use by VM 100");
 
     /* post-stop: QEMU is gone and Proxmox left the type (9.0.x without D-Bus): reset */
     unlink(path_in("run/qemu-server/100.pid"));

@@ -463,6 +463,15 @@ static void test_own_devices_and_vendor_iface(void **state) {
     assert_int_equal(vit.action, ACT_PROXMOX);
     assert_string_equal(vit.vf, "0000:81:00.4");
     placement_free(&pl);
+    /* a VF another VM's QEMU uses is skipped, as Proxmox skips it in a mapping */
+    c.iface[0]->used_by = 101;
+    assert_int_equal(place_vgpus(&pl), -ENODEV);
+    assert_non_null(strstr(pl.why, "0000:81:00.4 (NVIDIA's vendor interface) is in use by VM 101"));
+    placement_free(&pl);
+    c.iface[0]->used_by = 100; /* its own (a restart): fine */
+    assert_int_equal(place_vgpus(&pl), 0);
+    placement_free(&pl);
+    c.iface[0]->used_by = 0;
     snprintf(vit.type_id, sizeof(vit.type_id), "nvidia-1415");
     assert_int_equal(place_vgpus(&pl), -ENODEV);
     assert_true(pl.saw_vendor_iface);
