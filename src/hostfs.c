@@ -334,15 +334,7 @@ int hostfs_link_basename_at(int dirfd, const char *name, char *buf, size_t size)
 
 int hostfs_link_basename(const struct hostfs *fs, const char *path, char *buf, size_t size) {
     char target[PATH_MAX];
-    ssize_t n = hostfs_readlink(fs, path, target, sizeof(target));
-    if (n < 0) {
-        return (int)n;
-    }
-    while (n > 0 && target[n - 1] == '/') {
-        target[--n] = '\0';
-    }
-    const char *slash = strrchr(target, '/');
-    return str_fmt(buf, size, "%s", slash ? slash + 1 : target);
+    return target_basename(target, hostfs_readlink(fs, path, target, sizeof(target)), buf, size);
 }
 
 int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size) {

@@ -62,10 +62,7 @@ static void doctor(int want, const char *const *texts) {
     for (size_t i = 0; texts && texts[i]; i++) {
         assert_contains(R.out, texts[i]);
     }
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
 }
 
 static void test_ready(void **state) {
@@ -232,10 +229,7 @@ static void test_vf_types_left_set(void **state) {
     assert_contains(R.out, "kept the type of VF 0000:81:00.5 (nvidia-1414, VM 101): Proxmox holds");
     assert_contains(R.out, "would reset the type of VF 0000:81:00.6 (nvidia-1414)");
     assert_contains(R.out, "0 leftover mdevs and 1 VF type; run without --dry-run");
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
     assert_int_equal(run(NULL, "cleanup"), 0);
     assert_contains(R.out, "reset the type of VF 0000:81:00.6 (nvidia-1414)");
     char *t = vf_type("0000:81:00.6");

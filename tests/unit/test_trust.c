@@ -293,10 +293,7 @@ static void test_04_attach_type_validated(void **state) {
         assert_contains(R.err, "is not a vGPU type");
         assert_not_contains(R.err, "\x1b");
     }
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
 }
 
 /* ---------- 5. the settings file ---------- */
@@ -339,10 +336,7 @@ static void test_05_duplicate_keys(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 1);
     assert_contains(R.err, "appears twice");
     assert_int_equal(run(NULL, "102", "pre-start"), 1);
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
 }
 
 /* ---------- 6. never stricter than the driver by default ---------- */
@@ -459,10 +453,7 @@ static void test_09_attach_refuses_vendor_type(void **state) {
         run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", "0000:81:00.0", NULL), 1
     );
     assert_contains(R.err, "managed mode cannot place it");
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
 }
 
 /* ---------- 10. uuid_args "always" on qemu-server >= 7.2-4 ---------- */
@@ -607,10 +598,7 @@ static void test_14_setup_stays_inside(void **state) {
     char *before = fh_snapshot(FH);
     assert_int_equal(run(NULL, "setup", NULL), 1);
     assert_contains(R.err, "has path 'var/lib/vz', which is not an absolute path");
-    char *after = fh_snapshot(FH);
-    assert_string_equal(before, after);
-    free(before);
-    free(after);
+    assert_host_unchanged(FH, before);
     /* the storage directory is an absolute link: it resolves inside the root */
     fh_write(FH, "etc/pve/storage.cfg", "dir: local\n\tpath /var/lib/vz\n\tcontent snippets\n");
     mkdir(path_in("var/lib"), 0755);
