@@ -217,6 +217,46 @@ types_json(FILE *out, const struct pvh_config *cfg, const struct host *h, const 
 }
 
 /* A GPU on NVIDIA's vendor interface: its VFs in use and what a free one can take now. */
+/* A vendor-interface type's framebuffer from its name (newer drivers give no description):
+ * "NVIDIA L40S-4Q" is 4096 MiB, a MIG name "...-1-5C" 5 GB. 0 when the name does not tell;
+ * *mig (may be NULL): MIG-backed, exempt from the time-sliced sizes. */
+static unsigned iface_type_mib_mig(const struct nvidia_iface_type *t, bool *mig) {
+    struct vgpu_type_info info;
+    vgpu_type_describe(t->name, "", &info);
+    if (mig) {
+        *mig = info.mig;
+    }
+    return info.fb_mib;
+}
+
+static unsigned iface_type_mib(const struct nvidia_iface_type *t) {
+    return iface_type_mib_mig(t, NULL);
+}
+
+/* How the GPU behaves, as the types a free VF may take reveal it. */
+static void iface_mode(const struct nvidia_gpu *g, char *buf, size_t size) {
+    unsigned size_mib = 0;
+    bool several = false;
+    for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
+        bool mig;
+        unsigned mib = iface_type_mib_mig(&g->free_vf.creatable[i], &mig);
+        mib = mig ? 0 : mib; /* MIG-backed types do not tell the time-sliced mode */
+        several |= size_mib && mib && mib != size_mib;
+        size_mib = size_mib ? size_mib : mib;
+    }
+    if (g->nused == 0) {
+        snprintf(buf, size, "idle");
+    } else if (!g->free_bdf[0] || g->free_vf.ncreatable == 0) {
+        snprintf(buf, size, "full");
+    } else if (several) {
+        snprintf(buf, size, "mixed-size mode");
+    } else if (size_mib) {
+        snprintf(buf, size, "equal-size mode, %u MiB vGPUs", size_mib);
+    } else {
+        snprintf(buf, size, "in use (only MIG-backed types offered)");
+    }
+}
+
 static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     fprintf(
         out,
@@ -224,7 +264,9 @@ static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
         "VF's type itself\n",
         gap ? "\n" : "", g->bdf
     );
-    fprintf(out, "  VFs in use: %zu of %zu", g->nused, g->nvfs);
+    char mode[64];
+    iface_mode(g, mode, sizeof(mode));
+    fprintf(out, "  %s; VFs in use: %zu of %zu", mode, g->nused, g->nvfs);
     for (size_t i = 0; i < g->nused && i < ARRAY_SIZE(g->used); i++) {
         fprintf(out, "%s%s", i ? ", " : ": ", g->used[i]);
     }
@@ -235,9 +277,12 @@ static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     }
     fprintf(out, "  creatable now on %s:%s\n", g->free_bdf, g->free_vf.ncreatable ? "" : " none");
     for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
-        fprintf(
-            out, "    nvidia-%-8u %s\n", g->free_vf.creatable[i].id, g->free_vf.creatable[i].name
-        );
+        const struct nvidia_iface_type *t = &g->free_vf.creatable[i];
+        char mib[24] = "";
+        if (iface_type_mib(t)) {
+            snprintf(mib, sizeof(mib), "%u MiB", iface_type_mib(t));
+        }
+        fprintf(out, "    nvidia-%-8u %-28s %s\n", t->id, t->name, mib);
     }
 }
 
@@ -421,6 +466,9 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_object_add(o, "pci", jstr(nv->bdf));
         json_object_object_add(o, "vfs", json_object_new_int64((int64_t)nv->nvfs));
         json_object_object_add(o, "vfs_in_use", json_object_new_int64((int64_t)nv->nused));
+        char mode[64];
+        iface_mode(nv, mode, sizeof(mode));
+        json_object_object_add(o, "state", jstr(mode));
         json_object *used = json_object_new_array();
         for (size_t i = 0; i < nv->nused && i < ARRAY_SIZE(nv->used); i++) {
             json_object_array_add(used, jstr(nv->used[i]));
@@ -433,6 +481,8 @@ static void status_json(FILE *out, const struct host_status *st) {
             json_object *t = json_object_new_object();
             json_object_object_add(t, "type", jstr(id));
             json_object_object_add(t, "name", jstr(nv->free_vf.creatable[i].name));
+            unsigned mib = iface_type_mib(&nv->free_vf.creatable[i]);
+            json_object_object_add(t, "framebuffer_mib", mib ? json_object_new_int64(mib) : NULL);
             json_object_array_add(cre, t);
         }
         json_object_object_add(o, "creatable_now", cre);

@@ -266,6 +266,33 @@ static void test_vf_types_left_set(void **state) {
     free(t);
 }
 
+/* The vendor-interface view: sizes from the type names, and the GPU's mode as the types a
+ * free VF may take reveal it. */
+static void test_vendor_views(void **state) {
+    (void)state;
+    assert_int_equal(
+        fh_add_nvidia_iface(FH, "0000:81:00.0", 2, "1  : NVIDIA L40S-2Q\n2  : NVIDIA L40S-4Q\n"), 0
+    );
+    assert_int_equal(run(NULL, "status"), 0);
+    assert_contains(R.out, "idle; VFs in use: 0 of 2");
+    assert_contains(R.out, "nvidia-2        NVIDIA L40S-4Q               4096 MiB");
+    set_vf_type("0000:81:00.4", "1\n");
+    /* the driver, in equal-size mode, offers only the hosted size on the free VF */
+    fh_write(
+        FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/creatable_vgpu_types",
+        "ID : vGPU Name\n1 : NVIDIA L40S-2Q\n"
+    );
+    assert_int_equal(run(NULL, "status"), 0);
+    assert_contains(R.out, "equal-size mode, 2048 MiB vGPUs; VFs in use: 1 of 2");
+    fh_write(
+        FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/creatable_vgpu_types",
+        "ID : vGPU Name\n1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"
+    );
+    assert_int_equal(run(NULL, "status", "--json"), 0);
+    assert_contains(R.out, "\"state\": \"mixed-size mode\"");
+    assert_contains(R.out, "\"framebuffer_mib\": 4096");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -280,6 +307,7 @@ int main(void) {
         T(test_qemu_server_old),
         T(test_settings),
         T(test_vf_types_left_set),
+        T(test_vendor_views),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
