@@ -548,6 +548,7 @@ static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
         return r;
     }
     struct hook_env env = env_of(ctx);
+    env.dry_run = true;
     struct pvh_err e = {0};
     struct vm_plan p;
     r = plan_pre_start(&env, vmid, &p, &e);

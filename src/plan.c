@@ -67,6 +67,22 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
     if (r < 0) {
         return err_set(e, r, "cannot parse %s: %s", p->conf_path, strerror(-r));
     }
+    /* A cold start applies pending changes before pre-start runs: check predicts that. By
+     * pre-start they are applied (or, resuming, not used): the file is what counts then. */
+    if (env->dry_run && !p->migrating) {
+        r = pveconf_apply_pending(&p->conf);
+        if (r < 0) {
+            return err_set(e, r, "out of memory");
+        }
+        if (r > 0) {
+            warn_add(
+                &p->warnings,
+                "%s has pending changes: a start applies them before the hook runs, and this "
+                "check assumes that",
+                p->conf_path
+            );
+        }
+    }
     pveconf_warn_ignored(&p->conf, p->conf_path, &p->warnings);
     return 0;
 }

@@ -318,6 +318,71 @@ int pveconf_delete(struct pveconf *c, const char *key) {
     return r;
 }
 
+/* The section number of [PENDING] (^\[PENDING\]\s*$, any case), or -1. */
+static int pending_section(const struct pveconf *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        const struct pveconf_line *ln = &c->lines[i];
+        if (ln->section > 0 && (i == 0 || c->lines[i - 1].section != ln->section) && ln->len >= 9 &&
+            !strncasecmp(ln->text, "[PENDING]", 9)) {
+            bool rest_blank = true;
+            for (size_t k = 9; k < ln->len; k++) {
+                rest_blank &= isspace((unsigned char)ln->text[k]) != 0;
+            }
+            if (rest_blank) {
+                return ln->section;
+            }
+        }
+    }
+    return -1;
+}
+
+int pveconf_apply_pending(struct pveconf *c) {
+    int sec = pending_section(c);
+    if (sec < 0) {
+        return 0;
+    }
+    /* copies first: editing the top section moves the lines */
+    size_t n = 0;
+    char **keys = calloc(c->n, sizeof(*keys)), **vals = calloc(c->n, sizeof(*vals));
+    int r = keys && vals ? 0 : -ENOMEM;
+    for (size_t i = 0; r == 0 && i < c->n; i++) {
+        const struct pveconf_line *ln = &c->lines[i];
+        char why[256];
+        if (ln->section != sec || !ln->key[0] ||
+            !value_accepted(ln->key, ln->value, why, sizeof(why))) {
+            continue;
+        }
+        keys[n] = strdup(ln->key);
+        vals[n] = strdup(ln->value);
+        r = keys[n] && vals[n] ? 0 : -ENOMEM;
+        n++;
+    }
+    /* deletes first ("!" marks a forced one), then the pending values, as qemu-server does */
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (strcmp(keys[i], "delete") != 0) {
+            continue;
+        }
+        for (char *p = vals[i], *tok; (tok = strsep(&p, ", ;"));) {
+            tok += *tok == '!';
+            if (*tok) {
+                (void)pveconf_delete(c, tok);
+            }
+        }
+    }
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        if (strcmp(keys[i], "delete") != 0) {
+            r = pveconf_set(c, keys[i], vals[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(keys[i]);
+        free(vals[i]);
+    }
+    free(keys);
+    free(vals);
+    return r < 0 ? r : 1;
+}
+
 char *pveconf_serialize(const struct pveconf *c, size_t *len) {
     size_t total = 0;
     for (size_t i = 0; i < c->n; i++) {

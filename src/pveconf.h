@@ -45,6 +45,10 @@ const char *pveconf_get(const struct pveconf *c, const char *key);
 int pveconf_set(struct pveconf *c, const char *key, const char *value);
 /* Remove every line of key in the top section (so Proxmox sees no value); -ENOENT if none. */
 int pveconf_delete(struct pveconf *c, const char *key);
+/* Apply the [PENDING] section as qemu-server does at a cold start, before pre-start runs: its
+ * "delete:" keys go, its keys replace the current ones. In memory only (check predicts a start
+ * with it; the file is never written from it). 1 when there was something pending, 0 when not. */
+int pveconf_apply_pending(struct pveconf *c);
 /* The whole document as text (malloc'ed, NUL-terminated). */
 char *pveconf_serialize(const struct pveconf *c, size_t *len);
 DEFINE_CLEANUP_FUNC(pveconf_freep, struct pveconf, pveconf_free)

@@ -277,6 +277,26 @@ static void test_proxmox_reading(void **state) {
     pveconf_free(&c);
 }
 
+static void test_apply_pending(void **state) {
+    (void)state;
+    const char *text = "args: -a\ncores: 2\nhostpci0: 06:00.0,mdev=nvidia-46\n\n[PENDING]\n"
+                       "cores: 4\ndelete: !hostpci0 args\nhostpci1: 07:00.0,mdev=nvidia-47\n"
+                       "\n[snap1]\ncores: 8\n";
+    struct pveconf c;
+    assert_int_equal(pveconf_parse(text, strlen(text), &c), 0);
+    assert_int_equal(pveconf_apply_pending(&c), 1);
+    assert_string_equal(pveconf_get(&c, "cores"), "4");
+    assert_null(pveconf_get(&c, "hostpci0"));
+    assert_null(pveconf_get(&c, "args"));
+    assert_string_equal(pveconf_get(&c, "hostpci1"), "07:00.0,mdev=nvidia-47");
+    pveconf_free(&c);
+    const char *none = "cores: 2\n[snap1]\ncores: 8\n";
+    assert_int_equal(pveconf_parse(none, strlen(none), &c), 0);
+    assert_int_equal(pveconf_apply_pending(&c), 0);
+    assert_string_equal(pveconf_get(&c, "cores"), "2");
+    pveconf_free(&c);
+}
+
 /* A 12 KiB args value survives get, the -uuid edit and set byte for byte. */
 static void test_long_values(void **state) {
     (void)state;
@@ -537,7 +557,7 @@ int main(void) {
         cmocka_unit_test(test_args_uuid),        cmocka_unit_test(test_args_open_quote),
         cmocka_unit_test(test_mapping),          cmocka_unit_test(test_type_id_valid),
         cmocka_unit_test(test_proxmox_reading),  cmocka_unit_test(test_long_values),
-        cmocka_unit_test(test_storage_cfg),
+        cmocka_unit_test(test_storage_cfg),      cmocka_unit_test(test_apply_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -152,6 +152,31 @@ static void test_02_second_args_line(void **state) {
     free(got);
 }
 
+/* A cold start applies [PENDING] before pre-start runs (qemu-server's vm_start): check
+ * predicts the start with it; pre-start acts on the file as it then is. */
+static void test_02_pending_changes(void **state) {
+    (void)state;
+    fh_vmconf(
+        FH, 100,
+        "hostpci0: 0000:06:00.0,mdev=nvidia-46\n\n[PENDING]\nhostpci0: "
+        "0000:07:00.0,mdev=nvidia-47\n"
+    );
+    char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "check", "100"), 0);
+    assert_contains(R.out, "index 0: create " U100 " (nvidia-47, GRID P40-2Q) on 0000:07:00.0");
+    assert_contains(R.err, "has pending changes: a start applies them before the hook runs");
+    assert_host_unchanged(FH, before);
+    fh_vmconf(
+        FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n\n[PENDING]\ndelete: !hostpci0,cores\n"
+    );
+    assert_int_equal(run(NULL, "check", "100"), 0);
+    assert_contains(R.out, "no vGPU in the VM config");
+    /* pre-start after Proxmox applied it: the file counts */
+    fh_vmconf(FH, 100, "hostpci0: 0000:07:00.0,mdev=nvidia-47\n");
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_contains(R.err, "created mdev " U100 " (nvidia-47, GRID P40-2Q) on 0000:07:00.0");
+}
+
 /* ---------- 3. check and pre-start decide the same ---------- */
 
 static void test_03_plan_counts_its_own_devices(void **state) {
@@ -697,6 +722,7 @@ int main(void) {
         T(test_01_long_args_attach_detach),
         T(test_01_long_args_hint),
         T(test_02_second_args_line),
+        T(test_02_pending_changes),
         T(test_03_plan_counts_its_own_devices),
         T(test_04_attach_fails_whole),
         T(test_04_attach_crash_healed),
