@@ -76,6 +76,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             struct pvh_warnings w = {0};
             pveconf_warn_ignored(&c, "fuzz.conf", &w);
             warn_free(&w);
+            char su[64];
+            (void)pveconf_smbios_uuid(&c, su, sizeof(su));
+            if (pveconf_apply_pending(&c) < 0) {
+                abort(); /* only memory could fail */
+            }
             for (unsigned i = 0; i < 16; i++) {
                 char key[16];
                 struct hostpci hp;

@@ -161,6 +161,10 @@ static int smbios1_check_syntax(const char *value, char *why, size_t whysize);
 
 /* Does Proxmox accept this value for key? Only the keys we act on are checked. */
 static bool value_accepted(const char *key, const char *value, char *why, size_t whysize) {
+    if (strcmp(key, "args") != 0 && strchr(value, '\r')) {
+        snprintf(why, whysize, "the value contains a line feed"); /* qemu-server's check_type */
+        return false;
+    }
     if (!strcmp(key, "smbios1")) {
         return smbios1_check_syntax(value, why, whysize) == 0;
     }
@@ -372,6 +376,7 @@ int pveconf_apply_pending(struct pveconf *c) {
     for (size_t i = 0; r == 0 && i < n; i++) {
         if (strcmp(keys[i], "delete") != 0) {
             r = pveconf_set(c, keys[i], vals[i]);
+            r = r == -EINVAL ? 0 : r; /* a value no config line can hold: not applied */
         }
     }
     for (size_t i = 0; i < n; i++) {

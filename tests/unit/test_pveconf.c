@@ -225,6 +225,9 @@ static void test_proxmox_reading(void **state) {
         {"cores: 1\n[oops\nargs: -c\n", "args", "-c", 0},
         {"cores: 1\n[snap]\nargs: -c\n", "args", NULL, 0},
         {"hostpci16: 06:00.0,mdev=nvidia-46\n", "hostpci16", NULL, 1},
+        /* a carriage return inside a value is a line feed to qemu-server: rejected */
+        {"hostpci0: 06:00.0,mdev=nvidia\r-46\n", "hostpci0", NULL, 1},
+        {"hostpci0: 06:00.0,mdev=nvidia-46\r\n", "hostpci0", "06:00.0,mdev=nvidia-46", 0},
         /* smbios1 (uuid_source smbios) as Proxmox reads it */
         {"smbios1: uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345,manufacturer=QUNNRQ==,base64=1\n",
          "smbios1", "uuid=5d5f2b7e-1a33-4c7e-9c9d-abcdef012345,manufacturer=QUNNRQ==,base64=1", 0},
