@@ -98,4 +98,27 @@ run status | sed 's/^/  /'
 for v in 200 201 202; do qm_stop $v >/dev/null; done
 for v in 200 201 202; do run detach $v >/dev/null || fail "detach $v"; done
 [ -z "$(ls "$HOST/sys/bus/mdev/devices")" ] || fail "managed devices left behind"
+
+echo; echo "== Is the host ready? doctor"
+echo; echo "\$ pve-vgpu-hook doctor"
+run doctor | sed 's/^/  /' && fail "doctor should find the simulated host not ready"
+mkdir -p "$HOST/sys/kernel/iommu_groups/0" "$HOST/sys/module/nvidia_vgpu_vfio" "$HOST/proc/777"
+echo nvidia-vgpu-mgr >"$HOST/proc/777/comm"
+echo "# (IOMMU on, nvidia-vgpu-mgr started)"
+echo "\$ pve-vgpu-hook doctor"
+run doctor | sed 's/^/  /' || fail "doctor should find the host ready now"
+
+echo; echo "== A newer host: an L40S on NVIDIA's vendor interface (kernel 6.8), next to a P40"
+HOST2=$work/host2
+"$MK" "$HOST2" --p40 0000:06:00.0 --nvidia-iface 0000:81:00.0 4 --qemu-server 9.2.6 --ready >/dev/null
+run2() { LD_PRELOAD=$SO "$BIN" --root "$HOST2" "$@"; }
+echo; echo "\$ pve-vgpu-hook types"
+run2 types | sed 's/^/  /' | head -9
+echo "  ..."
+printf 'cores: 4\nhostpci0: 0000:81:00.4,mdev=nvidia-2\n' >"$HOST2/etc/pve/nodes/pve1/qemu-server/300.conf"
+echo; echo "VM 300: hostpci0: 0000:81:00.4,mdev=nvidia-2 (L40S-4Q on a VF)"
+echo "\$ pve-vgpu-hook check 300"
+run2 check 300 | sed 's/^/  /' || fail "VM 300 should start on the VF"
+echo "\$ pve-vgpu-hook doctor"
+run2 doctor | sed 's/^/  /' || fail "the L40S host should be ready"
 echo; echo "demo: done"
