@@ -64,10 +64,11 @@ static bool pci_has(const struct hostfs *fs, const char *bdf, const char *file) 
            hostfs_exists(fs, path) == 0;
 }
 
-/* An NVIDIA physical function bound to the nvidia driver. */
+/* A physical function bound to the nvidia driver. The driver, not the vendor id, decides:
+ * only NVIDIA's driver binds "nvidia", and the test kernel's stand-in GPUs carry another id. */
 static bool nvidia_pf(const struct hostfs *fs, const char *bdf) {
     char path[PATH_MAX], driver[64];
-    return pci_number(fs, bdf, "vendor") == 0x10de && !pci_has(fs, bdf, "physfn") &&
+    return !pci_has(fs, bdf, "physfn") &&
            str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
            hostfs_link_basename(fs, path, driver, sizeof(driver)) == 0 && !strcmp(driver, "nvidia");
 }

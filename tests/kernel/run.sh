@@ -6,7 +6,8 @@
 # Fetches the Debian kernel pinned in tests/kernel/KERNEL and its headers (apt-get download +
 # dpkg -x into a cache, nothing is installed on the host), builds the test-only "nvidia" mdev parent module, packs a
 # busybox initramfs with the module, BINARY and its libraries, Debian's mdevctl and fixture
-# /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with two pci-testdev devices, runs
+# /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with three pci-testdev devices (two
+# mdev parents, one VF on NVIDIA's vendor interface), runs
 # guest/scenarios.sh inside, and turns the guest's RESULT lines into this test's result.
 # Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
 set -euo pipefail
@@ -92,7 +93,7 @@ start=$(date +%s)
 timeout 300 qemu-system-x86_64 -accel tcg -m 512M -smp 1 -nographic -vga none -nic none \
     -no-reboot -kernel "$cache/root/boot/vmlinuz-$abi-amd64" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3" \
-    -device pci-testdev -device pci-testdev </dev/null >"$work/console.log" 2>&1 || true
+    -device pci-testdev -device pci-testdev -device pci-testdev </dev/null >"$work/console.log" 2>&1 || true
 tr -d '\r' <"$work/console.log" >"$work/console.txt"
 log "guest ran $(($(date +%s) - start)) s"
 

@@ -171,7 +171,7 @@ sed -i 's/^Version: 7.2-3$/Version: 9.2.6/' /var/lib/dpkg/status
 
 # ---- 9. a stricter driver (homogeneous) than our policy: available_instances still decides
 stop_all 150
-rmmod nvidia_test && insmod /modules/nvidia_test.ko rule=homogeneous
+rmmod nvidia_test && insmod /modules/nvidia_test.ko rule=homogeneous iface_after=2
 set -- $(ls /sys/bus/pci/drivers/nvidia | grep '^0000:')
 A=$1 B=$2
 is s9-reloaded "$(cat /sys/module/nvidia_test/parameters/rule)" homogeneous
@@ -189,6 +189,36 @@ expect s9-policy-homogeneous 1 "the homogeneous policy (your settings) allows on
 config '{"remove_wait_s": 0}'
 stop_all 160 161
 run $H 150 pre-start
+
+# ---- 10. NVIDIA's vendor interface: a VF with nvidia/ files (the third device)
+C=$(for d in $(ls /sys/bus/pci/drivers/nvidia | grep '^0000:'); do
+    [ -e "/sys/bus/pci/devices/$d/nvidia/current_vgpu_type" ] && echo "$d"; done | head -1)
+is s10-vf-present "$([ -n "$C" ] && echo yes)" yes
+run $H status
+expect s10-status-idle 0 "$C  NVIDIA vendor interface" "idle; VFs in use: 0 of 1" "nvidia-2        NVIDIA L40S-4Q               4096 MiB"
+vmconf 400 "hostpci0: $C,mdev=nvidia-2\n"
+run $H check 400
+expect s10-check 0 "index 0: nvidia-2 on $C: left to Proxmox (NVIDIA vendor interface)"
+sed -i 's/^Version: 9.2.6$/Version: 8.2.4/' /var/lib/dpkg/status
+run $H 400 pre-start
+expect s10-old-qemu-server 1 "which qemu-server 8.2.4 cannot use" "upgrade Proxmox VE to qemu-server 8.2.5"
+sed -i 's/^Version: 8.2.4$/Version: 9.2.6/' /var/lib/dpkg/status
+echo 2 >"/sys/bus/pci/devices/$C/nvidia/current_vgpu_type" # what Proxmox does at start
+run sh -c "echo 3 >/sys/bus/pci/devices/$C/nvidia/current_vgpu_type"
+is s10-driver-busy "$ST" 1
+run $H status
+expect s10-status-left-over 0 "$C nvidia-2 (no VM runs it: left over)"
+run $H cleanup
+expect s10-cleanup 0 "reset the type of VF $C (nvidia-2, VM 400)"
+is s10-reset "$(cat /sys/bus/pci/devices/$C/nvidia/current_vgpu_type)" 0
+echo 2 >"/sys/bus/pci/devices/$C/nvidia/current_vgpu_type"
+run $H 400 post-stop
+expect s10-post-stop 0 "reset the type of VF $C (nvidia-2), which Proxmox left set"
+is s10-post-stop-reset "$(cat /sys/bus/pci/devices/$C/nvidia/current_vgpu_type)" 0
+run $H doctor
+expect s10-doctor 1 "nvidia-vgpu-mgr is not running"
+run $H doctor --json
+expect s10-doctor-json 1 "\"nvidia_gpus\": 3" "\"check\": \"vgpu-mgr-down\""
 
 # ---- 8. types --json next to mdevctl's (compared on the host), with one vGPU active
 echo JSON-OURS-BEGIN; $H types --json; echo JSON-OURS-END

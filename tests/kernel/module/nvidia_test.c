@@ -9,6 +9,11 @@
  * not available, which is then the errno of the write to `create`:
  *   rule=equal-size (default): only types with the framebuffer of what the GPU hosts
  *   rule=homogeneous: only the type the GPU hosts
+ *
+ * iface_after=N: the devices probed after the first N imitate NVIDIA's vendor-specific vGPU
+ * interface (kernel 6.8 and later) instead of being mdev parents: nvidia/creatable_vgpu_types
+ * lists L40S types while no type is set, nvidia/current_vgpu_type takes a type id (EBUSY when
+ * one is set already, EINVAL when not creatable) or 0 to reset it.
  */
 #include <linux/mdev.h>
 #include <linux/module.h>
@@ -21,6 +26,88 @@
 static char *rule = "equal-size";
 module_param(rule, charp, 0444);
 MODULE_PARM_DESC(rule, "allocation rule: equal-size (default) or homogeneous");
+
+static unsigned int iface_after = ~0u;
+module_param(iface_after, uint, 0444);
+MODULE_PARM_DESC(iface_after, "devices probed after this many use the vendor interface");
+static unsigned int probed;
+static struct pci_dev *vf_devs[8]; /* the devices that use the vendor interface */
+
+/* ---- NVIDIA's vendor-specific interface (a VF with nvidia/ files) ---- */
+
+struct iface_type {
+	unsigned int id;
+	const char *name;
+};
+
+static const struct iface_type iface_types[] = {
+	{ 1, "NVIDIA L40S-2Q" }, { 2, "NVIDIA L40S-4Q" }, { 3, "NVIDIA L40S-8Q" },
+};
+
+struct fake_vf {
+	struct mutex lock;
+	unsigned int current_type;
+};
+
+static ssize_t creatable_vgpu_types_show(struct device *dev, struct device_attribute *attr,
+					 char *buf)
+{
+	struct fake_vf *vf = dev_get_drvdata(dev);
+	ssize_t n = sysfs_emit(buf, "ID    : vGPU Name\n");
+	unsigned int i;
+
+	mutex_lock(&vf->lock);
+	for (i = 0; !vf->current_type && i < ARRAY_SIZE(iface_types); i++)
+		n += sysfs_emit_at(buf, n, "%u    : %s\n", iface_types[i].id, iface_types[i].name);
+	mutex_unlock(&vf->lock);
+	return n;
+}
+
+static ssize_t current_vgpu_type_show(struct device *dev, struct device_attribute *attr,
+				      char *buf)
+{
+	struct fake_vf *vf = dev_get_drvdata(dev);
+
+	return sysfs_emit(buf, "%u\n", vf->current_type);
+}
+
+static ssize_t current_vgpu_type_store(struct device *dev, struct device_attribute *attr,
+				       const char *buf, size_t count)
+{
+	struct fake_vf *vf = dev_get_drvdata(dev);
+	unsigned int id, i;
+	ssize_t ret = count;
+
+	if (kstrtouint(buf, 10, &id))
+		return -EINVAL;
+	mutex_lock(&vf->lock);
+	if (id && vf->current_type) {
+		ret = -EBUSY;
+	} else if (id) {
+		ret = -EINVAL;
+		for (i = 0; i < ARRAY_SIZE(iface_types); i++)
+			if (iface_types[i].id == id)
+				ret = count;
+	}
+	if (ret > 0)
+		vf->current_type = id;
+	mutex_unlock(&vf->lock);
+	return ret;
+}
+
+static DEVICE_ATTR_RO(creatable_vgpu_types);
+static DEVICE_ATTR_RW(current_vgpu_type);
+
+static struct attribute *iface_attrs[] = {
+	&dev_attr_creatable_vgpu_types.attr,
+	&dev_attr_current_vgpu_type.attr,
+	NULL,
+};
+
+static const struct attribute_group iface_group = {
+	.name = "nvidia",
+	.attrs = iface_attrs,
+};
 
 struct p40_type {
 	const char *id;
@@ -167,10 +254,31 @@ static struct mdev_driver fake_mdev_driver = {
 
 static int fake_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
-	struct fake_gpu *g = kzalloc(sizeof(*g), GFP_KERNEL);
+	struct fake_gpu *g;
 	unsigned int i;
 	int ret;
 
+	if (probed++ >= iface_after) {
+		struct fake_vf *vf = kzalloc(sizeof(*vf), GFP_KERNEL);
+
+		if (!vf)
+			return -ENOMEM;
+		mutex_init(&vf->lock);
+		pci_set_drvdata(pdev, vf);
+		ret = sysfs_create_group(&pdev->dev.kobj, &iface_group);
+		if (ret) {
+			kfree(vf);
+			return ret;
+		}
+		for (i = 0; i < ARRAY_SIZE(vf_devs); i++) {
+			if (!vf_devs[i]) {
+				vf_devs[i] = pdev;
+				break;
+			}
+		}
+		return 0;
+	}
+	g = kzalloc(sizeof(*g), GFP_KERNEL);
 	if (!g)
 		return -ENOMEM;
 	mutex_init(&g->lock);
@@ -192,7 +300,16 @@ static int fake_pci_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 static void fake_pci_remove(struct pci_dev *pdev)
 {
 	struct fake_gpu *g = pci_get_drvdata(pdev);
+	unsigned int i;
 
+	for (i = 0; i < ARRAY_SIZE(vf_devs); i++) {
+		if (vf_devs[i] == pdev) {
+			vf_devs[i] = NULL;
+			sysfs_remove_group(&pdev->dev.kobj, &iface_group);
+			kfree(pci_get_drvdata(pdev)); /* a struct fake_vf */
+			return;
+		}
+	}
 	mdev_unregister_parent(&g->parent);
 	kfree(g);
 }
@@ -214,6 +331,7 @@ static int __init fake_init(void)
 {
 	int ret = mdev_register_driver(&fake_mdev_driver);
 
+	probed = 0;
 	if (ret)
 		return ret;
 	ret = pci_register_driver(&fake_pci_driver);
