@@ -507,8 +507,8 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
         struct nvidia_gpu *nv = NULL;
         size_t nnv = 0;
-        if (!o.parent && !o.json) {
-            (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort, text view only */
+        if (!o.parent) {
+            (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort */
         }
         report_types(
             o.json ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json

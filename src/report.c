@@ -148,10 +148,88 @@ static void json_string(FILE *out, const char *s) {
     fputc('"', out);
 }
 
+/* One type of a parent, in `mdevctl types --dumpjson`'s keys, then ours. */
+struct json_type_row {
+    const char *id, *device_api, *name, *description, *physical_gpu;
+    long available;
+    const struct vgpu_type_info *info;
+    bool fits;
+};
+
+static void json_type_entry(FILE *out, const struct json_type_row *t, const char *sep) {
+    fprintf(out, "%s      {\n        ", sep);
+    json_string(out, t->id);
+    fprintf(
+        out, ": {\n          \"available_instances\": %ld,\n", t->available < 0 ? 0 : t->available
+    );
+    fprintf(out, "          \"device_api\": ");
+    json_string(out, t->device_api);
+    if (t->name[0]) {
+        fprintf(out, ",\n          \"name\": ");
+        json_string(out, t->name);
+    }
+    if (t->description[0]) {
+        fprintf(out, ",\n          \"description\": ");
+        json_string(out, t->description);
+    }
+    if (t->info->named) {
+        fprintf(out, ",\n          \"short_name\": ");
+        json_string(out, t->info->short_name);
+        fprintf(out, ",\n          \"series\": \"%c\"", t->info->series);
+    }
+    if (t->info->fb_mib) {
+        fprintf(out, ",\n          \"framebuffer_mib\": %u", t->info->fb_mib);
+    }
+    if (t->info->max_instance) {
+        fprintf(out, ",\n          \"max_instance\": %u", t->info->max_instance);
+    }
+    fprintf(
+        out, ",\n          \"mig_backed\": %s,\n          \"physical_gpu\": ",
+        t->info->mig ? "true" : "false"
+    );
+    json_string(out, t->physical_gpu);
+    fprintf(out, ",\n          \"fits\": %s\n        }\n      }", t->fits ? "true" : "false");
+}
+
+static void json_parent_open(FILE *out, const char *bdf, const char *sep) {
+    fprintf(out, "%s  {\n    ", sep);
+    json_string(out, bdf);
+    fprintf(out, ": [");
+}
+
+/* A GPU on NVIDIA's vendor interface, as mdevctl would show its first free VF if the VF were
+ * an mdev parent: the types the driver lets that VF take now, one instance each (the VF). */
+static void json_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, const char *sep) {
+    json_parent_open(out, g->free_bdf, sep);
+    const char *tsep = "\n";
+    for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
+        const struct nvidia_iface_type *ct = &g->free_vf.creatable[i];
+        char id[24];
+        snprintf(id, sizeof(id), "nvidia-%u", ct->id);
+        struct vgpu_type_info info;
+        vgpu_type_describe(ct->name, "", &info);
+        struct json_type_row t = {
+            .id = id,
+            .device_api = "vfio-pci",
+            .name = ct->name,
+            .description = "",
+            .physical_gpu = g->bdf,
+            .available = 1,
+            .info = &info,
+            .fits = true,
+        };
+        json_type_entry(out, &t, tsep);
+        tsep = ",\n";
+    }
+    fprintf(out, "%s]\n  }", g->free_vf.ncreatable ? "\n    " : "");
+}
+
 /* Streamed, not built as a json-c tree: on a large SR-IOV host that tree alone would take
  * several MiB. Layout and keys follow `mdevctl types --dumpjson`, then ours. */
-static void
-types_json(FILE *out, const struct pvh_config *cfg, const struct host *h, const char *only) {
+static void types_json(
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
+    size_t nnv, const char *only
+) {
     fprintf(out, "[");
     const char *psep = "\n";
     for (size_t p = 0; p < h->nparents; p++) {
@@ -166,57 +244,37 @@ types_json(FILE *out, const struct pvh_config *cfg, const struct host *h, const 
         memcpy(sorted, par->types, par->ntypes * sizeof(*sorted));
         sort_host = h;
         qsort(sorted, par->ntypes, sizeof(*sorted), cmp_type);
-        fprintf(out, "%s  {\n    ", psep);
-        json_string(out, par->bdf);
-        fprintf(out, ": [");
+        json_parent_open(out, par->bdf, psep);
         const char *tsep = "\n";
         for (size_t t = 0; t < par->ntypes; t++) {
             const struct inv_type *ty = &sorted[t];
             const struct inv_typedef *d = &h->defs[ty->def];
-            fprintf(out, "%s      {\n        ", tsep);
-            json_string(out, d->id);
-            fprintf(
-                out, ": {\n          \"available_instances\": %ld,\n",
-                ty->available < 0 ? 0 : ty->available
-            );
-            fprintf(out, "          \"device_api\": ");
-            json_string(out, d->device_api);
-            if (d->name[0]) {
-                fprintf(out, ",\n          \"name\": ");
-                json_string(out, d->name);
-            }
-            if (d->description[0]) {
-                fprintf(out, ",\n          \"description\": ");
-                json_string(out, d->description);
-            }
-            if (d->info.named) {
-                fprintf(out, ",\n          \"short_name\": ");
-                json_string(out, d->info.short_name);
-                fprintf(out, ",\n          \"series\": \"%c\"", d->info.series);
-            }
-            if (d->info.fb_mib) {
-                fprintf(out, ",\n          \"framebuffer_mib\": %u", d->info.fb_mib);
-            }
-            if (d->info.max_instance) {
-                fprintf(out, ",\n          \"max_instance\": %u", d->info.max_instance);
-            }
-            bool fits = ty->available > 0 && rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0);
-            fprintf(
-                out, ",\n          \"mig_backed\": %s,\n          \"physical_gpu\": ",
-                d->info.mig ? "true" : "false"
-            );
-            json_string(out, h->gpus[par->gpu].bdf);
-            fprintf(out, ",\n          \"fits\": %s\n        }\n      }", fits ? "true" : "false");
+            struct json_type_row jt = {
+                .id = d->id,
+                .device_api = d->device_api,
+                .name = d->name,
+                .description = d->description,
+                .physical_gpu = h->gpus[par->gpu].bdf,
+                .available = ty->available,
+                .info = &d->info,
+                .fits = ty->available > 0 && rules_type_fits(cfg, h, par->gpu, d, NULL, NULL, 0),
+            };
+            json_type_entry(out, &jt, tsep);
             tsep = ",\n";
         }
         fprintf(out, "%s]\n  }", par->ntypes ? "\n    " : "");
         psep = ",\n";
         free(sorted);
     }
-    fprintf(out, "%s]\n", h->nparents ? "\n" : "");
+    for (size_t g = 0; g < nnv && !only; g++) {
+        if (nv[g].free_bdf[0]) {
+            json_nvidia_gpu(out, &nv[g], psep);
+            psep = ",\n";
+        }
+    }
+    fprintf(out, "%s]\n", psep[0] == ',' ? "\n" : "");
 }
 
-/* A GPU on NVIDIA's vendor interface: its VFs in use and what a free one can take now. */
 /* A vendor-interface type's framebuffer from its name (newer drivers give no description):
  * "NVIDIA L40S-4Q" is 4096 MiB, a MIG name "...-1-5C" 5 GB. 0 when the name does not tell;
  * *mig (may be NULL): MIG-backed, exempt from the time-sliced sizes. */
@@ -257,6 +315,7 @@ static void iface_mode(const struct nvidia_gpu *g, char *buf, size_t size) {
     }
 }
 
+/* A GPU on NVIDIA's vendor interface: its VFs in use and what a free one can take now. */
 static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     fprintf(
         out,
@@ -291,7 +350,7 @@ void report_types(
     size_t nnv, const char *only_parent, bool json
 ) {
     if (json) {
-        types_json(out, cfg, h, only_parent);
+        types_json(out, cfg, h, nv, nnv, only_parent);
         return;
     }
     for (size_t g = 0; g < nnv; g++) {

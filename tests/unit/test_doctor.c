@@ -284,6 +284,19 @@ static void test_vendor_views(void **state) {
     );
     assert_int_equal(run(NULL, "status"), 0);
     assert_contains(R.out, "equal-size mode, 2048 MiB vGPUs; VFs in use: 1 of 2");
+    /* types --json: the free VF, as an mdev parent would be, with what it can take now */
+    assert_int_equal(run(NULL, "types", "--json"), 0);
+    assert_contains(
+        R.out, "\"0000:81:00.5\": [\n      {\n        \"nvidia-1\": {\n"
+               "          \"available_instances\": 1,\n"
+               "          \"device_api\": \"vfio-pci\",\n"
+               "          \"name\": \"NVIDIA L40S-2Q\",\n"
+    );
+    assert_contains(
+        R.out, "\"framebuffer_mib\": 2048,\n          \"mig_backed\": false,\n"
+               "          \"physical_gpu\": \"0000:81:00.0\""
+    );
+    assert_not_contains(R.out, "L40S-4Q");
     fh_write(
         FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/creatable_vgpu_types",
         "ID : vGPU Name\n1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"
