@@ -14,7 +14,7 @@ void admin_status_free(struct host_status *st) {
     config_free(&st->cfg);
     inventory_free(&st->host);
     free(st->missing);
-    free(st->nvidia);
+    inventory_nvidia_gpus_free(st->nvidia, st->nnvidia);
     warn_free(&st->warnings);
     st->missing = NULL;
     st->nvidia = NULL;
@@ -75,21 +75,14 @@ static void annotate_vf_users(const struct hook_env *env, struct host_status *st
     }
     for (size_t g = 0; g < st->nnvidia; g++) {
         struct nvidia_gpu *G = &st->nvidia[g];
-        for (size_t u = 0; u < G->nused && u < ARRAY_SIZE(G->used); u++) {
+        for (size_t u = 0; u < G->nused; u++) {
             for (size_t i = 0; i < n; i++) {
-                size_t bl = strlen(vfs[i].bdf);
-                if (strncmp(G->used[u], vfs[i].bdf, bl) || G->used[u][bl] != ' ') {
-                    continue;
-                }
-                if (vfs[i].state == VM_RUNNING && vfs[i].vmid) {
-                    str_append(G->used[u], sizeof(G->used[u]), " (VM %lu)", vfs[i].vmid);
-                } else if (vfs[i].state == VM_BUSY) {
-                    str_append(G->used[u], sizeof(G->used[u]), " (VM %lu, busy)", vfs[i].vmid);
-                } else if (vfs[i].state != VM_RUNNING) {
-                    str_append(G->used[u], sizeof(G->used[u]), " (no VM runs it: left over)");
+                if (!strcmp(G->used[u].bdf, vfs[i].bdf)) {
+                    G->used[u] = vfs[i];
                 }
             }
         }
+        G->users_known = true;
     }
 }
 

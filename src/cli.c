@@ -513,7 +513,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
         report_types(
             o.json ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json
         );
-        free(nv);
+        inventory_nvidia_gpus_free(nv, nnv);
     }
     inventory_free(&h);
     config_free(&cfg);

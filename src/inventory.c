@@ -674,9 +674,11 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
     }
     for (size_t i = 0; i < l.n && r == 0; i++) {
         struct nvidia_iface nv;
-        char pf[16];
-        if (inventory_nvidia_iface(fs, l.names[i], &nv) < 0 ||
-            inventory_physfn(fs, l.names[i], pf, sizeof(pf)) < 0) {
+        char pf[PCI_ID_LEN], vf[PCI_ID_LEN];
+        /* a name too long for a PCI id is no PCI function: skipped, never cut */
+        if (str_fmt(vf, sizeof(vf), "%s", l.names[i]) < 0 ||
+            inventory_nvidia_iface(fs, vf, &nv) < 0 ||
+            inventory_physfn(fs, vf, pf, sizeof(pf)) < 0) {
             continue;
         }
         size_t g;
@@ -687,25 +689,36 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
                 break;
             }
             memset(&(*out)[g], 0, sizeof((*out)[g]));
-            snprintf((*out)[g].bdf, sizeof((*out)[g].bdf), "%s", pf);
+            memcpy((*out)[g].bdf, pf, sizeof(pf));
             (*n)++;
         }
         struct nvidia_gpu *G = &(*out)[g];
         G->nvfs++;
         if (nv.current) {
-            if (G->nused < ARRAY_SIZE(G->used)) {
-                snprintf(
-                    G->used[G->nused], sizeof(G->used[0]), "%s nvidia-%u", l.names[i], nv.current
-                );
+            if ((r = GROW(G->used, G->nused, 1)) < 0) {
+                break;
             }
-            G->nused++;
+            G->used[G->nused++] = (struct vf_holder){.type = nv.current};
+            memcpy(G->used[G->nused - 1].bdf, vf, sizeof(vf));
         } else if (!G->free_bdf[0]) {
             G->free_vf = nv;
-            snprintf(G->free_bdf, sizeof(G->free_bdf), "%s", l.names[i]);
+            memcpy(G->free_bdf, vf, sizeof(vf));
         }
     }
     hostfs_list_free(&l);
+    if (r < 0) {
+        inventory_nvidia_gpus_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
     return r;
+}
+
+void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n) {
+    for (size_t g = 0; gpus && g < n; g++) {
+        free(gpus[g].used);
+    }
+    free(gpus);
 }
 
 /* The VM whose running QEMU passes the VF (host=<bdf> or sysfsdev=.../<bdf>), 0 when none. */
@@ -820,7 +833,9 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
         sectioncfg_parse(text, false, &mappings) == 0;
     for (size_t i = 0; i < devs.n && r == 0; i++) {
         struct nvidia_iface nv;
-        if (inventory_nvidia_iface(fs, devs.names[i], &nv) < 0 || !nv.current) {
+        char vf[PCI_ID_LEN];
+        if (str_fmt(vf, sizeof(vf), "%s", devs.names[i]) < 0 ||
+            inventory_nvidia_iface(fs, vf, &nv) < 0 || !nv.current) {
             continue;
         }
         if ((r = GROW(*out, *n, 1)) < 0) {
@@ -828,7 +843,7 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
         }
         struct vf_holder *v = &(*out)[(*n)++];
         memset(v, 0, sizeof(*v));
-        snprintf(v->bdf, sizeof(v->bdf), "%s", devs.names[i]);
+        memcpy(v->bdf, vf, sizeof(vf));
         v->type = nv.current;
         unsigned long user = qemu_user(fs, &procs, v->bdf);
         if (user) {

@@ -125,15 +125,18 @@ int inventory_vf_reset(const struct hostfs *fs, const char *bdf);
 
 /* Physical GPUs whose VFs use NVIDIA's vendor interface (for types and status). */
 struct nvidia_gpu {
-    char bdf[16];
+    char bdf[PCI_ID_LEN];
     size_t nvfs;
-    size_t nused;                /* VFs with a type set */
-    char used[32][64];           /* "0000:81:00.4 nvidia-1414" (then who has it) */
+    struct vf_holder *used; /* the VFs with a type set, nused of them (malloc'ed) */
+    size_t nused;
+    bool users_known;            /* used[].vmid and .state were filled (inventory_vf_holders) */
     struct nvidia_iface free_vf; /* what a free VF can take now */
-    char free_bdf[16];           /* that VF; "" when none is free */
+    char free_bdf[PCI_ID_LEN];   /* that VF; "" when none is free */
 };
-/* Scans /sys/bus/pci/devices for the interface; *out malloc'ed. */
+/* Scans /sys/bus/pci/devices for the interface; *out malloc'ed, free with
+ * inventory_nvidia_gpus_free. */
 int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n);
+void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n);
 
 /* Fill the state of every mdev in the array (each VM is asked once). */
 void inventory_read_vm_states(const struct hostfs *fs, struct inv_mdev *mdevs, size_t n);

@@ -287,7 +287,7 @@ static int check_type_here(
     struct pvh_warnings *w, struct pvh_err *e
 ) {
     _cleanup_(inventory_freep) struct host h = {0};
-    _cleanup_free_ struct nvidia_gpu *nv = NULL;
+    struct nvidia_gpu *nv = NULL;
     struct pvh_err le;
     size_t nnv = 0;
     if (inventory_load_all(env->fs, &h, &le) < 0) {
@@ -299,19 +299,25 @@ static int check_type_here(
     for (size_t p = 0; p < h.nparents; p++) {
         anywhere |= inv_parent_type(&h, p, req->type) != NULL;
     }
-    const char *vf = NULL;
+    const char *vf = NULL; /* points into nv or at gpu_pf */
+    char gpu_pf[PCI_ID_LEN];
     for (size_t g = 0; g < req->ngpus && !vf; g++) {
-        char pf[PCI_ID_LEN];
-        if (inventory_physfn(env->fs, req->gpus[g], pf, sizeof(pf)) == 0) {
+        if (inventory_physfn(env->fs, req->gpus[g], gpu_pf, sizeof(gpu_pf)) == 0) {
             for (size_t k = 0; k < nnv && !vf; k++) {
-                vf = !strcmp(nv[k].bdf, pf) ? (nv[k].free_bdf[0] ? nv[k].free_bdf : pf) : NULL;
+                vf = !strcmp(nv[k].bdf, gpu_pf) ? (nv[k].free_bdf[0] ? nv[k].free_bdf : gpu_pf)
+                                                : NULL;
             }
         }
     }
     if (!vf && !anywhere) {
         vf = vendor_iface_offer(nv, nnv, req->type, NULL);
     }
+    char offer_vf[PCI_ID_LEN] = ""; /* nv is freed here */
     if (vf) {
+        memcpy(offer_vf, vf, sizeof(offer_vf));
+    }
+    inventory_nvidia_gpus_free(nv, nnv);
+    if (offer_vf[0]) {
         err_set(
             e, -ENOTSUP,
             "'%s' is offered through NVIDIA's vendor interface (VFs with "
@@ -323,7 +329,7 @@ static int check_type_here(
             e,
             "give the VM the VF as Proxmox does it: qm set %lu --hostpci0 %s,mdev=nvidia-N "
             "(N from 'pve-vgpu-hook types')",
-            req->vmid, vf
+            req->vmid, offer_vf
         );
         return -ENOTSUP;
     }

@@ -315,6 +315,25 @@ static void iface_mode(const struct nvidia_gpu *g, char *buf, size_t size) {
     }
 }
 
+/* PCI id, type id, the longest VM note, and the NUL */
+#define VF_USE_TEXT_MAX (PCI_ID_LEN + 20 + 48)
+
+/* "0000:81:00.4 nvidia-1414", then who has it when status looked: "(VM 300)",
+ * "(VM 300, busy)" or "(no VM runs it: left over)". */
+static void
+vf_use_text(const struct nvidia_gpu *g, const struct vf_holder *v, char *buf, size_t size) {
+    const char *who = "";
+    char vm[48] = "";
+    if (g->users_known && v->state == VM_RUNNING && v->vmid) {
+        snprintf(vm, sizeof(vm), " (VM %lu)", v->vmid);
+    } else if (g->users_known && v->state == VM_BUSY) {
+        snprintf(vm, sizeof(vm), " (VM %lu, busy)", v->vmid);
+    } else if (g->users_known && v->state != VM_RUNNING) {
+        who = " (no VM runs it: left over)";
+    }
+    snprintf(buf, size, "%s nvidia-%u%s%s", v->bdf, v->type, vm, who);
+}
+
 /* A GPU on NVIDIA's vendor interface: its VFs in use and what a free one can take now. */
 static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     fprintf(
@@ -326,8 +345,10 @@ static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     char mode[64];
     iface_mode(g, mode, sizeof(mode));
     fprintf(out, "  %s; VFs in use: %zu of %zu", mode, g->nused, g->nvfs);
-    for (size_t i = 0; i < g->nused && i < ARRAY_SIZE(g->used); i++) {
-        fprintf(out, "%s%s", i ? ", " : ": ", g->used[i]);
+    for (size_t i = 0; i < g->nused; i++) {
+        char use[VF_USE_TEXT_MAX];
+        vf_use_text(g, &g->used[i], use, sizeof(use));
+        fprintf(out, "%s%s", i ? ", " : ": ", use);
     }
     fprintf(out, "\n");
     if (!g->free_bdf[0]) {
@@ -529,8 +550,10 @@ static void status_json(FILE *out, const struct host_status *st) {
         iface_mode(nv, mode, sizeof(mode));
         json_object_object_add(o, "state", jstr(mode));
         json_object *used = json_object_new_array();
-        for (size_t i = 0; i < nv->nused && i < ARRAY_SIZE(nv->used); i++) {
-            json_object_array_add(used, jstr(nv->used[i]));
+        for (size_t i = 0; i < nv->nused; i++) {
+            char use[VF_USE_TEXT_MAX];
+            vf_use_text(nv, &nv->used[i], use, sizeof(use));
+            json_object_array_add(used, jstr(use));
         }
         json_object_object_add(o, "in_use", used);
         json_object *cre = json_object_new_array();

@@ -306,11 +306,31 @@ static void test_vendor_views(void **state) {
     assert_contains(R.out, "\"framebuffer_mib\": 4096");
 }
 
+/* status lists every VF that holds a type, however many (an L40S has 32, newer GPUs more),
+ * and says which of them no VM runs. */
+static void test_status_lists_every_vf(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 40, "1 : NVIDIA L40S-1Q\n"), 0);
+    for (unsigned i = 0; i < 40; i++) {
+        char vf[16];
+        snprintf(vf, sizeof(vf), "0000:81:%02x.%u", (4 + i) / 8, (4 + i) % 8);
+        set_vf_type(vf, "1\n");
+    }
+    assert_int_equal(run(NULL, "status"), 0);
+    assert_contains(
+        R.out, "VFs in use: 40 of 40: 0000:81:00.4 nvidia-1 (no VM runs it: left over)"
+    );
+    assert_contains(R.out, ", 0000:81:05.3 nvidia-1 (no VM runs it: left over)\n");
+    assert_int_equal(run(NULL, "status", "--json"), 0);
+    assert_contains(R.out, "\"0000:81:05.3 nvidia-1 (no VM runs it: left over)\"");
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
     const struct CMUnitTest tests[] = {
         T(test_ready),
+        T(test_status_lists_every_vf),
         T(test_vfio_module_not_loaded),
         T(test_vfio_module_missing),
         T(test_no_types_with_module),
