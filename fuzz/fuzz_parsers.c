@@ -157,8 +157,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
     }
     case 6: { /* nvidia/creatable_vgpu_types, and what reaches a terminal */
-        struct nvidia_iface nv;
-        nvidia_parse_creatable(text, &nv);
+        struct nvidia_iface nv = {0};
+        (void)nvidia_parse_creatable(text, &nv);
+        nvidia_iface_free(&nv);
         char *esc = str_escape_ctl(text, len, false);
         if (!esc || str_has_ctl(esc, false)) {
             abort(); /* escaped text is safe to print */

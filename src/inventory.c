@@ -604,11 +604,17 @@ bool inv_mdev_is_leftover(const struct inv_mdev *m) {
     return m->owned && m->state == VM_STOPPED;
 }
 
-void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
-    out->ncreatable = 0;
+void nvidia_iface_free(struct nvidia_iface *nv) {
+    free(nv->creatable);
+    nv->creatable = NULL;
+    nv->ncreatable = 0;
+}
+
+int nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
+    nvidia_iface_free(out);
     const char *p = text, *s;
     size_t len;
-    while (out->ncreatable < NVIDIA_IFACE_MAX && str_next_line(&p, &s, &len)) {
+    while (str_next_line(&p, &s, &len)) {
         const char *end = s + len;
         while (*s == ' ' || *s == '\t') {
             s++;
@@ -633,6 +639,10 @@ void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
         while (ne > name && (ne[-1] == ' ' || ne[-1] == '\t' || ne[-1] == '\r')) {
             ne--;
         }
+        if (GROW(out->creatable, out->ncreatable, 1) < 0) {
+            nvidia_iface_free(out);
+            return -ENOMEM;
+        }
         struct nvidia_iface_type *t = &out->creatable[out->ncreatable];
         t->id = (unsigned)id;
         /* a name too long to hold is left out rather than cut */
@@ -642,6 +652,7 @@ void nvidia_parse_creatable(const char *text, struct nvidia_iface *out) {
         }
         out->ncreatable++;
     }
+    return 0;
 }
 
 int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out) {
@@ -659,7 +670,7 @@ int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvid
     _cleanup_free_ char *text = NULL;
     if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/creatable_vgpu_types", bdf) == 0 &&
         hostfs_read_alloc(fs, path, 1 << 16, &text, NULL) == 0) {
-        nvidia_parse_creatable(text, out);
+        return nvidia_parse_creatable(text, out);
     }
     return 0;
 }
@@ -695,15 +706,16 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
         struct nvidia_gpu *G = &(*out)[g];
         G->nvfs++;
         if (nv.current) {
-            if ((r = GROW(G->used, G->nused, 1)) < 0) {
-                break;
+            if ((r = GROW(G->used, G->nused, 1)) == 0) {
+                G->used[G->nused++] = (struct vf_holder){.type = nv.current};
+                memcpy(G->used[G->nused - 1].bdf, vf, sizeof(vf));
             }
-            G->used[G->nused++] = (struct vf_holder){.type = nv.current};
-            memcpy(G->used[G->nused - 1].bdf, vf, sizeof(vf));
         } else if (!G->free_bdf[0]) {
-            G->free_vf = nv;
+            G->free_vf = nv; /* the GPU owns its list now */
+            nv.creatable = NULL;
             memcpy(G->free_bdf, vf, sizeof(vf));
         }
+        nvidia_iface_free(&nv);
     }
     hostfs_list_free(&l);
     if (r < 0) {
@@ -717,6 +729,7 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
 void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n) {
     for (size_t g = 0; gpus && g < n; g++) {
         free(gpus[g].used);
+        nvidia_iface_free(&gpus[g].free_vf);
     }
     free(gpus);
 }
@@ -835,7 +848,11 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
         struct nvidia_iface nv;
         char vf[PCI_ID_LEN];
         if (str_fmt(vf, sizeof(vf), "%s", devs.names[i]) < 0 ||
-            inventory_nvidia_iface(fs, vf, &nv) < 0 || !nv.current) {
+            inventory_nvidia_iface(fs, vf, &nv) < 0) {
+            continue;
+        }
+        nvidia_iface_free(&nv); /* only the type set matters here */
+        if (!nv.current) {
             continue;
         }
         if ((r = GROW(*out, *n, 1)) < 0) {

@@ -91,7 +91,6 @@ bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf);
 /* NVIDIA's vendor-specific vGPU interface (kernel >= 6.8, qemu-server >= 8.2.5): a VF with
  * nvidia/current_vgpu_type and nvidia/creatable_vgpu_types instead of mdev_supported_types.
  * Proxmox sets the type itself while it builds the QEMU command line. */
-#define NVIDIA_IFACE_MAX 64
 struct nvidia_iface_type {
     unsigned id;
     char name[128]; /* "" when the driver's name was unusable */
@@ -99,13 +98,14 @@ struct nvidia_iface_type {
 struct nvidia_iface {
     unsigned current;      /* 0: none */
     unsigned long used_by; /* the VM whose QEMU uses the VF (filled by the caller), 0: none */
-    struct nvidia_iface_type creatable[NVIDIA_IFACE_MAX];
+    struct nvidia_iface_type *creatable; /* malloc'ed: a VF may offer many (H100: MIG too) */
     size_t ncreatable;
 };
+void nvidia_iface_free(struct nvidia_iface *nv);
 /* -ENOENT when bdf does not have that interface. */
 int inventory_nvidia_iface(const struct hostfs *fs, const char *bdf, struct nvidia_iface *out);
 /* "ID : vGPU Name" header, then "<id> : <name>" lines */
-void nvidia_parse_creatable(const char *text, struct nvidia_iface *out);
+int nvidia_parse_creatable(const char *text, struct nvidia_iface *out);
 
 /* A VF of NVIDIA's vendor interface that holds a vGPU type, and who has it: the VM whose QEMU
  * uses it (its command line names host=<VF>), else the VMs whose config names the VF (a

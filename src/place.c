@@ -12,6 +12,9 @@
 
 void place_candidates_free(struct place_candidates *c) {
     for (size_t i = 0; c->iface && i < c->n; i++) {
+        if (c->iface[i]) {
+            nvidia_iface_free(c->iface[i]);
+        }
         free(c->iface[i]);
     }
     free(c->iface);

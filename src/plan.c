@@ -192,10 +192,9 @@ static int load_candidates(
             inventory_nvidia_iface(env->fs, c->ids[k], &nv) < 0) {
             continue;
         }
-        if (!c->iface && !(c->iface = calloc(c->n, sizeof(*c->iface)))) {
-            return err_set(e, -ENOMEM, "out of memory");
-        }
-        if (!(c->iface[k] = malloc(sizeof(nv)))) {
+        if ((!c->iface && !(c->iface = calloc(c->n, sizeof(*c->iface)))) ||
+            !(c->iface[k] = malloc(sizeof(nv)))) {
+            nvidia_iface_free(&nv);
             return err_set(e, -ENOMEM, "out of memory");
         }
         nv.used_by = vf_user(env, p, c->ids[k]);

@@ -84,7 +84,12 @@ static size_t types_of(const struct hostfs *fs, const char *bdf) {
         return n;
     }
     struct nvidia_iface nv;
-    return inventory_nvidia_iface(fs, bdf, &nv) == 0 ? nv.ncreatable + (nv.current != 0) : 0;
+    if (inventory_nvidia_iface(fs, bdf, &nv) < 0) {
+        return 0;
+    }
+    size_t n = nv.ncreatable + (nv.current != 0);
+    nvidia_iface_free(&nv);
+    return n;
 }
 
 /* The VFs of a physical function (virtfnN links), and the types they offer in all. */
@@ -201,8 +206,10 @@ static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor
         const char *bdf = l.names[i];
         if (!nvidia_pf(fs, bdf)) {
             struct nvidia_iface nv;
-            *vendor_iface |=
-                pci_has(fs, bdf, "physfn") && inventory_nvidia_iface(fs, bdf, &nv) == 0;
+            if (pci_has(fs, bdf, "physfn") && inventory_nvidia_iface(fs, bdf, &nv) == 0) {
+                *vendor_iface = true;
+                nvidia_iface_free(&nv);
+            }
             continue;
         }
         size_t nvfs;

@@ -422,6 +422,18 @@ static void test_nvidia_vendor_interface(void **state) {
     fh_run(FH, &R, NULL, "check", "100", NULL);
     assert_int_equal(R.status, 0);
     assert_contains(R.out, "index 0: nvidia-1414 on 0000:81:00.4: left to Proxmox");
+    /* a VF may offer many types (time-sliced and MIG-backed): the last of 100 still counts */
+    char many[4096] = "";
+    for (unsigned id = 2001; id <= 2100; id++) {
+        char line[40];
+        snprintf(line, sizeof(line), "%u : NVIDIA H100-%uC\n", id, id - 2000);
+        strcat(many, line);
+    }
+    assert_int_equal(fh_add_nvidia_iface(FH, "0000:82:00.0", 1, many), 0);
+    vm(102, "hostpci0: 0000:82:00.4,mdev=nvidia-2100\n");
+    fh_run(FH, &R, NULL, "check", "102", NULL);
+    assert_int_equal(R.status, 0);
+    assert_contains(R.out, "index 0: nvidia-2100 on 0000:82:00.4: left to Proxmox");
     /* a type that is not creatable there now: refused with what is */
     vm(101, "hostpci0: 0000:81:00.5,mdev=nvidia-1499\n");
     assert_int_equal(hook("101", "pre-start"), 1);

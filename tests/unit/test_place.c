@@ -453,6 +453,7 @@ static void test_own_devices_and_vendor_iface(void **state) {
     cands_of(&c, vf);
     c.iface = calloc(1, sizeof(*c.iface));
     c.iface[0] = calloc(1, sizeof(**c.iface));
+    c.iface[0]->creatable = calloc(1, sizeof(*c.iface[0]->creatable));
     c.iface[0]->creatable[0] = (struct nvidia_iface_type){.id = 1414, .name = "NVIDIA L40S-2Q"};
     c.iface[0]->ncreatable = 1;
     struct planned_mdev vit = {.index = 0};
