@@ -25,9 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define GPU_A "0000:06:00.0"
-#define GPU_B "0000:07:00.0"
-
 static struct fakehost *FH;
 static struct fh_result R;
 

@@ -25,14 +25,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define U100 "00000000-0000-0000-0000-000000000100"
-#define U100_1 "00000001-0000-0000-0000-000000000100"
-#define U101 "00000000-0000-0000-0000-000000000101"
-#define GPU_A "0000:06:00.0"
-#define GPU_B "0000:07:00.0"
-#define DEV(bdf, uuid) "sys/devices/pci0000:00/" bdf "/" uuid
-#define BUS(uuid) "sys/bus/mdev/devices/" uuid
-
 static struct fakehost *FH;
 static struct fh_result R;
 
