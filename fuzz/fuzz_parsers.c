@@ -15,6 +15,7 @@
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vfmap.h"
 #include "vgpu_type.h"
 
 #include <stdint.h>
@@ -154,6 +155,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 sectioncfg_free(&cfg);
             }
         }
+        /* managed mode's own mapping: appended to any file, Proxmox reads exactly our VF from
+         * it, and removing it gives the file back byte for byte */
+        size_t s0, e0;
+        char *put = NULL, *back = NULL, *got = NULL;
+        unsigned sep;
+        if (sectioncfg_span(text, false, "vgpu-hook-1", &s0, &e0) < 0 &&
+            vfmap_put(
+                text, "vgpu-hook-1", 1, "pve1", "\tmap node=pve1,path=0000:81:00.4,id=1:2\n", &put,
+                &sep
+            ) == 0) {
+            if (vfmap_node_paths(put, "vgpu-hook-1", "pve1", &got) != 0 ||
+                strcmp(got, "0000:81:00.4") != 0 ||
+                vfmap_remove(put, "vgpu-hook-1", sep, &back) != 0 || strcmp(back, text) != 0) {
+                abort();
+            }
+        }
+        free(put);
+        free(back);
+        free(got);
+        put = got = NULL;
+        /* a node's lines replaced in an existing section: exactly the new ones are read */
+        if (sectioncfg_span(text, false, "vgpu-hook-2", &s0, &e0) == 0) {
+            if (vfmap_put(
+                    text, "vgpu-hook-2", 2, "pve1", "\tmap node=pve1,path=0000:81:00.5,id=1:2\n",
+                    &put, &sep
+                ) != 0 ||
+                vfmap_node_paths(put, "vgpu-hook-2", "pve1", &got) != 0 ||
+                strcmp(got, "0000:81:00.5") != 0 || strncmp(put, text, s0) != 0) {
+                abort();
+            }
+        }
+        free(put);
+        free(got);
         break;
     }
     case 6: { /* nvidia/creatable_vgpu_types, and what reaches a terminal */

@@ -8,7 +8,8 @@ out=${PVH_FUZZ_OUT:-fuzz/out}
 [ -z "${PVH_FUZZ_FRESH:-}" ] || rm -rf "$out/corpus"
 mkdir -p "$out/corpus"
 srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c
-      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/config.c src/mdev.c src/inventory.c)
+      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/vfmap.c src/config.c src/mdev.c
+      src/inventory.c)
 clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     fuzz/fuzz_parsers.c "${srcs[@]}" $(pkg-config --cflags --libs json-c) -o "$out/fuzz_parsers"
@@ -19,6 +20,7 @@ done
 printf '\001{"policy": "mixed-size", "vms": {"100": {"type": "P40-1Q", "gpus": {"pve1": ["06:00.0"]}}}}' >"$out/corpus/json"
 printf '\0020000:06:00.0,mdev=nvidia-46,pcie=1' >"$out/corpus/hostpci"
 printf '\005vgpu\n\tmap node=pve1,path=0000:41:00.4;0000:41:00.5,id=10de:2235\n\ndir: local\n\tpath /var/lib/vz\n' >"$out/corpus/sectioncfg"
+printf '\005a40\n\tmap node=pve1,path=0000:41:00.0,id=10de:2235\n\nvgpu-hook-2\n\tdescription d\n\tmdev 1' >"$out/corpus/mapping"
 printf '\006ID : vGPU Name\n1414 : NVIDIA L40S-2Q\n' >"$out/corpus/creatable"
 # The suite's run (PVH_FUZZ_FRESH=1) starts from the seeds each time, so it is repeatable; run
 # by hand, the corpus grows across runs. Crash reproducers stay in $out.

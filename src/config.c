@@ -53,6 +53,7 @@ void config_free(struct pvh_config *c) {
         free(c->vms[i].lists);
         free(c->vms[i].args_before);
         free(c->vms[i].hookscript_added);
+        free(c->vms[i].mapping);
     }
     free(c->vms);
     c->vms = NULL;
@@ -190,7 +191,37 @@ static int parse_attached(
     }
     vm->attached = true;
     int r = attached_value(val, "args_before", &vm->args_before, path, sub, e);
-    return r < 0 ? r : attached_value(val, "hookscript_added", &vm->hookscript_added, path, sub, e);
+    if (r == 0) {
+        r = attached_value(val, "hookscript_added", &vm->hookscript_added, path, sub, e);
+    }
+    if (r == 0) {
+        r = attached_value(val, "mapping", &vm->mapping, path, sub, e);
+    }
+    if (r < 0 || !vm->mapping) {
+        return r;
+    }
+    /* it becomes a section name in /etc/pve/mapping/pci.cfg: Proxmox's pve-configid */
+    for (const char *p = vm->mapping; *p; p++) {
+        if (!(islower((unsigned char)*p) ||
+              (p > vm->mapping && (isdigit((unsigned char)*p) || *p == '-' || *p == '_')))) {
+            return bad_value(e, path, sub, "is written by attach; do not edit it");
+        }
+    }
+    json_object *v;
+    if (json_object_object_get_ex(val, "mapping_sep_nl", &v)) {
+        int64_t n = json_object_get_int64(v);
+        if (!json_object_is_type(v, json_type_int) || n < 0 || n > 2) {
+            return bad_value(e, path, sub, "is written by attach; do not edit it");
+        }
+        vm->mapping_sep_nl = (unsigned)n;
+    }
+    if (json_object_object_get_ex(val, "mapping_file_created", &v)) {
+        if (!json_object_is_type(v, json_type_boolean)) {
+            return bad_value(e, path, sub, "is written by attach; do not edit it");
+        }
+        vm->mapping_file_created = json_object_get_boolean(v);
+    }
+    return 0;
 }
 
 static int parse_vm(

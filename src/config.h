@@ -46,6 +46,11 @@ struct vm_settings {
     bool attached;
     char *args_before;      /* the args value before attach; NULL when there was none */
     char *hookscript_added; /* the volid attach set as hookscript; NULL when it set none */
+    /* NVIDIA's vendor interface: the resource mapping attach made for the VM (referenced by
+     * hostpci<index>), the newlines it put before it, and whether it created pci.cfg. */
+    char *mapping; /* NULL in mdev managed mode */
+    unsigned mapping_sep_nl;
+    bool mapping_file_created;
 };
 
 #define SERIES_GROUPS_MAX 8

@@ -1,5 +1,6 @@
 #include "hook.h"
 
+#include "managed.h"
 #include "mdev.h"
 
 #include "cleanup.h"
@@ -236,6 +237,27 @@ static int run_chained(
 
 /* ---------- phases ---------- */
 
+/* Managed mode on NVIDIA's vendor interface: this node's VFs into the VM's resource mapping
+ * before Proxmox reads it (it does so after pre-start, while it builds the QEMU command). */
+static int write_vfmap(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    if (!p->vfmap_id || !p->vfmap_changed) {
+        return 0;
+    }
+    struct pvh_warnings w = {0};
+    int r = managed_vfmap_write(
+        env, p->vmid, p->node, p->vfmap_id, p->vfmap_lines, p->cfg.lock_timeout_s * 1000, &w, e
+    );
+    log_warnings(&w);
+    warn_free(&w);
+    if (r == 0) {
+        log_msg(
+            LOG_LVL_INFO, "resource mapping %s now lists node %s's VFs in placement order",
+            p->vfmap_id, p->node
+        );
+    }
+    return r;
+}
+
 static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     struct pvh_err e = {0};
     int lock = mdev_host_lock(env->fs, &e);
@@ -278,7 +300,10 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
             r = -EAGAIN;
         }
     } else {
-        r = execute_plan(env, &p, &e);
+        r = write_vfmap(env, &p, &e);
+        if (r == 0) {
+            r = execute_plan(env, &p, &e);
+        }
         if (r < 0) {
             log_err(&e);
         }

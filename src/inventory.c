@@ -122,6 +122,43 @@ bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf) {
     return is_nvidia(vendor, driver);
 }
 
+/* One id file ("0x10de\n") as 4 lowercase hex digits; "" when missing or not an id. */
+static void
+read_pci_id_file(const struct hostfs *fs, const char *bdf, const char *name, char *out) {
+    char path[PATH_MAX], buf[16];
+    out[0] = '\0';
+    ssize_t n;
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/%s", bdf, name) < 0 ||
+        (n = hostfs_read(fs, path, buf, sizeof(buf) - 1)) <= 0) {
+        return;
+    }
+    buf[n] = '\0';
+    const char *p = strncmp(buf, "0x", 2) ? buf : buf + 2;
+    size_t len = strspn(p, "0123456789abcdefABCDEF");
+    if (len == 4 && (p[4] == '\0' || p[4] == '\n')) {
+        for (size_t i = 0; i < 4; i++) {
+            out[i] = (char)tolower((unsigned char)p[i]);
+        }
+        out[4] = '\0';
+    }
+}
+
+int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out) {
+    char path[PATH_MAX], group[32];
+    read_pci_id_file(fs, bdf, "vendor", out->vendor);
+    read_pci_id_file(fs, bdf, "device", out->device);
+    read_pci_id_file(fs, bdf, "subsystem_vendor", out->subsys_vendor);
+    read_pci_id_file(fs, bdf, "subsystem_device", out->subsys_device);
+    out->iommu_group = -1;
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/iommu_group", bdf) == 0 &&
+        hostfs_link_basename(fs, path, group, sizeof(group)) == 0) {
+        char *end;
+        long g = strtol(group, &end, 10);
+        out->iommu_group = *end || end == group || g < 0 ? -1 : g;
+    }
+    return out->vendor[0] && out->device[0] ? 0 : -ENODEV;
+}
+
 /* tdirfd: the parent's mdev_supported_types directory. */
 static int load_typedef(
     const struct hostfs *fs, struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def
@@ -704,7 +741,11 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
             (*n)++;
         }
         struct nvidia_gpu *G = &(*out)[g];
-        G->nvfs++;
+        if ((r = GROW(G->vfs, G->nvfs, 1)) < 0) {
+            nvidia_iface_free(&nv);
+            break;
+        }
+        memcpy(G->vfs[G->nvfs++], vf, sizeof(vf));
         if (nv.current) {
             if ((r = GROW(G->used, G->nused, 1)) == 0) {
                 G->used[G->nused++] = (struct vf_holder){.type = nv.current};
@@ -728,6 +769,7 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
 
 void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n) {
     for (size_t g = 0; gpus && g < n; g++) {
+        free(gpus[g].vfs);
         free(gpus[g].used);
         nvidia_iface_free(&gpus[g].free_vf);
     }

@@ -126,6 +126,7 @@ int inventory_vf_reset(const struct hostfs *fs, const char *bdf);
 /* Physical GPUs whose VFs use NVIDIA's vendor interface (for types and status). */
 struct nvidia_gpu {
     char bdf[PCI_ID_LEN];
+    char (*vfs)[PCI_ID_LEN]; /* every VF with the interface, in address order (malloc'ed) */
     size_t nvfs;
     struct vf_holder *used; /* the VFs with a type set, nused of them (malloc'ed) */
     size_t nused;
@@ -137,6 +138,15 @@ struct nvidia_gpu {
  * inventory_nvidia_gpus_free. */
 int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n);
 void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n);
+
+/* What Proxmox's resource mappings record of a PCI function, to notice changed hardware
+ * (pve-guest-common's Mapping::PCI::assert_valid): ids as 4 lowercase hex digits without 0x,
+ * "" when sysfs has none; iommu_group -1 when the device has none. */
+struct pci_ident {
+    char vendor[5], device[5], subsys_vendor[5], subsys_device[5];
+    long iommu_group;
+};
+int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out);
 
 /* Fill the state of every mdev in the array (each VM is asked once). */
 void inventory_read_vm_states(const struct hostfs *fs, struct inv_mdev *mdevs, size_t n);

@@ -1,13 +1,16 @@
 #include "managed.h"
 
 #include "cleanup.h"
+#include "debver.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
 #include "paths.h"
+#include "place.h"
 #include "pveconf.h"
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vfmap.h"
 #include "vgpu_type.h"
 
 #include <ctype.h>
@@ -35,12 +38,25 @@ struct edit {
     size_t cfg_len;
     json_object *doc;
     struct pvh_config cfg;
+    /* NVIDIA's vendor interface: the VM's resource mapping in /etc/pve/mapping/pci.cfg */
+    bool map_locked;
+    char *map_text; /* the file as it was; NULL when it did not exist */
+    size_t map_len;
+    bool map_change;
+    char *map_new; /* its new content; NULL (with map_change) removes the file */
 };
 
 static void edit_free(struct edit *ed) {
+    if (ed->map_locked) {
+        hostfs_cluster_unlock(ed->env->fs, PCI_MAPPING_LOCK_DIR);
+    }
     if (ed->cfg_locked) {
         hostfs_cluster_unlock(ed->env->fs, CONFIG_LOCK_DIR);
     }
+    free(ed->map_text);
+    free(ed->map_new);
+    ed->map_text = ed->map_new = NULL;
+    ed->map_locked = false;
     hostfs_unlock(ed->vm_lock);
     free(ed->conf_text);
     pveconf_free(&ed->conf);
@@ -53,17 +69,19 @@ static void edit_free(struct edit *ed) {
     ed->doc = NULL;
 }
 
-/* The cluster lock on the settings file, when it lives on pmxcfs (the default path). */
-static int
-lock_settings(struct edit *ed, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e) {
-    if (ed->env->config_path) {
-        return 0; /* a file of this machine named with --config: no cluster to lock against */
-    }
-    int r = hostfs_cluster_lock(ed->env->fs, CONFIG_LOCK_DIR, timeout_ms);
+/* pmxcfs' cluster lock on a file of /etc/pve (the directory cfs_lock_file uses for it), so that
+ * no other node or command edits it at the same moment. *locked stays false where /etc/pve is
+ * no pmxcfs (with a warning). */
+int managed_cluster_lock(
+    const struct hook_env *env, const char *lockdir, const char *file, int timeout_ms, bool *locked,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    *locked = false;
+    int r = hostfs_cluster_lock(env->fs, lockdir, timeout_ms);
     if (r == -ETIMEDOUT) {
         err_set(
-            e, r, "another node or command is editing %s (the cluster lock %s is held)",
-            ed->cfg_path, CONFIG_LOCK_DIR
+            e, r, "another node or command is editing %s (the cluster lock %s is held)", file,
+            lockdir
         );
         err_hint(
             e, "run the command again in a moment; a lock left by a crashed command "
@@ -73,17 +91,46 @@ lock_settings(struct edit *ed, int timeout_ms, struct pvh_warnings *w, struct pv
     }
     if (r == -ENOENT) {
         warn_add(
-            w, "no %s: this is not a pmxcfs /etc/pve; editing without the cluster lock",
-            PVE_CLUSTER_LOCK_DIR
+            w, "no %s: this is not a pmxcfs /etc/pve; editing %s without the cluster lock",
+            PVE_CLUSTER_LOCK_DIR, file
         );
         return 0;
     }
     if (r < 0) {
-        err_set(e, r, "cannot take the cluster lock %s: %s", CONFIG_LOCK_DIR, strerror(-r));
+        err_set(e, r, "cannot take the cluster lock %s: %s", lockdir, strerror(-r));
         err_hint(e, "without quorum /etc/pve is read-only ('pvecm status'); nothing was changed");
         return r;
     }
-    ed->cfg_locked = true;
+    *locked = true;
+    return 0;
+}
+
+/* The cluster lock on the settings file, when it lives on pmxcfs (the default path). */
+static int
+lock_settings(struct edit *ed, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e) {
+    if (ed->env->config_path) {
+        return 0; /* a file of this machine named with --config: no cluster to lock against */
+    }
+    return managed_cluster_lock(
+        ed->env, CONFIG_LOCK_DIR, ed->cfg_path, timeout_ms, &ed->cfg_locked, w, e
+    );
+}
+
+/* The resource mapping file, read under its cluster lock. */
+static int edit_open_mapping(struct edit *ed, struct pvh_warnings *w, struct pvh_err *e) {
+    int r = managed_cluster_lock(
+        ed->env, PCI_MAPPING_LOCK_DIR, PVE_PCI_MAPPING_CFG, ed->cfg.lock_timeout_s * 1000,
+        &ed->map_locked, w, e
+    );
+    if (r < 0) {
+        return r;
+    }
+    r = hostfs_read_alloc(
+        ed->env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &ed->map_text, &ed->map_len
+    );
+    if (r < 0 && r != -ENOENT) {
+        return err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
+    }
     return 0;
 }
 
@@ -207,13 +254,27 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
         .old = ed->conf_text,
         .old_len = ed->conf_len,
         .mode_if_new = 0640};
-    struct hostfs_change changes[2];
+    struct hostfs_change mapping = {
+        .fs = ed->env->fs,
+        .path = PVE_PCI_MAPPING_CFG,
+        .data = ed->map_new,
+        .len = ed->map_new ? strlen(ed->map_new) : 0,
+        .old = ed->map_text,
+        .old_len = ed->map_len,
+        .mode_if_new = 0640};
+    struct hostfs_change changes[3];
     size_t n = 0;
     if (!(empty && !ed->cfg_text) && record_first) {
         changes[n++] = settings;
     }
+    if (ed->map_change && record_first) {
+        changes[n++] = mapping;
+    }
     if (conf_changed) {
         changes[n++] = vmconf;
+    }
+    if (ed->map_change && !record_first) {
+        changes[n++] = mapping;
     }
     if (!(empty && !ed->cfg_text) && !record_first) {
         changes[n++] = settings;
@@ -260,36 +321,44 @@ static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, 
     }
 }
 
-/* Does a GPU on NVIDIA's vendor interface offer the type (a free VF can take it now)? */
-static const char *vendor_iface_offer(
+/* The id of the type on NVIDIA's vendor interface: "nvidia-<id>" itself (when the node has
+ * such GPUs), else the first GPU (of only, when given) whose free VF offers it by name. 0 when
+ * none does. */
+static unsigned vendor_iface_type_id(
     const struct nvidia_gpu *nv, size_t nnv, const char *type, const char *only_gpu
 ) {
+    unsigned id = 0;
+    int used = 0;
+    if (nnv && sscanf(type, "nvidia-%u%n", &id, &used) == 1 && !type[used] && id) {
+        return id;
+    }
     for (size_t g = 0; g < nnv; g++) {
         if (only_gpu && strcmp(nv[g].bdf, only_gpu) != 0) {
             continue;
         }
         for (size_t i = 0; i < nv[g].free_vf.ncreatable; i++) {
-            char id[32];
-            snprintf(id, sizeof(id), "nvidia-%u", nv[g].free_vf.creatable[i].id);
-            if (vgpu_type_matches(type, id, nv[g].free_vf.creatable[i].name)) {
-                return nv[g].free_bdf;
+            char sysid[32];
+            snprintf(sysid, sizeof(sysid), "nvidia-%u", nv[g].free_vf.creatable[i].id);
+            if (vgpu_type_matches(type, sysid, nv[g].free_vf.creatable[i].name)) {
+                return nv[g].free_vf.creatable[i].id;
             }
         }
     }
-    return NULL;
+    return 0;
 }
 
-/* Managed mode passes an mdev in args, which NVIDIA's vendor interface does not have: such a
- * type (or --gpu) is refused; else a warning when this node has no GPU offering the type, or a
- * named GPU does not offer it. */
+/* Which way managed mode goes on this node: 0 through an mdev in args (with a warning when no
+ * GPU here offers the type, or a named GPU does not); 1 through a resource mapping, when the
+ * type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id there). */
 static int check_type_here(
     const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
-    struct pvh_warnings *w, struct pvh_err *e
+    unsigned *vtype, struct pvh_warnings *w, struct pvh_err *e
 ) {
     _cleanup_(inventory_freep) struct host h = {0};
     struct nvidia_gpu *nv = NULL;
     struct pvh_err le;
     size_t nnv = 0;
+    *vtype = 0;
     if (inventory_load_all(env->fs, &h, &le) < 0) {
         warn_add(w, "cannot read this node's GPUs (%s); not checking the type", le.msg);
         return 0;
@@ -299,39 +368,36 @@ static int check_type_here(
     for (size_t p = 0; p < h.nparents; p++) {
         anywhere |= inv_parent_type(&h, p, req->type) != NULL;
     }
-    const char *vf = NULL; /* points into nv or at gpu_pf */
-    char gpu_pf[PCI_ID_LEN];
-    for (size_t g = 0; g < req->ngpus && !vf; g++) {
-        if (inventory_physfn(env->fs, req->gpus[g], gpu_pf, sizeof(gpu_pf)) == 0) {
-            for (size_t k = 0; k < nnv && !vf; k++) {
-                vf = !strcmp(nv[k].bdf, gpu_pf) ? (nv[k].free_bdf[0] ? nv[k].free_bdf : gpu_pf)
-                                                : NULL;
-            }
+    bool named_vendor = false; /* a --gpu on the vendor interface */
+    for (size_t g = 0; g < req->ngpus && !named_vendor; g++) {
+        char pf[PCI_ID_LEN];
+        for (size_t k = 0; k < nnv && !named_vendor; k++) {
+            named_vendor = inventory_physfn(env->fs, req->gpus[g], pf, sizeof(pf)) == 0 &&
+                           !strcmp(nv[k].bdf, pf);
         }
     }
-    if (!vf && !anywhere) {
-        vf = vendor_iface_offer(nv, nnv, req->type, NULL);
-    }
-    char offer_vf[PCI_ID_LEN] = ""; /* nv is freed here */
-    if (vf) {
-        memcpy(offer_vf, vf, sizeof(offer_vf));
+    if (named_vendor || !anywhere) {
+        for (size_t g = 0; g < req->ngpus && !*vtype; g++) {
+            *vtype = vendor_iface_type_id(nv, nnv, req->type, req->gpus[g]);
+        }
+        *vtype = *vtype ? *vtype : vendor_iface_type_id(nv, nnv, req->type, NULL);
     }
     inventory_nvidia_gpus_free(nv, nnv);
-    if (offer_vf[0]) {
+    if (named_vendor && !*vtype) {
         err_set(
-            e, -ENOTSUP,
-            "'%s' is offered through NVIDIA's vendor interface (VFs with "
-            "nvidia/current_vgpu_type, kernel 6.8 and later), where no mdev exists for args to "
-            "pass: managed mode cannot place it",
-            req->type
+            e, -ENODEV,
+            "no GPU on node %s offers '%s' on a free VF now, so its id on NVIDIA's vendor "
+            "interface is unknown",
+            ed->node, req->type
         );
         err_hint(
-            e,
-            "give the VM the VF as Proxmox does it: qm set %lu --hostpci0 %s,mdev=nvidia-N "
-            "(N from 'pve-vgpu-hook types')",
-            req->vmid, offer_vf
+            e, "give the id as 'nvidia-N' ('pve-vgpu-hook types' lists them), or attach while a "
+               "VF is free; nothing was changed"
         );
-        return -ENOTSUP;
+        return -ENODEV;
+    }
+    if (*vtype) {
+        return 1;
     }
     if (!anywhere) {
         warn_add(
@@ -583,6 +649,153 @@ static int attach_edit_conf(
     return 0;
 }
 
+/* Managed mode on NVIDIA's vendor interface: the VM's resource mapping with this node's VFs in
+ * placement order, and hostpci<index> referring to it; the hookscript as for mdevs. Other
+ * nodes add theirs at their first pre-start (plan_vfmap). An admin's mapping of the same name
+ * is never touched. */
+static int attach_vfmap(
+    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    unsigned index, unsigned type_id, const char *hookscript, bool *changed, json_object **record,
+    struct pvh_warnings *notes, struct pvh_warnings *w, struct pvh_err *e
+) {
+    char id[VFMAP_ID_MAX], key[16], want[VFMAP_ID_MAX + 48];
+    snprintf(id, sizeof(id), VFMAP_ID_FMT, req->vmid);
+    snprintf(key, sizeof(key), "hostpci%u", index);
+    snprintf(want, sizeof(want), "mapping=%s,mdev=nvidia-%u", id, type_id);
+    bool ours = old && old->mapping && !strcmp(old->mapping, id);
+    if (old && old->attached && !old->mapping) {
+        err_set(
+            e, -EEXIST,
+            "VM %lu is attached with an mdev in args; '%s' is on NVIDIA's vendor "
+            "interface",
+            req->vmid, req->type
+        );
+        err_hint(e, "run 'pve-vgpu-hook detach %lu' first, then attach again", req->vmid);
+        return -EEXIST;
+    }
+    char ver[64] = "";
+    if (debver_installed_on(ed->env->fs, "qemu-server", ver, sizeof(ver)) == 0 && ver[0] &&
+        debver_cmp(ver, "8.2.5") < 0) {
+        err_set(
+            e, -ENOTSUP,
+            "'%s' is on NVIDIA's vendor interface (kernel 6.8 and later), which qemu-server %s "
+            "on node %s cannot use",
+            req->type, ver, ed->node
+        );
+        err_hint(
+            e, "upgrade Proxmox VE to qemu-server 8.2.5 or later ('apt update && apt "
+               "full-upgrade'), then attach; nothing was changed"
+        );
+        return -ENOTSUP;
+    }
+    const char *cur = pveconf_get(&ed->conf, key);
+    _cleanup_free_ char *cur_mapping = NULL;
+    struct propstr ps;
+    struct pvh_err pe;
+    if (cur && propstr_parse(cur, "host", &ps, &pe) == 0) {
+        const char *m = propstr_get(&ps, "mapping");
+        cur_mapping = m ? strdup(m) : NULL;
+        propstr_free(&ps);
+    }
+    if (cur && strcmp(cur, want) != 0 && !(ours && cur_mapping && !strcmp(cur_mapping, id))) {
+        _cleanup_free_ char *esc = str_escape_ctl(cur, strlen(cur), false);
+        err_set(e, -EEXIST, "%s of VM %lu is in use (%s)", key, req->vmid, esc ? esc : "?");
+        err_hint(
+            e,
+            "attach with --index N for a free hostpci slot, or remove it ('qm set %lu "
+            "--delete %s'); nothing was changed",
+            req->vmid, key
+        );
+        return -EEXIST;
+    }
+    int r = edit_open_mapping(ed, w, e);
+    if (r < 0) {
+        return r;
+    }
+    const char *text = ed->map_text ? ed->map_text : "";
+    size_t start, end;
+    if (!ours && sectioncfg_span(text, false, id, &start, &end) == 0) {
+        err_set(
+            e, -EEXIST, "%s already has a resource mapping '%s' that pve-vgpu-hook did not make",
+            PVE_PCI_MAPPING_CFG, id
+        );
+        err_hint(
+            e, "pve-vgpu-hook never changes an admin's mapping: rename or remove yours "
+               "(Datacenter > Resource Mappings), then attach again; nothing was changed"
+        );
+        return -EEXIST;
+    }
+    /* this node's VFs, as pre-start orders them */
+    struct nvidia_gpu *gpus = NULL;
+    size_t ngpus = 0, nvfs = 0;
+    _cleanup_free_ const char **vfs = NULL;
+    char only[ATTACH_GPUS_MAX][PCI_ID_LEN];
+    for (size_t g = 0; g < req->ngpus; g++) {
+        if (inventory_physfn(ed->env->fs, req->gpus[g], only[g], sizeof(only[g])) < 0) {
+            memcpy(only[g], req->gpus[g], sizeof(only[g]));
+        }
+    }
+    r = inventory_nvidia_gpus(ed->env->fs, &gpus, &ngpus);
+    if (r == 0) {
+        r = place_vf_order(gpus, ngpus, type_id, only, req->ngpus, ed->cfg.placement, &vfs, &nvfs);
+    }
+    _cleanup_free_ struct vfmap_vf *vv = calloc(nvfs ? nvfs : 1, sizeof(*vv));
+    for (size_t i = 0; r == 0 && vv && i < nvfs; i++) {
+        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
+        r = inventory_pci_ident(ed->env->fs, vfs[i], &vv[i].ident);
+    }
+    _cleanup_free_ char *lines = r == 0 && vv ? vfmap_node_lines(ed->node, vv, nvfs) : NULL;
+    inventory_nvidia_gpus_free(gpus, ngpus);
+    if (r == -ENODEV) {
+        err_set(e, r, "no GPU on node %s can take nvidia-%u now", ed->node, type_id);
+        err_hint(e, "'pve-vgpu-hook types' shows what each GPU can take; nothing was changed");
+        return r;
+    }
+    if (r < 0 || !lines) {
+        return err_set(e, r < 0 ? r : -ENOMEM, "cannot list this node's VFs");
+    }
+    unsigned sep;
+    if ((r = vfmap_put(text, id, req->vmid, ed->node, lines, &ed->map_new, &sep)) < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    if (ours) { /* what the first attach did is what detach undoes */
+        sep = old->mapping_sep_nl;
+    }
+    bool created = ours ? old->mapping_file_created : !ed->map_text;
+    ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
+    if (ed->map_change) {
+        warn_add(
+            notes, "%s: mapping %s lists %zu VF%s of node %s", PVE_PCI_MAPPING_CFG, id, nvfs,
+            nvfs == 1 ? "" : "s", ed->node
+        );
+    }
+    if (!cur || strcmp(cur, want) != 0) {
+        if ((r = pveconf_set(&ed->conf, key, want)) < 0) {
+            return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
+        }
+        *changed = true;
+        warn_add(notes, "%s: %s", key, want);
+    }
+    const char *has_hook = pveconf_get(&ed->conf, "hookscript");
+    const char *added = ours ? old->hookscript_added : NULL;
+    if (!has_hook) {
+        if ((r = pveconf_set(&ed->conf, "hookscript", hookscript)) < 0) {
+            return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
+        }
+        *changed = true;
+        added = hookscript;
+        warn_add(notes, "hookscript: %s", hookscript);
+    }
+    *record = json_object_new_object();
+    json_object_object_add(
+        *record, "hookscript_added", added ? json_object_new_string(added) : NULL
+    );
+    json_object_object_add(*record, "mapping", json_object_new_string(id));
+    json_object_object_add(*record, "mapping_sep_nl", json_object_new_int((int)sep));
+    json_object_object_add(*record, "mapping_file_created", json_object_new_boolean(created));
+    return 0;
+}
+
 int managed_attach(
     const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
@@ -603,10 +816,16 @@ int managed_attach(
     managed_args_for(&ed, req->vmid, index, &a);
     bool conf_changed = false;
     json_object *record = NULL;
+    unsigned vtype = 0;
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
-        (r = check_type_here(env, &ed, req, w, e)) < 0 ||
-        (r = attach_edit_conf(&ed, req, old, &a, hookscript, &conf_changed, &record, notes, e)) <
-            0) {
+        (r = check_type_here(env, &ed, req, &vtype, w, e)) < 0 ||
+        (r = vtype
+                 ? attach_vfmap(
+                       &ed, req, old, index, vtype, hookscript, &conf_changed, &record, notes, w, e
+                   )
+                 : attach_edit_conf(&ed, req, old, &a, hookscript, &conf_changed, &record, notes, e)
+        ) < 0) {
+        json_object_put(record);
         edit_free(&ed);
         return r;
     }
@@ -631,15 +850,107 @@ int managed_attach(
         str_append(where, sizeof(where), "%s%s", g ? ", " : "", req->gpus[g]);
     }
     warn_hookscript_missing(env, hookscript, w);
-    warn_add(
-        notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)", req->vmid,
-        req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
-    );
+    if (vtype) {
+        warn_add(
+            notes,
+            "VM %lu: attached %s (nvidia-%u) through resource mapping " VFMAP_ID_FMT
+            " in hostpci%u; each start lists the VFs of %s%s (node %s; other nodes at their "
+            "first start) in placement order, and Proxmox takes the first that can",
+            req->vmid, req->type, vtype, req->vmid, index,
+            req->ngpus ? "" : "every GPU offering it", where, ed.node
+        );
+    } else {
+        warn_add(
+            notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)",
+            req->vmid, req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where,
+            ed.node
+        );
+    }
     if (vm_is_running(env->fs, req->vmid)) {
         warn_add(w, "VM %lu is running: it gets the vGPU at its next start", req->vmid);
     }
     edit_free(&ed);
     return 0;
+}
+
+/* Detach from a resource mapping: hostpci<index> out while it still refers to it, the mapping
+ * out of pci.cfg (with the newlines attach put before it; the file too when attach created it
+ * and nothing else is left). */
+static int detach_vfmap(
+    struct edit *ed, const struct vm_settings *vs, bool *changed, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    char key[16];
+    snprintf(key, sizeof(key), "hostpci%u", vs->index);
+    const char *cur = pveconf_get(&ed->conf, key);
+    struct propstr ps;
+    struct pvh_err pe;
+    bool refers = false;
+    if (cur && propstr_parse(cur, "host", &ps, &pe) == 0) {
+        const char *m = propstr_get(&ps, "mapping");
+        refers = m && !strcmp(m, vs->mapping);
+        propstr_free(&ps);
+    }
+    if (refers) {
+        pveconf_delete(&ed->conf, key);
+        *changed = true;
+        warn_add(notes, "%s: (removed)", key);
+    } else if (cur) {
+        warn_add(
+            w, "%s of VM %lu no longer uses mapping %s; left as it is", key, ed->vmid, vs->mapping
+        );
+    }
+    int r = edit_open_mapping(ed, w, e);
+    if (r < 0) {
+        return r;
+    }
+    r = vfmap_remove(
+        ed->map_text ? ed->map_text : "", vs->mapping, vs->mapping_sep_nl, &ed->map_new
+    );
+    if (r == -ENOENT) {
+        warn_add(w, "%s has no mapping %s any more", PVE_PCI_MAPPING_CFG, vs->mapping);
+        return 0;
+    }
+    if (r < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    ed->map_change = true;
+    if (!ed->map_new[0] && vs->mapping_file_created) {
+        free(TAKE_PTR(ed->map_new)); /* attach created the file: nothing else was in it */
+    }
+    warn_add(notes, "%s: mapping %s (removed)", PVE_PCI_MAPPING_CFG, vs->mapping);
+    return 0;
+}
+
+int managed_vfmap_write(
+    const struct hook_env *env, unsigned long vmid, const char *node, const char *id,
+    const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
+) {
+    bool locked;
+    int r = managed_cluster_lock(
+        env, PCI_MAPPING_LOCK_DIR, PVE_PCI_MAPPING_CFG, timeout_ms, &locked, w, e
+    );
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_free_ char *text = NULL, *new_text = NULL;
+    unsigned sep;
+    r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
+    if (r < 0 && r != -ENOENT) {
+        err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
+    } else if ((r = vfmap_put(text ? text : "", id, vmid, node, lines, &new_text, &sep)) < 0) {
+        err_set(e, r, "out of memory");
+    } else if (!text || strcmp(text, new_text) != 0) {
+        r = hostfs_replace_file(env->fs, PVE_PCI_MAPPING_CFG, new_text, strlen(new_text), 0640);
+        if (r < 0) {
+            err_set(e, r, "cannot write %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
+            write_error_hint(e, r, "the mapping was not changed");
+        }
+    }
+    if (locked) {
+        hostfs_cluster_unlock(env->fs, PCI_MAPPING_LOCK_DIR);
+    }
+    return r < 0 ? r : 0;
 }
 
 /* Edit the VM config for detach: our args pair and -uuid out (args as before attach when
@@ -711,6 +1022,11 @@ int managed_detach(
         return -ENOENT;
     }
     bool conf_changed = false;
+    if (vs->attached && vs->mapping &&
+        (r = detach_vfmap(&ed, vs, &conf_changed, notes, w, e)) < 0) {
+        edit_free(&ed);
+        return r;
+    }
     if (vs->attached && (r = detach_edit_conf(&ed, vs, &conf_changed, notes, w, e)) < 0) {
         edit_free(&ed);
         return r;

@@ -32,4 +32,18 @@ int managed_detach(
     struct pvh_warnings *warnings, struct pvh_err *e
 );
 
+/* pmxcfs' cluster lock on a file of /etc/pve, taken as cfs_lock_file does (lockdir); *locked
+ * stays false where /etc/pve is no pmxcfs (a warning). Release with hostfs_cluster_unlock. */
+int managed_cluster_lock(
+    const struct hook_env *env, const char *lockdir, const char *file, int timeout_ms, bool *locked,
+    struct pvh_warnings *w, struct pvh_err *e
+);
+
+/* Pre-start of a VM managed through its resource mapping: this node's map lines into the
+ * mapping (recomputed on the file as it is under the lock), before Proxmox reads it. */
+int managed_vfmap_write(
+    const struct hook_env *env, unsigned long vmid, const char *node, const char *id,
+    const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
+);
+
 #endif

@@ -30,6 +30,7 @@
 /* ours */
 #define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
 #define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json" /* as cfs_lock_file names it */
+#define PCI_MAPPING_LOCK_DIR "/etc/pve/priv/lock/file-mapping_pci_cfg" /* Mapping::PCI's lock */
 #define HOST_LOCK_DIR "/run/pve-vgpu-hook" /* root-only (0700): nobody else can hold our lock */
 #define HOST_LOCK_PATH HOST_LOCK_DIR "/host.lock"
 #define HOOKS_DIR "/etc/pve-vgpu-hook/hooks.d"

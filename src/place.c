@@ -488,3 +488,71 @@ int place_vgpus(struct placement *pl) {
     free(t.ignore);
     return r;
 }
+
+static bool gpu_can_hold(const struct nvidia_gpu *g, unsigned type_id) {
+    for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
+        if (g->free_vf.creatable[i].id == type_id) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < g->nused; i++) {
+        if (g->used[i].type == type_id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool gpu_listed(const char *bdf, const char (*only)[PCI_ID_LEN], size_t nonly) {
+    for (size_t i = 0; i < nonly; i++) {
+        if (!strcmp(only[i], bdf)) {
+            return true;
+        }
+    }
+    return nonly == 0;
+}
+
+int place_vf_order(
+    const struct nvidia_gpu *gpus, size_t ngpus, unsigned type_id, const char (*only)[PCI_ID_LEN],
+    size_t nonly, enum pvh_placement placement, const char ***vfs, size_t *nvfs
+) {
+    *vfs = NULL;
+    *nvfs = 0;
+    _cleanup_free_ size_t *order = calloc(ngpus ? ngpus : 1, sizeof(*order));
+    size_t n = 0, total = 0;
+    if (!order) {
+        return -ENOMEM;
+    }
+    for (size_t g = 0; g < ngpus; g++) {
+        if (gpu_listed(gpus[g].bdf, only, nonly) && gpu_can_hold(&gpus[g], type_id)) {
+            /* insertion sort: a handful of GPUs */
+            size_t at = n;
+            while (at > 0) {
+                const struct nvidia_gpu *o = &gpus[order[at - 1]];
+                bool before = placement == PLACEMENT_PACK ? gpus[g].nused > o->nused
+                                                          : gpus[g].nused < o->nused;
+                bool tie_first = gpus[g].nused == o->nused && strcmp(gpus[g].bdf, o->bdf) < 0;
+                if (!before && !tie_first) {
+                    break;
+                }
+                order[at] = order[at - 1];
+                at--;
+            }
+            order[at] = g;
+            n++;
+            total += gpus[g].nvfs;
+        }
+    }
+    if (total == 0) {
+        return -ENODEV;
+    }
+    if (!(*vfs = calloc(total, sizeof(**vfs)))) {
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < n; k++) {
+        for (size_t v = 0; v < gpus[order[k]].nvfs; v++) {
+            (*vfs)[(*nvfs)++] = gpus[order[k]].vfs[v];
+        }
+    }
+    return 0;
+}

@@ -8,6 +8,7 @@
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vfmap.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -29,8 +30,11 @@ void plan_free(struct vm_plan *p) {
     free(p->vf_holders);
     p->vf_holders = NULL;
     free(p->new_args);
+    free(p->vfmap_lines);
+    free(p->vfmap_text);
     p->reclaim = NULL;
     p->new_args = NULL;
+    p->vfmap_lines = p->vfmap_text = NULL;
 }
 
 static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
@@ -96,7 +100,13 @@ static int hostpci_candidates(
     c->n = 0;
     if (hp->mapping[0]) {
         _cleanup_free_ char *text = NULL;
-        int r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
+        int r = 0;
+        if (p->vfmap_id && !strcmp(hp->mapping, p->vfmap_id)) {
+            text = strdup(p->vfmap_text); /* as pre-start writes it before Proxmox reads it */
+            r = text ? 0 : -ENOMEM;
+        } else {
+            r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
+        }
         if (r < 0) {
             err_set(
                 e, r, "hostpci%u uses mapping '%s' but %s cannot be read: %s", hp->index,
@@ -525,6 +535,87 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
     return r < 0 ? err_set(e, r, "out of memory") : 0;
 }
 
+/* This node's VFs for a VM that managed mode placed through its resource mapping, in the order
+ * Proxmox should try them, and pci.cfg with them. */
+static int plan_vfmap(
+    const struct hook_env *env, struct vm_plan *p, const struct vm_settings *vs,
+    const struct hostpci *hps, size_t nhp, struct pvh_err *e
+) {
+    const struct hostpci *hp = NULL;
+    for (size_t i = 0; i < nhp; i++) {
+        hp = hps[i].index == vs->index && !strcmp(hps[i].mapping, vs->mapping) ? &hps[i] : hp;
+    }
+    unsigned type_id = 0;
+    int used = 0;
+    if (!hp || nhp > 1 || sscanf(hp->mdev, "nvidia-%u%n", &type_id, &used) != 1 || hp->mdev[used]) {
+        err_set(
+            e, -EINVAL,
+            "VM %lu is attached through resource mapping '%s', but its config no longer has "
+            "just 'hostpci%u: mapping=%s,mdev=nvidia-<id>'",
+            p->vmid, vs->mapping, vs->index, vs->mapping
+        );
+        err_hint(
+            e,
+            "run 'pve-vgpu-hook attach %lu --type %s' again to restore it, or 'pve-vgpu-hook "
+            "detach %lu' and give the VM its vGPU by hand",
+            p->vmid, vs->type, p->vmid
+        );
+        return -EINVAL;
+    }
+    p->vfmap_id = vs->mapping;
+    _cleanup_(place_candidates_free) struct place_candidates only = {0};
+    struct nvidia_gpu *gpus = NULL;
+    size_t ngpus = 0, nvfs = 0;
+    _cleanup_free_ const char **vfs = NULL;
+    int r = managed_candidates(vs, p->node, &only);
+    if (r == 0) {
+        r = inventory_nvidia_gpus(env->fs, &gpus, &ngpus);
+    }
+    if (r == 0) {
+        r = place_vf_order(gpus, ngpus, type_id, only.ids, only.n, p->cfg.placement, &vfs, &nvfs);
+    }
+    _cleanup_free_ struct vfmap_vf *vv = calloc(nvfs ? nvfs : 1, sizeof(*vv));
+    for (size_t i = 0; r == 0 && vv && i < nvfs; i++) {
+        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
+        if (inventory_pci_ident(env->fs, vfs[i], &vv[i].ident) < 0) {
+            r = err_set(e, -ENODEV, "cannot read the PCI ids of VF %s", vfs[i]);
+        }
+    }
+    if (r == 0 && (!vv || !(p->vfmap_lines = vfmap_node_lines(p->node, vv, nvfs)))) {
+        r = -ENOMEM;
+    }
+    inventory_nvidia_gpus_free(gpus, ngpus);
+    if (r == -ENODEV && !e->msg[0]) {
+        err_set(
+            e, r, "no GPU on node %s can take %s (nvidia-%u) now, the vGPU of VM %lu", p->node,
+            vs->type, type_id, p->vmid
+        );
+        err_hint(
+            e,
+            "'pve-vgpu-hook types' shows what each GPU can take and 'status' who uses it; "
+            "'pve-vgpu-hook doctor' checks the host%s",
+            only.n ? "; the VM may only use the GPUs listed for this node (attach --gpu)" : ""
+        );
+        return r;
+    }
+    if (r < 0) {
+        return e->msg[0] ? r : err_set(e, r, "cannot list this node's VFs: %s", strerror(-r));
+    }
+    _cleanup_free_ char *text = NULL;
+    r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
+    if (r < 0 && r != -ENOENT) {
+        return err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
+    }
+    unsigned sep;
+    if ((r = vfmap_put(
+             text ? text : "", vs->mapping, p->vmid, p->node, p->vfmap_lines, &p->vfmap_text, &sep
+         )) < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    p->vfmap_changed = !text || strcmp(text, p->vfmap_text) != 0;
+    return 0;
+}
+
 int plan_pre_start(
     const struct hook_env *env, unsigned long vmid, struct vm_plan *p, struct pvh_err *e
 ) {
@@ -549,6 +640,13 @@ int plan_pre_start(
         return r;
     }
     const struct vm_settings *managed = config_vm(&p->cfg, vmid);
+    if (managed && managed->mapping) {
+        /* Proxmox places it through the VM's resource mapping: a hostpci vGPU from here on */
+        if ((r = plan_vfmap(env, p, managed, hps, nhp, e)) < 0) {
+            return r;
+        }
+        managed = NULL;
+    }
     if (managed && nhp) {
         err_set(
             e, -EINVAL, "VM %lu has both hostpci%u with mdev= and a managed vGPU in the config",

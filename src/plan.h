@@ -38,6 +38,12 @@ struct vm_plan {
     struct vf_holder *vf_holders; /* VFs of NVIDIA's vendor interface with a type, once read */
     size_t nvf_holders;
     bool vf_holders_read;
+    /* Managed mode on NVIDIA's vendor interface: the VM's resource mapping, with this node's
+     * VFs in the order Proxmox should try them, as pre-start writes it before Proxmox reads it. */
+    const char *vfmap_id; /* points into cfg; NULL for other VMs */
+    char *vfmap_lines;    /* this node's map lines */
+    char *vfmap_text;     /* /etc/pve/mapping/pci.cfg with them */
+    bool vfmap_changed;   /* the file does not hold them yet */
     char qemu_server[64]; /* installed version, once read; "" before */
     int qemu_server_err;  /* 0, or why it could not be read */
 };

@@ -5,6 +5,7 @@
 #include "cleanup.h"
 #include "rules.h"
 #include "strutil.h"
+#include "vfmap.h"
 
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -724,6 +725,17 @@ static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
     return v;
 }
 
+/* Managed mode on the vendor interface: the VFs the VM's mapping lists for this node, in the
+ * order Proxmox tries them ("" when none; malloc'ed). */
+static char *vfmap_paths_of(const struct vm_plan *p) {
+    char *paths = NULL;
+    if (!p->vfmap_id || !p->vfmap_text ||
+        vfmap_node_paths(p->vfmap_text, p->vfmap_id, p->node, &paths) < 0) {
+        return NULL;
+    }
+    return paths;
+}
+
 static json_object *check_items_json(int rc, const struct vm_plan *p) {
     json_object *items = json_object_new_array();
     for (size_t i = 0; rc == 0 && i < p->n; i++) {
@@ -760,6 +772,20 @@ static void check_json(
         }
     }
     json_object_object_add(o, "remove_leftovers", rec);
+    _cleanup_free_ char *paths = rc == 0 ? vfmap_paths_of(p) : NULL;
+    if (paths) {
+        json_object *m = json_object_new_object();
+        json_object *vfs = json_object_new_array();
+        for (char *save = NULL, *t = strtok_r(paths, " ", &save); t;
+             t = strtok_r(NULL, " ", &save)) {
+            json_object_array_add(vfs, jstr(t));
+        }
+        json_object_object_add(m, "id", jstr(p->vfmap_id));
+        json_object_object_add(m, "node", jstr(p->node));
+        json_object_object_add(m, "vfs", vfs);
+        json_object_object_add(m, "change", json_object_new_boolean(p->vfmap_changed));
+        json_object_object_add(o, "mapping", m);
+    }
     if (rc == 0 && (p->args_change || p->want_uuid[0])) {
         json_object *a = json_object_new_object();
         json_object_object_add(a, "change", json_object_new_boolean(p->args_change));
@@ -811,6 +837,13 @@ static void check_plan_text(FILE *out, const struct vm_plan *p) {
             out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action), it->uuid,
             it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
             p->host.parents[it->parent].bdf
+        );
+    }
+    _cleanup_free_ char *paths = vfmap_paths_of(p);
+    if (paths) {
+        fprintf(
+            out, "  mapping %s on node %s: %s (tried in this order; %s)\n", p->vfmap_id, p->node,
+            paths, p->vfmap_changed ? "pre-start writes it" : "as it is now"
         );
     }
     if (p->args_change) {

@@ -150,6 +150,37 @@ int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out) {
     return 0;
 }
 
+int sectioncfg_span(const char *text, bool typed, const char *id, size_t *start, size_t *end) {
+    const char *p = text, *l;
+    size_t len;
+    bool in = false; /* inside the section we look for */
+    while (str_next_line(&p, &l, &len)) {
+        const char *nb = l;
+        while (nb < l + len && isspace((unsigned char)*nb)) {
+            nb++;
+        }
+        if (nb < l + len && *nb == '#') {
+            continue;
+        }
+        if (in && (len == 0 || !isspace((unsigned char)*l))) {
+            *end = (size_t)((len == 0 ? p : l) - text); /* the empty line belongs to it */
+            return 0;
+        }
+        if (in || len == 0) {
+            continue;
+        }
+        char *type = NULL, *sid = NULL;
+        if (parse_header(l, len, typed, &type, &sid)) {
+            in = !strcmp(sid, id);
+            *start = (size_t)(l - text);
+            free(type);
+            free(sid);
+        }
+    }
+    *end = (size_t)(p - text);
+    return in ? 0 : -ENOENT;
+}
+
 const struct sectioncfg_section *sectioncfg_find(const struct sectioncfg *c, const char *id) {
     for (size_t i = 0; i < c->n; i++) {
         if (!strcmp(c->sections[i].id, id)) {

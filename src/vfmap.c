@@ -1,0 +1,214 @@
+#include "vfmap.h"
+
+#include "cleanup.h"
+#include "pveconf.h"
+#include "sectioncfg.h"
+#include "strutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *vfmap_node_lines(const char *node, const struct vfmap_vf *vfs, size_t n) {
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct pci_ident *id = &vfs[i].ident;
+        fprintf(f, "\tmap node=%s,path=%s,id=%s:%s", node, vfs[i].bdf, id->vendor, id->device);
+        if (id->subsys_vendor[0] && id->subsys_device[0]) {
+            fprintf(f, ",subsystem-id=%s:%s", id->subsys_vendor, id->subsys_device);
+        }
+        if (id->iommu_group >= 0) {
+            fprintf(f, ",iommugroup=%ld", id->iommu_group);
+        }
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+/* The key of a property line ("\tmap ..." -> "map"), [*k, *k + *klen). */
+static void line_key(const char *l, size_t len, const char **k, size_t *klen) {
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)l[i])) {
+        i++;
+    }
+    *k = l + i;
+    *klen = 0;
+    while (i + *klen < len && !isspace((unsigned char)l[i + *klen])) {
+        (*klen)++;
+    }
+}
+
+/* A "map" line whose node= is node; *path gets its path= when asked. */
+static bool is_node_map_line(const char *l, size_t len, const char *node, char **path) {
+    const char *k;
+    size_t klen;
+    line_key(l, len, &k, &klen);
+    if (klen != 3 || strncmp(k, "map", 3) != 0) {
+        return false;
+    }
+    _cleanup_free_ char *value = strndup(k + 3, (size_t)(l + len - (k + 3)));
+    struct propstr ps;
+    struct pvh_err e;
+    if (!value || propstr_parse(value + strspn(value, " \t"), NULL, &ps, &e) < 0) {
+        return false;
+    }
+    const char *n = propstr_get(&ps, "node");
+    bool mine = n && !strcmp(n, node);
+    if (mine && path) {
+        const char *p = propstr_get(&ps, "path");
+        *path = strdup(p ? p : "");
+    }
+    propstr_free(&ps);
+    return mine;
+}
+
+static bool key_sorts_after_map(const char *k, size_t klen) {
+    int c = strncmp(k, "map", klen < 3 ? klen : 3);
+    return c > 0 || (c == 0 && klen > 3);
+}
+
+static unsigned sep_before_new_section(const char *text) {
+    size_t len = strlen(text);
+    if (len == 0 || (len >= 2 && !strcmp(text + len - 2, "\n\n"))) {
+        return 0;
+    }
+    return text[len - 1] == '\n' ? 1 : 2;
+}
+
+int vfmap_put(
+    const char *text, const char *id, unsigned long vmid, const char *node, const char *lines,
+    char **out, unsigned *sep_nl
+) {
+    size_t start, end;
+    *out = NULL;
+    *sep_nl = 0;
+    if (sectioncfg_span(text, false, id, &start, &end) < 0) {
+        *sep_nl = sep_before_new_section(text);
+        return asprintf(
+                   out,
+                   "%s%.*s%s\n\tdescription vGPU of VM %lu, kept by pve-vgpu-hook (detach "
+                   "removes it)\n%s\tmdev 1\n\n",
+                   text, (int)*sep_nl, "\n\n", id, vmid, lines
+               ) < 0
+                   ? -ENOMEM
+                   : 0;
+    }
+    /* Rebuild the section: its header, its lines without node's map lines, and the new ones
+     * where node's first one was, else after the last map line, else before the first key
+     * that sorts after "map" (Proxmox writes keys sorted), else at the end. */
+    const char *sec = text + start, *send = text + end;
+    const char *first_line = memchr(sec, '\n', (size_t)(send - sec));
+    first_line = first_line ? first_line + 1 : send;
+    const char *at = NULL, *after_map = NULL, *before_later = NULL, *props_end = send;
+    if (send > first_line && send[-1] == '\n' && send - 1 > sec && send[-2] == '\n') {
+        props_end = send - 1; /* the empty line that ends the section stays last */
+    }
+    for (const char *l = first_line; l < props_end;) {
+        const char *nl = memchr(l, '\n', (size_t)(props_end - l));
+        const char *next = nl ? nl + 1 : props_end;
+        size_t len = (size_t)((nl ? nl : props_end) - l);
+        const char *k;
+        size_t klen;
+        line_key(l, len, &k, &klen);
+        if (is_node_map_line(l, len, node, NULL)) {
+            at = at ? at : l;
+        } else if (klen == 3 && !strncmp(k, "map", 3)) {
+            after_map = next;
+        } else if (!before_later && klen && *k != '#' && key_sorts_after_map(k, klen)) {
+            before_later = l;
+        }
+        l = next;
+    }
+    at = at ? at : after_map ? after_map : before_later ? before_later : props_end;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        return -ENOMEM;
+    }
+    fwrite(text, 1, (size_t)(first_line - text), f);
+    for (const char *l = first_line; l <= props_end;) {
+        if (l == at) {
+            if (at[-1] != '\n') { /* the header or last line had no newline */
+                fputc('\n', f);
+            }
+            fputs(lines, f);
+        }
+        if (l == props_end) {
+            break;
+        }
+        const char *nl = memchr(l, '\n', (size_t)(props_end - l));
+        const char *next = nl ? nl + 1 : props_end;
+        if (!is_node_map_line(l, (size_t)((nl ? nl : props_end) - l), node, NULL)) {
+            fwrite(l, 1, (size_t)(next - l), f);
+        }
+        l = next;
+    }
+    fputs(props_end, f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    return 0;
+}
+
+int vfmap_node_paths(const char *text, const char *id, const char *node, char **out) {
+    size_t start, end;
+    *out = NULL;
+    if (sectioncfg_span(text, false, id, &start, &end) < 0) {
+        return -ENOENT;
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        return -ENOMEM;
+    }
+    bool first = true;
+    for (const char *l = text + start; l < text + end;) {
+        const char *nl = memchr(l, '\n', (size_t)(text + end - l));
+        size_t len = (size_t)((nl ? nl : text + end) - l);
+        char *path = NULL;
+        if (is_node_map_line(l, len, node, &path)) {
+            fprintf(f, "%s%s", first ? "" : " ", path ? path : "");
+            first = false;
+        }
+        free(path);
+        l = nl ? nl + 1 : text + end;
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    return 0;
+}
+
+int vfmap_remove(const char *text, const char *id, unsigned sep_nl, char **out) {
+    size_t start, end;
+    *out = NULL;
+    if (sectioncfg_span(text, false, id, &start, &end) < 0) {
+        return -ENOENT;
+    }
+    if (text[end] == '\0' && sep_nl <= start) {
+        bool ours = true;
+        for (unsigned i = 1; i <= sep_nl; i++) {
+            ours &= text[start - i] == '\n';
+        }
+        start -= ours ? sep_nl : 0;
+    }
+    return asprintf(out, "%.*s%s", (int)start, text, text + end) < 0 ? -ENOMEM : 0;
+}

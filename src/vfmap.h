@@ -1,0 +1,46 @@
+/*
+ * vfmap: the resource mapping that managed mode keeps for a VM on NVIDIA's vendor interface.
+ * There a VF's address cannot be chosen after Proxmox read the config, so the VM gets
+ * `hostpciN: mapping=<id>,mdev=nvidia-<type>` and the mapping lists the candidate VFs of each
+ * node in the order Proxmox should try them. Only text in, text out: the section is written
+ * exactly as Proxmox's SectionConfig writes one (header, tab-indented keys in sorted order, an
+ * empty line), so that a later rewrite by Proxmox leaves it byte for byte, and nothing outside
+ * it ever changes.
+ */
+#ifndef PVH_VFMAP_H
+#define PVH_VFMAP_H
+
+#include "inventory.h"
+
+#include <stddef.h>
+
+#define VFMAP_ID_FMT "vgpu-hook-%lu"
+#define VFMAP_ID_MAX 32
+
+struct vfmap_vf {
+    char bdf[PCI_ID_LEN];
+    struct pci_ident ident;
+};
+
+/* node's map lines, one "\tmap node=N,path=BDF,id=V:D[,subsystem-id=SV:SD][,iommugroup=G]\n"
+ * per VF, in order; malloc'ed, NULL when out of memory. */
+char *vfmap_node_lines(const char *node, const struct vfmap_vf *vfs, size_t n);
+
+/* pci.cfg text ("" when the file is missing) with node's map lines of mapping id replaced by
+ * lines, other nodes' kept. Without such a section, one is appended (description, the lines,
+ * `mdev 1`) after *sep_nl newlines (0 to 2, to keep it apart from what precedes); else *sep_nl
+ * is 0. *out is malloc'ed. */
+int vfmap_put(
+    const char *text, const char *id, unsigned long vmid, const char *node, const char *lines,
+    char **out, unsigned *sep_nl
+);
+
+/* The paths node's map lines of mapping id name, in order, as one string "a b c" (malloc'ed;
+ * "" when none). -ENOENT without the section. */
+int vfmap_node_paths(const char *text, const char *id, const char *node, char **out);
+
+/* text without mapping id's section, and without the sep_nl newlines vfmap_put added before
+ * it while it is still the last one. -ENOENT when there is none. */
+int vfmap_remove(const char *text, const char *id, unsigned sep_nl, char **out);
+
+#endif
