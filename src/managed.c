@@ -5,7 +5,7 @@
 #include "inventory.h"
 #include "mdev_uuid.h"
 #include "paths.h"
-#include "place.h"
+#include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
 #include "sectioncfg.h"
@@ -726,33 +726,24 @@ static int attach_vfmap(
         return -EEXIST;
     }
     /* this node's VFs, as pre-start orders them */
-    struct nvidia_gpu *gpus = NULL;
-    size_t ngpus = 0, nvfs = 0;
-    _cleanup_free_ const char **vfs = NULL;
     char only[ATTACH_GPUS_MAX][PCI_ID_LEN];
     for (size_t g = 0; g < req->ngpus; g++) {
         if (inventory_physfn(ed->env->fs, req->gpus[g], only[g], sizeof(only[g])) < 0) {
             memcpy(only[g], req->gpus[g], sizeof(only[g]));
         }
     }
-    r = inventory_nvidia_gpus(ed->env->fs, &gpus, &ngpus);
-    if (r == 0) {
-        r = place_vf_order(gpus, ngpus, type_id, only, req->ngpus, ed->cfg.placement, &vfs, &nvfs);
-    }
-    _cleanup_free_ struct vfmap_vf *vv = calloc(nvfs ? nvfs : 1, sizeof(*vv));
-    for (size_t i = 0; r == 0 && vv && i < nvfs; i++) {
-        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
-        r = inventory_pci_ident(ed->env->fs, vfs[i], &vv[i].ident);
-    }
-    _cleanup_free_ char *lines = r == 0 && vv ? vfmap_node_lines(ed->node, vv, nvfs) : NULL;
-    inventory_nvidia_gpus_free(gpus, ngpus);
+    _cleanup_free_ char *lines = NULL;
+    size_t nvfs;
+    r = plan_vf_lines(
+        ed->env->fs, ed->node, type_id, only, req->ngpus, ed->cfg.placement, &lines, &nvfs, e
+    );
     if (r == -ENODEV) {
         err_set(e, r, "no GPU on node %s can take nvidia-%u now", ed->node, type_id);
         err_hint(e, "'pve-vgpu-hook types' shows what each GPU can take; nothing was changed");
         return r;
     }
-    if (r < 0 || !lines) {
-        return err_set(e, r < 0 ? r : -ENOMEM, "cannot list this node's VFs");
+    if (r < 0) {
+        return r;
     }
     unsigned sep;
     if ((r = vfmap_put(text, id, req->vmid, ed->node, lines, &ed->map_new, &sep)) < 0) {

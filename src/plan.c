@@ -535,6 +535,36 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
     return r < 0 ? err_set(e, r, "out of memory") : 0;
 }
 
+int plan_vf_lines(
+    const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
+    size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
+) {
+    struct nvidia_gpu *gpus = NULL;
+    size_t ngpus = 0;
+    _cleanup_free_ const char **vfs = NULL;
+    *lines = NULL;
+    *nvfs = 0;
+    int r = inventory_nvidia_gpus(fs, &gpus, &ngpus);
+    if (r == 0) {
+        r = place_vf_order(gpus, ngpus, type_id, only, nonly, placement, &vfs, nvfs);
+    }
+    _cleanup_free_ struct vfmap_vf *vv = r == 0 ? calloc(*nvfs, sizeof(*vv)) : NULL;
+    for (size_t i = 0; r == 0 && vv && i < *nvfs; i++) {
+        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
+        if (inventory_pci_ident(fs, vfs[i], &vv[i].ident) < 0) {
+            r = err_set(e, -EIO, "cannot read the PCI ids of VF %s", vfs[i]);
+        }
+    }
+    if (r == 0 && (!vv || !(*lines = vfmap_node_lines(node, vv, *nvfs)))) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    inventory_nvidia_gpus_free(gpus, ngpus);
+    if (r < 0 && r != -ENODEV && !e->msg[0]) {
+        err_set(e, r, "cannot list this node's VFs: %s", strerror(-r));
+    }
+    return r;
+}
+
 /* This node's VFs for a VM that managed mode placed through its resource mapping, in the order
  * Proxmox should try them, and pci.cfg with them. */
 static int plan_vfmap(
@@ -564,28 +594,23 @@ static int plan_vfmap(
     }
     p->vfmap_id = vs->mapping;
     _cleanup_(place_candidates_free) struct place_candidates only = {0};
-    struct nvidia_gpu *gpus = NULL;
-    size_t ngpus = 0, nvfs = 0;
-    _cleanup_free_ const char **vfs = NULL;
+    struct readiness_problem why;
+    size_t nvfs;
     int r = managed_candidates(vs, p->node, &only);
     if (r == 0) {
-        r = inventory_nvidia_gpus(env->fs, &gpus, &ngpus);
+        r = plan_vf_lines(
+            env->fs, p->node, type_id, only.ids, only.n, p->cfg.placement, &p->vfmap_lines, &nvfs, e
+        );
     }
-    if (r == 0) {
-        r = place_vf_order(gpus, ngpus, type_id, only.ids, only.n, p->cfg.placement, &vfs, &nvfs);
+    if (r == -ENODEV && gpu_not_ready(env, &only, &why)) {
+        err_set(
+            e, r, "no GPU on node %s can take %s, the vGPU of VM %lu: %s", p->node, vs->type,
+            p->vmid, why.what
+        );
+        err_hint(e, "%s; 'pve-vgpu-hook doctor' checks the whole host", why.fix);
+        return r;
     }
-    _cleanup_free_ struct vfmap_vf *vv = calloc(nvfs ? nvfs : 1, sizeof(*vv));
-    for (size_t i = 0; r == 0 && vv && i < nvfs; i++) {
-        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
-        if (inventory_pci_ident(env->fs, vfs[i], &vv[i].ident) < 0) {
-            r = err_set(e, -ENODEV, "cannot read the PCI ids of VF %s", vfs[i]);
-        }
-    }
-    if (r == 0 && (!vv || !(p->vfmap_lines = vfmap_node_lines(p->node, vv, nvfs)))) {
-        r = -ENOMEM;
-    }
-    inventory_nvidia_gpus_free(gpus, ngpus);
-    if (r == -ENODEV && !e->msg[0]) {
+    if (r == -ENODEV) {
         err_set(
             e, r, "no GPU on node %s can take %s (nvidia-%u) now, the vGPU of VM %lu", p->node,
             vs->type, type_id, p->vmid
@@ -599,7 +624,7 @@ static int plan_vfmap(
         return r;
     }
     if (r < 0) {
-        return e->msg[0] ? r : err_set(e, r, "cannot list this node's VFs: %s", strerror(-r));
+        return e->msg[0] ? r : err_set(e, r, "out of memory");
     }
     _cleanup_free_ char *text = NULL;
     r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);

@@ -55,6 +55,13 @@ int plan_pre_start(
     const struct hook_env *env, unsigned long vmid, struct vm_plan *plan, struct pvh_err *e
 );
 void plan_free(struct vm_plan *plan);
+/* Managed mode on NVIDIA's vendor interface: the map lines of this node's resource mapping for
+ * a type (vfmap_node_lines), its candidate VFs in the order Proxmox should try them
+ * (place_vf_order over what the VFs offer now). -ENODEV (e not filled) when no GPU can. */
+int plan_vf_lines(
+    const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
+    size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
+);
 /* Does this start fail once on purpose: args must gain -uuid first, and Proxmox read the
  * config before the hook ran (never during a migration, when the config is not written)? */
 bool plan_refuses_once(const struct vm_plan *plan);

@@ -178,26 +178,6 @@ static void test_settings(void **state) {
 
 /* ---------- VF types left set (NVIDIA's vendor interface) ---------- */
 
-static void qemu_with_vf(unsigned long vmid, long pid, const char *vf) {
-    char rel[64], path[4300], buf[512];
-    snprintf(rel, sizeof(rel), "run/qemu-server/%lu.pid", vmid);
-    snprintf(buf, sizeof(buf), "%ld\n", pid);
-    fh_write(FH, rel, buf);
-    snprintf(rel, sizeof(rel), "proc/%ld/stat", pid);
-    snprintf(buf, sizeof(buf), "%ld (kvm) S 1\n", pid);
-    fh_write(FH, rel, buf);
-    snprintf(path, sizeof(path), "%s/proc/%ld/cmdline", FH->root, pid);
-    FILE *f = fopen(path, "w");
-    int n = snprintf(
-        buf, sizeof(buf),
-        "/usr/bin/kvm%c-id%c%lu%c-pidfile%c/var/run/qemu-server/%lu.pid%c-device%c"
-        "vfio-pci,host=%s,id=hostpci0,bus=pci.0%c",
-        0, 0, vmid, 0, 0, vmid, 0, 0, vf, 0
-    );
-    fwrite(buf, 1, (size_t)n, f);
-    fclose(f);
-}
-
 static char *vf_type(const char *vf) {
     char rel[128];
     snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/nvidia/current_vgpu_type", vf);
@@ -218,7 +198,7 @@ static void test_vf_types_left_set(void **state) {
     set_vf_type("0000:81:00.4", "1414\n"); /* Proxmox set it for VM 100, whose QEMU runs */
     set_vf_type("0000:81:00.5", "1414\n"); /* VM 101 is being started: its lock is held */
     set_vf_type("0000:81:00.6", "1414\n"); /* no VM names it, no QEMU uses it: left over */
-    qemu_with_vf(100, 6100, "0000:81:00.4");
+    fh_run_vm_on_vf(FH, 100, 6100, "0000:81:00.4");
     int fd = open(path_in("var/lock/qemu-server/lock-101.conf"), O_RDWR | O_CREAT, 0644);
     assert_int_equal(flock(fd, LOCK_EX), 0);
     char *before = fh_snapshot(FH);

@@ -291,34 +291,13 @@ static void replicate(struct fakehost *from, struct fakehost *to, const char *to
     assert_int_equal(fh_set_node(to, to_node), 0);
 }
 
-static void qemu_with_vf(struct fakehost *fh, unsigned long vmid, long pid, const char *vf) {
-    char rel[64], path[PATH_MAX + 64], buf[512];
-    snprintf(rel, sizeof(rel), "run/qemu-server/%lu.pid", vmid);
-    snprintf(buf, sizeof(buf), "%ld\n", pid);
-    fh_write(fh, rel, buf);
-    snprintf(rel, sizeof(rel), "proc/%ld/stat", pid);
-    snprintf(buf, sizeof(buf), "%ld (kvm) S 1\n", pid);
-    fh_write(fh, rel, buf);
-    snprintf(path, sizeof(path), "%s/proc/%ld/cmdline", fh->root, pid);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    int n = snprintf(
-        buf, sizeof(buf),
-        "/usr/bin/kvm%c-id%c%lu%c-pidfile%c/var/run/qemu-server/%lu.pid%c-device%c"
-        "vfio-pci,host=%s,id=hostpci0,bus=pci.0%c",
-        0, 0, vmid, 0, 0, vmid, 0, 0, vf, 0
-    );
-    fwrite(buf, 1, (size_t)n, f);
-    fclose(f);
-}
-
 /* What Proxmox does after pre-start: the first VF of the mapping that can take the type gets
  * it, and QEMU runs with it. */
 static void proxmox_starts(struct fakehost *fh, unsigned long vmid, const char *vf) {
     char rel[128];
     snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/%s/nvidia/current_vgpu_type", vf);
     fh_write(fh, rel, "1\n");
-    qemu_with_vf(fh, vmid, 4000 + (long)vmid, vf);
+    fh_run_vm_on_vf(fh, vmid, 4000 + (long)vmid, vf);
 }
 
 static const char CONF[] = "# my VM\nboot: order=scsi0\nmemory: 8192\nname: render1\n"
