@@ -58,7 +58,7 @@ make -s -C "$headers" M="$work/module" modules >"$work/module.log" 2>&1 || { cat
 
 # ---- 3. initramfs
 rd=$work/initramfs
-mkdir -p "$rd"/{bin,modules,tests,usr/sbin,usr/bin,etc/pve/nodes/pve1/qemu-server,etc/pve/nodes/pve1/lxc,var/lib/dpkg}
+mkdir -p "$rd"/{bin,modules,tests,usr/sbin,usr/bin,etc/pve/nodes/pve1/qemu-server,etc/pve/nodes/pve1/lxc,etc/pve/mapping,var/lib/dpkg}
 cp /bin/busybox "$rd/bin/busybox"
 cp "$here/guest/init" "$rd/init"
 cp "$here/guest/scenarios.sh" "$here/guest/fakeqemu.sh" "$rd/tests/"

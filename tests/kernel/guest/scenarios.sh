@@ -215,6 +215,19 @@ echo 2 >"/sys/bus/pci/devices/$C/nvidia/current_vgpu_type"
 run $H 400 post-stop
 expect s10-post-stop 0 "reset the type of VF $C (nvidia-2), which Proxmox left set"
 is s10-post-stop-reset "$(cat /sys/bus/pci/devices/$C/nvidia/current_vgpu_type)" 0
+# managed mode there: a resource mapping with the ids the kernel shows for the VF
+vmconf 401 "cores: 2\n"
+cp "$CONF/401.conf" /tmp/401.before
+run $H attach 401 --type L40S-4Q
+expect s10-attach 0 "hostpci0: mapping=vgpu-hook-401,mdev=nvidia-2"
+ids=$(sed 's/^0x//' "/sys/bus/pci/devices/$C/vendor"):$(sed 's/^0x//' "/sys/bus/pci/devices/$C/device")
+is s10-mapping-line "$(grep -c "^	map node=pve1,path=$C,id=$ids" /etc/pve/mapping/pci.cfg)" 1
+run $H check 401
+expect s10-mapping-check 0 "mapping vgpu-hook-401 on node pve1: $C (tried in this order; as it is now)"
+run $H detach 401
+expect s10-detach 0 "mapping vgpu-hook-401 (removed)"
+is s10-detach-conf "$(cmp /tmp/401.before "$CONF/401.conf" && echo same)" same
+is s10-detach-mapping "$([ -e /etc/pve/mapping/pci.cfg ] && echo present || echo gone)" gone
 run $H doctor
 expect s10-doctor 1 "nvidia-vgpu-mgr is not running"
 run $H doctor --json
