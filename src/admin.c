@@ -43,7 +43,7 @@ static void expected_vgpus(
         want[i] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
         snprintf(want[i].type, sizeof(want[i].type), "%s", hps[i].mdev);
     }
-    const struct vm_settings *vs = config_vm(cfg, vmid);
+    const struct vm_settings *vs = config_managed_vm(cfg, vmid);
     if (vs && n == 0) {
         want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
         snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);

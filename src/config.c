@@ -8,6 +8,7 @@
 #include "vgpu_type.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -54,10 +55,16 @@ void config_free(struct pvh_config *c) {
         free(c->vms[i].args_before);
         free(c->vms[i].hookscript_added);
         free(c->vms[i].mapping);
+        tuning_free(&c->vms[i].tuning);
     }
     free(c->vms);
     c->vms = NULL;
     c->nvms = 0;
+}
+
+const struct vm_settings *config_managed_vm(const struct pvh_config *c, unsigned long vmid) {
+    const struct vm_settings *vs = config_vm(c, vmid);
+    return vs && vs->type[0] ? vs : NULL;
 }
 
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid) {
@@ -224,6 +231,56 @@ static int parse_attached(
     return 0;
 }
 
+/* vms.<vmid>.params (strings) or .unlock (integers or strings), checked as tune checks them. */
+static int parse_tuning(
+    json_object *val, bool unlock, struct vm_tuning *t, const char *path, const char *sub,
+    struct pvh_err *e
+) {
+    if (!json_object_is_type(val, json_type_object)) {
+        return bad_value(e, path, sub, "must be an object of settings (see 'help tune')");
+    }
+    json_object_object_foreach(val, k, v) {
+        char valbuf[64];
+        const char *value = NULL;
+        if (json_object_is_type(v, json_type_string)) {
+            value = json_object_get_string(v);
+        } else if (unlock && json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0) {
+            snprintf(valbuf, sizeof(valbuf), "%" PRId64, json_object_get_int64(v));
+            value = valbuf;
+        }
+        struct pvh_err le = {0};
+        bool is_string = false;
+        int r = !value   ? -EINVAL
+                : unlock ? unlock_value_check(k, value, 0, &is_string, &le)
+                         : tune_param_check(k, value, &le);
+        if (r < 0) {
+            char what[sizeof(le.msg) + 64];
+            snprintf(
+                what, sizeof(what), "has a bad setting %s (%s)", k, value ? le.msg : "wrong type"
+            );
+            return bad_value(e, path, sub, what);
+        }
+        struct tune_kv **arr = unlock ? &t->unlock : &t->params;
+        size_t *n = unlock ? &t->nunlock : &t->nparams;
+        struct tune_kv *na = realloc(*arr, (*n + 1) * sizeof(*na));
+        if (!na) {
+            return -ENOMEM;
+        }
+        *arr = na;
+        na[*n] = (struct tune_kv
+        ){.key = strdup(k),
+          .value = strdup(value),
+          .is_string = json_object_is_type(v, json_type_string) && (!unlock || is_string)};
+        if (!na[*n].key || !na[*n].value) {
+            free(na[*n].key);
+            free(na[*n].value);
+            return -ENOMEM;
+        }
+        (*n)++;
+    }
+    return 0;
+}
+
 static int parse_vm(
     const char *id, json_object *v, struct vm_settings *vm, const char *path,
     struct pvh_warnings *w, struct pvh_err *e
@@ -237,16 +294,22 @@ static int parse_vm(
         return bad_value(e, path, key, "must be an object with \"type\" (and \"gpus\", \"index\")");
     }
     json_object *t;
-    if (!json_object_object_get_ex(v, "type", &t) || !json_object_is_type(t, json_type_string) ||
-        !vgpu_type_query_valid(json_object_get_string(t))) {
+    if (json_object_object_get_ex(v, "type", &t) &&
+        (!json_object_is_type(t, json_type_string) ||
+         !vgpu_type_query_valid(json_object_get_string(t)))) {
         return bad_value(e, path, key, "needs \"type\": a vGPU type like \"GRID P40-2Q\"");
     }
-    snprintf(vm->type, sizeof(vm->type), "%s", json_object_get_string(t));
+    snprintf(vm->type, sizeof(vm->type), "%s", t ? json_object_get_string(t) : "");
     json_object_object_foreach(v, k, val) {
         char sub[200];
         snprintf(sub, sizeof(sub), "%s.%s", key, k);
         if (!strcmp(k, "type")) {
             continue;
+        } else if (!strcmp(k, "params") || !strcmp(k, "unlock")) {
+            int r = parse_tuning(val, !strcmp(k, "unlock"), &vm->tuning, path, sub, e);
+            if (r < 0) {
+                return r;
+            }
         } else if (!strcmp(k, "index")) {
             if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0 ||
                 json_object_get_int64(val) > 15) {
@@ -286,6 +349,16 @@ static int parse_vm(
         } else {
             warn_add(w, "%s: unknown key \"%s\" ignored", path, sub);
         }
+    }
+    bool managed_keys = json_object_object_get_ex(v, "gpus", NULL) ||
+                        json_object_object_get_ex(v, "index", NULL) ||
+                        json_object_object_get_ex(v, "attached", NULL);
+    if (!vm->type[0] && (managed_keys || tuning_empty(&vm->tuning))) {
+        return bad_value(
+            e, path, key,
+            "needs \"type\": a vGPU type like \"GRID P40-2Q\" (or only \"params\"/\"unlock\" "
+            "from tune)"
+        );
     }
     return 0;
 }
@@ -529,6 +602,61 @@ int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry)
         return 0;
     }
     return json_object_object_add(vms, key, entry) < 0 ? -ENOMEM : 0;
+}
+
+static json_object *doc_vm_entry(json_object *root, unsigned long vmid) {
+    char key[16];
+    json_object *vms, *entry;
+    snprintf(key, sizeof(key), "%lu", vmid);
+    return json_object_object_get_ex(root, "vms", &vms) &&
+                   json_object_object_get_ex(vms, key, &entry) &&
+                   json_object_is_type(entry, json_type_object)
+               ? entry
+               : NULL;
+}
+
+static const char *const TUNING_KEYS[] = {"params", "unlock"};
+
+int config_doc_set_managed(json_object *root, unsigned long vmid, json_object *entry) {
+    json_object *old = doc_vm_entry(root, vmid);
+    for (size_t i = 0; old && i < sizeof(TUNING_KEYS) / sizeof(TUNING_KEYS[0]); i++) {
+        json_object *t;
+        if (json_object_object_get_ex(old, TUNING_KEYS[i], &t)) {
+            if (!entry && !(entry = json_object_new_object())) {
+                return -ENOMEM;
+            }
+            json_object_object_add(entry, TUNING_KEYS[i], json_object_get(t));
+        }
+    }
+    return config_doc_set_vm(root, vmid, entry);
+}
+
+int config_doc_set_tuning(
+    json_object *root, unsigned long vmid, json_object *params, json_object *unlock
+) {
+    json_object *old = doc_vm_entry(root, vmid);
+    json_object *entry = json_object_new_object();
+    if (!entry) {
+        json_object_put(params);
+        json_object_put(unlock);
+        return -ENOMEM;
+    }
+    json_object_object_foreach(old ? old : entry, k, v) {
+        if (strcmp(k, "params") != 0 && strcmp(k, "unlock") != 0) {
+            json_object_object_add(entry, k, json_object_get(v));
+        }
+    }
+    if (params) {
+        json_object_object_add(entry, "params", params);
+    }
+    if (unlock) {
+        json_object_object_add(entry, "unlock", unlock);
+    }
+    if (json_object_object_length(entry) == 0) {
+        json_object_put(entry);
+        entry = NULL;
+    }
+    return config_doc_set_vm(root, vmid, entry);
 }
 
 char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {

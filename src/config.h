@@ -7,6 +7,7 @@
 
 #include "hook_env.h"
 #include "log.h"
+#include "tune.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -38,7 +39,7 @@ struct vm_gpu_list {
 
 struct vm_settings {
     unsigned long vmid;
-    char type[VGPU_TYPE_MAX];
+    char type[VGPU_TYPE_MAX]; /* managed mode's type; "" when the VM only has tuning */
     unsigned index;
     struct vm_gpu_list *lists;
     size_t nlists;
@@ -51,6 +52,7 @@ struct vm_settings {
     char *mapping; /* NULL in mdev managed mode */
     unsigned mapping_sep_nl;
     bool mapping_file_created;
+    struct vm_tuning tuning; /* tune: params and unlock, for either mode */
 };
 
 #define SERIES_GROUPS_MAX 8
@@ -82,6 +84,8 @@ int config_load(
     const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
 );
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
+/* The VM's settings when it is in managed mode (it names a type), else NULL. */
+const struct vm_settings *config_managed_vm(const struct pvh_config *c, unsigned long vmid);
 
 const char *policy_name(enum pvh_policy p);
 /* What `help config` prints: every key, its values and default. */
@@ -97,6 +101,15 @@ int config_doc_parse(
 );
 /* Set vms.<vmid> (takes ownership of entry) or, with entry NULL, remove it (and an empty vms). */
 int config_doc_set_vm(struct json_object *root, unsigned long vmid, struct json_object *entry);
+/* The same for attach/detach: the VM's tuning (params, unlock) stays whatever entry is (NULL:
+ * only the tuning is left, or nothing). */
+int config_doc_set_managed(struct json_object *root, unsigned long vmid, struct json_object *entry);
+/* For tune: vms.<vmid>'s params and unlock replaced (NULL: removed; takes ownership), its other
+ * keys kept; an entry left empty is removed. */
+int config_doc_set_tuning(
+    struct json_object *root, unsigned long vmid, struct json_object *params,
+    struct json_object *unlock
+);
 /* Pretty JSON text with a final newline (malloc'ed); *empty when nothing but {} is left. */
 char *config_doc_serialize(struct json_object *root, size_t *len, bool *empty);
 

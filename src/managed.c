@@ -801,7 +801,7 @@ int managed_attach(
         edit_free(&ed);
         return r;
     }
-    const struct vm_settings *old = config_vm(&ed.cfg, req->vmid);
+    const struct vm_settings *old = config_managed_vm(&ed.cfg, req->vmid);
     unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     struct managed_args a;
     managed_args_for(&ed, req->vmid, index, &a);
@@ -828,7 +828,7 @@ int managed_attach(
     }
     json_object_object_add(entry, "index", json_object_new_int((int)index));
     json_object_object_add(entry, "attached", record);
-    if ((r = config_doc_set_vm(ed.doc, req->vmid, entry)) < 0) {
+    if ((r = config_doc_set_managed(ed.doc, req->vmid, entry)) < 0) {
         edit_free(&ed);
         return err_set(e, r, "out of memory");
     }
@@ -1005,7 +1005,7 @@ int managed_detach(
         edit_free(&ed);
         return r;
     }
-    const struct vm_settings *vs = config_vm(&ed.cfg, vmid);
+    const struct vm_settings *vs = config_managed_vm(&ed.cfg, vmid);
     if (!vs) {
         err_set(e, -ENOENT, "VM %lu is not attached (%s has no vms.%lu)", vmid, ed.cfg_path, vmid);
         err_hint(e, "'pve-vgpu-hook status' shows which VMs have vGPUs");
@@ -1022,7 +1022,10 @@ int managed_detach(
         edit_free(&ed);
         return r;
     }
-    config_doc_set_vm(ed.doc, vmid, NULL); /* removing cannot fail */
+    if ((r = config_doc_set_managed(ed.doc, vmid, NULL)) < 0) {
+        edit_free(&ed);
+        return err_set(e, r, "out of memory");
+    }
     if ((r = edit_commit(&ed, conf_changed, false, e)) < 0) {
         edit_free(&ed);
         return r;

@@ -664,7 +664,7 @@ int plan_pre_start(
     if ((r = config_load(env, &p->cfg, &p->warnings, e)) < 0) {
         return r;
     }
-    const struct vm_settings *managed = config_vm(&p->cfg, vmid);
+    const struct vm_settings *managed = config_managed_vm(&p->cfg, vmid);
     if (managed && managed->mapping) {
         /* Proxmox places it through the VM's resource mapping: a hostpci vGPU from here on */
         if ((r = plan_vfmap(env, p, managed, hps, nhp, e)) < 0) {
