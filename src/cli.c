@@ -78,6 +78,7 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -157,6 +158,38 @@ static const struct command commands[] = {
      "\n"
      "Example:\n"
      "  pve-vgpu-hook detach 100\n"},
+    {"tune", cmd_tune, "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] [--json]",
+     "per-VM vGPU settings: NVIDIA plugin parameters, vgpu_unlock overrides",
+     "Stores settings for the VM's vGPUs in /etc/pve/vgpu-hook.json (vms.<vmid>: cluster-wide,\n"
+     "under pmxcfs' lock and the VM's lock, like qm set); every pre-start applies them on the\n"
+     "node the VM starts on, after its vGPUs exist and before QEMU opens them. Either mode.\n"
+     "  --param K=V    NVIDIA plugin parameter, written to each vGPU's nvidia/vgpu_params as\n"
+     "                 K=V,K=V: frame_rate_limiter=0 (no 60 fps limit), disable_vnc=1,\n"
+     "                 enable_uvm=1 (CUDA unified memory), enable_debugging=1,\n"
+     "                 enable_profiling=1. Other keys go to the driver, with a warning.\n"
+     "  --unlock K=V   vgpu_unlock-rs override, rendered into the [vm.<vmid>] table of this\n"
+     "                 node's /etc/vgpu_unlock/profile_override.toml (every other byte of it\n"
+     "                 stays; an admin's own [vm.<vmid>] is never overwritten):\n"
+     "                 frl_enabled (0/1), framebuffer, mappable_video_size,\n"
+     "                 framebuffer_reservation (bytes, or 896MiB, 1GiB, 2GB...), num_displays,\n"
+     "                 display_width, display_height, max_pixels, frl_config, max_instances,\n"
+     "                 cuda_enabled, ecc_supported, multi_vgpu_supported (0/1), gpu_type,\n"
+     "                 mig_instance_size, encoder_capacity, pci_id, pci_device_id,\n"
+     "                 bar1_length (integers), card_name, vgpu_type (31 bytes; 63 from driver\n"
+     "                 R580), adapter_name, short_gpu_name (63), features, license_type (127).\n"
+     "                 Unknown keys and wrong types are refused (vgpu_unlock-rs would ignore\n"
+     "                 or fail them).\n"
+     "  --clear [KEY]  remove every setting, or the KEYs named after the VMID\n"
+     "Without options it shows the VM's settings. A start is refused when the driver refuses\n"
+     "vgpu_params (the device is already open), when profile_override.toml is malformed (with\n"
+     "its line and column), or when the VM has unlock settings and vgpu_unlock-rs is not set up\n"
+     "on that node (LD_PRELOAD in nvidia-vgpu-mgr.service.d); nothing is left half applied.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook tune 100 --param frame_rate_limiter=0 --param enable_uvm=1\n"
+     "  pve-vgpu-hook tune 100 --unlock frl_enabled=0 --unlock framebuffer=896MiB\n"
+     "  pve-vgpu-hook tune 100\n"
+     "  pve-vgpu-hook tune 100 --clear framebuffer\n"},
     {"doctor", cmd_doctor, "doctor [--json]",
      "is this host ready for vGPUs? each problem with its fix",
      "Checks, read-only, what most often stops a vGPU start before any VM is involved, and\n"
@@ -399,6 +432,9 @@ enum {
     OPT_INDEX,
     OPT_HOOKSCRIPT,
     OPT_STORAGE,
+    OPT_PARAM,
+    OPT_UNLOCK,
+    OPT_CLEAR,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -692,6 +728,71 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
     r = managed_detach(&env, vmid, &notes, &w, &e);
+    close_root(ctx);
+    return print_notes(&notes, &w, r, &e);
+}
+
+static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
+    static const char *usage =
+        "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] [--json]";
+    static const struct option longopts[] = {
+        {"param", required_argument, NULL, OPT_PARAM},
+        {"unlock", required_argument, NULL, OPT_UNLOCK},
+        {"clear", no_argument, NULL, OPT_CLEAR},
+        {"json", no_argument, NULL, OPT_JSON},
+        {0},
+    };
+    struct tune_request req = {0};
+    bool json = false;
+    int c, status = 0;
+    optind = 0;
+    while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
+        if (c == OPT_JSON) {
+            json = true;
+        } else if (c == OPT_CLEAR) {
+            req.clear = true;
+        } else if ((c == OPT_PARAM ? req.nparams : req.nunlock) == TUNE_MAX) {
+            return usage_error("at most %d --param and %d --unlock options", TUNE_MAX, TUNE_MAX);
+        } else if (c == OPT_PARAM) {
+            req.params[req.nparams++] = optarg;
+        } else {
+            req.unlock[req.nunlock++] = optarg;
+        }
+    }
+    if (status) {
+        return status;
+    }
+    if (optind >= argc) {
+        return usage_error("tune needs a VMID; usage: pve-vgpu-hook %s", usage);
+    }
+    const char *vmid = argv[optind++];
+    for (; optind < argc; optind++) {
+        if (!req.clear || req.nclear == TUNE_MAX) {
+            return positional(argc, argv, 0, usage, &vmid);
+        }
+        req.clear_keys[req.nclear++] = argv[optind];
+    }
+    int r = parse_vmid_arg(vmid, &req.vmid);
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings notes = {0}, w = {0};
+    if (!req.clear && !req.nparams && !req.nunlock) {
+        struct pvh_config cfg;
+        r = config_load(&env, &cfg, &w, &e);
+        log_warnings(&w);
+        warn_free(&w);
+        if (r == 0) {
+            const struct vm_settings *vs = config_vm(&cfg, req.vmid);
+            report_tune(json ? stdout : text_out(), req.vmid, vs ? &vs->tuning : NULL, json);
+            config_free(&cfg);
+        }
+        close_root(ctx);
+        return r < 0 ? fail(&e) : 0;
+    }
+    r = managed_tune(&env, &req, &notes, &w, &e);
     close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }

@@ -237,6 +237,84 @@ static int run_chained(
 
 /* ---------- phases ---------- */
 
+/* profile_override.toml back as it was (after a later step of the start failed). */
+static void restore_unlock(const struct hook_env *env, const struct vm_plan *p) {
+    int r = p->unlock_old
+                ? hostfs_replace_file(
+                      env->fs, UNLOCK_OVERRIDE_TOML, p->unlock_old, strlen(p->unlock_old), 0644
+                  )
+                : hostfs_unlink(env->fs, UNLOCK_OVERRIDE_TOML);
+    if (r < 0) {
+        log_msg(
+            LOG_LVL_WARN, "could not put %s back as it was: %s", UNLOCK_OVERRIDE_TOML, strerror(-r)
+        );
+    }
+}
+
+/* The VM's tuning, once its vGPUs exist and before QEMU opens them: vgpu_unlock's table
+ * first (the file can be put back), then each vGPU's vgpu_params (a device we created is
+ * removed again by the caller if this fails). */
+static int apply_tuning(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    int r;
+    if (p->unlock_change) {
+        r = hostfs_replace_file(
+            env->fs, UNLOCK_OVERRIDE_TOML, p->unlock_new, strlen(p->unlock_new), 0644
+        );
+        if (r < 0) {
+            err_set(e, r, "cannot write %s: %s", UNLOCK_OVERRIDE_TOML, strerror(-r));
+            err_hint(e, "make /etc/vgpu_unlock writable for root (disk space?), then start again");
+            return r;
+        }
+        log_msg(
+            LOG_LVL_INFO, "%s [vm.%lu] in %s",
+            p->tuning && p->tuning->nunlock ? "wrote" : "removed", p->vmid, UNLOCK_OVERRIDE_TOML
+        );
+    }
+    for (size_t i = 0; p->params && i < p->n; i++) {
+        const struct planned_mdev *it = &p->items[i];
+        char path[PATH_MAX];
+        if (it->action == ACT_PROXMOX) {
+            continue; /* Proxmox makes it later (warned by the plan) */
+        }
+        snprintf(path, sizeof(path), SYS_MDEV_DEVICES "/%s/nvidia/vgpu_params", it->uuid);
+        r = hostfs_write_str(env->fs, path, p->params);
+        if (r < 0) {
+            err_set(
+                e, r, "the driver refused vgpu_params '%s' for mdev %s (index %u): %s", p->params,
+                it->uuid, it->index, strerror(-r)
+            );
+            if (r == -EBUSY) {
+                err_hint(
+                    e,
+                    "the device is open already (a QEMU still holds it? 'pve-vgpu-hook status'); "
+                    "stop that, or drop the params ('pve-vgpu-hook tune %lu --clear'); nothing "
+                    "was left applied",
+                    p->vmid
+                );
+            } else if (r == -ENOENT) {
+                err_hint(
+                    e,
+                    "this vGPU has no nvidia/vgpu_params (not NVIDIA's driver, or one without "
+                    "plugin parameters): drop the params ('pve-vgpu-hook tune %lu --clear'); "
+                    "nothing was left applied",
+                    p->vmid
+                );
+            } else {
+                err_hint(
+                    e, "check the parameter names ('pve-vgpu-hook help tune') and the kernel log; "
+                       "nothing was left applied"
+                );
+            }
+            if (p->unlock_change) {
+                restore_unlock(env, p);
+            }
+            return r;
+        }
+        log_msg(LOG_LVL_INFO, "vgpu_params %s on mdev %s", p->params, it->uuid);
+    }
+    return 0;
+}
+
 /* Managed mode on NVIDIA's vendor interface: this node's VFs into the VM's resource mapping
  * before Proxmox reads it (it does so after pre-start, while it builds the QEMU command). */
 static int write_vfmap(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
@@ -254,6 +332,19 @@ static int write_vfmap(const struct hook_env *env, struct vm_plan *p, struct pvh
             LOG_LVL_INFO, "resource mapping %s now lists node %s's VFs in placement order",
             p->vfmap_id, p->node
         );
+    }
+    return r;
+}
+
+/* A start that goes ahead: the VM's resource mapping, its devices, then its tuning (devices
+ * created by this run are removed again when the tuning is refused). */
+static int run_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    int r = write_vfmap(env, p, e);
+    if (r == 0) {
+        r = execute_plan(env, p, e);
+    }
+    if (r == 0 && (r = apply_tuning(env, p, e)) < 0) {
+        undo_created(env, p, p->n);
     }
     return r;
 }
@@ -283,7 +374,9 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
             "migration",
             p.want_uuid, p.uuid_reason
         );
-        r = execute_plan(env, &p, &e);
+        if ((r = run_plan(env, &p, &e)) < 0) {
+            log_err(&e);
+        }
     } else if (plan_refuses_once(&p)) {
         r = write_args(env, &p, &e);
         if (r < 0) {
@@ -300,10 +393,7 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
             r = -EAGAIN;
         }
     } else {
-        r = write_vfmap(env, &p, &e);
-        if (r == 0) {
-            r = execute_plan(env, &p, &e);
-        }
+        r = run_plan(env, &p, &e);
         if (r < 0) {
             log_err(&e);
         }

@@ -1042,3 +1042,213 @@ int managed_detach(
     edit_free(&ed);
     return 0;
 }
+
+unsigned nvidia_driver_major(const struct hostfs *fs) {
+    char buf[32];
+    ssize_t n = hostfs_read(fs, "/sys/module/nvidia/version", buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    return (unsigned)strtoul(buf, NULL, 10);
+}
+
+/* One setting into a JSON object: an unlock integer as a JSON number (0x hex converted), all
+ * else as a string. */
+static int tune_json_set(json_object *obj, const char *key, const char *value, bool number) {
+    json_object *v = NULL;
+    unsigned long long n = 0;
+    if (number) {
+        char *end;
+        errno = 0;
+        n = strtoull(value, &end, 0);
+        number = !errno && !*end && n <= (unsigned long long)INT64_MAX && !strchr(value, '_');
+    }
+    v = number ? json_object_new_int64((int64_t)n) : json_object_new_string(value);
+    return v && json_object_object_add(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+/* The VM's current settings as JSON objects, in order. */
+static json_object *tuning_json(const struct tune_kv *kv, size_t n, bool unlock) {
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; o && i < n; i++) {
+        if (tune_json_set(o, kv[i].key, kv[i].value, unlock && !kv[i].is_string) < 0) {
+            json_object_put(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+/* What each change means for the VM, as warnings: it is running, a second vGPU, a hostpci
+ * index that old vgpu_unlock-rs misses, NVIDIA's vendor interface for params. */
+static void tune_warnings(
+    const struct edit *ed, json_object *params, json_object *unlock, struct pvh_warnings *w
+) {
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t nhp = 0;
+    (void)hostpci_mdev_entries(&ed->conf, hps, &nhp, NULL, NULL);
+    const struct vm_settings *m = config_managed_vm(&ed->cfg, ed->vmid);
+    bool has_unlock = unlock && json_object_object_length(unlock) > 0;
+    bool has_params = params && json_object_object_length(params) > 0;
+    if (nhp == 0 && !m) {
+        warn_add(
+            w,
+            "VM %lu has no vGPU yet (no hostpciN with mdev=, not attached): the settings "
+            "apply once it has one",
+            ed->vmid
+        );
+    }
+    if (has_unlock && nhp > 1) {
+        warn_add(
+            w,
+            "VM %lu has %zu vGPUs; vgpu_unlock-rs keys [vm.%lu] by the last vGPU it saw and "
+            "can apply it to the wrong one",
+            ed->vmid, nhp, ed->vmid
+        );
+    }
+    unsigned index = m ? m->index : nhp ? hps[0].index : 0;
+    if (has_unlock && index >= 1) {
+        warn_add(
+            w,
+            "the vGPU of VM %lu has hostpci index %u: vgpu_unlock-rs before 2.4.1 applies "
+            "[vm.%lu] to index 0 only",
+            ed->vmid, index, ed->vmid
+        );
+    }
+    bool vendor = m && m->mapping;
+    for (size_t i = 0; i < nhp && !vendor; i++) {
+        char path[PATH_MAX];
+        vendor = hps[i].nhost &&
+                 str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia", hps[i].host[0]) == 0 &&
+                 hostfs_is_dir(ed->env->fs, path) == 1;
+    }
+    if (has_params && vendor) {
+        warn_add(
+            w,
+            "VM %lu's vGPU is on NVIDIA's vendor interface: Proxmox creates it after "
+            "pre-start, so vgpu_params cannot be written before QEMU opens it; the params "
+            "are not applied there",
+            ed->vmid
+        );
+    }
+    json_object_object_foreach(params, k, v) {
+        (void)v;
+        if (!tune_param_known(k)) {
+            warn_add(
+                w,
+                "%s is not one of NVIDIA's documented vgpu_params (frame_rate_limiter, "
+                "disable_vnc, enable_uvm, enable_debugging, enable_profiling); the driver "
+                "decides at start",
+                k
+            );
+        }
+    }
+    if (vm_is_running(ed->env->fs, ed->vmid)) {
+        warn_add(w, "VM %lu is running: the settings apply at its next start", ed->vmid);
+    }
+}
+
+int managed_tune(
+    const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    unsigned major = nvidia_driver_major(env->fs);
+    /* check every setting before anything is locked or read */
+    for (size_t i = 0; i < req->nparams + req->nunlock; i++) {
+        bool unlock = i >= req->nparams;
+        const char *kv = unlock ? req->unlock[i - req->nparams] : req->params[i];
+        const char *eq = strchr(kv, '=');
+        _cleanup_free_ char *key = eq ? strndup(kv, (size_t)(eq - kv)) : NULL;
+        bool is_string;
+        if (!eq || !key) {
+            err_set(e, -EINVAL, "'%s' is not KEY=VALUE", kv);
+            err_hint(
+                e, "e.g. --%s %s; nothing was changed", unlock ? "unlock" : "param",
+                unlock ? "frl_enabled=0" : "frame_rate_limiter=0"
+            );
+            return -EINVAL;
+        }
+        int r = unlock ? unlock_value_check(key, eq + 1, major, &is_string, e)
+                       : tune_param_check(key, eq + 1, e);
+        if (r < 0) {
+            return r;
+        }
+    }
+    struct edit ed;
+    int r = edit_open(&ed, env, req->vmid, w, e);
+    if (r < 0) {
+        edit_free(&ed);
+        return r;
+    }
+    const struct vm_settings *vs = config_vm(&ed.cfg, req->vmid);
+    static const struct vm_tuning none = {0};
+    const struct vm_tuning *old = vs ? &vs->tuning : &none;
+    json_object *params = tuning_json(old->params, old->nparams, false);
+    json_object *unlock = tuning_json(old->unlock, old->nunlock, true);
+    for (size_t i = 0; params && unlock && i < req->nclear; i++) {
+        const char *k = req->clear_keys[i];
+        if (!json_object_object_get_ex(params, k, NULL) &&
+            !json_object_object_get_ex(unlock, k, NULL)) {
+            err_set(e, -ENOENT, "VM %lu has no setting %s", req->vmid, k);
+            err_hint(
+                e, "'pve-vgpu-hook tune %lu' shows its settings; nothing was changed", req->vmid
+            );
+            r = -ENOENT;
+            break;
+        }
+        json_object_object_del(params, k);
+        json_object_object_del(unlock, k);
+        warn_add(notes, "%s: (cleared)", k);
+    }
+    if (r == 0 && req->clear && req->nclear == 0 && params && unlock) {
+        json_object_put(params);
+        json_object_put(unlock);
+        params = json_object_new_object();
+        unlock = json_object_new_object();
+        warn_add(notes, "VM %lu: every setting cleared", req->vmid);
+    }
+    for (size_t i = 0; r == 0 && params && unlock && i < req->nparams + req->nunlock; i++) {
+        bool is_unlock = i >= req->nparams;
+        const char *kv = is_unlock ? req->unlock[i - req->nparams] : req->params[i];
+        const char *eq = strchr(kv, '=');
+        _cleanup_free_ char *key = strndup(kv, (size_t)(eq - kv));
+        bool is_string = false;
+        struct pvh_err le;
+        if (is_unlock) {
+            (void)unlock_value_check(key, eq + 1, major, &is_string, &le);
+        }
+        if (!key ||
+            tune_json_set(is_unlock ? unlock : params, key, eq + 1, is_unlock && !is_string) < 0) {
+            r = err_set(e, -ENOMEM, "out of memory");
+        }
+    }
+    if (r == 0 && (!params || !unlock)) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    if (r < 0) {
+        json_object_put(params);
+        json_object_put(unlock);
+        edit_free(&ed);
+        return r;
+    }
+    tune_warnings(&ed, params, unlock, w);
+    const char *ptext =
+        json_object_object_length(params) ? json_object_to_json_string(params) : "none";
+    const char *utext =
+        json_object_object_length(unlock) ? json_object_to_json_string(unlock) : "none";
+    warn_add(
+        notes, "VM %lu: params %s; unlock %s (applied at each start)", req->vmid, ptext, utext
+    );
+    json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
+    json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
+    if ((r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep)) < 0) {
+        err_set(e, r, "out of memory");
+    } else {
+        r = edit_commit(&ed, false, true, e);
+    }
+    json_object_put(params);
+    json_object_put(unlock);
+    edit_free(&ed);
+    return r;
+}

@@ -1,8 +1,9 @@
 /*
- * managed: managed mode's attach and detach. The VM names a vGPU type in our JSON settings and
- * passes the mdev to QEMU through args; pre-start places it on any GPU where it fits.
- * Both edit the VM config under Proxmox's VM lock and the settings under pmxcfs' cluster lock,
- * and change the two files all or nothing (see edit_commit in managed.c).
+ * managed: the commands that edit a VM's settings: managed mode's attach and detach, and tune. The
+ * VM names a vGPU type in our JSON settings and passes the mdev to QEMU through args; pre-start
+ * places it on any GPU where it fits. Both edit the VM config under Proxmox's VM lock and the
+ * settings under pmxcfs' cluster lock, and change the two files all or nothing (see edit_commit in
+ * managed.c).
  */
 #ifndef PVH_MANAGED_H
 #define PVH_MANAGED_H
@@ -31,6 +32,25 @@ int managed_detach(
     const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
     struct pvh_warnings *warnings, struct pvh_err *e
 );
+
+/* tune: set (K=V), clear (keys; all when none) the VM's params and unlock settings. */
+#define TUNE_MAX 32
+struct tune_request {
+    unsigned long vmid;
+    const char *params[TUNE_MAX]; /* "K=V" */
+    size_t nparams;
+    const char *unlock[TUNE_MAX];
+    size_t nunlock;
+    bool clear;
+    const char *clear_keys[TUNE_MAX];
+    size_t nclear;
+};
+int managed_tune(
+    const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
+    struct pvh_warnings *warnings, struct pvh_err *e
+);
+/* The NVIDIA driver's major version on this host (/sys/module/nvidia/version), 0 unknown. */
+unsigned nvidia_driver_major(const struct hostfs *fs);
 
 /* pmxcfs' cluster lock on a file of /etc/pve, taken as cfs_lock_file does (lockdir); *locked
  * stays false where /etc/pve is no pmxcfs (a warning). Release with hostfs_cluster_unlock. */

@@ -27,6 +27,11 @@
 #define SYS_PCI_DEVICES "/sys/bus/pci/devices"
 #define PROC_PID_FMT "/proc/%ld"
 
+/* vgpu_unlock-rs, as its README and the seed guide set it up */
+#define UNLOCK_OVERRIDE_TOML "/etc/vgpu_unlock/profile_override.toml"
+#define UNLOCK_CONFIG_TOML "/etc/vgpu_unlock/config.toml"
+#define VGPU_MGR_DROPIN_DIR "/etc/systemd/system/nvidia-vgpu-mgr.service.d"
+
 /* ours */
 #define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
 #define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json" /* as cfs_lock_file names it */

@@ -8,6 +8,8 @@
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "toml.h"
+#include "tune.h"
 #include "vfmap.h"
 
 #include <ctype.h>
@@ -32,6 +34,10 @@ void plan_free(struct vm_plan *p) {
     free(p->new_args);
     free(p->vfmap_lines);
     free(p->vfmap_text);
+    free(p->params);
+    free(p->unlock_old);
+    free(p->unlock_new);
+    p->params = p->unlock_old = p->unlock_new = NULL;
     p->reclaim = NULL;
     p->new_args = NULL;
     p->vfmap_lines = p->vfmap_text = NULL;
@@ -641,6 +647,106 @@ static int plan_vfmap(
     return 0;
 }
 
+/* vgpu_unlock's file as pre-start leaves it: our [vm.<vmid>] table written (or removed when
+ * the VM has no unlock settings), every other byte kept. Refused: unlock settings on a node
+ * without vgpu_unlock-rs, a file vgpu_unlock-rs would fail on, an admin's own table. */
+static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    bool want = p->tuning && p->tuning->nunlock;
+    char why[PATH_MAX + 128];
+    bool installed = readiness_vgpu_unlock(env->fs, why, sizeof(why)) == 1;
+    if (want && !installed) {
+        err_set(
+            e, -ENOTSUP,
+            "VM %lu has vgpu_unlock settings (tune --unlock), but on node %s %s: they would "
+            "not apply",
+            p->vmid, p->node, why
+        );
+        char keys[1024] = ""; /* every key fits: 25 of at most 24 bytes */
+        for (size_t i = 0; i < p->tuning->nunlock; i++) {
+            str_append(keys, sizeof(keys), " %s", p->tuning->unlock[i].key);
+        }
+        err_hint(
+            e,
+            "set vgpu_unlock-rs up on this node (its README: the LD_PRELOAD drop-in for "
+            "nvidia-vgpu-mgr), or drop the settings: pve-vgpu-hook tune %lu --clear%s",
+            p->vmid, keys
+        );
+        return -ENOTSUP;
+    }
+    int r =
+        hostfs_read_alloc(env->fs, UNLOCK_OVERRIDE_TOML, CONFIG_MAX_BYTES, &p->unlock_old, NULL);
+    if (r < 0 && r != -ENOENT) {
+        err_set(e, r, "cannot read %s: %s", UNLOCK_OVERRIDE_TOML, strerror(-r));
+        err_hint(e, "make it a readable file of root's; vgpu_unlock-rs fails the vGPU otherwise");
+        return r;
+    }
+    if (!installed || (!want && !p->unlock_old)) {
+        return 0; /* nothing of ours to write, nobody reads it */
+    }
+    const char *text = p->unlock_old ? p->unlock_old : "";
+    struct toml_doc d;
+    if ((r = toml_parse(text, strlen(text), &d, e)) < 0 ||
+        (r = unlock_file_check(&d, 0, &p->warnings, e)) < 0) {
+        toml_free(&d); /* (nothing left after a failed parse) */
+        err_prefix(e, "%s: ", UNLOCK_OVERRIDE_TOML);
+        err_hint(
+            e, "vgpu_unlock-rs fails every vGPU while the file is invalid: fix that line, then "
+               "start the VM"
+        );
+        return r;
+    }
+    _cleanup_free_ char *table = want ? tune_unlock_table(p->tuning, p->vmid) : NULL;
+    r = want && !table ? err_set(e, -ENOMEM, "out of memory")
+                       : unlock_file_put(text, &d, p->vmid, table, &p->unlock_new, e);
+    toml_free(&d);
+    if (r == -EEXIST) {
+        err_prefix(e, "%s: ", UNLOCK_OVERRIDE_TOML);
+    }
+    if (r < 0) {
+        return r;
+    }
+    p->unlock_change = strcmp(text, p->unlock_new) != 0;
+    if (want && p->n > 1) {
+        warn_add(
+            &p->warnings,
+            "VM %lu has %zu vGPUs; vgpu_unlock-rs keys [vm.%lu] by the last vGPU it saw and can "
+            "apply it to the wrong one",
+            p->vmid, p->n, p->vmid
+        );
+    }
+    if (want && p->n && p->items[0].index >= 1) {
+        warn_add(
+            &p->warnings,
+            "hostpci index %u: vgpu_unlock-rs before 2.4.1 applies [vm.%lu] to index 0 only",
+            p->items[0].index, p->vmid
+        );
+    }
+    return 0;
+}
+
+/* The VM's tuning for this start: params for each vGPU, and vgpu_unlock's table. */
+static int plan_tuning(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    const struct vm_settings *vs = config_vm(&p->cfg, p->vmid);
+    p->tuning = vs && !tuning_empty(&vs->tuning) ? &vs->tuning : NULL;
+    if (p->tuning && p->tuning->nparams) {
+        if (!(p->params = tune_params_string(p->tuning))) {
+            return err_set(e, -ENOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < p->n; i++) {
+            if (p->items[i].action == ACT_PROXMOX) {
+                warn_add(
+                    &p->warnings,
+                    "index %u is on NVIDIA's vendor interface: Proxmox creates that vGPU after "
+                    "pre-start, so its vgpu_params (%s) cannot be written before QEMU opens it; "
+                    "not applied",
+                    p->items[i].index, p->params
+                );
+            }
+        }
+    }
+    return plan_unlock(env, p, e);
+}
+
 int plan_pre_start(
     const struct hook_env *env, unsigned long vmid, struct vm_plan *p, struct pvh_err *e
 ) {
@@ -686,7 +792,7 @@ int plan_pre_start(
         return 0; /* nothing to do: no vGPU */
     }
     if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0 ||
-        (r = check_vendor_iface(env, p, e)) < 0) {
+        (r = check_vendor_iface(env, p, e)) < 0 || (r = plan_tuning(env, p, e)) < 0) {
         return r;
     }
     return plan_uuid_args(env, p, managed != NULL, e);

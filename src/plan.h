@@ -44,6 +44,12 @@ struct vm_plan {
     char *vfmap_lines;    /* this node's map lines */
     char *vfmap_text;     /* /etc/pve/mapping/pci.cfg with them */
     bool vfmap_changed;   /* the file does not hold them yet */
+    /* tune: the VM's settings, and vgpu_unlock's profile_override.toml as pre-start leaves it */
+    const struct vm_tuning *tuning; /* into cfg; NULL when it has none */
+    char *params;                   /* "k=v,k=v" for each vGPU's nvidia/vgpu_params; NULL: none */
+    bool unlock_change;             /* the file changes (unlock_new; NULL removes nothing) */
+    char *unlock_old;               /* the file now; NULL when it does not exist */
+    char *unlock_new;
     char qemu_server[64]; /* installed version, once read; "" before */
     int qemu_server_err;  /* 0, or why it could not be read */
 };

@@ -1,4 +1,6 @@
 #include "readiness.h"
+#include "toml.h"
+#include "tune.h"
 
 #include "cleanup.h"
 #include "config.h"
@@ -19,7 +21,7 @@
 #define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
 #define SYS_VGPU_VFIO_MODULE "/sys/module/nvidia_vgpu_vfio"
 #define PROC_OSRELEASE "/proc/sys/kernel/osrelease"
-#define UNLOCK_FILES "/etc/vgpu_unlock/profile_override.toml", "/etc/vgpu_unlock/config.toml"
+#define UNLOCK_FILES UNLOCK_OVERRIDE_TOML, UNLOCK_CONFIG_TOML
 
 void readiness_free(struct readiness *r) {
     free(r->problems);
@@ -302,8 +304,62 @@ static int check_settings(const struct hook_env *env, struct readiness *r) {
                 "%s cannot be read: %s", unlock[i], strerror(-r2)
             );
         }
+        if (r2 == 0 && i == 0) { /* profile_override.toml: vgpu_unlock-rs fails on any flaw */
+            struct toml_doc d;
+            struct pvh_err te = {0};
+            struct pvh_warnings tw = {0};
+            int bad = toml_parse(text, strlen(text), &d, &te);
+            if (bad == 0) {
+                bad = unlock_file_check(&d, 0, &tw, &te);
+                toml_free(&d);
+            }
+            warn_free(&tw);
+            if (bad < 0) {
+                rc = add_problem(
+                    r, "unlock-invalid", unlock[i],
+                    "fix that line; vgpu_unlock-rs fails every vGPU while the file is invalid",
+                    "%s: %s", unlock[i], te.msg
+                );
+            }
+        }
     }
     return rc;
+}
+
+int readiness_vgpu_unlock(const struct hostfs *fs, char *why, size_t size) {
+    struct hostfs_list l;
+    snprintf(
+        why, size,
+        "nvidia-vgpu-mgr does not preload vgpu_unlock-rs (no LD_PRELOAD of "
+        "libvgpu_unlock_rs.so in " VGPU_MGR_DROPIN_DIR "/)"
+    );
+    if (hostfs_list(fs, VGPU_MGR_DROPIN_DIR, &l) < 0) {
+        return 0;
+    }
+    int found = 0;
+    for (size_t i = 0; i < l.n && !found; i++) {
+        char path[PATH_MAX];
+        _cleanup_free_ char *text = NULL;
+        size_t nl = strlen(l.names[i]);
+        if (nl < 5 || strcmp(l.names[i] + nl - 5, ".conf") != 0 ||
+            str_fmt(path, sizeof(path), VGPU_MGR_DROPIN_DIR "/%s", l.names[i]) < 0 ||
+            hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, NULL) < 0) {
+            continue;
+        }
+        const char *p = strstr(text, "LD_PRELOAD=");
+        while (p && !found) {
+            p += strlen("LD_PRELOAD=");
+            size_t n = strcspn(p, " \t\n\":");
+            _cleanup_free_ char *so = strndup(p, n);
+            if (so && strstr(so, "vgpu_unlock")) {
+                found = hostfs_exists(fs, so) == 0 ? 1 : 0;
+                snprintf(why, size, "%s preloads %s, which does not exist", path, so);
+            }
+            p = strstr(p, "LD_PRELOAD=");
+        }
+    }
+    hostfs_list_free(&l);
+    return found;
 }
 
 int readiness_check(const struct hook_env *env, struct readiness *r) {

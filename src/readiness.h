@@ -42,4 +42,8 @@ void readiness_free(struct readiness *r);
  * nothing about it explains that (not an NVIDIA GPU, or it does offer types). */
 int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readiness_problem *p);
 
+/* Is vgpu_unlock-rs set up on this host: a drop-in of nvidia-vgpu-mgr.service preloads a
+ * libvgpu_unlock_rs.so that exists? 1 yes, 0 no (why says what is missing). */
+int readiness_vgpu_unlock(const struct hostfs *fs, char *why, size_t size);
+
 #endif

@@ -725,6 +725,9 @@ static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
     return v;
 }
 
+static json_object *tuning_json_of(const struct vm_tuning *t);
+static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent);
+
 /* Managed mode on the vendor interface: the VFs the VM's mapping lists for this node, in the
  * order Proxmox tries them ("" when none; malloc'ed). */
 static char *vfmap_paths_of(const struct vm_plan *p) {
@@ -772,6 +775,13 @@ static void check_json(
         }
     }
     json_object_object_add(o, "remove_leftovers", rec);
+    if (rc == 0 && (p->tuning || p->unlock_change)) {
+        static const struct vm_tuning none = {0};
+        json_object *t = tuning_json_of(p->tuning ? p->tuning : &none);
+        json_object_object_add(t, "vgpu_params", p->params ? jstr(p->params) : NULL);
+        json_object_object_add(t, "unlock_file_change", json_object_new_boolean(p->unlock_change));
+        json_object_object_add(o, "tuning", t);
+    }
     _cleanup_free_ char *paths = rc == 0 ? vfmap_paths_of(p) : NULL;
     if (paths) {
         json_object *m = json_object_new_object();
@@ -837,6 +847,19 @@ static void check_plan_text(FILE *out, const struct vm_plan *p) {
             out, "  index %u: %s %s (%s%s%s) on %s\n", it->index, action_name(it->action), it->uuid,
             it->type_id, d && d->name[0] ? ", " : "", d ? d->name : "",
             p->host.parents[it->parent].bdf
+        );
+    }
+    if (p->tuning) {
+        tuning_text(out, p->tuning, "  tuning: ");
+        if (p->tuning->nunlock) {
+            fprintf(
+                out, "  tuning: [vm.%lu] in %s (%s)\n", p->vmid, UNLOCK_OVERRIDE_TOML,
+                p->unlock_change ? "pre-start writes it" : "as it is now"
+            );
+        }
+    } else if (p->unlock_change) {
+        fprintf(
+            out, "  tuning: pre-start removes [vm.%lu] from %s\n", p->vmid, UNLOCK_OVERRIDE_TOML
         );
     }
     _cleanup_free_ char *paths = vfmap_paths_of(p);
@@ -1042,4 +1065,64 @@ int report_doctor(FILE *out, const struct readiness *r, bool json) {
         r->ngpus ? ", nvidia-vgpu-mgr running" : ""
     );
     return 0;
+}
+
+/* ---------- tune ---------- */
+
+static json_object *tune_kv_json(const struct tune_kv *kv, size_t n, bool unlock) {
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; i < n; i++) {
+        bool number = unlock && !kv[i].is_string;
+        json_object_object_add(
+            o, kv[i].key,
+            number ? json_object_new_int64(strtoll(kv[i].value, NULL, 0)) : jstr(kv[i].value)
+        );
+    }
+    return o;
+}
+
+static json_object *tuning_json_of(const struct vm_tuning *t) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "params", tune_kv_json(t->params, t->nparams, false));
+    json_object_object_add(o, "unlock", tune_kv_json(t->unlock, t->nunlock, true));
+    return o;
+}
+
+/* "frame_rate_limiter=0,enable_uvm=1" and "frl_enabled = 0, framebuffer = "896MiB"". */
+static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent) {
+    if (t->nparams) {
+        fprintf(out, "%svgpu_params: ", indent);
+        for (size_t i = 0; i < t->nparams; i++) {
+            fprintf(out, "%s%s=%s", i ? "," : "", t->params[i].key, t->params[i].value);
+        }
+        fputc('\n', out);
+    }
+    if (t->nunlock) {
+        fprintf(out, "%svgpu_unlock: ", indent);
+        for (size_t i = 0; i < t->nunlock; i++) {
+            const struct tune_kv *kv = &t->unlock[i];
+            fprintf(
+                out, kv->is_string ? "%s%s = \"%s\"" : "%s%s = %s", i ? ", " : "", kv->key,
+                kv->value
+            );
+        }
+        fputc('\n', out);
+    }
+}
+
+void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json) {
+    static const struct vm_tuning none = {0};
+    t = t ? t : &none;
+    if (json) {
+        json_object *o = tuning_json_of(t);
+        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
+        print_json(out, o);
+        return;
+    }
+    if (tuning_empty(t)) {
+        fprintf(out, "VM %lu: no tuning (set some with --param K=V or --unlock K=V)\n", vmid);
+        return;
+    }
+    fprintf(out, "VM %lu (applied at each start):\n", vmid);
+    tuning_text(out, t, "  ");
 }

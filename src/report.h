@@ -25,5 +25,7 @@ void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool 
 
 /* doctor: one line per problem with its fix, or "ready". Returns the exit status. */
 int report_doctor(FILE *out, const struct readiness *r, bool json);
+/* A VM's tuning (t NULL: none). */
+void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json);
 
 #endif
