@@ -15,6 +15,8 @@
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "toml.h"
+#include "tune.h"
 #include "vfmap.h"
 #include "vgpu_type.h"
 
@@ -29,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) {
         return 0;
     }
-    unsigned which = data[0] % 8;
+    unsigned which = data[0] % 9;
     char *text = malloc(size);
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
@@ -199,6 +201,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             abort(); /* escaped text is safe to print */
         }
         free(esc);
+        break;
+    }
+    case 7: { /* vgpu_unlock's profile_override.toml, and our table spliced into it */
+        struct toml_doc d;
+        struct pvh_warnings w = {0};
+        if (toml_parse(text, len, &d, &e) == 0) {
+            static const struct tune_kv kv[] = {
+                {"frl_enabled", "0", false}, {"framebuffer", "896MiB", true}};
+            const struct vm_tuning t = {.unlock = (struct tune_kv *)kv, .nunlock = 2};
+            const char *vm[] = {"vm", "100"};
+            bool had = toml_find(&d, vm, 2) != NULL;
+            char *table = tune_unlock_table(&t, 100), *out = NULL, *back = NULL;
+            if (unlock_file_check(&d, 0, &w, &e) == 0 &&
+                unlock_file_put(text, &d, 100, table, &out, &e) == 0) {
+                struct toml_doc d2;
+                const struct toml_table *ours;
+                if (toml_parse(out, strlen(out), &d2, &e) != 0 || !(ours = toml_find(&d2, vm, 2)) ||
+                    ours->nkvs != 2 || unlock_file_check(&d2, 0, &w, &e) != 0) {
+                    abort(); /* what we write must stay valid, with our table in it */
+                }
+                if (unlock_file_put(out, &d2, 100, NULL, &back, &e) != 0 ||
+                    (!had && len && text[len - 1] == '\n' && (len < 2 || text[len - 2] != '\n') &&
+                     strcmp(back, text) != 0)) {
+                    abort(); /* and removing it gives their file back */
+                }
+                toml_free(&d2);
+            }
+            free(table);
+            free(out);
+            free(back);
+            toml_free(&d);
+        }
+        warn_free(&w);
         break;
     }
     default: { /* UUIDs and VMIDs */

@@ -8,7 +8,7 @@ out=${PVH_FUZZ_OUT:-fuzz/out}
 [ -z "${PVH_FUZZ_FRESH:-}" ] || rm -rf "$out/corpus"
 mkdir -p "$out/corpus"
 srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c
-      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/vfmap.c src/config.c src/mdev.c
+      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/vfmap.c src/toml.c src/tune.c src/config.c src/mdev.c
       src/inventory.c)
 clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' -Isrc \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
@@ -21,6 +21,8 @@ printf '\001{"policy": "mixed-size", "vms": {"100": {"type": "P40-1Q", "gpus": {
 printf '\0020000:06:00.0,mdev=nvidia-46,pcie=1' >"$out/corpus/hostpci"
 printf '\005vgpu\n\tmap node=pve1,path=0000:41:00.4;0000:41:00.5,id=10de:2235\n\ndir: local\n\tpath /var/lib/vz\n' >"$out/corpus/sectioncfg"
 printf '\005a40\n\tmap node=pve1,path=0000:41:00.0,id=10de:2235\n\nvgpu-hook-2\n\tdescription d\n\tmdev 1' >"$out/corpus/mapping"
+printf '\007# overrides\n[profile.nvidia-46]\nframebuffer = "896MiB"\ncard_name = '"'"'x'"'"'\n\n[vm.100]\n# managed by pve-vgpu-hook\nfrl_enabled = 0\n' >"$out/corpus/toml"
+printf '\007[mdev."00000000-0000-0000-0000-000000000100"]\npci_id = 0x1B38_10DE\nx = true # c\n' >"$out/corpus/toml2"
 printf '\006ID : vGPU Name\n1414 : NVIDIA L40S-2Q\n' >"$out/corpus/creatable"
 # The suite's run (PVH_FUZZ_FRESH=1) starts from the seeds each time, so it is repeatable; run
 # by hand, the corpus grows across runs. Crash reproducers stay in $out.

@@ -228,8 +228,8 @@ static int read_value(struct cursor *c, struct toml_kv *kv) {
     if (*c->p == '[' || *c->p == '{') {
         return fail(c, "arrays and inline tables are beyond what pve-vgpu-hook reads");
     }
-    if (!strncmp(c->p, "inf", 3) || !strncmp(c->p, "nan", 3) || !strncmp(c->p + 1, "inf", 3) ||
-        !strncmp(c->p + 1, "nan", 3)) {
+    const char *num = *c->p == '+' || *c->p == '-' ? c->p + 1 : c->p; /* (never past the NUL) */
+    if (!strncmp(num, "inf", 3) || !strncmp(num, "nan", 3)) {
         return fail(c, "floats are beyond what pve-vgpu-hook reads");
     }
     kv->type = TOML_INT;

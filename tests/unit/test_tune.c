@@ -117,6 +117,7 @@ static void test_toml_refuses(void **state) {
         {"[a]\nx = 1\n[a.x]\n", "line 3, column 6: this table has the name of a key"},
         {"a = 1\n[b]\nc = \xff\n", "line 3, column 5: the file is not UTF-8"},
         {"[a]\nx = tru\n", "line 2, column 5: not a value"},
+        {"[a]\nx = ", "line 2, column 5: not a value"}, /* at the end (found by the fuzzer) */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct toml_doc d;
