@@ -1149,6 +1149,36 @@ static void tune_warnings(
     }
 }
 
+/* What the VM's tuning is now, as tune prints it. */
+static void tune_note(
+    unsigned long vmid, json_object *params, json_object *unlock, struct pvh_warnings *notes
+) {
+    char *what = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&what, &size);
+    if (!f) {
+        return;
+    }
+    const char *sep = "vgpu_params ";
+    json_object_object_foreach(params, pk, pv) {
+        fprintf(f, "%s%s=%s", sep, pk, json_object_get_string(pv));
+        sep = ",";
+    }
+    sep = json_object_object_length(params) ? "; vgpu_unlock " : "vgpu_unlock ";
+    json_object_object_foreach(unlock, uk, uv) {
+        bool str = json_object_is_type(uv, json_type_string);
+        fprintf(f, str ? "%s%s = \"%s\"" : "%s%s = %s", sep, uk, json_object_get_string(uv));
+        sep = ", ";
+    }
+    if (fclose(f) == 0) {
+        warn_add(notes, "VM %lu: %s", vmid, *what ? what : "no tuning left");
+        if (*what) {
+            warn_add(notes, "applied at each start of the VM, on the node it starts on");
+        }
+    }
+    free(what);
+}
+
 int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
@@ -1233,13 +1263,7 @@ int managed_tune(
         return r;
     }
     tune_warnings(&ed, params, unlock, w);
-    const char *ptext =
-        json_object_object_length(params) ? json_object_to_json_string(params) : "none";
-    const char *utext =
-        json_object_object_length(unlock) ? json_object_to_json_string(unlock) : "none";
-    warn_add(
-        notes, "VM %lu: params %s; unlock %s (applied at each start)", req->vmid, ptext, utext
-    );
+    tune_note(req->vmid, params, unlock, notes);
     json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
     json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
     if ((r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep)) < 0) {

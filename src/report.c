@@ -13,6 +13,9 @@
 
 /* ---------- shared helpers ---------- */
 
+static json_object *tuning_json_of(const struct vm_tuning *t);
+static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent);
+
 static void print_json(FILE *out, json_object *o) {
     fprintf(
         out, "%s\n",
@@ -534,6 +537,10 @@ static void status_json(FILE *out, const struct host_status *st) {
                 mo, "vmid", md->owned ? json_object_new_int64((int64_t)md->vmid) : NULL
             );
             json_object_object_add(mo, "state", jstr(owner_state(st, m)));
+            const struct vm_settings *vs = md->owned ? config_vm(&st->cfg, md->vmid) : NULL;
+            if (vs && !tuning_empty(&vs->tuning)) {
+                json_object_object_add(mo, "tuning", tuning_json_of(&vs->tuning));
+            }
             json_object_array_add(list, mo);
         }
         json_object_object_add(o, "mdevs", list);
@@ -645,6 +652,10 @@ static size_t status_gpu_text(FILE *out, const struct host_status *st, size_t g)
             d && d->name[0] ? d->name : "-", owner, owner_state(st, m), on_vf ? " on " : "",
             on_vf ? md->parent_bdf : ""
         );
+        const struct vm_settings *vs = md->owned ? config_vm(&st->cfg, md->vmid) : NULL;
+        if (vs && !tuning_empty(&vs->tuning)) {
+            tuning_text(out, &vs->tuning, "      tuning: ");
+        }
     }
     return leftovers;
 }
@@ -724,9 +735,6 @@ static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
                              : "would start";
     return v;
 }
-
-static json_object *tuning_json_of(const struct vm_tuning *t);
-static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent);
 
 /* Managed mode on the vendor interface: the VFs the VM's mapping lists for this node, in the
  * order Proxmox tries them ("" when none; malloc'ed). */

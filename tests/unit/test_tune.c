@@ -361,6 +361,11 @@ static void test_tune_and_start(void **state) {
     free(toml);
     assert_int_equal(run(NULL, "check", "100"), 0);
     assert_contains(R.out, "(as it is now)");
+    assert_int_equal(run(NULL, "status"), 0);
+    assert_contains(R.out, "VM 100");
+    assert_contains(R.out, "      tuning: vgpu_params: frame_rate_limiter=0\n");
+    assert_int_equal(run(NULL, "status", "--json"), 0);
+    assert_contains(R.out, "\"frame_rate_limiter\": \"0\"");
     /* QEMU has the device open now: the driver refuses parameters; the start is refused,
      * the file comes back as it was */
     fh_write(FH, "sys/devices/pci0000:00/" GPU_A "/" U100 "/.open", "");
