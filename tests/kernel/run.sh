@@ -72,6 +72,9 @@ copy_with_libs() {
     done
 }
 copy_with_libs "$BIN" /usr/sbin/pve-vgpu-hook
+# QEMU's open of an mdev through VFIO, for the driver's "parameters only while unused" rule
+gcc -O2 -Wall -Werror -o "$work/vfioopen" "$here/guest/vfioopen.c"
+copy_with_libs "$work/vfioopen" /usr/bin/vfioopen
 # Debian's busybox-static has no flock applet: util-linux's, for holding VM locks as Proxmox does
 copy_with_libs "$(command -v flock)" /usr/bin/flock
 if command -v mdevctl >/dev/null; then

@@ -239,3 +239,20 @@ if command -v mdevctl >/dev/null; then
     echo JSON-MDEVCTL-BEGIN; mdevctl types --dumpjson; echo JSON-MDEVCTL-END
 fi
 stop_all 150
+
+# ---- 11. tuning: vgpu_params written at pre-start, before QEMU opens the device; the driver
+# refuses parameters once it is open (a real VFIO open), and so does the next pre-start
+vmconf 170 "cores: 2\nhostpci0: $A,mdev=nvidia-46\n"
+run $H tune 170 --param frame_rate_limiter=0 --param disable_vnc=1
+expect s11-tune 0 "VM 170: vgpu_params frame_rate_limiter=0,disable_vnc=1"
+run $H 170 pre-start
+expect s11-prestart 0 "vgpu_params frame_rate_limiter=0,disable_vnc=1 on mdev $(uuid 170)"
+P=/sys/bus/mdev/devices/$(uuid 170)/nvidia/vgpu_params
+is s11-params-written "$(cat "$P")" "frame_rate_limiter=0,disable_vnc=1"
+run vfioopen "$(uuid 170)" sh -c "echo enable_uvm=1 >$P"
+is s11-open-refuses-params "$ST" 1
+is s11-params-kept "$(cat "$P")" "frame_rate_limiter=0,disable_vnc=1"
+run vfioopen "$(uuid 170)" $H 170 pre-start
+expect s11-prestart-while-open 1 "the driver refused vgpu_params" "Device or resource busy" "the device is open already"
+is s11-closed-takes-params "$(echo ' ' >"$P" && echo ok)" ok
+stop_all 170

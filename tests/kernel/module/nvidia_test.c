@@ -14,6 +14,10 @@
  * interface (kernel 6.8 and later) instead of being mdev parents: nvidia/creatable_vgpu_types
  * lists L40S types while no type is set, nvidia/current_vgpu_type takes a type id (EBUSY when
  * one is set already, EINVAL when not creatable) or 0 to reset it.
+ *
+ * Each vGPU has nvidia/vgpu_params (plugin parameters, "k=v,k=v"; a single space clears them),
+ * which, as NVIDIA's driver does, takes writes only while no one has the device open (EBUSY
+ * once QEMU, here tests/kernel/guest/vfioopen, opened it through VFIO).
  */
 #include <linux/mdev.h>
 #include <linux/module.h>
@@ -138,6 +142,9 @@ struct fake_vgpu {
 	struct vfio_device vdev;
 	struct fake_gpu *gpu;
 	unsigned int type;
+	struct mutex lock; /* open and params */
+	bool open;
+	char params[256];
 };
 
 static struct fake_gpu *gpu_of(struct mdev_type *mtype)
@@ -186,9 +193,79 @@ static void fake_vgpu_release(struct vfio_device *vdev)
 	vfio_free_device(vdev);
 }
 
+static int fake_vgpu_open(struct vfio_device *vdev)
+{
+	struct fake_vgpu *v = container_of(vdev, struct fake_vgpu, vdev);
+
+	mutex_lock(&v->lock);
+	v->open = true;
+	mutex_unlock(&v->lock);
+	return 0;
+}
+
+static void fake_vgpu_close(struct vfio_device *vdev)
+{
+	struct fake_vgpu *v = container_of(vdev, struct fake_vgpu, vdev);
+
+	mutex_lock(&v->lock);
+	v->open = false;
+	mutex_unlock(&v->lock);
+}
+
 static const struct vfio_device_ops fake_vgpu_ops = {
 	.name = "nvidia-test-vgpu",
 	.release = fake_vgpu_release,
+	.open_device = fake_vgpu_open,
+	.close_device = fake_vgpu_close,
+};
+
+static ssize_t vgpu_params_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct fake_vgpu *v = dev_get_drvdata(dev);
+	ssize_t n;
+
+	mutex_lock(&v->lock);
+	n = sysfs_emit(buf, "%s\n", v->params);
+	mutex_unlock(&v->lock);
+	return n;
+}
+
+static ssize_t vgpu_params_store(struct device *dev, struct device_attribute *attr,
+				 const char *buf, size_t count)
+{
+	struct fake_vgpu *v = dev_get_drvdata(dev);
+	size_t len = count;
+	ssize_t ret = count;
+
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	if (len >= sizeof(v->params))
+		return -EINVAL;
+	mutex_lock(&v->lock);
+	if (v->open) {
+		ret = -EBUSY; /* the driver keeps parameters only while the device is unused */
+	} else {
+		memcpy(v->params, buf, len);
+		v->params[len] = '\0';
+	}
+	mutex_unlock(&v->lock);
+	return ret;
+}
+static DEVICE_ATTR_RW(vgpu_params);
+
+static struct attribute *vgpu_attrs[] = {
+	&dev_attr_vgpu_params.attr,
+	NULL,
+};
+
+static const struct attribute_group vgpu_group = {
+	.name = "nvidia",
+	.attrs = vgpu_attrs,
+};
+
+static const struct attribute_group *vgpu_groups[] = {
+	&vgpu_group,
+	NULL,
 };
 
 static int fake_probe(struct mdev_device *mdev)
@@ -213,6 +290,7 @@ static int fake_probe(struct mdev_device *mdev)
 	}
 	v->gpu = g;
 	v->type = t;
+	mutex_init(&v->lock);
 	ret = vfio_register_emulated_iommu_dev(&v->vdev);
 	if (ret) {
 		vfio_put_device(&v->vdev);
@@ -245,6 +323,7 @@ static struct mdev_driver fake_mdev_driver = {
 		.name = "nvidia_test_vgpu",
 		.owner = THIS_MODULE,
 		.mod_name = KBUILD_MODNAME,
+		.dev_groups = vgpu_groups,
 	},
 	.probe = fake_probe,
 	.remove = fake_remove,
