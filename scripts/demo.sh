@@ -99,6 +99,25 @@ for v in 200 201 202; do qm_stop $v >/dev/null; done
 for v in 200 201 202; do run detach $v >/dev/null || fail "detach $v"; done
 [ -z "$(ls "$HOST/sys/bus/mdev/devices")" ] || fail "managed devices left behind"
 
+echo; echo "== Per-VM tuning: the seed guide's frame-rate hand edit, for one VM, at every start"
+mkdir -p "$HOST/etc/systemd/system/nvidia-vgpu-mgr.service.d" "$HOST/opt/vgpu_unlock-rs/target/release" \
+    "$HOST/etc/vgpu_unlock"
+printf '[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so\n' \
+    >"$HOST/etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf"
+: >"$HOST/opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so"
+printf '# my own profile overrides\n[profile.nvidia-47]\nnum_displays = 1\n' >"$HOST/etc/vgpu_unlock/profile_override.toml"
+echo "# (vgpu_unlock-rs set up as the seed guide does it)"
+echo "\$ pve-vgpu-hook tune 100 --unlock frl_enabled=0 --unlock framebuffer=896MiB --param frame_rate_limiter=0"
+run tune 100 --unlock frl_enabled=0 --unlock framebuffer=896MiB --param frame_rate_limiter=0 2>&1 | sed 's/^/  /'
+echo "\$ pve-vgpu-hook tune 100 --unlock frl_enabled=yes"
+run tune 100 --unlock frl_enabled=yes 2>&1 | sed 's/^/  /' && fail "frl_enabled=yes should be refused"
+qm_start 100 || fail "VM 100 should start with its tuning"
+echo; echo "\$ cat /etc/vgpu_unlock/profile_override.toml"
+sed 's/^/  /' "$HOST/etc/vgpu_unlock/profile_override.toml"
+echo "\$ cat /sys/bus/mdev/devices/00000000-0000-0000-0000-000000000100/nvidia/vgpu_params"
+sed 's/^/  /' "$HOST/sys/bus/mdev/devices/00000000-0000-0000-0000-000000000100/nvidia/vgpu_params"; echo
+qm_stop 100 >/dev/null
+
 echo; echo "== Is the host ready? doctor"
 echo; echo "\$ pve-vgpu-hook doctor"
 run doctor | sed 's/^/  /' && fail "doctor should find the simulated host not ready"

@@ -747,7 +747,9 @@ const char CONFIG_HELP[] =
     "                  before it is stopped and counted as failed (default 120, 1..3600)\n"
     "  vms             written by attach/detach: per VMID the managed vGPU's \"type\", the\n"
     "                  candidate \"gpus\" per node, the \"index\" (0..15) and what attach\n"
-    "                  changed (\"attached\"); edit it with attach/detach, not by hand\n"
+    "                  changed (\"attached\"); by tune: \"params\" (vgpu_params) and\n"
+    "                  \"unlock\" (vgpu_unlock-rs overrides), for either mode; edit it with\n"
+    "                  attach/detach/tune, not by hand\n"
     "\n"
     "Example:\n"
     "  {\"policy\": \"auto\", \"placement\": \"spread\", \"remove_wait_s\": 10}\n";
