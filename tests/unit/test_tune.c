@@ -468,6 +468,30 @@ static void test_refusals(void **state) {
     assert_host_unchanged(FH, before);
 }
 
+/* What vgpu_unlock-rs may get wrong is said, at tune and at every start. */
+static void test_warnings(void **state) {
+    (void)state;
+    install_vgpu_unlock();
+    fh_vmconf(
+        FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\nhostpci1: 0000:07:00.0,mdev=nvidia-46\n"
+    );
+    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
+    assert_contains(R.err, "VM 100 has 2 vGPUs; vgpu_unlock-rs keys [vm.100] by the last vGPU");
+    assert_int_equal(run(NULL, "check", "100"), 0);
+    assert_contains(R.err, "VM 100 has 2 vGPUs");
+    fh_vmconf(FH, 100, "hostpci2: 0000:07:00.0,mdev=nvidia-46\n");
+    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
+    assert_contains(
+        R.err, "hostpci index 2: vgpu_unlock-rs before 2.4.1 applies [vm.100] to index 0"
+    );
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_contains(R.err, "vgpu_unlock-rs before 2.4.1");
+    /* no vGPU at all yet */
+    fh_vmconf(FH, 100, "memory: 4096\n");
+    assert_int_equal(run(NULL, "tune", "100", "--param", "frame_rate_limiter=0"), 0);
+    assert_contains(R.err, "VM 100 has no vGPU yet");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_toml_reads),
     cmocka_unit_test(test_toml_refuses),
@@ -477,6 +501,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_tune_and_start, setup, teardown),
     cmocka_unit_test_setup_teardown(test_driver_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
 };
 
 int main(void) {
