@@ -521,9 +521,14 @@ static int attach_allowed(
     unsigned index, const char *hookscript, struct pvh_err *e
 ) {
     struct hostpci hps[HOSTPCI_MAX];
-    size_t nhps;
+    size_t nhps, other = 0;
     (void)hostpci_mdev_entries(&ed->conf, hps, &nhps, NULL, NULL); /* malformed: not ours */
-    if (nhps) {
+    for (size_t i = 0; i < nhps; i++) { /* the mapping a previous attach set is ours */
+        if (!(old && old->mapping && !strcmp(hps[i].mapping, old->mapping))) {
+            hps[other++] = hps[i];
+        }
+    }
+    if (other) {
         unsigned hp = hps[0].index;
         err_set(e, -EINVAL, "VM %lu already has a vGPU in hostpci%u (hostpci mode)", req->vmid, hp);
         err_hint(

@@ -424,12 +424,19 @@ static void test_policy_order(void **state) {
     free(map);
     assert_int_equal(run_on(N1, NULL, "detach", "101"), 0);
     assert_false(fh_exists(N1, "etc/pve/mapping/pci.cfg"));
-    /* --gpu: only that GPU's VFs */
+    /* --gpu: only that GPU's VFs; attaching again with another list changes just them */
     assert_int_equal(
         run_on(N1, NULL, "attach", "101", "--type", "L40S-2Q", "--gpu", "0000:82:00.0"), 0
     );
     assert_int_equal(run_on(N1, NULL, "check", "101"), 0);
     assert_contains(R.out, "on node pve1: 0000:82:00.4 0000:82:00.5 (tried");
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "101", "--type", "L40S-2Q", "--gpu", "0000:81:00.0"), 0
+    );
+    assert_int_equal(run_on(N1, NULL, "check", "101"), 0);
+    assert_contains(R.out, "on node pve1: 0000:81:00.4 0000:81:00.5 (tried");
+    assert_int_equal(run_on(N1, NULL, "detach", "101"), 0);
+    assert_false(fh_exists(N1, "etc/pve/mapping/pci.cfg"));
 }
 
 /* Refusals change nothing: an admin's mapping of that name, a hostpci slot in use, a failed
