@@ -213,12 +213,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             const char *vm[] = {"vm", "100"};
             bool had = toml_find(&d, vm, 2) != NULL;
             char *table = tune_unlock_table(&t, 100), *out = NULL, *back = NULL;
-            if (unlock_file_check(&d, 0, &w, &e) == 0 &&
+            if (unlock_file_check(&d, text, 0, 0, &w, &e) == 0 &&
                 unlock_file_put(text, &d, 100, table, &out, &e) == 0) {
                 struct toml_doc d2;
                 const struct toml_table *ours;
                 if (toml_parse(out, strlen(out), &d2, &e) != 0 || !(ours = toml_find(&d2, vm, 2)) ||
-                    ours->nkvs != 2 || unlock_file_check(&d2, 0, &w, &e) != 0) {
+                    ours->nkvs != 2 || unlock_file_check(&d2, out, 0, 0, &w, &e) != 0) {
                     abort(); /* what we write must stay valid, with our table in it */
                 }
                 if (unlock_file_put(out, &d2, 100, NULL, &back, &e) != 0 ||

@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -250,9 +251,11 @@ static int parse_tuning(
         }
         struct pvh_err le = {0};
         bool is_string = false;
-        int r = !value   ? -EINVAL
-                : unlock ? unlock_value_check(k, value, 0, &is_string, &le)
-                         : tune_param_check(k, value, &le);
+        int r =
+            !value ? -EINVAL
+            : unlock
+                ? unlock_value_check(k, value, UINT_MAX, &is_string, &le) /* per node at start */
+                : tune_param_check(k, value, &le);
         if (r < 0) {
             char what[sizeof(le.msg) + 64];
             snprintf(

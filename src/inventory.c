@@ -922,3 +922,13 @@ int inventory_vf_reset(const struct hostfs *fs, const char *bdf) {
     int r = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/nvidia/current_vgpu_type", bdf);
     return r < 0 ? r : hostfs_write_str(fs, path, "0");
 }
+
+unsigned inventory_nvidia_driver_major(const struct hostfs *fs) {
+    char buf[32];
+    ssize_t n = hostfs_read(fs, "/sys/module/nvidia/version", buf, sizeof(buf) - 1);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    return (unsigned)strtoul(buf, NULL, 10);
+}

@@ -166,4 +166,7 @@ bool vmid_is_container(const struct hostfs *fs, unsigned long vmid);
 /* 1 when Proxmox holds the VM's config lock (a start or stop is under way). */
 int vm_is_busy(const struct hostfs *fs, unsigned long vmid);
 
+/* The NVIDIA driver's major version on this host (/sys/module/nvidia/version), 0 unknown. */
+unsigned inventory_nvidia_driver_major(const struct hostfs *fs);
+
 #endif

@@ -1048,16 +1048,6 @@ int managed_detach(
     return 0;
 }
 
-unsigned nvidia_driver_major(const struct hostfs *fs) {
-    char buf[32];
-    ssize_t n = hostfs_read(fs, "/sys/module/nvidia/version", buf, sizeof(buf) - 1);
-    if (n <= 0) {
-        return 0;
-    }
-    buf[n] = '\0';
-    return (unsigned)strtoul(buf, NULL, 10);
-}
-
 /* One setting into a JSON object: an unlock integer as a JSON number (0x hex converted), all
  * else as a string. */
 static int tune_json_set(json_object *obj, const char *key, const char *value, bool number) {
@@ -1188,7 +1178,7 @@ int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
-    unsigned major = nvidia_driver_major(env->fs);
+    unsigned major = inventory_nvidia_driver_major(env->fs);
     /* check every setting before anything is locked or read */
     for (size_t i = 0; i < req->nparams + req->nunlock; i++) {
         bool unlock = i >= req->nparams;

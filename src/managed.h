@@ -49,8 +49,6 @@ int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *warnings, struct pvh_err *e
 );
-/* The NVIDIA driver's major version on this host (/sys/module/nvidia/version), 0 unknown. */
-unsigned nvidia_driver_major(const struct hostfs *fs);
 
 /* pmxcfs' cluster lock on a file of /etc/pve, taken as cfs_lock_file does (lockdir); *locked
  * stays false where /etc/pve is no pmxcfs (a warning). Release with hostfs_cluster_unlock. */

@@ -683,10 +683,25 @@ static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh
     if (!installed || (!want && !p->unlock_old)) {
         return 0; /* nothing of ours to write, nobody reads it */
     }
+    unsigned major = inventory_nvidia_driver_major(env->fs);
+    for (size_t i = 0; want && i < p->tuning->nunlock; i++) {
+        const struct tune_kv *kv = &p->tuning->unlock[i];
+        bool is_string;
+        if ((r = unlock_value_check(kv->key, kv->value, major, &is_string, e)) < 0) {
+            err_prefix(e, "VM %lu's vgpu_unlock setting on node %s: ", p->vmid, p->node);
+            err_hint(
+                e,
+                "this node's driver has the shorter fields: shorten it ('pve-vgpu-hook tune %lu "
+                "--unlock %s=...')",
+                p->vmid, kv->key
+            );
+            return r;
+        }
+    }
     const char *text = p->unlock_old ? p->unlock_old : "";
     struct toml_doc d;
     if ((r = toml_parse(text, strlen(text), &d, e)) < 0 ||
-        (r = unlock_file_check(&d, 0, &p->warnings, e)) < 0) {
+        (r = unlock_file_check(&d, text, p->vmid, major, &p->warnings, e)) < 0) {
         toml_free(&d); /* (nothing left after a failed parse) */
         err_prefix(e, "%s: ", UNLOCK_OVERRIDE_TOML);
         err_hint(

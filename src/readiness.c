@@ -310,7 +310,9 @@ static int check_settings(const struct hook_env *env, struct readiness *r) {
             struct pvh_warnings tw = {0};
             int bad = toml_parse(text, strlen(text), &d, &te);
             if (bad == 0) {
-                bad = unlock_file_check(&d, 0, &tw, &te);
+                bad = unlock_file_check(
+                    &d, text, 0, inventory_nvidia_driver_major(env->fs), &tw, &te
+                );
                 toml_free(&d);
             }
             warn_free(&tw);

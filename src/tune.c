@@ -402,8 +402,17 @@ static char *path_text(const struct toml_table *t) {
     return fclose(f) == 0 ? buf : (free(buf), NULL);
 }
 
+/* Is table t our [vm.<vmid>] (its first line after the header is our marker)? */
+static bool own_table(const struct toml_table *t, const char *text, unsigned long vmid) {
+    char id[24];
+    snprintf(id, sizeof(id), "%lu", vmid);
+    return vmid && t->npath == 2 && !strcmp(t->path[0], "vm") && !strcmp(t->path[1], id) &&
+           !strncmp(text + t->body, TUNE_TOML_MARKER, strlen(TUNE_TOML_MARKER));
+}
+
 int unlock_file_check(
-    const struct toml_doc *d, unsigned driver_major, struct pvh_warnings *w, struct pvh_err *e
+    const struct toml_doc *d, const char *text, unsigned long own_vmid, unsigned driver_major,
+    struct pvh_warnings *w, struct pvh_err *e
 ) {
     static const char *const maps[] = {"profile", "mdev", "vm"};
     for (size_t i = 0; i < d->n; i++) {
@@ -412,8 +421,8 @@ int unlock_file_check(
         for (size_t m = 0; t->npath && m < sizeof(maps) / sizeof(maps[0]); m++) {
             ours |= !strcmp(t->path[0], maps[m]);
         }
-        if (!ours) {
-            continue; /* serde ignores other keys */
+        if (!ours || own_table(t, text, own_vmid)) {
+            continue; /* serde ignores other keys; our own table is rewritten next */
         }
         _cleanup_free_ char *name = path_text(t);
         if (!name) {
@@ -452,8 +461,7 @@ int unlock_file_put(
     size_t len = strlen(text);
     *out = NULL;
     if (t) {
-        const char *body = text + t->body;
-        if (strncmp(body, TUNE_TOML_MARKER, strlen(TUNE_TOML_MARKER)) != 0) {
+        if (!own_table(t, text, vmid)) {
             err_set(
                 e, -EEXIST,
                 "line %u: [vm.%lu] is your own table in the vgpu_unlock file; pve-vgpu-hook "

@@ -60,10 +60,13 @@ char *tune_unlock_table(const struct vm_tuning *t, unsigned long vmid);
 
 /* profile_override.toml, checked as vgpu_unlock-rs deserialises it: every table under
  * [profile], [mdev] and [vm] holds only known value types (a wrong one makes it fail every
- * vGPU: an error with line and column); unknown keys are warnings (it ignores them). */
+ * vGPU: an error with line and column); unknown keys are warnings (it ignores them). Our own
+ * [vm.<own_vmid>] (with the marker; text is the file) is skipped: it is about to be rewritten
+ * (0: none skipped). */
 struct toml_doc;
 int unlock_file_check(
-    const struct toml_doc *d, unsigned driver_major, struct pvh_warnings *w, struct pvh_err *e
+    const struct toml_doc *d, const char *text, unsigned long own_vmid, unsigned driver_major,
+    struct pvh_warnings *w, struct pvh_err *e
 );
 /* The file's text with our [vm.<vmid>] table replaced by table (NULL: removed; appended
  * after a blank line when new); every other byte kept. -EEXIST (e says how to hand it over)

@@ -69,7 +69,7 @@ static void test_toml_reads(void **state) {
         assert_int_equal(toml_parse(cases[i].text, strlen(cases[i].text), &d, &e), 0);
         assert_int_equal(d.n, cases[i].ntables);
         struct pvh_warnings w = {0};
-        assert_int_equal(unlock_file_check(&d, 0, &w, &e), 0);
+        assert_int_equal(unlock_file_check(&d, cases[i].text, 0, 0, &w, &e), 0);
         assert_int_equal(w.n, 0);
         warn_free(&w);
         toml_free(&d);
@@ -153,7 +153,7 @@ static void test_unlock_file_check(void **state) {
         struct pvh_warnings w = {0};
         int r = toml_parse(cases[i].text, strlen(cases[i].text), &d, &e);
         if (r == 0) {
-            r = unlock_file_check(&d, 0, &w, &e);
+            r = unlock_file_check(&d, cases[i].text, 0, 0, &w, &e);
             toml_free(&d);
         }
         if (cases[i].want ? (r == 0 || !strstr(e.msg, cases[i].want)) : r != 0) {
@@ -486,6 +486,23 @@ static void test_warnings(void **state) {
     );
     assert_int_equal(run(NULL, "100", "pre-start"), 0);
     assert_contains(R.err, "vgpu_unlock-rs before 2.4.1");
+    /* a name R580 takes, on a node whose driver is older: tune takes it there, the start
+     * on the older node says why not */
+    fh_vmconf(FH, 100, VMCONF);
+    fh_write(FH, "sys/module/nvidia/version", "580.65.05\n");
+    assert_int_equal(
+        run(NULL, "tune", "100", "--unlock", "card_name=0123456789012345678901234567890123"), 0
+    );
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    fh_write(FH, "sys/module/nvidia/version", "535.230.02\n");
+    assert_int_equal(run(NULL, "100", "pre-start"), 1);
+    assert_contains(R.err, "VM 100's vgpu_unlock setting on node pve1: card_name");
+    assert_contains(R.err, "the driver's field holds 31");
+    /* cleared: our old table (too long for this driver) is not held against the start */
+    assert_int_equal(run(NULL, "tune", "100", "--clear"), 0);
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_contains(R.err, "removed [vm.100] in /etc/vgpu_unlock/profile_override.toml");
+    assert_file(TOML, SEED_GUIDE);
     /* no vGPU at all yet */
     fh_vmconf(FH, 100, "memory: 4096\n");
     assert_int_equal(run(NULL, "tune", "100", "--param", "frame_rate_limiter=0"), 0);
