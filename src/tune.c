@@ -269,9 +269,15 @@ int unlock_value_check(
     case UNLOCK_STRING: {
         size_t max = k->max_len == 31 && driver_major >= 580 ? 63 : k->max_len;
         size_t len = strlen(value);
-        if (!utf8_valid(value) || strpbrk(value, "\n\r\t\"\\")) {
+        bool plain = utf8_valid(value);
+        for (const unsigned char *c = (const unsigned char *)value; plain && *c; c++) {
+            plain = *c >= 0x20 && *c != 0x7f && *c != '"' && *c != '\\';
+        }
+        if (!plain) {
             err_set(
-                e, -EINVAL, "%s: the value must be one line of UTF-8 without quotes or backslashes",
+                e, -EINVAL,
+                "%s: the value must be printable UTF-8 without control characters, quotes or "
+                "backslashes",
                 key
             );
             err_hint(e, "nothing was changed");

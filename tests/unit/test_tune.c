@@ -187,6 +187,9 @@ static void test_unlock_values(void **state) {
         {"card_name", "0123456789012345678901234567890123", -EINVAL, false},
         {"license_type", "GRID-Virtual-WS,2.0;Quadro-Virtual-DWS,5.0", 0, true},
         {"fps", "60", -EINVAL, false},
+        {"card_name", "a\x01b", -EINVAL, false},
+        {"card_name", "say \"hi\"", -EINVAL, false},
+        {"max_pixels", "8_294_400", 0, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pvh_err e = {0};
