@@ -654,19 +654,25 @@ static int attach_edit_conf(
     return 0;
 }
 
-/* Managed mode on NVIDIA's vendor interface: the VM's resource mapping with this node's VFs in
- * placement order, and hostpci<index> referring to it; the hookscript as for mdevs. Other
- * nodes add theirs at their first pre-start (plan_vfmap). An admin's mapping of the same name
- * is never touched. */
-static int attach_vfmap(
-    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
-    unsigned index, unsigned type_id, const char *hookscript, bool *changed, json_object **record,
-    struct pvh_warnings *notes, struct pvh_warnings *w, struct pvh_err *e
+/* The mapping a hostpci value refers to (mapping=), malloc'ed; NULL when none. */
+static char *hostpci_mapping(const char *value) {
+    struct propstr ps;
+    struct pvh_err pe;
+    char *mapping = NULL;
+    if (value && propstr_parse(value, "host", &ps, &pe) == 0) {
+        const char *m = propstr_get(&ps, "mapping");
+        mapping = m ? strdup(m) : NULL;
+        propstr_free(&ps);
+    }
+    return mapping;
+}
+
+/* What attach through a mapping may not do: switch a VM attached with an mdev, use a
+ * qemu-server that cannot, take a hostpci slot in use (other than by its own mapping). */
+static int vfmap_attach_allowed(
+    const struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    const char *key, const char *want, const char *id, struct pvh_err *e
 ) {
-    char id[VFMAP_ID_MAX], key[16], want[VFMAP_ID_MAX + 48];
-    snprintf(id, sizeof(id), VFMAP_ID_FMT, req->vmid);
-    snprintf(key, sizeof(key), "hostpci%u", index);
-    snprintf(want, sizeof(want), "mapping=%s,mdev=nvidia-%u", id, type_id);
     bool ours = old && old->mapping && !strcmp(old->mapping, id);
     if (old && old->attached && !old->mapping) {
         err_set(
@@ -694,14 +700,7 @@ static int attach_vfmap(
         return -ENOTSUP;
     }
     const char *cur = pveconf_get(&ed->conf, key);
-    _cleanup_free_ char *cur_mapping = NULL;
-    struct propstr ps;
-    struct pvh_err pe;
-    if (cur && propstr_parse(cur, "host", &ps, &pe) == 0) {
-        const char *m = propstr_get(&ps, "mapping");
-        cur_mapping = m ? strdup(m) : NULL;
-        propstr_free(&ps);
-    }
+    _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);
     if (cur && strcmp(cur, want) != 0 && !(ours && cur_mapping && !strcmp(cur_mapping, id))) {
         _cleanup_free_ char *esc = str_escape_ctl(cur, strlen(cur), false);
         err_set(e, -EEXIST, "%s of VM %lu is in use (%s)", key, req->vmid, esc ? esc : "?");
@@ -713,12 +712,51 @@ static int attach_vfmap(
         );
         return -EEXIST;
     }
-    int r = edit_open_mapping(ed, w, e);
-    if (r < 0) {
+    return 0;
+}
+
+/* This node's map lines for the type, in the order pre-start gives them (--gpu: only those). */
+static int vfmap_attach_lines(
+    const struct edit *ed, const struct attach_request *req, unsigned type_id, char **lines,
+    size_t *nvfs, struct pvh_err *e
+) {
+    char only[ATTACH_GPUS_MAX][PCI_ID_LEN];
+    for (size_t g = 0; g < req->ngpus; g++) {
+        if (inventory_physfn(ed->env->fs, req->gpus[g], only[g], sizeof(only[g])) < 0) {
+            memcpy(only[g], req->gpus[g], sizeof(only[g]));
+        }
+    }
+    int r = plan_vf_lines(
+        ed->env->fs, ed->node, type_id, only, req->ngpus, ed->cfg.placement, lines, nvfs, e
+    );
+    if (r == -ENODEV) {
+        err_set(e, r, "no GPU on node %s can take nvidia-%u now", ed->node, type_id);
+        err_hint(e, "'pve-vgpu-hook types' shows what each GPU can take; nothing was changed");
+    }
+    return r;
+}
+
+/* Managed mode on NVIDIA's vendor interface: the VM's resource mapping with this node's VFs in
+ * placement order, and hostpci<index> referring to it; the hookscript as for mdevs. Other
+ * nodes add theirs at their first pre-start (plan_vfmap). An admin's mapping of the same name
+ * is never touched. */
+static int attach_vfmap(
+    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    unsigned index, unsigned type_id, const char *hookscript, bool *changed, json_object **record,
+    struct pvh_warnings *notes, struct pvh_warnings *w, struct pvh_err *e
+) {
+    char id[VFMAP_ID_MAX], key[16], want[VFMAP_ID_MAX + 48];
+    snprintf(id, sizeof(id), VFMAP_ID_FMT, req->vmid);
+    snprintf(key, sizeof(key), "hostpci%u", index);
+    snprintf(want, sizeof(want), "mapping=%s,mdev=nvidia-%u", id, type_id);
+    bool ours = old && old->mapping && !strcmp(old->mapping, id);
+    _cleanup_free_ char *lines = NULL;
+    size_t nvfs, start, end;
+    int r = vfmap_attach_allowed(ed, req, old, key, want, id, e);
+    if (r < 0 || (r = edit_open_mapping(ed, w, e)) < 0) {
         return r;
     }
     const char *text = ed->map_text ? ed->map_text : "";
-    size_t start, end;
     if (!ours && sectioncfg_span(text, false, id, &start, &end) == 0) {
         err_set(
             e, -EEXIST, "%s already has a resource mapping '%s' that pve-vgpu-hook did not make",
@@ -730,33 +768,14 @@ static int attach_vfmap(
         );
         return -EEXIST;
     }
-    /* this node's VFs, as pre-start orders them */
-    char only[ATTACH_GPUS_MAX][PCI_ID_LEN];
-    for (size_t g = 0; g < req->ngpus; g++) {
-        if (inventory_physfn(ed->env->fs, req->gpus[g], only[g], sizeof(only[g])) < 0) {
-            memcpy(only[g], req->gpus[g], sizeof(only[g]));
-        }
-    }
-    _cleanup_free_ char *lines = NULL;
-    size_t nvfs;
-    r = plan_vf_lines(
-        ed->env->fs, ed->node, type_id, only, req->ngpus, ed->cfg.placement, &lines, &nvfs, e
-    );
-    if (r == -ENODEV) {
-        err_set(e, r, "no GPU on node %s can take nvidia-%u now", ed->node, type_id);
-        err_hint(e, "'pve-vgpu-hook types' shows what each GPU can take; nothing was changed");
-        return r;
-    }
-    if (r < 0) {
-        return r;
-    }
     unsigned sep;
+    if ((r = vfmap_attach_lines(ed, req, type_id, &lines, &nvfs, e)) < 0) {
+        return r;
+    }
     if ((r = vfmap_put(text, id, req->vmid, ed->node, lines, &ed->map_new, &sep)) < 0) {
         return err_set(e, r, "out of memory");
     }
-    if (ours) { /* what the first attach did is what detach undoes */
-        sep = old->mapping_sep_nl;
-    }
+    sep = ours ? old->mapping_sep_nl : sep; /* what the first attach did, detach undoes */
     bool created = ours ? old->mapping_file_created : !ed->map_text;
     ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
     if (ed->map_change) {
@@ -765,6 +784,7 @@ static int attach_vfmap(
             nvfs == 1 ? "" : "s", ed->node
         );
     }
+    const char *cur = pveconf_get(&ed->conf, key);
     if (!cur || strcmp(cur, want) != 0) {
         if ((r = pveconf_set(&ed->conf, key, want)) < 0) {
             return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
@@ -772,9 +792,8 @@ static int attach_vfmap(
         *changed = true;
         warn_add(notes, "%s: %s", key, want);
     }
-    const char *has_hook = pveconf_get(&ed->conf, "hookscript");
     const char *added = ours ? old->hookscript_added : NULL;
-    if (!has_hook) {
+    if (!pveconf_get(&ed->conf, "hookscript")) {
         if ((r = pveconf_set(&ed->conf, "hookscript", hookscript)) < 0) {
             return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
         }
@@ -879,14 +898,8 @@ static int detach_vfmap(
     char key[16];
     snprintf(key, sizeof(key), "hostpci%u", vs->index);
     const char *cur = pveconf_get(&ed->conf, key);
-    struct propstr ps;
-    struct pvh_err pe;
-    bool refers = false;
-    if (cur && propstr_parse(cur, "host", &ps, &pe) == 0) {
-        const char *m = propstr_get(&ps, "mapping");
-        refers = m && !strcmp(m, vs->mapping);
-        propstr_free(&ps);
-    }
+    _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);
+    bool refers = cur_mapping && !strcmp(cur_mapping, vs->mapping);
     if (refers) {
         pveconf_delete(&ed->conf, key);
         *changed = true;
@@ -1181,28 +1194,88 @@ static void tune_note(
     free(what);
 }
 
+/* The i-th setting of the request: "K=V" split (key malloc'ed), checked as tune checks it.
+ * *unlock: an --unlock one; *number: stored as a number. */
+static int tune_setting(
+    const struct tune_request *req, size_t i, unsigned major, char **key, const char **value,
+    bool *unlock, bool *number, struct pvh_err *e
+) {
+    *unlock = i >= req->nparams;
+    const char *kv = *unlock ? req->unlock[i - req->nparams] : req->params[i];
+    const char *eq = strchr(kv, '=');
+    bool is_string = false;
+    *key = eq ? strndup(kv, (size_t)(eq - kv)) : NULL;
+    if (!eq || !*key) {
+        err_set(e, -EINVAL, "'%s' is not KEY=VALUE", kv);
+        err_hint(
+            e, "e.g. --%s %s; nothing was changed", *unlock ? "unlock" : "param",
+            *unlock ? "frl_enabled=0" : "frame_rate_limiter=0"
+        );
+        return -EINVAL;
+    }
+    *value = eq + 1;
+    int r = *unlock ? unlock_value_check(*key, *value, major, &is_string, e)
+                    : tune_param_check(*key, *value, e);
+    *number = *unlock && !is_string;
+    return r;
+}
+
+/* The VM's settings after the request: clears first (all, or the named keys, which must
+ * exist), then the new values. */
+static int tune_apply(
+    const struct tune_request *req, unsigned major, json_object *params, json_object *unlock,
+    struct pvh_warnings *notes, struct pvh_err *e
+) {
+    for (size_t i = 0; i < req->nclear; i++) {
+        const char *k = req->clear_keys[i];
+        if (!json_object_object_get_ex(params, k, NULL) &&
+            !json_object_object_get_ex(unlock, k, NULL)) {
+            err_set(e, -ENOENT, "VM %lu has no setting %s", req->vmid, k);
+            err_hint(
+                e, "'pve-vgpu-hook tune %lu' shows its settings; nothing was changed", req->vmid
+            );
+            return -ENOENT;
+        }
+        json_object_object_del(params, k);
+        json_object_object_del(unlock, k);
+        warn_add(notes, "%s: (cleared)", k);
+    }
+    if (req->clear && req->nclear == 0) {
+        json_object_object_foreach(params, pk, pv) {
+            (void)pv;
+            json_object_object_del(params, pk);
+        }
+        json_object_object_foreach(unlock, uk, uv) {
+            (void)uv;
+            json_object_object_del(unlock, uk);
+        }
+        warn_add(notes, "VM %lu: every setting cleared", req->vmid);
+    }
+    for (size_t i = 0; i < req->nparams + req->nunlock; i++) {
+        _cleanup_free_ char *key = NULL;
+        const char *value;
+        bool is_unlock, number;
+        int r = tune_setting(req, i, major, &key, &value, &is_unlock, &number, e);
+        if (r < 0) {
+            return r;
+        }
+        if (tune_json_set(is_unlock ? unlock : params, key, value, number) < 0) {
+            return err_set(e, -ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
     unsigned major = inventory_nvidia_driver_major(env->fs);
-    /* check every setting before anything is locked or read */
-    for (size_t i = 0; i < req->nparams + req->nunlock; i++) {
-        bool unlock = i >= req->nparams;
-        const char *kv = unlock ? req->unlock[i - req->nparams] : req->params[i];
-        const char *eq = strchr(kv, '=');
-        _cleanup_free_ char *key = eq ? strndup(kv, (size_t)(eq - kv)) : NULL;
-        bool is_string;
-        if (!eq || !key) {
-            err_set(e, -EINVAL, "'%s' is not KEY=VALUE", kv);
-            err_hint(
-                e, "e.g. --%s %s; nothing was changed", unlock ? "unlock" : "param",
-                unlock ? "frl_enabled=0" : "frame_rate_limiter=0"
-            );
-            return -EINVAL;
-        }
-        int r = unlock ? unlock_value_check(key, eq + 1, major, &is_string, e)
-                       : tune_param_check(key, eq + 1, e);
+    for (size_t i = 0; i < req->nparams + req->nunlock; i++) { /* all, before any lock */
+        _cleanup_free_ char *key = NULL;
+        const char *value;
+        bool unlock, number;
+        int r = tune_setting(req, i, major, &key, &value, &unlock, &number, e);
         if (r < 0) {
             return r;
         }
@@ -1218,60 +1291,15 @@ int managed_tune(
     const struct vm_tuning *old = vs ? &vs->tuning : &none;
     json_object *params = tuning_json(old->params, old->nparams, false);
     json_object *unlock = tuning_json(old->unlock, old->nunlock, true);
-    for (size_t i = 0; params && unlock && i < req->nclear; i++) {
-        const char *k = req->clear_keys[i];
-        if (!json_object_object_get_ex(params, k, NULL) &&
-            !json_object_object_get_ex(unlock, k, NULL)) {
-            err_set(e, -ENOENT, "VM %lu has no setting %s", req->vmid, k);
-            err_hint(
-                e, "'pve-vgpu-hook tune %lu' shows its settings; nothing was changed", req->vmid
-            );
-            r = -ENOENT;
-            break;
-        }
-        json_object_object_del(params, k);
-        json_object_object_del(unlock, k);
-        warn_add(notes, "%s: (cleared)", k);
-    }
-    if (r == 0 && req->clear && req->nclear == 0 && params && unlock) {
-        json_object_put(params);
-        json_object_put(unlock);
-        params = json_object_new_object();
-        unlock = json_object_new_object();
-        warn_add(notes, "VM %lu: every setting cleared", req->vmid);
-    }
-    for (size_t i = 0; r == 0 && params && unlock && i < req->nparams + req->nunlock; i++) {
-        bool is_unlock = i >= req->nparams;
-        const char *kv = is_unlock ? req->unlock[i - req->nparams] : req->params[i];
-        const char *eq = strchr(kv, '=');
-        _cleanup_free_ char *key = strndup(kv, (size_t)(eq - kv));
-        bool is_string = false;
-        struct pvh_err le;
-        if (is_unlock) {
-            (void)unlock_value_check(key, eq + 1, major, &is_string, &le);
-        }
-        if (!key ||
-            tune_json_set(is_unlock ? unlock : params, key, eq + 1, is_unlock && !is_string) < 0) {
-            r = err_set(e, -ENOMEM, "out of memory");
-        }
-    }
-    if (r == 0 && (!params || !unlock)) {
-        r = err_set(e, -ENOMEM, "out of memory");
-    }
-    if (r < 0) {
-        json_object_put(params);
-        json_object_put(unlock);
-        edit_free(&ed);
-        return r;
-    }
-    tune_warnings(&ed, params, unlock, w);
-    tune_note(req->vmid, params, unlock, notes);
-    json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
-    json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
-    if ((r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep)) < 0) {
-        err_set(e, r, "out of memory");
-    } else {
-        r = edit_commit(&ed, false, true, e);
+    r = !params || !unlock ? err_set(e, -ENOMEM, "out of memory")
+                           : tune_apply(req, major, params, unlock, notes, e);
+    if (r == 0) {
+        tune_warnings(&ed, params, unlock, w);
+        tune_note(req->vmid, params, unlock, notes);
+        json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
+        json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
+        r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep);
+        r = r < 0 ? err_set(e, r, "out of memory") : edit_commit(&ed, false, true, e);
     }
     json_object_put(params);
     json_object_put(unlock);
