@@ -46,6 +46,7 @@ static int teardown(void **state) {
  * and predict the outcome: the same verdict, and every planned device present afterwards on
  * the planned parent. Injected driver failures are invisible to a dry run by nature. */
 static int run_phase(const char *const *env, const char *vmid, const char *phase) {
+    static char check_said[4100]; /* what check printed, for a mismatch's message */
     bool injected = false;
     for (size_t i = 0; env && env[i]; i++) {
         injected |= !strncmp(env[i], "FAKE_MDEV_FAIL=", 15) && env[i][15];
@@ -61,6 +62,7 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         free(before);
         free(after);
         plan = json_tokener_parse(R.out);
+        snprintf(check_said, sizeof(check_said), "%.2000s%.2000s", R.out, R.err);
         if (!plan && R.status != 2) {
             fail_msg(
                 "check %s --json printed no JSON (status %d):\n%s\n%s", vmid, R.status, R.out, R.err
@@ -73,8 +75,8 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         assert_true(json_object_object_get_ex(plan, "would_start", &ws));
         if (json_object_get_boolean(ws) != (R.status == 0)) {
             fail_msg(
-                "check %s said would_start=%d but pre-start exited %d:\n%s", vmid,
-                json_object_get_boolean(ws), R.status, R.err
+                "check %s said would_start=%d but pre-start exited %d:\n%s\ncheck said:\n%s", vmid,
+                json_object_get_boolean(ws), R.status, R.err, check_said
             );
         }
         assert_true(json_object_object_get_ex(plan, "mdevs", &mdevs));
