@@ -270,18 +270,25 @@ static int apply_tuning(const struct hook_env *env, struct vm_plan *p, struct pv
             p->tuning && p->tuning->nunlock ? "wrote" : "removed", p->vmid, UNLOCK_OVERRIDE_TOML
         );
     }
-    for (size_t i = 0; p->params && i < p->n; i++) {
+    for (size_t i = 0; i < p->n; i++) {
         const struct planned_mdev *it = &p->items[i];
-        char path[PATH_MAX];
+        char path[PATH_MAX], cur[64] = "";
         if (it->action == ACT_PROXMOX) {
             continue; /* Proxmox makes it later (warned by the plan) */
         }
         snprintf(path, sizeof(path), SYS_MDEV_DEVICES "/%s/nvidia/vgpu_params", it->uuid);
-        r = hostfs_write_str(env->fs, path, p->params);
+        if (!p->params) {
+            /* a device kept from an earlier start may hold params since cleared: " " clears */
+            if (it->action != ACT_REUSE || hostfs_read(env->fs, path, cur, sizeof(cur) - 1) <= 0 ||
+                cur[strspn(cur, " \n")] == '\0') {
+                continue;
+            }
+        }
+        r = hostfs_write_str(env->fs, path, p->params ? p->params : " ");
         if (r < 0) {
             err_set(
-                e, r, "the driver refused vgpu_params '%s' for mdev %s (index %u): %s", p->params,
-                it->uuid, it->index, strerror(-r)
+                e, r, "the driver refused vgpu_params '%s' for mdev %s (index %u): %s",
+                p->params ? p->params : " ", it->uuid, it->index, strerror(-r)
             );
             if (r == -EBUSY) {
                 err_hint(
@@ -310,7 +317,9 @@ static int apply_tuning(const struct hook_env *env, struct vm_plan *p, struct pv
             }
             return r;
         }
-        log_msg(LOG_LVL_INFO, "vgpu_params %s on mdev %s", p->params, it->uuid);
+        log_msg(
+            LOG_LVL_INFO, "vgpu_params %s on mdev %s", p->params ? p->params : "cleared", it->uuid
+        );
     }
     return 0;
 }

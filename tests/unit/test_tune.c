@@ -379,11 +379,14 @@ static void test_tune_and_start(void **state) {
     assert_contains(R.err, "Device or resource busy");
     assert_contains(R.err, "the device is open already");
     assert_host_unchanged(FH, before);
-    /* clearing the unlock settings removes our table at the next start: the file as it was */
+    /* clearing the unlock settings removes our table at the next start: the file as it was;
+     * clearing the params clears them on the device that start reuses */
     unlink(path_in("sys/devices/pci0000:00/" GPU_A "/" U100 "/.open"));
-    assert_int_equal(run(NULL, "tune", "100", "--clear", "frl_enabled", "framebuffer"), 0);
+    assert_int_equal(run(NULL, "tune", "100", "--clear"), 0);
     assert_int_equal(run(NULL, "100", "pre-start"), 0);
     assert_file(TOML, SEED_GUIDE);
+    assert_file(PARAMS(U100), " ");
+    assert_contains(R.err, "vgpu_params cleared on mdev " U100);
 }
 
 /* The driver refuses the parameters of a device this start created (a key it does not know):
