@@ -239,15 +239,12 @@ static int run_chained(
 
 /* profile_override.toml back as it was (after a later step of the start failed). */
 static void restore_unlock(const struct hook_env *env, const struct vm_plan *p) {
-    int r = p->unlock_old
-                ? hostfs_replace_file(
-                      env->fs, UNLOCK_OVERRIDE_TOML, p->unlock_old, strlen(p->unlock_old), 0644
-                  )
-                : hostfs_unlink(env->fs, UNLOCK_OVERRIDE_TOML);
+    int r = p->unlock_old ? hostfs_replace_file(
+                                env->fs, p->unlock_path, p->unlock_old, strlen(p->unlock_old), 0644
+                            )
+                          : hostfs_unlink(env->fs, p->unlock_path);
     if (r < 0) {
-        log_msg(
-            LOG_LVL_WARN, "could not put %s back as it was: %s", UNLOCK_OVERRIDE_TOML, strerror(-r)
-        );
+        log_msg(LOG_LVL_WARN, "could not put %s back as it was: %s", p->unlock_path, strerror(-r));
     }
 }
 
@@ -258,16 +255,16 @@ static int apply_tuning(const struct hook_env *env, struct vm_plan *p, struct pv
     int r;
     if (p->unlock_change) {
         r = hostfs_replace_file(
-            env->fs, UNLOCK_OVERRIDE_TOML, p->unlock_new, strlen(p->unlock_new), 0644
+            env->fs, p->unlock_path, p->unlock_new, strlen(p->unlock_new), 0644
         );
         if (r < 0) {
-            err_set(e, r, "cannot write %s: %s", UNLOCK_OVERRIDE_TOML, strerror(-r));
+            err_set(e, r, "cannot write %s: %s", p->unlock_path, strerror(-r));
             err_hint(e, "make /etc/vgpu_unlock writable for root (disk space?), then start again");
             return r;
         }
         log_msg(
             LOG_LVL_INFO, "%s [vm.%lu] in %s",
-            p->tuning && p->tuning->nunlock ? "wrote" : "removed", p->vmid, UNLOCK_OVERRIDE_TOML
+            p->tuning && p->tuning->nunlock ? "wrote" : "removed", p->vmid, p->unlock_path
         );
     }
     for (size_t i = 0; i < p->n; i++) {

@@ -653,7 +653,9 @@ static int plan_vfmap(
 static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
     bool want = p->tuning && p->tuning->nunlock;
     char why[PATH_MAX + 128];
-    bool installed = readiness_vgpu_unlock(env->fs, why, sizeof(why)) == 1;
+    bool installed =
+        readiness_vgpu_unlock(env->fs, why, sizeof(why), p->unlock_path, sizeof(p->unlock_path)) ==
+        1;
     if (want && !installed) {
         err_set(
             e, -ENOTSUP,
@@ -673,10 +675,9 @@ static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh
         );
         return -ENOTSUP;
     }
-    int r =
-        hostfs_read_alloc(env->fs, UNLOCK_OVERRIDE_TOML, CONFIG_MAX_BYTES, &p->unlock_old, NULL);
+    int r = hostfs_read_alloc(env->fs, p->unlock_path, CONFIG_MAX_BYTES, &p->unlock_old, NULL);
     if (r < 0 && r != -ENOENT) {
-        err_set(e, r, "cannot read %s: %s", UNLOCK_OVERRIDE_TOML, strerror(-r));
+        err_set(e, r, "cannot read %s: %s", p->unlock_path, strerror(-r));
         err_hint(e, "make it a readable file of root's; vgpu_unlock-rs fails the vGPU otherwise");
         return r;
     }
@@ -703,7 +704,7 @@ static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh
     if ((r = toml_parse(text, strlen(text), &d, e)) < 0 ||
         (r = unlock_file_check(&d, text, p->vmid, major, &p->warnings, e)) < 0) {
         toml_free(&d); /* (nothing left after a failed parse) */
-        err_prefix(e, "%s: ", UNLOCK_OVERRIDE_TOML);
+        err_prefix(e, "%s: ", p->unlock_path);
         err_hint(
             e, "vgpu_unlock-rs fails every vGPU while the file is invalid: fix that line, then "
                "start the VM"
@@ -715,7 +716,7 @@ static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh
                        : unlock_file_put(text, &d, p->vmid, table, &p->unlock_new, e);
     toml_free(&d);
     if (r == -EEXIST) {
-        err_prefix(e, "%s: ", UNLOCK_OVERRIDE_TOML);
+        err_prefix(e, "%s: ", p->unlock_path);
     }
     if (r < 0) {
         return r;

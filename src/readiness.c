@@ -21,7 +21,6 @@
 #define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
 #define SYS_VGPU_VFIO_MODULE "/sys/module/nvidia_vgpu_vfio"
 #define PROC_OSRELEASE "/proc/sys/kernel/osrelease"
-#define UNLOCK_FILES UNLOCK_OVERRIDE_TOML, UNLOCK_CONFIG_TOML
 
 void readiness_free(struct readiness *r) {
     free(r->problems);
@@ -293,7 +292,9 @@ static int check_settings(const struct hook_env *env, struct readiness *r) {
         config_free(&cfg);
     }
     warn_free(&w);
-    static const char *const unlock[] = {UNLOCK_FILES};
+    char why[PATH_MAX + 128], toml[PATH_MAX];
+    (void)readiness_vgpu_unlock(env->fs, why, sizeof(why), toml, sizeof(toml));
+    const char *const unlock[] = {toml, UNLOCK_CONFIG_TOML};
     for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(unlock); i++) {
         _cleanup_free_ char *text = NULL;
         int r2 = hostfs_read_alloc(env->fs, unlock[i], CONFIG_MAX_BYTES, &text, NULL);
@@ -328,8 +329,23 @@ static int check_settings(const struct hook_env *env, struct readiness *r) {
     return rc;
 }
 
-int readiness_vgpu_unlock(const struct hostfs *fs, char *why, size_t size) {
+/* The value of VAR= in a drop-in's text (systemd's Environment=VAR=value), malloc'ed; NULL
+ * when absent. */
+static char *dropin_env(const char *text, const char *var) {
+    size_t vl = strlen(var);
+    for (const char *p = strstr(text, var); p; p = strstr(p + 1, var)) {
+        if (p[vl] == '=' && (p == text || strchr(" \t\"=", p[-1]))) {
+            return strndup(p + vl + 1, strcspn(p + vl + 1, " \t\n\""));
+        }
+    }
+    return NULL;
+}
+
+int readiness_vgpu_unlock(
+    const struct hostfs *fs, char *why, size_t size, char *toml, size_t toml_size
+) {
     struct hostfs_list l;
+    snprintf(toml, toml_size, "%s", UNLOCK_OVERRIDE_TOML);
     snprintf(
         why, size,
         "nvidia-vgpu-mgr does not preload vgpu_unlock-rs (no LD_PRELOAD of "
@@ -339,7 +355,7 @@ int readiness_vgpu_unlock(const struct hostfs *fs, char *why, size_t size) {
         return 0;
     }
     int found = 0;
-    for (size_t i = 0; i < l.n && !found; i++) {
+    for (size_t i = 0; i < l.n; i++) {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
         size_t nl = strlen(l.names[i]);
@@ -348,16 +364,15 @@ int readiness_vgpu_unlock(const struct hostfs *fs, char *why, size_t size) {
             hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, NULL) < 0) {
             continue;
         }
-        const char *p = strstr(text, "LD_PRELOAD=");
-        while (p && !found) {
-            p += strlen("LD_PRELOAD=");
-            size_t n = strcspn(p, " \t\n\":");
-            _cleanup_free_ char *so = strndup(p, n);
-            if (so && strstr(so, "vgpu_unlock")) {
-                found = hostfs_exists(fs, so) == 0 ? 1 : 0;
-                snprintf(why, size, "%s preloads %s, which does not exist", path, so);
-            }
-            p = strstr(p, "LD_PRELOAD=");
+        _cleanup_free_ char *so = dropin_env(text, "LD_PRELOAD");
+        if (!found && so && strstr(so, "vgpu_unlock")) {
+            found = hostfs_exists(fs, so) == 0 ? 1 : 0;
+            snprintf(why, size, "%s preloads %s, which does not exist", path, so);
+        }
+        /* vgpu_unlock-rs reads its overrides from this file instead, when set */
+        _cleanup_free_ char *other = dropin_env(text, "VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH");
+        if (other && other[0] == '/' && !strstr(other, "/../") && strlen(other) < toml_size) {
+            snprintf(toml, toml_size, "%s", other);
         }
     }
     hostfs_list_free(&l);

@@ -861,14 +861,12 @@ static void check_plan_text(FILE *out, const struct vm_plan *p) {
         tuning_text(out, p->tuning, "  tuning: ");
         if (p->tuning->nunlock) {
             fprintf(
-                out, "  tuning: [vm.%lu] in %s (%s)\n", p->vmid, UNLOCK_OVERRIDE_TOML,
+                out, "  tuning: [vm.%lu] in %s (%s)\n", p->vmid, p->unlock_path,
                 p->unlock_change ? "pre-start writes it" : "as it is now"
             );
         }
     } else if (p->unlock_change) {
-        fprintf(
-            out, "  tuning: pre-start removes [vm.%lu] from %s\n", p->vmid, UNLOCK_OVERRIDE_TOML
-        );
+        fprintf(out, "  tuning: pre-start removes [vm.%lu] from %s\n", p->vmid, p->unlock_path);
     }
     _cleanup_free_ char *paths = vfmap_paths_of(p);
     if (paths) {

@@ -515,6 +515,27 @@ static void test_warnings(void **state) {
     assert_contains(R.err, "VM 100 has no vGPU yet");
 }
 
+/* vgpu_unlock-rs told (in the drop-in) to read another file: that one gets our table. */
+static void test_override_path(void **state) {
+    (void)state;
+    install_vgpu_unlock();
+    fh_write(
+        FH, "etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/"
+        "libvgpu_unlock_rs.so\n"
+        "Environment=\"VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH=/etc/vgpu_unlock/vms.toml\"\n"
+    );
+    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
+    assert_int_equal(run(NULL, "check", "100"), 0);
+    assert_contains(R.out, "[vm.100] in /etc/vgpu_unlock/vms.toml (pre-start writes it)");
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_file(TOML, SEED_GUIDE);
+    char *t = fh_read(FH, "etc/vgpu_unlock/vms.toml");
+    assert_non_null(t);
+    assert_contains(t, "[vm.100]\n" TUNE_TOML_MARKER);
+    free(t);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_toml_reads),
     cmocka_unit_test(test_toml_refuses),
@@ -525,6 +546,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_driver_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
     cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_override_path, setup, teardown),
 };
 
 int main(void) {
