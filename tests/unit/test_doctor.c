@@ -21,7 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static struct fakehost *FH;
+static struct fakehost FH_HOST;
+static struct fakehost *const FH = &FH_HOST; /* one host per test */
 static struct fh_result R;
 
 #define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__, NULL)
@@ -35,7 +36,6 @@ static char *path_in(const char *rel) {
 /* Two P40s, the vGPU driver loaded and running, the IOMMU on: ready. */
 static int setup(void **state) {
     (void)state;
-    FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     fh_write(FH, "sys/kernel/iommu_groups/0/type", "DMA\n");
     fh_write(FH, "sys/module/nvidia_vgpu_vfio/refcnt", "2\n");
@@ -51,7 +51,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
-    free(FH);
     return 0;
 }
 

@@ -25,12 +25,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct fakehost *FH;
+static struct fakehost FH_HOST;
+static struct fakehost *const FH = &FH_HOST; /* one host per test */
 static struct fh_result R;
 
 static int setup(void **state) {
     (void)state;
-    FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     return 0;
 }
@@ -38,7 +38,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
-    free(FH);
     return 0;
 }
 

@@ -25,14 +25,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static struct fakehost *FH;
+static struct fakehost FH_HOST;
+static struct fakehost *const FH = &FH_HOST; /* one host per test */
 static struct fh_result R;
 
 #define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__, NULL)
 
 static int setup(void **state) {
     (void)state;
-    FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     /* locks time out after a second here; the default is qm set's 10 s */
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"lock_timeout_s\": 1}\n");
@@ -42,7 +42,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
-    free(FH);
     return 0;
 }
 

@@ -291,7 +291,8 @@ static void test_unlock_file_put(void **state) {
 
 /* ---------- on a fake host ---------- */
 
-static struct fakehost *FH;
+static struct fakehost FH_HOST;
+static struct fakehost *const FH = &FH_HOST; /* one host per test */
 static struct fh_result R;
 #define run(env, ...) fh_run(FH, &R, env, __VA_ARGS__, NULL)
 #define VMCONF "hostpci0: 0000:06:00.0,mdev=nvidia-46\nmemory: 4096\n"
@@ -310,7 +311,6 @@ static void install_vgpu_unlock(void) {
 
 static int setup(void **state) {
     (void)state;
-    FH = calloc(1, sizeof(*FH));
     assert_int_equal(fh_create_p40_pair(FH), 0);
     fh_vmconf(FH, 100, VMCONF);
     fh_write(FH, "var/lock/qemu-server/lock-100.conf", "");
@@ -320,7 +320,6 @@ static int setup(void **state) {
 static int teardown(void **state) {
     (void)state;
     fh_destroy(FH);
-    free(FH);
     return 0;
 }
 
