@@ -256,3 +256,20 @@ run vfioopen "$(uuid 170)" $H 170 pre-start
 expect s11-prestart-while-open 1 "the driver refused vgpu_params" "Device or resource busy" "the device is open already"
 is s11-closed-takes-params "$(echo ' ' >"$P" && echo ok)" ok
 stop_all 170
+# vgpu_unlock-rs set up as its README does; our table goes into the admin's file, atomically
+mkdir -p /etc/systemd/system/nvidia-vgpu-mgr.service.d /opt/vgpu_unlock-rs/target/release /etc/vgpu_unlock
+printf '[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so\n' \
+    >/etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf
+: >/opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so
+printf '[profile.nvidia-46]\nframebuffer = 939524096\n' >/etc/vgpu_unlock/profile_override.toml
+run $H tune 170 --unlock frl_enabled=0 --unlock framebuffer=896MiB
+run $H 170 pre-start
+expect s11-unlock-prestart 0 "wrote [vm.170] in /etc/vgpu_unlock/profile_override.toml"
+is s11-unlock-file "$(sed -n '1,2p;4p;6,7p' /etc/vgpu_unlock/profile_override.toml | tr '\n' '|')" \
+    "[profile.nvidia-46]|framebuffer = 939524096|[vm.170]|frl_enabled = 0|framebuffer = \"896MiB\"|"
+is s11-unlock-no-temp "$(ls /etc/vgpu_unlock | tr '\n' ' ')" "profile_override.toml "
+stop_all 170
+run $H tune 170 --clear
+run $H 170 pre-start
+is s11-unlock-removed "$(cat /etc/vgpu_unlock/profile_override.toml)" "$(printf '[profile.nvidia-46]\nframebuffer = 939524096')"
+stop_all 170
