@@ -10,6 +10,7 @@
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "toml.h"
 #include "vfmap.h"
 #include "vgpu_type.h"
 
@@ -1064,22 +1065,9 @@ int managed_detach(
 /* One setting into a JSON object: an unlock integer as a JSON number (0x hex converted), all
  * else as a string. */
 static int tune_json_set(json_object *obj, const char *key, const char *value, bool number) {
-    json_object *v = NULL;
-    unsigned long long n = 0;
-    if (number) { /* "8_294_400" and "0x1B38" are stored as the numbers they are */
-        char digits[64], *end;
-        size_t k = 0;
-        for (const char *c = value; *c && k < sizeof(digits) - 1; c++) {
-            if (*c != '_') {
-                digits[k++] = *c;
-            }
-        }
-        digits[k] = '\0';
-        errno = 0;
-        n = strtoull(digits, &end, 0);
-        number = !errno && !*end && k < sizeof(digits) - 1 && n <= (unsigned long long)INT64_MAX;
-    }
-    v = number ? json_object_new_int64((int64_t)n) : json_object_new_string(value);
+    long long n = 0;
+    number = number && toml_int(value, &n) == 0; /* "8_294_400", "0x1B38": the number */
+    json_object *v = number ? json_object_new_int64(n) : json_object_new_string(value);
     return v && json_object_object_add(obj, key, v) == 0 ? 0 : -ENOMEM;
 }
 

@@ -153,27 +153,29 @@ static int read_name(struct cursor *c, char **out) {
     return (*out = strndup(s, (size_t)(c->p - s))) ? 0 : -ENOMEM;
 }
 
-/* An integer as TOML writes it: [+-]decimal with single '_' between digits, or 0x/0o/0b. */
-static int read_int(struct cursor *c, long long *out) {
-    const char *s = c->p;
+/* An integer as TOML writes it, from s: [+-]decimal with single '_' between digits, or
+ * 0x/0o/0b. NULL with *end after it, or why it is none (*end = s). */
+static const char *scan_int(const char *s, const char **end, long long *out) {
+    const char *p = s;
     bool neg = false;
     int base = 10;
-    if (*c->p == '+' || *c->p == '-') {
-        neg = *c->p == '-';
-        c->p++;
-    } else if (c->p[0] == '0' && strchr("xob", c->p[1]) && c->p[1]) {
-        base = c->p[1] == 'x' ? 16 : c->p[1] == 'o' ? 8 : 2;
-        c->p += 2;
+    *end = s;
+    if (*p == '+' || *p == '-') {
+        neg = *p == '-';
+        p++;
+    } else if (p[0] == '0' && p[1] && strchr("xob", p[1])) {
+        base = p[1] == 'x' ? 16 : p[1] == 'o' ? 8 : 2;
+        p += 2;
     }
     unsigned long long v = 0, limit = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
-    const char *digits = c->p;
+    const char *digits = p;
     bool prev_digit = false;
-    for (;; c->p++) {
-        char ch = *c->p;
+    for (;; p++) {
+        char ch = *p;
         int d = isdigit((unsigned char)ch)    ? ch - '0'
                 : isxdigit((unsigned char)ch) ? tolower((unsigned char)ch) - 'a' + 10
                                               : -1;
-        if (ch == '_' && prev_digit && c->p[1] && isxdigit((unsigned char)c->p[1])) {
+        if (ch == '_' && prev_digit && p[1] && isxdigit((unsigned char)p[1])) {
             prev_digit = false;
             continue;
         }
@@ -181,30 +183,38 @@ static int read_int(struct cursor *c, long long *out) {
             break;
         }
         if (v > (limit - (unsigned)d) / (unsigned)base) {
-            c->p = s;
-            return fail(c, "the integer does not fit in 64 bits");
+            return "the integer does not fit in 64 bits";
         }
         v = v * (unsigned)base + (unsigned)d;
         prev_digit = true;
     }
-    if (c->p == digits || !prev_digit) {
-        c->p = s;
-        return fail(c, "not a value pve-vgpu-hook reads (an integer, a \"string\", true or false)");
+    if (p == digits || !prev_digit) {
+        return "not a value pve-vgpu-hook reads (an integer, a \"string\", true or false)";
     }
-    if (*c->p == '.' || *c->p == 'e' || *c->p == 'E' || *c->p == ':' ||
-        (*c->p == '-' && base == 10)) {
-        c->p = s;
-        return fail(
-            c, "floats and dates are beyond what pve-vgpu-hook reads (vgpu_unlock-rs "
-               "wants integers or strings)"
-        );
+    if (*p == '.' || *p == 'e' || *p == 'E' || *p == ':' || (*p == '-' && base == 10)) {
+        return "floats and dates are beyond what pve-vgpu-hook reads (vgpu_unlock-rs wants "
+               "integers or strings)";
     }
-    if (base == 10 && digits[0] == '0' && c->p - digits > 1) {
-        c->p = s;
-        return fail(c, "an integer with a leading zero (TOML forbids it)");
+    if (base == 10 && digits[0] == '0' && p - digits > 1) {
+        return "an integer with a leading zero (TOML forbids it)";
     }
     *out = neg ? (long long)(0 - v) : (long long)v;
+    *end = p;
+    return NULL;
+}
+
+static int read_int(struct cursor *c, long long *out) {
+    const char *end, *why = scan_int(c->p, &end, out);
+    if (why) {
+        return fail(c, why);
+    }
+    c->p = end;
     return 0;
+}
+
+int toml_int(const char *s, long long *out) {
+    const char *end;
+    return !scan_int(s, &end, out) && *end == '\0' ? 0 : -EINVAL;
 }
 
 static int read_value(struct cursor *c, struct toml_kv *kv) {

@@ -44,6 +44,8 @@ struct toml_doc {
 /* text: len bytes (NUL-terminated). Errors: e says "line L, column C: what". */
 int toml_parse(const char *text, size_t len, struct toml_doc *out, struct pvh_err *e);
 void toml_free(struct toml_doc *d);
+/* The whole of s is a TOML integer (what this reader takes as a value): 0, else -EINVAL. */
+int toml_int(const char *s, long long *out);
 /* The table named by path (n names), or NULL. */
 const struct toml_table *toml_find(const struct toml_doc *d, const char *const *path, size_t n);
 

@@ -107,36 +107,6 @@ const struct unlock_key *unlock_key_find(const char *key) {
     return NULL;
 }
 
-/* An unsigned integer as TOML writes one: decimal (with _ between digits) or 0x hex. */
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
-    int base = 10;
-    if (!strncmp(s, "0x", 2)) {
-        base = 16;
-        s += 2;
-    }
-    if (!*s || (base == 10 && s[0] == '0' && s[1])) {
-        return -EINVAL; /* TOML: no leading zeros */
-    }
-    unsigned long long v = 0;
-    bool prev_digit = false;
-    for (const char *p = s; *p; p++) {
-        if (*p == '_' && prev_digit && p[1] && p[1] != '_') {
-            prev_digit = false;
-            continue;
-        }
-        int d = isdigit((unsigned char)*p)                  ? *p - '0'
-                : base == 16 && isxdigit((unsigned char)*p) ? tolower((unsigned char)*p) - 'a' + 10
-                                                            : -1;
-        if (d < 0 || v > (max - (unsigned)d) / (unsigned)base) {
-            return -EINVAL;
-        }
-        v = v * (unsigned)base + (unsigned)d;
-        prev_digit = true;
-    }
-    *out = v;
-    return 0;
-}
-
 int unlock_size_parse(const char *s, unsigned long long *bytes) {
     while (isspace((unsigned char)*s)) {
         s++;
@@ -179,8 +149,11 @@ int unlock_size_parse(const char *s, unsigned long long *bytes) {
         if (strlen(units[i].unit) != ulen || strncmp(units[i].unit, unit, ulen) != 0) {
             continue;
         }
-        if (ulen == 0) { /* no unit: a plain integer (Rust's u64 parse) */
-            return strchr(numbuf, '.') ? -EINVAL : parse_uint(numbuf, ULLONG_MAX, bytes);
+        if (ulen == 0) { /* no unit: decimal digits (Rust's u64 parse) */
+            char *end;
+            errno = 0;
+            *bytes = strtoull(numbuf, &end, 10);
+            return strchr(numbuf, '.') || errno || *end ? -EINVAL : 0;
         }
         char *end;
         double v = strtod(numbuf, &end);
@@ -227,15 +200,19 @@ int unlock_value_check(
         );
         return -EINVAL;
     }
-    unsigned long long v;
+    unsigned long long bytes;
+    long long v;
     *is_string = false;
     switch (k->kind) {
     case UNLOCK_UINT32:
     case UNLOCK_UINT64:
-        if (parse_uint(value, k->kind == UNLOCK_UINT32 ? UINT_MAX : ULLONG_MAX, &v) < 0) {
+        /* written into the TOML file as it is: a TOML integer, so at most 2^63-1 */
+        if (toml_int(value, &v) < 0 || v < 0 ||
+            (k->kind == UNLOCK_UINT32 && v > (long long)UINT_MAX)) {
             err_set(
                 e, -EINVAL, "%s (%s) takes an integer from 0 to %s, not '%s'", key, k->what,
-                k->kind == UNLOCK_UINT32 ? "4294967295" : "2^64-1", value
+                k->kind == UNLOCK_UINT32 ? "4294967295" : "9223372036854775807 (TOML's largest)",
+                value
             );
             err_hint(e, "e.g. --unlock %s=1 (0x... for hex); nothing was changed", key);
             return -EINVAL;
@@ -254,7 +231,7 @@ int unlock_value_check(
         }
         return 0;
     case UNLOCK_SIZE:
-        if (unlock_size_parse(value, &v) < 0) {
+        if (unlock_size_parse(value, &bytes) < 0) {
             err_set(
                 e, -EINVAL,
                 "%s (%s) takes bytes or a size with a unit (kB, MB, GB, TB, KiB, MiB, GiB, "
@@ -264,7 +241,8 @@ int unlock_value_check(
             err_hint(e, "e.g. --unlock %s=896MiB; nothing was changed", key);
             return -EINVAL;
         }
-        *is_string = strspn(value, "0123456789") != strlen(value);
+        /* bytes go in as a TOML integer when they are one, else as the string it also reads */
+        *is_string = toml_int(value, &v) < 0;
         return 0;
     case UNLOCK_STRING: {
         size_t max = k->max_len == 31 && driver_major >= 580 ? 63 : k->max_len;

@@ -190,6 +190,12 @@ static void test_unlock_values(void **state) {
         {"card_name", "a\x01b", -EINVAL, false},
         {"card_name", "say \"hi\"", -EINVAL, false},
         {"max_pixels", "8_294_400", 0, false},
+        /* a TOML integer has 63 bits: a larger one would make the file unreadable */
+        {"pci_id", "18446744073709551615", -EINVAL, false},
+        {"pci_id", "9223372036854775807", 0, false},
+        /* a size that large is still fine as the string vgpu_unlock-rs also reads */
+        {"framebuffer", "18446744073709551615", 0, true},
+        {"framebuffer", "007", 0, true},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pvh_err e = {0};
