@@ -1,6 +1,7 @@
 #include "tune.h"
 
 #include "cleanup.h"
+#include "strutil.h"
 #include "toml.h"
 
 #include <ctype.h>
@@ -434,6 +435,44 @@ int unlock_file_check(
     return 0;
 }
 
+/* How to hand an admin's [vm.<vmid>] over to tune: the command with its settings, each
+ * quoted for the shell; described instead when it is too long to read (never cut). */
+static void handover_hint(const struct toml_table *t, unsigned long vmid, struct pvh_err *e) {
+    char *cmd = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&cmd, &size);
+    for (size_t k = 0; f && k < t->nkvs; k++) {
+        const struct toml_kv *kv = &t->kvs[k];
+        _cleanup_free_ char *setting = NULL, *quoted = NULL;
+        int n = kv->type == TOML_STRING ? asprintf(&setting, "%s=%s", kv->key, kv->s)
+                                        : asprintf(&setting, "%s=%lld", kv->key, kv->i);
+        /* strings quoted for the shell; an integer's setting too when its key needs it */
+        bool plain = n > 0 && kv->type != TOML_STRING &&
+                     strspn(setting, "abcdefghijklmnopqrstuvwxyz0123456789_=-") == (size_t)n;
+        quoted = n > 0 && !plain ? str_shell_quote(setting) : NULL;
+        fprintf(f, " --unlock %s", plain ? setting : quoted ? quoted : "?");
+    }
+    bool ok = f && fclose(f) == 0;
+    if (ok && strlen(cmd) < 400) {
+        err_hint(
+            e,
+            "to hand it over, run: pve-vgpu-hook tune %lu%s; then delete the table from the "
+            "file. To keep yours, drop the VM's unlock settings instead (pve-vgpu-hook tune %lu "
+            "--clear KEY...)",
+            vmid, cmd, vmid
+        );
+    } else {
+        err_hint(
+            e,
+            "to hand it over, give each of its %zu settings to pve-vgpu-hook tune %lu --unlock "
+            "KEY=VALUE, then delete the table from the file. To keep yours, drop the VM's "
+            "unlock settings instead (pve-vgpu-hook tune %lu --clear KEY...)",
+            t->nkvs, vmid, vmid
+        );
+    }
+    free(cmd);
+}
+
 int unlock_file_put(
     const char *text, const struct toml_doc *d, unsigned long vmid, const char *table, char **out,
     struct pvh_err *e
@@ -452,26 +491,7 @@ int unlock_file_put(
                 "never overwrites it",
                 t->line, vmid
             );
-            char keys[1024] = "";
-            for (size_t k = 0; k < t->nkvs; k++) {
-                const struct toml_kv *kv = &t->kvs[k];
-                char one[300];
-                if (kv->type == TOML_STRING) {
-                    snprintf(one, sizeof(one), " --unlock '%s=%s'", kv->key, kv->s);
-                } else {
-                    snprintf(one, sizeof(one), " --unlock %s=%lld", kv->key, kv->i);
-                }
-                if (strlen(keys) + strlen(one) < sizeof(keys)) {
-                    strcat(keys, one);
-                }
-            }
-            err_hint(
-                e,
-                "to hand it over, run 'pve-vgpu-hook tune %lu%s' and delete the table from the "
-                "file; or clear the VM's unlock settings ('pve-vgpu-hook tune %lu --clear') to "
-                "keep yours",
-                vmid, keys, vmid
-            );
+            handover_hint(t, vmid, e);
             return -EEXIST;
         }
         /* ours: [start, end) is replaced, what follows (comments, the next table) stays */

@@ -292,6 +292,24 @@ static void test_unlock_file_put(void **state) {
         strstr(e.hint, "pve-vgpu-hook tune 100 --unlock frl_enabled=0 --unlock 'card_name=x'")
     );
     toml_free(&d);
+    /* a value with a quote is quoted for the shell; a table too long to paste is described */
+    const char *quote = "[vm.100]\ncard_name = \"it's\"\n";
+    assert_int_equal(toml_parse(quote, strlen(quote), &d, &e), 0);
+    assert_int_equal(unlock_file_put(quote, &d, 100, table, &out, &e), -EEXIST);
+    assert_non_null(
+        strstr(e.hint, "run: pve-vgpu-hook tune 100 --unlock 'card_name=it'\\''s'; then delete")
+    );
+    toml_free(&d);
+    char big[4096] = "[vm.100]\n";
+    for (int k = 0; k < 12; k++) {
+        snprintf(big + strlen(big), sizeof(big) - strlen(big), "k%02d = \"%040d\"\n", k, k);
+    }
+    assert_int_equal(toml_parse(big, strlen(big), &d, &e), 0);
+    assert_int_equal(unlock_file_put(big, &d, 100, table, &out, &e), -EEXIST);
+    assert_non_null(
+        strstr(e.hint, "give each of its 12 settings to pve-vgpu-hook tune 100 --unlock")
+    );
+    toml_free(&d);
     free(table);
 }
 
