@@ -37,7 +37,8 @@ void plan_free(struct vm_plan *p) {
     free(p->params);
     free(p->unlock_old);
     free(p->unlock_new);
-    p->params = p->unlock_old = p->unlock_new = NULL;
+    free(p->unlock_path);
+    p->params = p->unlock_old = p->unlock_new = p->unlock_path = NULL;
     p->reclaim = NULL;
     p->new_args = NULL;
     p->vfmap_lines = p->vfmap_text = NULL;
@@ -652,10 +653,11 @@ static int plan_vfmap(
  * without vgpu_unlock-rs, a file vgpu_unlock-rs would fail on, an admin's own table. */
 static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
     bool want = p->tuning && p->tuning->nunlock;
-    char why[PATH_MAX + 128];
-    bool installed =
-        readiness_vgpu_unlock(env->fs, why, sizeof(why), p->unlock_path, sizeof(p->unlock_path)) ==
-        1;
+    _cleanup_free_ char *why = NULL;
+    int installed = readiness_vgpu_unlock(env->fs, &why, &p->unlock_path);
+    if (installed < 0) {
+        return err_set(e, installed, "out of memory");
+    }
     if (want && !installed) {
         err_set(
             e, -ENOTSUP,

@@ -47,7 +47,7 @@ struct vm_plan {
     /* tune: the VM's settings, and vgpu_unlock's profile_override.toml as pre-start leaves it */
     const struct vm_tuning *tuning; /* into cfg; NULL when it has none */
     char *params;                   /* "k=v,k=v" for each vGPU's nvidia/vgpu_params; NULL: none */
-    char unlock_path[512];          /* the overrides file vgpu_unlock-rs reads on this node */
+    char *unlock_path;              /* the overrides file vgpu_unlock-rs reads on this node */
     bool unlock_change;             /* the file changes (unlock_new; NULL removes nothing) */
     char *unlock_old;               /* the file now; NULL when it does not exist */
     char *unlock_new;

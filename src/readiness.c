@@ -292,8 +292,10 @@ static int check_settings(const struct hook_env *env, struct readiness *r) {
         config_free(&cfg);
     }
     warn_free(&w);
-    char why[PATH_MAX + 128], toml[PATH_MAX];
-    (void)readiness_vgpu_unlock(env->fs, why, sizeof(why), toml, sizeof(toml));
+    _cleanup_free_ char *why = NULL, *toml = NULL;
+    if (readiness_vgpu_unlock(env->fs, &why, &toml) == -ENOMEM) {
+        return -ENOMEM;
+    }
     const char *const unlock[] = {toml, UNLOCK_CONFIG_TOML};
     for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(unlock); i++) {
         _cleanup_free_ char *text = NULL;
@@ -341,21 +343,21 @@ static char *dropin_env(const char *text, const char *var) {
     return NULL;
 }
 
-int readiness_vgpu_unlock(
-    const struct hostfs *fs, char *why, size_t size, char *toml, size_t toml_size
-) {
+int readiness_vgpu_unlock(const struct hostfs *fs, char **why, char **toml) {
     struct hostfs_list l;
-    snprintf(toml, toml_size, "%s", UNLOCK_OVERRIDE_TOML);
-    snprintf(
-        why, size,
-        "nvidia-vgpu-mgr does not preload vgpu_unlock-rs (no LD_PRELOAD of "
-        "libvgpu_unlock_rs.so in " VGPU_MGR_DROPIN_DIR "/)"
+    *why = strdup(
+        "nvidia-vgpu-mgr does not preload vgpu_unlock-rs (no LD_PRELOAD of libvgpu_unlock_rs.so "
+        "in " VGPU_MGR_DROPIN_DIR "/)"
     );
+    *toml = strdup(UNLOCK_OVERRIDE_TOML);
+    if (!*why || !*toml) {
+        return -ENOMEM;
+    }
     if (hostfs_list(fs, VGPU_MGR_DROPIN_DIR, &l) < 0) {
         return 0;
     }
     int found = 0;
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; i < l.n && found >= 0; i++) {
         char path[PATH_MAX];
         _cleanup_free_ char *text = NULL;
         size_t nl = strlen(l.names[i]);
@@ -367,12 +369,19 @@ int readiness_vgpu_unlock(
         _cleanup_free_ char *so = dropin_env(text, "LD_PRELOAD");
         if (!found && so && strstr(so, "vgpu_unlock")) {
             found = hostfs_exists(fs, so) == 0 ? 1 : 0;
-            snprintf(why, size, "%s preloads %s, which does not exist", path, so);
+            free(*why);
+            if (asprintf(why, "%s preloads %s, which does not exist", path, so) < 0) {
+                *why = NULL;
+                found = -ENOMEM;
+            }
         }
         /* vgpu_unlock-rs reads its overrides from this file instead, when set */
-        _cleanup_free_ char *other = dropin_env(text, "VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH");
-        if (other && other[0] == '/' && !strstr(other, "/../") && strlen(other) < toml_size) {
-            snprintf(toml, toml_size, "%s", other);
+        char *other = dropin_env(text, "VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH");
+        if (other && other[0] == '/' && !strstr(other, "/../")) {
+            free(*toml);
+            *toml = other;
+        } else {
+            free(other);
         }
     }
     hostfs_list_free(&l);

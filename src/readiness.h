@@ -43,11 +43,9 @@ void readiness_free(struct readiness *r);
 int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readiness_problem *p);
 
 /* Is vgpu_unlock-rs set up on this host: a drop-in of nvidia-vgpu-mgr.service preloads a
- * libvgpu_unlock_rs.so that exists? 1 yes, 0 no (why says what is missing). toml: the
- * overrides file it reads (VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH in a drop-in, else
- * /etc/vgpu_unlock/profile_override.toml). */
-int readiness_vgpu_unlock(
-    const struct hostfs *fs, char *why, size_t size, char *toml, size_t toml_size
-);
+ * libvgpu_unlock_rs.so that exists? 1 yes, 0 no (*why says what is missing), -ENOMEM. *toml:
+ * the overrides file it reads (VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH in a drop-in, else
+ * /etc/vgpu_unlock/profile_override.toml). Both malloc'ed, whole. */
+int readiness_vgpu_unlock(const struct hostfs *fs, char **why, char **toml);
 
 #endif

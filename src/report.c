@@ -861,7 +861,8 @@ static void check_plan_text(FILE *out, const struct vm_plan *p) {
         tuning_text(out, p->tuning, "  tuning: ");
         if (p->tuning->nunlock) {
             fprintf(
-                out, "  tuning: [vm.%lu] in %s (%s)\n", p->vmid, p->unlock_path,
+                out, "  tuning: [vm.%lu] in %s (%s)\n", p->vmid,
+                p->unlock_path ? p->unlock_path : UNLOCK_OVERRIDE_TOML,
                 p->unlock_change ? "pre-start writes it" : "as it is now"
             );
         }

@@ -557,6 +557,27 @@ static void test_override_path(void **state) {
     assert_non_null(t);
     assert_contains(t, "[vm.100]\n" TUNE_TOML_MARKER);
     free(t);
+    /* a path longer than any buffer once was: used whole, never replaced by the default */
+    char dir[700] = "etc/vgpu_unlock", conf[1200];
+    for (int k = 0; k < 3; k++) {
+        snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%0200d", k);
+    }
+    char rel[800];
+    snprintf(rel, sizeof(rel), "%s/vms.toml", dir);
+    fh_write(FH, rel, "");
+    snprintf(
+        conf, sizeof(conf),
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so"
+        " VGPU_UNLOCK_PROFILE_OVERRIDE_CONFIG_PATH=/%s\n",
+        rel
+    );
+    fh_write(FH, "etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf", conf);
+    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=1"), 0);
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    t = fh_read(FH, rel);
+    assert_non_null(t);
+    assert_contains(t, "frl_enabled = 1\n");
+    free(t);
 }
 
 static const struct CMUnitTest tests[] = {
