@@ -116,11 +116,18 @@ int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out) {
         while (nb < l + len && isspace((unsigned char)*nb)) {
             nb++;
         }
+        size_t after = (size_t)(p - text); /* where the section reaches with this line */
         if (nb < l + len && *nb == '#') {
-            continue; /* comments neither end nor start a section */
+            if (cur) { /* comments neither end nor start a section */
+                cur->end = after;
+            }
+            continue;
         }
         if (len == 0) {
-            cur = NULL; /* an empty line ends the section */
+            if (cur) { /* an empty line ends the section, and is part of it */
+                cur->end = after;
+            }
+            cur = NULL;
             continue;
         }
         if (cur && isspace((unsigned char)*l)) {
@@ -128,6 +135,7 @@ int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out) {
                 sectioncfg_free(out);
                 return -ENOMEM;
             }
+            cur->end = after;
             continue;
         }
         char *type = NULL, *id = NULL;
@@ -145,40 +153,22 @@ int sectioncfg_parse(const char *text, bool typed, struct sectioncfg *out) {
         }
         out->sections = ns;
         cur = &out->sections[out->n++];
-        *cur = (struct sectioncfg_section){.type = type, .id = id};
+        *cur = (struct sectioncfg_section
+        ){.type = type, .id = id, .start = (size_t)(l - text), .end = after};
     }
     return 0;
 }
 
 int sectioncfg_span(const char *text, bool typed, const char *id, size_t *start, size_t *end) {
-    const char *p = text, *l;
-    size_t len;
-    bool in = false; /* inside the section we look for */
-    while (str_next_line(&p, &l, &len)) {
-        const char *nb = l;
-        while (nb < l + len && isspace((unsigned char)*nb)) {
-            nb++;
-        }
-        if (nb < l + len && *nb == '#') {
-            continue;
-        }
-        if (in && (len == 0 || !isspace((unsigned char)*l))) {
-            *end = (size_t)((len == 0 ? p : l) - text); /* the empty line belongs to it */
-            return 0;
-        }
-        if (in || len == 0) {
-            continue;
-        }
-        char *type = NULL, *sid = NULL;
-        if (parse_header(l, len, typed, &type, &sid)) {
-            in = !strcmp(sid, id);
-            *start = (size_t)(l - text);
-            free(type);
-            free(sid);
-        }
+    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
+    int r = sectioncfg_parse(text, typed, &cfg);
+    const struct sectioncfg_section *sec = r < 0 ? NULL : sectioncfg_find(&cfg, id);
+    if (!sec) {
+        return r < 0 ? r : -ENOENT;
     }
-    *end = (size_t)(p - text);
-    return in ? 0 : -ENOENT;
+    *start = sec->start;
+    *end = sec->end;
+    return 0;
 }
 
 const struct sectioncfg_section *sectioncfg_find(const struct sectioncfg *c, const char *id) {

@@ -23,6 +23,7 @@ struct sectioncfg_section {
     char *id;
     struct sectioncfg_prop *props;
     size_t nprops;
+    size_t start, end; /* its bytes: the header line through the empty line that ends it */
 };
 
 struct sectioncfg {
@@ -39,9 +40,9 @@ const struct sectioncfg_section *sectioncfg_find(const struct sectioncfg *c, con
 /* The first value of key in a section, or NULL. */
 const char *sectioncfg_get(const struct sectioncfg_section *s, const char *key);
 
-/* Where the first section with this id lies in text (NUL-terminated), as the parser above reads
- * it: [*start, *end) runs from the header line through the empty line that ends the section,
- * or up to the line that starts the next one, or to the end. -ENOENT when there is none. */
+/* Where the first section with this id lies in text (NUL-terminated), as the parser reads it:
+ * [*start, *end) runs from the header line through the empty line that ends the section, or
+ * up to the line that starts the next one, or to the end. -ENOENT when there is none. */
 int sectioncfg_span(const char *text, bool typed, const char *id, size_t *start, size_t *end);
 
 /* A storage of storage.cfg. Strings point into the parsed file. */
