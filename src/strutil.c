@@ -63,9 +63,8 @@ char *str_shell_quote(const char *s) {
     return out;
 }
 
-/* Length of a well-formed UTF-8 sequence at s (at most n bytes) that is not a C1 control, or
- * 0. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
+/* Length of a well-formed UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n) {
     size_t len;
     uint32_t cp;
     if (s[0] < 0x80) {
@@ -92,11 +91,27 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
         cp = (cp << 6) | (s[i] & 0x3f);
     }
     static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
-        (cp >= 0x80 && cp <= 0x9f)) {
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
         return 0;
     }
     return len;
+}
+
+/* The same for a character that is no C1 control (U+0080..U+009F), else 0. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    size_t len = utf8_seq_len(s, n);
+    return len == 2 && s[0] == 0xc2 && s[1] < 0xa0 ? 0 : len;
+}
+
+bool str_utf8_valid(const char *s, size_t len, size_t *bad) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, l; i < len; i += l) {
+        if (!(l = utf8_seq_len(p + i, len - i))) {
+            *bad = i;
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool plain_byte(unsigned char c, bool keep_newline) {

@@ -18,6 +18,8 @@ char *str_shell_quote(const char *s);
 char *str_escape_ctl(const char *s, size_t len, bool keep_newline);
 /* Does s contain a byte str_escape_ctl() would escape (other than '\n' with keep_newline)? */
 bool str_has_ctl(const char *s, bool keep_newline);
+/* Is s (len bytes) well-formed UTF-8? Else *bad is the offset of the first byte that is not. */
+bool str_utf8_valid(const char *s, size_t len, size_t *bad);
 
 /* The line at *pos, without its '\n', as [*line, *line + *len); *pos moves past it. false at
  * the end of the text. */

@@ -1,6 +1,7 @@
 #include "toml.h"
 
 #include "cleanup.h"
+#include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -409,30 +410,11 @@ static int read_line(struct cursor *c, struct toml_doc *d) {
     return 0;
 }
 
-static bool utf8_ok(const char *s, size_t len, size_t *bad) {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    while (p < end) {
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        const unsigned char *start = p;
-        if (n < 0 || end - p <= n) {
-            *bad = (size_t)(start - (const unsigned char *)s);
-            return n == 0;
-        }
-        for (p++; n > 0; n--, p++) {
-            if ((*p & 0xc0) != 0x80) {
-                *bad = (size_t)(start - (const unsigned char *)s);
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
 int toml_parse(const char *text, size_t len, struct toml_doc *out, struct pvh_err *e) {
     memset(out, 0, sizeof(*out));
     struct cursor c = {.text = text, .p = text, .line_start = text, .line = 1, .e = e};
     size_t bad;
-    if (strlen(text) != len || !utf8_ok(text, len, &bad)) {
+    if (strlen(text) != len || !str_utf8_valid(text, len, &bad)) {
         const char *at = strlen(text) != len ? text + strlen(text) : text + bad;
         for (const char *q = text; q < at; q++) {
             if (*q == '\n') {

@@ -171,22 +171,6 @@ int unlock_size_parse(const char *s, unsigned long long *bytes) {
     return -EINVAL;
 }
 
-static bool utf8_valid(const char *s) {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2 : (*p >> 3) == 30 ? 3 : -1;
-        if (n < 0) {
-            return false;
-        }
-        for (p++; n > 0; n--, p++) {
-            if ((*p & 0xc0) != 0x80) {
-                return false;
-            }
-        }
-    }
-    return true;
-}
-
 int unlock_value_check(
     const char *key, const char *value, unsigned driver_major, bool *is_string, struct pvh_err *e
 ) {
@@ -248,11 +232,7 @@ int unlock_value_check(
     case UNLOCK_STRING: {
         size_t max = k->max_len == 31 && driver_major >= 580 ? 63 : k->max_len;
         size_t len = strlen(value);
-        bool plain = utf8_valid(value);
-        for (const unsigned char *c = (const unsigned char *)value; plain && *c; c++) {
-            plain = *c >= 0x20 && *c != 0x7f && *c != '"' && *c != '\\';
-        }
-        if (!plain) {
+        if (str_has_ctl(value, false) || strpbrk(value, "\t\"\\")) {
             err_set(
                 e, -EINVAL,
                 "%s: the value must be printable UTF-8 without control characters, quotes or "

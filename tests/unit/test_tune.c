@@ -62,7 +62,10 @@ static void test_toml_reads(void **state) {
     static const struct {
         const char *text;
         size_t ntables;
-    } cases[] = {{"", 1}, {README_EXAMPLE, 2}, {SEED_GUIDE, 2}, {MIXED, 4}};
+    } cases[] = {
+        {"", 1},    {README_EXAMPLE, 2},       {SEED_GUIDE, 2},
+        {MIXED, 4}, {"a = \"\xc2\x85\"\n", 1}, /* TOML allows C1 characters in strings */
+    };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct toml_doc d;
         struct pvh_err e = {0};
@@ -116,6 +119,7 @@ static void test_toml_refuses(void **state) {
         {"x\n", "line 1, column 2: expected '='"},
         {"[a]\nx = 1\n[a.x]\n", "line 3, column 6: this table has the name of a key"},
         {"a = 1\n[b]\nc = \xff\n", "line 3, column 5: the file is not UTF-8"},
+        {"a = \"\xc0\xaf\"\n", "line 1, column 6: the file is not UTF-8"}, /* overlong '/' */
         {"[a]\nx = tru\n", "line 2, column 5: not a value"},
         {"[a]\nx = ", "line 2, column 5: not a value"}, /* at the end (found by the fuzzer) */
     };
@@ -188,6 +192,11 @@ static void test_unlock_values(void **state) {
         {"license_type", "GRID-Virtual-WS,2.0;Quadro-Virtual-DWS,5.0", 0, true},
         {"fps", "60", -EINVAL, false},
         {"card_name", "a\x01b", -EINVAL, false},
+        {"card_name",
+         "a\xc2\x85"
+         "b",
+         -EINVAL, false}, /* a C1 control */
+        {"card_name", "caf\xc3\xa9", 0, true},
         {"card_name", "say \"hi\"", -EINVAL, false},
         {"max_pixels", "8_294_400", 0, false},
         /* a TOML integer has 63 bits: a larger one would make the file unreadable */
