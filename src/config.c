@@ -5,6 +5,7 @@
 #include "mdev_uuid.h"
 #include "pveconf.h"
 #include "strutil.h"
+#include "toml.h"
 #include "vgpu_type.h"
 
 #include <ctype.h>
@@ -282,6 +283,37 @@ static int parse_tuning(
         (*n)++;
     }
     return 0;
+}
+
+int config_tuning_set(json_object *obj, const char *key, const char *value, bool number) {
+    long long n = 0;
+    number = number && toml_int(value, &n) == 0; /* "8_294_400", "0x1B38": the number */
+    json_object *v = number ? json_object_new_int64(n) : json_object_new_string(value);
+    return v && json_object_object_add(obj, key, v) == 0 ? 0 : -ENOMEM;
+}
+
+json_object *config_tuning_json(const struct tune_kv *kv, size_t n, bool unlock) {
+    json_object *o = json_object_new_object();
+    for (size_t i = 0; o && i < n; i++) {
+        if (config_tuning_set(o, kv[i].key, kv[i].value, unlock && !kv[i].is_string) < 0) {
+            json_object_put(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
+int config_tuning_parse(json_object *params, json_object *unlock, struct vm_tuning *t) {
+    struct pvh_err e;
+    memset(t, 0, sizeof(*t));
+    int r = parse_tuning(params, false, t, "tune", "params", &e);
+    if (r == 0) {
+        r = parse_tuning(unlock, true, t, "tune", "unlock", &e);
+    }
+    if (r < 0) {
+        tuning_free(t);
+    }
+    return r;
 }
 
 static int parse_vm(

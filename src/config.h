@@ -110,6 +110,14 @@ int config_doc_set_tuning(
     struct json_object *root, unsigned long vmid, struct json_object *params,
     struct json_object *unlock
 );
+/* vms.<vmid>.params/.unlock as JSON: an unlock integer as a JSON number (TOML's forms such as
+ * 0x1B38 or 8_294_400 resolved), all else as a string. NULL / -ENOMEM when out of memory. */
+int config_tuning_set(struct json_object *obj, const char *key, const char *value, bool number);
+struct json_object *config_tuning_json(const struct tune_kv *kv, size_t n, bool unlock);
+/* Back from those objects, checked as the settings file is; *t freed by tuning_free. */
+int config_tuning_parse(
+    struct json_object *params, struct json_object *unlock, struct vm_tuning *t
+);
 /* Pretty JSON text with a final newline (malloc'ed); *empty when nothing but {} is left. */
 char *config_doc_serialize(struct json_object *root, size_t *len, bool *empty);
 

@@ -1062,27 +1062,6 @@ int managed_detach(
     return 0;
 }
 
-/* One setting into a JSON object: an unlock integer as a JSON number (0x hex converted), all
- * else as a string. */
-static int tune_json_set(json_object *obj, const char *key, const char *value, bool number) {
-    long long n = 0;
-    number = number && toml_int(value, &n) == 0; /* "8_294_400", "0x1B38": the number */
-    json_object *v = number ? json_object_new_int64(n) : json_object_new_string(value);
-    return v && json_object_object_add(obj, key, v) == 0 ? 0 : -ENOMEM;
-}
-
-/* The VM's current settings as JSON objects, in order. */
-static json_object *tuning_json(const struct tune_kv *kv, size_t n, bool unlock) {
-    json_object *o = json_object_new_object();
-    for (size_t i = 0; o && i < n; i++) {
-        if (tune_json_set(o, kv[i].key, kv[i].value, unlock && !kv[i].is_string) < 0) {
-            json_object_put(o);
-            return NULL;
-        }
-    }
-    return o;
-}
-
 /* What each change means for the VM, as warnings: it is running, a second vGPU, a hostpci
  * index that old vgpu_unlock-rs misses, NVIDIA's vendor interface for params. */
 static void tune_warnings(
@@ -1156,30 +1135,23 @@ static void tune_warnings(
 static void tune_note(
     unsigned long vmid, json_object *params, json_object *unlock, struct pvh_warnings *notes
 ) {
-    char *what = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&what, &size);
-    if (!f) {
+    _cleanup_(tuning_freep) struct vm_tuning t = {0};
+    if (config_tuning_parse(params, unlock, &t) < 0) {
         return;
     }
-    const char *sep = "vgpu_params ";
-    json_object_object_foreach(params, pk, pv) {
-        fprintf(f, "%s%s=%s", sep, pk, json_object_get_string(pv));
-        sep = ",";
+    _cleanup_free_ char *p = tune_params_string(&t), *u = tune_unlock_string(&t);
+    if (!p || !u) {
+        return;
     }
-    sep = json_object_object_length(params) ? "; vgpu_unlock " : "vgpu_unlock ";
-    json_object_object_foreach(unlock, uk, uv) {
-        bool str = json_object_is_type(uv, json_type_string);
-        fprintf(f, str ? "%s%s = \"%s\"" : "%s%s = %s", sep, uk, json_object_get_string(uv));
-        sep = ", ";
+    if (tuning_empty(&t)) {
+        warn_add(notes, "VM %lu: no tuning left", vmid);
+        return;
     }
-    if (fclose(f) == 0) {
-        warn_add(notes, "VM %lu: %s", vmid, *what ? what : "no tuning left");
-        if (*what) {
-            warn_add(notes, "applied at each start of the VM, on the node it starts on");
-        }
-    }
-    free(what);
+    warn_add(
+        notes, "VM %lu: %s%s%s%s%s", vmid, *p ? "vgpu_params " : "", p, *p && *u ? "; " : "",
+        *u ? "vgpu_unlock " : "", u
+    );
+    warn_add(notes, "applied at each start of the VM, on the node it starts on");
 }
 
 /* The i-th setting of the request: "K=V" split (key malloc'ed), checked as tune checks it.
@@ -1247,7 +1219,7 @@ static int tune_apply(
         if (r < 0) {
             return r;
         }
-        if (tune_json_set(is_unlock ? unlock : params, key, value, number) < 0) {
+        if (config_tuning_set(is_unlock ? unlock : params, key, value, number) < 0) {
             return err_set(e, -ENOMEM, "out of memory");
         }
     }
@@ -1277,8 +1249,8 @@ int managed_tune(
     const struct vm_settings *vs = config_vm(&ed.cfg, req->vmid);
     static const struct vm_tuning none = {0};
     const struct vm_tuning *old = vs ? &vs->tuning : &none;
-    json_object *params = tuning_json(old->params, old->nparams, false);
-    json_object *unlock = tuning_json(old->unlock, old->nunlock, true);
+    json_object *params = config_tuning_json(old->params, old->nparams, false);
+    json_object *unlock = config_tuning_json(old->unlock, old->nunlock, true);
     r = !params || !unlock ? err_set(e, -ENOMEM, "out of memory")
                            : tune_apply(req, major, params, unlock, notes, e);
     if (r == 0) {

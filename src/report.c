@@ -1076,44 +1076,21 @@ int report_doctor(FILE *out, const struct readiness *r, bool json) {
 
 /* ---------- tune ---------- */
 
-static json_object *tune_kv_json(const struct tune_kv *kv, size_t n, bool unlock) {
-    json_object *o = json_object_new_object();
-    for (size_t i = 0; i < n; i++) {
-        bool number = unlock && !kv[i].is_string;
-        json_object_object_add(
-            o, kv[i].key,
-            number ? json_object_new_int64(strtoll(kv[i].value, NULL, 0)) : jstr(kv[i].value)
-        );
-    }
-    return o;
-}
-
 static json_object *tuning_json_of(const struct vm_tuning *t) {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "params", tune_kv_json(t->params, t->nparams, false));
-    json_object_object_add(o, "unlock", tune_kv_json(t->unlock, t->nunlock, true));
+    json_object_object_add(o, "params", config_tuning_json(t->params, t->nparams, false));
+    json_object_object_add(o, "unlock", config_tuning_json(t->unlock, t->nunlock, true));
     return o;
 }
 
 /* "frame_rate_limiter=0,enable_uvm=1" and "frl_enabled = 0, framebuffer = "896MiB"". */
 static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent) {
-    if (t->nparams) {
-        fprintf(out, "%svgpu_params: ", indent);
-        for (size_t i = 0; i < t->nparams; i++) {
-            fprintf(out, "%s%s=%s", i ? "," : "", t->params[i].key, t->params[i].value);
-        }
-        fputc('\n', out);
+    _cleanup_free_ char *p = tune_params_string(t), *u = tune_unlock_string(t);
+    if (p && *p) {
+        fprintf(out, "%svgpu_params: %s\n", indent, p);
     }
-    if (t->nunlock) {
-        fprintf(out, "%svgpu_unlock: ", indent);
-        for (size_t i = 0; i < t->nunlock; i++) {
-            const struct tune_kv *kv = &t->unlock[i];
-            fprintf(
-                out, kv->is_string ? "%s%s = \"%s\"" : "%s%s = %s", i ? ", " : "", kv->key,
-                kv->value
-            );
-        }
-        fputc('\n', out);
+    if (u && *u) {
+        fprintf(out, "%svgpu_unlock: %s\n", indent, u);
     }
 }
 

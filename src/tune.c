@@ -276,6 +276,26 @@ char *tune_params_string(const struct vm_tuning *t) {
     return buf;
 }
 
+char *tune_unlock_string(const struct vm_tuning *t) {
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        return NULL;
+    }
+    for (size_t i = 0; i < t->nunlock; i++) {
+        const struct tune_kv *kv = &t->unlock[i];
+        fprintf(
+            f, kv->is_string ? "%s%s = \"%s\"" : "%s%s = %s", i ? ", " : "", kv->key, kv->value
+        );
+    }
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 char *tune_unlock_table(const struct vm_tuning *t, unsigned long vmid) {
     char *buf = NULL;
     size_t size = 0;

@@ -6,6 +6,7 @@
 #ifndef PVH_TUNE_H
 #define PVH_TUNE_H
 
+#include "cleanup.h"
 #include "log.h"
 
 #include <stdbool.h>
@@ -26,6 +27,7 @@ struct vm_tuning {
     size_t nunlock;
 };
 void tuning_free(struct vm_tuning *t);
+DEFINE_CLEANUP_FUNC(tuning_freep, struct vm_tuning, tuning_free)
 bool tuning_empty(const struct vm_tuning *t);
 
 /* The parameters NVIDIA documents for vgpu_params on KVM (others reach the driver, with a
@@ -54,6 +56,8 @@ int unlock_size_parse(const char *s, unsigned long long *bytes);
 
 /* "k=v,k=v" for vgpu_params (malloc'ed). */
 char *tune_params_string(const struct vm_tuning *t);
+/* "k = 0, k2 = \"896MiB\"": the unlock settings as the TOML table has them (malloc'ed). */
+char *tune_unlock_string(const struct vm_tuning *t);
 /* The [vm.<vmid>] table we keep in profile_override.toml, with its marker comment. */
 #define TUNE_TOML_MARKER "# managed by pve-vgpu-hook"
 char *tune_unlock_table(const struct vm_tuning *t, unsigned long vmid);
