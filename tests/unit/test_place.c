@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "hostmodel.h"
 #include "place.h"
 
 #include <errno.h>
@@ -17,11 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tdef {
-    const char *id, *name;
-    unsigned fb, max;
-};
-static const struct tdef P40[] = {
+static const struct model_type P40[] = {
     {"nvidia-46", "GRID P40-1Q", 1024, 24},
     {"nvidia-47", "GRID P40-2Q", 2048, 12},
     {"nvidia-155", "GRID P40-1B", 1024, 24},
@@ -39,51 +36,24 @@ struct resident {
 
 /* ngpus P40s, one parent each; availability as an equal-size driver shows it. */
 static void build(struct host *h, size_t ngpus, const struct resident *res, size_t nres) {
-    memset(h, 0, sizeof(*h));
-    h->gpus = calloc(ngpus, sizeof(*h->gpus));
-    h->parents = calloc(ngpus, sizeof(*h->parents));
-    h->defs = calloc(ngpus * NT, sizeof(*h->defs));
-    h->mdevs = calloc(nres + 1, sizeof(*h->mdevs));
+    model_build(h, ngpus, P40, NT, nres + 1);
     for (size_t g = 0; g < ngpus; g++) {
-        snprintf(h->gpus[g].bdf, sizeof(h->gpus[g].bdf), "0000:%02zx:00.0", g + 6);
-        h->gpus[g].vendor = 0x10de;
-        h->gpus[g].fb_mib = 24576;
-        struct inv_parent *p = &h->parents[g];
-        snprintf(p->bdf, sizeof(p->bdf), "%s", h->gpus[g].bdf);
-        p->gpu = g;
-        p->types = calloc(NT, sizeof(*p->types));
         unsigned hosted = 0, count = 0;
         for (size_t r = 0; r < nres; r++) {
             for (size_t t = 0; res[r].gpu == g && t < NT; t++) {
                 if (!strcmp(P40[t].id, res[r].type)) {
-                    hosted = P40[t].fb;
+                    hosted = P40[t].fb_mib;
                     count++;
                 }
             }
         }
-        for (size_t t = 0; t < NT; t++) {
-            struct inv_typedef *d = &h->defs[h->ndefs];
-            d->gpu = g;
-            snprintf(d->id, sizeof(d->id), "%s", P40[t].id);
-            snprintf(d->name, sizeof(d->name), "%s", P40[t].name);
-            vgpu_type_describe(d->name, "", &d->info);
-            d->info.fb_mib = P40[t].fb;
-            long avail = !hosted               ? P40[t].max
-                         : P40[t].fb == hosted ? (long)(P40[t].max - count)
-                                               : 0;
-            p->types[p->ntypes++] = (struct inv_type){.def = h->ndefs++, .available = avail};
+        for (size_t t = 0; hosted && t < NT; t++) {
+            h->parents[g].types[t].available =
+                P40[t].fb_mib == hosted ? (long)(P40[t].max - count) : 0;
         }
     }
-    h->ngpus = h->nparents = ngpus;
     for (size_t r = 0; r < nres; r++) {
-        struct inv_mdev *m = &h->mdevs[h->nmdevs++];
-        mdev_uuid_for(res[r].vmid, 0, m->uuid);
-        snprintf(m->type_id, sizeof(m->type_id), "%s", res[r].type);
-        snprintf(m->parent_bdf, sizeof(m->parent_bdf), "%s", h->gpus[res[r].gpu].bdf);
-        m->parent = res[r].gpu;
-        m->owned = true;
-        m->vmid = res[r].vmid;
-        m->state = res[r].state;
+        model_add_mdev(h, res[r].gpu, res[r].type, res[r].vmid)->state = res[r].state;
     }
 }
 

@@ -6,61 +6,35 @@
 
 #include <cmocka.h>
 
+#include "hostmodel.h"
 #include "rules.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct tdef {
-    const char *id, *name;
-    unsigned fb;
-};
-static const struct tdef P40[] = {
-    {"nvidia-46", "GRID P40-1Q", 1024},  {"nvidia-47", "GRID P40-2Q", 2048},
-    {"nvidia-49", "GRID P40-4Q", 4096},  {"nvidia-53", "GRID P40-24Q", 24576},
-    {"nvidia-155", "GRID P40-1B", 1024}, {"nvidia-54", "GRID P40-1A", 1024},
-    {"nvidia-283", "GRID P40-4C", 4096}, {"nvidia-900", "NVIDIA A100-1-5C", 5120},
-    {"nvidia-156", "GRID P40-2B", 2048}, {"nvidia-998", "Custom", 0},
+static const struct model_type P40[] = {
+    /* max: build() sets what is available */
+    {"nvidia-46", "GRID P40-1Q", 1024, 0},  {"nvidia-47", "GRID P40-2Q", 2048, 0},
+    {"nvidia-49", "GRID P40-4Q", 4096, 0},  {"nvidia-53", "GRID P40-24Q", 24576, 0},
+    {"nvidia-155", "GRID P40-1B", 1024, 0}, {"nvidia-54", "GRID P40-1A", 1024, 0},
+    {"nvidia-283", "GRID P40-4C", 4096, 0}, {"nvidia-900", "NVIDIA A100-1-5C", 5120, 0},
+    {"nvidia-156", "GRID P40-2B", 2048, 0}, {"nvidia-998", "Custom", 0, 0},
 };
 #define NT (sizeof(P40) / sizeof(P40[0]))
 
 /* ngpus GPUs, each one parent offering all P40 types with `avail` instances. */
 static void build(struct host *h, size_t ngpus, long avail) {
-    memset(h, 0, sizeof(*h));
-    h->gpus = calloc(ngpus, sizeof(*h->gpus));
-    h->parents = calloc(ngpus, sizeof(*h->parents));
-    h->defs = calloc(ngpus * NT, sizeof(*h->defs));
-    h->mdevs = calloc(64, sizeof(*h->mdevs));
+    model_build(h, ngpus, P40, NT, 64);
     for (size_t g = 0; g < ngpus; g++) {
-        snprintf(h->gpus[g].bdf, sizeof(h->gpus[g].bdf), "0000:%02zx:00.0", g + 6);
-        h->gpus[g].vendor = 0x10de;
-        h->gpus[g].fb_mib = 24576;
-        struct inv_parent *p = &h->parents[g];
-        snprintf(p->bdf, sizeof(p->bdf), "%s", h->gpus[g].bdf);
-        p->gpu = g;
-        p->types = calloc(NT, sizeof(*p->types));
         for (size_t t = 0; t < NT; t++) {
-            struct inv_typedef *d = &h->defs[h->ndefs];
-            d->gpu = g;
-            snprintf(d->id, sizeof(d->id), "%s", P40[t].id);
-            snprintf(d->name, sizeof(d->name), "%s", P40[t].name);
-            vgpu_type_describe(d->name, "", &d->info);
-            d->info.fb_mib = P40[t].fb;
-            p->types[p->ntypes++] = (struct inv_type){.def = h->ndefs++, .available = avail};
+            h->parents[g].types[t].available = avail;
         }
     }
-    h->ngpus = h->nparents = ngpus;
 }
 
 static void add_mdev(struct host *h, size_t gpu, const char *type, unsigned long vmid) {
-    struct inv_mdev *m = &h->mdevs[h->nmdevs++];
-    memset(m, 0, sizeof(*m));
-    mdev_uuid_for(vmid, 0, m->uuid);
-    snprintf(m->type_id, sizeof(m->type_id), "%s", type);
-    m->parent = gpu;
-    m->owned = true;
-    m->vmid = vmid;
+    model_add_mdev(h, gpu, type, vmid);
 }
 
 static const struct inv_typedef *def(struct host *h, size_t gpu, const char *id) {
