@@ -259,65 +259,49 @@ int unlock_value_check(
     return -EINVAL;
 }
 
-char *tune_params_string(const struct vm_tuning *t) {
+/* head, then each setting as key eq value (strings quoted when quote) with between before all
+ * but the first and after each one; malloc'ed. */
+static char *kv_list(
+    const char *head, const struct tune_kv *kv, size_t n, const char *eq, const char *between,
+    const char *after, bool quote
+) {
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);
     if (!f) {
         return NULL;
     }
-    for (size_t i = 0; i < t->nparams; i++) {
-        fprintf(f, "%s%s=%s", i ? "," : "", t->params[i].key, t->params[i].value);
+    fputs(head, f);
+    for (size_t i = 0; i < n; i++) {
+        const char *q = quote && kv[i].is_string ? "\"" : "";
+        fprintf(f, "%s%s%s%s%s%s%s", i ? between : "", kv[i].key, eq, q, kv[i].value, q, after);
     }
     if (fclose(f) != 0) {
         free(buf);
         return NULL;
     }
     return buf;
+}
+
+char *tune_params_string(const struct vm_tuning *t) {
+    return kv_list("", t->params, t->nparams, "=", ",", "", false);
 }
 
 char *tune_unlock_string(const struct vm_tuning *t) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f) {
-        return NULL;
-    }
-    for (size_t i = 0; i < t->nunlock; i++) {
-        const struct tune_kv *kv = &t->unlock[i];
-        fprintf(
-            f, kv->is_string ? "%s%s = \"%s\"" : "%s%s = %s", i ? ", " : "", kv->key, kv->value
-        );
-    }
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return kv_list("", t->unlock, t->nunlock, " = ", ", ", "", true);
 }
 
 char *tune_unlock_table(const struct vm_tuning *t, unsigned long vmid) {
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f) {
+    _cleanup_free_ char *head = NULL;
+    if (asprintf(
+            &head,
+            "[vm.%lu]\n" TUNE_TOML_MARKER " (pve-vgpu-hook tune %lu); it rewrites this table at "
+            "each start of the VM\n",
+            vmid, vmid
+        ) < 0) {
         return NULL;
     }
-    fprintf(
-        f,
-        "[vm.%lu]\n" TUNE_TOML_MARKER " (pve-vgpu-hook tune %lu); it rewrites this table at "
-        "each start of the VM\n",
-        vmid, vmid
-    );
-    for (size_t i = 0; i < t->nunlock; i++) {
-        const struct tune_kv *kv = &t->unlock[i];
-        fprintf(f, kv->is_string ? "%s = \"%s\"\n" : "%s = %s\n", kv->key, kv->value);
-    }
-    if (fclose(f) != 0) {
-        free(buf);
-        return NULL;
-    }
-    return buf;
+    return kv_list(head, t->unlock, t->nunlock, " = ", "", "\n", true);
 }
 
 static int
