@@ -4,6 +4,7 @@
 
 #include "cleanup.h"
 #include "rules.h"
+#include "sectioncfg.h"
 #include "strutil.h"
 #include "vfmap.h"
 
@@ -736,15 +737,18 @@ static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
     return v;
 }
 
-/* Managed mode on the vendor interface: the VFs the VM's mapping lists for this node, in the
- * order Proxmox tries them ("" when none; malloc'ed). */
-static char *vfmap_paths_of(const struct vm_plan *p) {
-    char *paths = NULL;
-    if (!p->vfmap_id || !p->vfmap_text ||
-        vfmap_node_paths(p->vfmap_text, p->vfmap_id, p->node, &paths) < 0) {
-        return NULL;
+/* Managed mode on the vendor interface: the VFs Proxmox reads for this node from the VM's
+ * mapping as pre-start leaves it, in the order it tries them (malloc'ed). */
+static int vfmap_paths_of(const struct vm_plan *p, char (**paths)[16], size_t *n) {
+    *paths = NULL;
+    *n = 0;
+    if (!p->vfmap_id || !p->vfmap_text) {
+        return -ENOENT;
     }
-    return paths;
+    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
+    struct pvh_err e;
+    int r = sectioncfg_parse(p->vfmap_text, false, &cfg);
+    return r < 0 ? r : mapping_paths(&cfg, p->vfmap_id, p->node, paths, n, &e);
 }
 
 static json_object *check_items_json(int rc, const struct vm_plan *p) {
@@ -790,13 +794,13 @@ static void check_json(
         json_object_object_add(t, "unlock_file_change", json_object_new_boolean(p->unlock_change));
         json_object_object_add(o, "tuning", t);
     }
-    _cleanup_free_ char *paths = rc == 0 ? vfmap_paths_of(p) : NULL;
-    if (paths) {
+    char(*paths)[16] = NULL;
+    size_t npaths = 0;
+    if (rc == 0 && vfmap_paths_of(p, &paths, &npaths) == 0) {
         json_object *m = json_object_new_object();
         json_object *vfs = json_object_new_array();
-        for (char *save = NULL, *t = strtok_r(paths, " ", &save); t;
-             t = strtok_r(NULL, " ", &save)) {
-            json_object_array_add(vfs, jstr(t));
+        for (size_t i = 0; i < npaths; i++) {
+            json_object_array_add(vfs, jstr(paths[i]));
         }
         json_object_object_add(m, "id", jstr(p->vfmap_id));
         json_object_object_add(m, "node", jstr(p->node));
@@ -804,6 +808,7 @@ static void check_json(
         json_object_object_add(m, "change", json_object_new_boolean(p->vfmap_changed));
         json_object_object_add(o, "mapping", m);
     }
+    free(paths);
     if (rc == 0 && (p->args_change || p->want_uuid[0])) {
         json_object *a = json_object_new_object();
         json_object_object_add(a, "change", json_object_new_boolean(p->args_change));
@@ -869,13 +874,19 @@ static void check_plan_text(FILE *out, const struct vm_plan *p) {
     } else if (p->unlock_change) {
         fprintf(out, "  tuning: pre-start removes [vm.%lu] from %s\n", p->vmid, p->unlock_path);
     }
-    _cleanup_free_ char *paths = vfmap_paths_of(p);
-    if (paths) {
+    char(*paths)[16] = NULL;
+    size_t npaths = 0;
+    if (vfmap_paths_of(p, &paths, &npaths) == 0) {
+        fprintf(out, "  mapping %s on node %s:", p->vfmap_id, p->node);
+        for (size_t i = 0; i < npaths; i++) {
+            fprintf(out, " %s", paths[i]);
+        }
         fprintf(
-            out, "  mapping %s on node %s: %s (tried in this order; %s)\n", p->vfmap_id, p->node,
-            paths, p->vfmap_changed ? "pre-start writes it" : "as it is now"
+            out, " (tried in this order; %s)\n",
+            p->vfmap_changed ? "pre-start writes it" : "as it is now"
         );
     }
+    free(paths);
     if (p->args_change) {
         fprintf(
             out, "  args: pre-start would set 'args: %s' (%s)%s\n", p->new_args, p->uuid_reason,

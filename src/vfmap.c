@@ -50,8 +50,8 @@ static void line_key(const char *l, size_t len, const char **k, size_t *klen) {
     }
 }
 
-/* A "map" line whose node= is node; *path gets its path= when asked. */
-static bool is_node_map_line(const char *l, size_t len, const char *node, char **path) {
+/* A "map" line whose node= is node. */
+static bool is_node_map_line(const char *l, size_t len, const char *node) {
     const char *k;
     size_t klen;
     line_key(l, len, &k, &klen);
@@ -66,10 +66,6 @@ static bool is_node_map_line(const char *l, size_t len, const char *node, char *
     }
     const char *n = propstr_get(&ps, "node");
     bool mine = n && !strcmp(n, node);
-    if (mine && path) {
-        const char *p = propstr_get(&ps, "path");
-        *path = strdup(p ? p : "");
-    }
     propstr_free(&ps);
     return mine;
 }
@@ -122,7 +118,7 @@ int vfmap_put(
         const char *k;
         size_t klen;
         line_key(l, len, &k, &klen);
-        if (is_node_map_line(l, len, node, NULL)) {
+        if (is_node_map_line(l, len, node)) {
             at = at ? at : l;
         } else if (klen == 3 && !strncmp(k, "map", 3)) {
             after_map = next;
@@ -151,44 +147,12 @@ int vfmap_put(
         }
         const char *nl = memchr(l, '\n', (size_t)(props_end - l));
         const char *next = nl ? nl + 1 : props_end;
-        if (!is_node_map_line(l, (size_t)((nl ? nl : props_end) - l), node, NULL)) {
+        if (!is_node_map_line(l, (size_t)((nl ? nl : props_end) - l), node)) {
             fwrite(l, 1, (size_t)(next - l), f);
         }
         l = next;
     }
     fputs(props_end, f);
-    if (fclose(f) != 0) {
-        free(buf);
-        return -ENOMEM;
-    }
-    *out = buf;
-    return 0;
-}
-
-int vfmap_node_paths(const char *text, const char *id, const char *node, char **out) {
-    size_t start, end;
-    *out = NULL;
-    if (sectioncfg_span(text, false, id, &start, &end) < 0) {
-        return -ENOENT;
-    }
-    char *buf = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&buf, &size);
-    if (!f) {
-        return -ENOMEM;
-    }
-    bool first = true;
-    for (const char *l = text + start; l < text + end;) {
-        const char *nl = memchr(l, '\n', (size_t)(text + end - l));
-        size_t len = (size_t)((nl ? nl : text + end) - l);
-        char *path = NULL;
-        if (is_node_map_line(l, len, node, &path)) {
-            fprintf(f, "%s%s", first ? "" : " ", path ? path : "");
-            first = false;
-        }
-        free(path);
-        l = nl ? nl + 1 : text + end;
-    }
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;

@@ -35,10 +35,6 @@ int vfmap_put(
     char **out, unsigned *sep_nl
 );
 
-/* The paths node's map lines of mapping id name, in order, as one string "a b c" (malloc'ed;
- * "" when none). -ENOENT without the section. */
-int vfmap_node_paths(const char *text, const char *id, const char *node, char **out);
-
 /* text without mapping id's section, and without the sep_nl newlines vfmap_put added before
  * it while it is still the last one. -ENOENT when there is none. */
 int vfmap_remove(const char *text, const char *id, unsigned sep_nl, char **out);

@@ -130,10 +130,18 @@ static void test_put_node_lines(void **state) {
         out2, "\tdescription d\n\tmap node=pve1,path=0000:81:00.5,id=10de:26b9\n"
               "\tmap node=pve1,path=0000:81:00.4,id=10de:26b9\n\tmap node=pve2"
     ));
-    char *paths = NULL;
-    assert_int_equal(vfmap_node_paths(out2, "vgpu-hook-100", "pve1", &paths), 0);
-    assert_string_equal(paths, "0000:81:00.5 0000:81:00.4");
+    /* what Proxmox reads for pve1, in order */
+    struct sectioncfg cfg;
+    char(*paths)[16] = NULL;
+    size_t npaths = 0;
+    struct pvh_err e;
+    assert_int_equal(sectioncfg_parse(out2, false, &cfg), 0);
+    assert_int_equal(mapping_paths(&cfg, "vgpu-hook-100", "pve1", &paths, &npaths, &e), 0);
+    assert_int_equal(npaths, 2);
+    assert_string_equal(paths[0], "0000:81:00.5");
+    assert_string_equal(paths[1], "0000:81:00.4");
     free(paths);
+    sectioncfg_free(&cfg);
     /* no map line yet: before the keys that sort after "map" */
     char *out3 = NULL;
     assert_int_equal(
