@@ -342,14 +342,17 @@ static int write_vfmap(const struct hook_env *env, struct vm_plan *p, struct pvh
     return r;
 }
 
-/* A start that goes ahead: the VM's resource mapping, its devices, then its tuning (devices
- * created by this run are removed again when the tuning is refused). */
+/* A start that goes ahead: the VM's devices, its tuning, then its resource mapping (the
+ * cluster file last, so that a refusal before it leaves it as it was; devices created by this
+ * run are removed again and vgpu_unlock's file put back when a later step is refused). */
 static int run_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
-    int r = write_vfmap(env, p, e);
-    if (r == 0) {
-        r = execute_plan(env, p, e);
-    }
+    int r = execute_plan(env, p, e);
     if (r == 0 && (r = apply_tuning(env, p, e)) < 0) {
+        undo_created(env, p, p->n);
+    } else if (r == 0 && (r = write_vfmap(env, p, e)) < 0) {
+        if (p->unlock_change) {
+            restore_unlock(env, p);
+        }
         undo_created(env, p, p->n);
     }
     return r;

@@ -925,7 +925,7 @@ int inventory_vf_reset(const struct hostfs *fs, const char *bdf) {
 
 unsigned inventory_nvidia_driver_major(const struct hostfs *fs) {
     char buf[32];
-    ssize_t n = hostfs_read(fs, "/sys/module/nvidia/version", buf, sizeof(buf) - 1);
+    ssize_t n = hostfs_read(fs, SYS_NVIDIA_VERSION, buf, sizeof(buf) - 1);
     if (n <= 0) {
         return 0;
     }

@@ -25,6 +25,7 @@
 #define SYS_MDEV_BUS_CLASS "/sys/class/mdev_bus"
 #define SYS_MDEV_DEVICES "/sys/bus/mdev/devices"
 #define SYS_PCI_DEVICES "/sys/bus/pci/devices"
+#define SYS_NVIDIA_VERSION "/sys/module/nvidia/version"
 #define PROC_PID_FMT "/proc/%ld"
 
 /* vgpu_unlock-rs, as its README and the seed guide set it up */

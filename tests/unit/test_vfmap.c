@@ -482,6 +482,33 @@ static void test_refusals(void **state) {
     assert_contains(R.out, "hostpci1: mapping=vgpu-hook-100,mdev=nvidia-1");
 }
 
+/* A start refused after the mapping's new lines were ready (here: vgpu_unlock's file cannot be
+ * written) leaves pci.cfg as it was: the cluster file is written last. */
+static void test_refused_start_keeps_mapping(void **state) {
+    (void)state;
+    fh_vmconf(N1, 100, "memory: 4096\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "100", "--type", "L40S-2Q"), 0);
+    assert_int_equal(run_on(N1, NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
+    replicate(N1, N2, "pve2");
+    char *moved = fh_read(N2, "etc/pve/nodes/pve1/qemu-server/100.conf");
+    fh_write(N2, "etc/pve/nodes/pve2/qemu-server/100.conf", moved);
+    unlink(path_on(N2, "etc/pve/nodes/pve1/qemu-server/100.conf"));
+    free(moved);
+    fh_write(
+        N2, "etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/"
+        "libvgpu_unlock_rs.so\n"
+    );
+    fh_write(N2, "opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so", "");
+    fh_write(N2, "etc/vgpu_unlock/profile_override.toml", "");
+    char *before = fh_snapshot(N2);
+    const char *fail[] = {"FAKE_FAIL=rename:2", NULL};
+    assert_int_equal(run_on(N2, fail, "100", "pre-start"), 1);
+    assert_host_unchanged(N2, before);
+    assert_int_equal(run_on(N2, NULL, "100", "pre-start"), 0);
+    assert_contains(R.err, "resource mapping vgpu-hook-100 now lists node pve2's VFs");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_node_lines),
     cmocka_unit_test(test_put_and_remove),
@@ -491,6 +518,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_policy_order, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_refused_start_keeps_mapping, setup, teardown),
 };
 
 int main(void) {
