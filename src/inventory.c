@@ -95,33 +95,6 @@ bool inv_gpu_is_nvidia(const struct host *h, size_t gpu) {
     return is_nvidia(h->gpus[gpu].vendor, h->gpus[gpu].driver);
 }
 
-/* vendor id and bound driver of a PCI device */
-static void pci_identity(
-    const struct hostfs *fs, const char *bdf, unsigned *vendor, char *driver, size_t size
-) {
-    char path[PATH_MAX], buf[16];
-    *vendor = 0;
-    driver[0] = '\0';
-    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/vendor", bdf) == 0 &&
-        hostfs_read(fs, path, buf, sizeof(buf)) > 0) {
-        *vendor = (unsigned)strtoul(buf, NULL, 16);
-    }
-    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
-        hostfs_link_basename(fs, path, driver, size) < 0) {
-        driver[0] = '\0';
-    }
-}
-
-bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf) {
-    char pf[16], driver[32];
-    unsigned vendor;
-    if (inventory_physfn(fs, bdf, pf, sizeof(pf)) < 0) {
-        return false;
-    }
-    pci_identity(fs, pf, &vendor, driver, sizeof(driver));
-    return is_nvidia(vendor, driver);
-}
-
 /* One id file ("0x10de\n") as 4 lowercase hex digits; "" when missing or not an id. */
 static void
 read_pci_id_file(const struct hostfs *fs, const char *bdf, const char *name, char *out) {
@@ -141,6 +114,30 @@ read_pci_id_file(const struct hostfs *fs, const char *bdf, const char *name, cha
         }
         out[4] = '\0';
     }
+}
+
+/* vendor id and bound driver of a PCI device */
+static void pci_identity(
+    const struct hostfs *fs, const char *bdf, unsigned *vendor, char *driver, size_t size
+) {
+    char path[PATH_MAX], id[5];
+    read_pci_id_file(fs, bdf, "vendor", id);
+    *vendor = (unsigned)strtoul(id, NULL, 16);
+    driver[0] = '\0';
+    if (str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s/driver", bdf) == 0 &&
+        hostfs_link_basename(fs, path, driver, size) < 0) {
+        driver[0] = '\0';
+    }
+}
+
+bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf) {
+    char pf[16], driver[32];
+    unsigned vendor;
+    if (inventory_physfn(fs, bdf, pf, sizeof(pf)) < 0) {
+        return false;
+    }
+    pci_identity(fs, pf, &vendor, driver, sizeof(driver));
+    return is_nvidia(vendor, driver);
 }
 
 int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out) {
