@@ -49,11 +49,17 @@ void hostfs_close(struct hostfs *fs) {
     fs->rootfd = -1;
 }
 
+/* EAGAIN: with RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel refuses a ".." it cannot prove
+ * safe because a rename or mount happened anywhere on the machine meanwhile (openat2(2):
+ * "the caller may choose to retry"). sysfs links are all "../../..", so a busy host would make
+ * devices look missing; retried, boundedly. */
+#define OPENAT2_EAGAIN_TRIES 10000
+
 static int openat2_retry(int dirfd, const char *path, const struct open_how *how) {
-    int fd;
+    int fd, tries = 0;
     do {
         fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
-    } while (fd < 0 && errno == EINTR);
+    } while (fd < 0 && (errno == EINTR || (errno == EAGAIN && ++tries < OPENAT2_EAGAIN_TRIES)));
     return fd;
 }
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,12 @@
 
 static struct fakehost FH;
 static struct hostfs FS;
+
+static const char *path_of(const char *rel) {
+    static char path[PATH_MAX + 256];
+    snprintf(path, sizeof(path), "%s/%s", FH.root, rel);
+    return path;
+}
 
 static int setup(void **state) {
     (void)state;
@@ -215,11 +222,50 @@ static void test_links_and_locks(void **state) {
     assert_int_equal(hostfs_is_locked(&FS, "/var/lock/qemu-server/lock-100.conf"), 0);
 }
 
+/* Resolving ".." inside the root (RESOLVE_IN_ROOT) fails with EAGAIN while anything on the
+ * machine renames a file: the kernel cannot rule out an escape then. A storm of renames must
+ * not make an existing sysfs-style link (../../../devices/...) look missing. */
+static void test_resolution_under_renames(void **state) {
+    (void)state;
+    fh_write(&FH, "sys/devices/pci0000:00/0000:81:00.0/vendor", "0x10de\n");
+    assert_int_equal(
+        symlink(
+            "../../../devices/pci0000:00/0000:81:00.0", path_of("sys/bus/pci/devices/0000:81:00.0")
+        ),
+        0
+    );
+    pid_t renamer = fork();
+    if (renamer == 0) {
+        char a[PATH_MAX + 8], b[PATH_MAX + 8];
+        snprintf(a, sizeof(a), "%s/ra", FH.root);
+        snprintf(b, sizeof(b), "%s/rb", FH.root);
+        close(open(a, O_CREAT | O_WRONLY, 0600));
+        for (;;) {
+            if (rename(a, b) < 0 || rename(b, a) < 0) {
+                _exit(1);
+            }
+        }
+    }
+    unsigned missing = 0;
+    for (int i = 0; i < 50000; i++) {
+        missing += hostfs_exists(&FS, "/sys/bus/pci/devices/0000:81:00.0/vendor") < 0;
+    }
+    kill(renamer, SIGKILL);
+    waitpid(renamer, NULL, 0);
+    assert_int_equal(missing, 0);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_read),    T(test_confined),    T(test_confined_writes), T(test_read_long),
-        T(test_replace), T(test_list_sorted), T(test_links_and_locks),
+        T(test_read),
+        T(test_confined),
+        T(test_confined_writes),
+        T(test_read_long),
+        T(test_replace),
+        T(test_list_sorted),
+        T(test_links_and_locks),
+        T(test_resolution_under_renames),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
