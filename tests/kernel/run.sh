@@ -3,7 +3,7 @@
 #
 #   tests/kernel/run.sh BINARY MDEVJSON_COMPARE
 #
-# Fetches the Debian kernel pinned in tests/kernel/KERNEL and its headers (apt-get download +
+# Fetches the kernel Debian 12 serves now (linux-image-amd64) and its headers (apt-get download +
 # dpkg -x into a cache, nothing is installed on the host), builds the test-only "nvidia" mdev parent module, packs a
 # busybox initramfs with the module, BINARY and its libraries, Debian's mdevctl and fixture
 # /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with three pci-testdev devices (two
@@ -22,31 +22,63 @@ log() { echo "kernel-test: $*" >&2; }
 
 "$repo/scripts/deps.sh" qemu-system-x86 busybox-static cpio mdevctl libelf1 gcc make
 
-# ---- 1. the pinned kernel image + headers (tests/kernel/KERNEL), downloaded once
-pin_abi=$(sed -n 's/^abi=//p' "$here/KERNEL")
-pin_ver=$(sed -n 's/^version=//p' "$here/KERNEL")
-[ -n "$pin_abi" ] && [ -n "$pin_ver" ] || { log "tests/kernel/KERNEL names no abi= and version="; exit 1; }
+# ---- 1. the kernel Debian 12 serves now (what linux-image-amd64 depends on), downloaded once
+# Debian replaces its kernel upload every few weeks and withdraws the old one, so no exact
+# version is pinned: each version of linux-image-amd64 the archive offers is tried, newest
+# first; a kernel cached by an earlier run is booted when none can be fetched.
 mkdir -p "$cache/debs"
-abi=$(cat "$cache/abi" 2>/dev/null || true)
-if [ "$abi" != "$pin_abi" ] || [ ! -e "$cache/root/boot/vmlinuz-$abi-amd64" ]; then
-    abi=$pin_abi
-    apt-cache show "linux-image-$abi-amd64-unsigned=$pin_ver" >/dev/null 2>&1 || apt-get update -q >/dev/null
-    log "fetching kernel $abi ($pin_ver)"
+kernel_versions() {  # "version abi" per line, newest first, from apt's lists
+    apt-cache madison linux-image-amd64 2>/dev/null | awk -F'|' '{gsub(/ /, "", $2); print $2}' |
+        sort -u -r -V | while read -r v; do
+            a=$(apt-cache show "linux-image-amd64=$v" 2>/dev/null |
+                sed -n 's/^Depends:.*linux-image-\([0-9][0-9.]*-[0-9][0-9]*\)-amd64.*/\1/p' | head -1)
+            if [ -n "$a" ]; then echo "$v $a"; fi
+        done || true
+}
+fetch_kernel() {  # VERSION ABI: image, headers and kbuild into $cache/root
     rm -f "$cache"/debs/*.deb
-    if ! (cd "$cache/debs" && apt-get download -q "linux-image-$abi-amd64-unsigned=$pin_ver" \
-        "linux-headers-$abi-amd64=$pin_ver" "linux-headers-$abi-common=$pin_ver" \
-        "linux-kbuild-${abi%%.0-*}=$pin_ver" >"$work/download.log" 2>&1); then
-        cat "$work/download.log" >&2
-        now=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: linux-image-\(.*\)-amd64$/\1/p' | head -1)
-        log "the pinned kernel $abi ($pin_ver) cannot be downloaded any more; Debian offers $now now:"
-        log "set tests/kernel/KERNEL to it, run this test and check that it passes"
-        exit 1
+    (cd "$cache/debs" && apt-get download -q "linux-image-$2-amd64=$1" \
+        "linux-headers-$2-amd64=$1" "linux-headers-$2-common=$1" \
+        "linux-kbuild-${2%%.0-*}=$1") >"$work/download.log" 2>&1 || return 1
+    # unpacked beside the cached kernel, which stays until the new one is whole
+    rm -rf "$cache/root.new"
+    for d in "$cache"/debs/*.deb; do dpkg -x "$d" "$cache/root.new" || return 1; done
+    rm -rf "$cache/root" "$cache"/debs/*.deb
+    mv "$cache/root.new" "$cache/root"
+    echo "$2 $1" >"$cache/kernel"
+}
+cached_kernel() {
+    read -r abi ver 2>/dev/null <"$cache/kernel" && [ -e "$cache/root/boot/vmlinuz-$abi-amd64" ]
+}
+try_versions() {  # fetch the newest kernel apt lists that can be downloaded
+    while read -r v a; do
+        [ -n "$v" ] || continue
+        log "fetching Debian's kernel $a ($v)"
+        fetch_kernel "$v" "$a" && return 0
+        log "could not fetch $a ($v):"; sed 's/^/    /' "$work/download.log" >&2
+    done <<<"$versions"
+    return 1
+}
+versions=$(kernel_versions)
+newest=$(echo "$versions" | awk 'NR == 1 {print $2" "$1}')
+if ! cached_kernel || [ "$abi $ver" != "$newest" ]; then
+    # apt's lists may be old (a withdrawn upload) or missing: refresh them once before giving up
+    if ! try_versions; then
+        apt-get update -q >/dev/null 2>&1 || log "apt-get update failed"
+        versions=$(kernel_versions)
+        if ! try_versions; then
+            if cached_kernel; then
+                log "no kernel could be fetched from Debian's archive; booting the cached one"
+            else
+                log "no Debian 12 kernel can be fetched (apt lists linux-image-amd64: $(echo "${versions:-none}" | awk '{print $1}' | paste -sd " "))"
+                log "and none is cached in $cache: check apt's sources, then run 'apt-get update'"
+                exit 1
+            fi
+        fi
     fi
-    rm -rf "$cache/root"
-    for d in "$cache"/debs/*.deb; do dpkg -x "$d" "$cache/root"; done
-    echo "$abi" >"$cache/abi"
+    cached_kernel || { log "the kernel package has no /boot/vmlinuz-$abi-amd64"; exit 1; }
 fi
-log "booting Debian's kernel $abi ($pin_ver, pinned in tests/kernel/KERNEL)"
+log "booting Debian's kernel $abi ($ver)"
 headers=$cache/root/usr/src/linux-headers-$abi-amd64
 # The -amd64 headers include the -common ones by absolute path: point it into the cache.
 sed -i "s|^include .*/usr/src/linux-headers-$abi-common/Makefile|include $cache/root/usr/src/linux-headers-$abi-common/Makefile|" "$headers/Makefile"
@@ -91,7 +123,7 @@ echo pve1 >"$rd/etc/hostname"
 (cd "$rd" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
 # ---- 4. boot (software emulation; a hung guest is killed by the timeout)
-log "booting $abi under qemu (tcg)"
+log "booting $abi ($ver) under qemu (tcg)"
 start=$(date +%s)
 timeout 300 qemu-system-x86_64 -accel tcg -m 512M -smp 1 -nographic -vga none -nic none \
     -no-reboot -kernel "$cache/root/boot/vmlinuz-$abi-amd64" -initrd "$work/initrd.gz" \
@@ -103,7 +135,7 @@ log "guest ran $(($(date +%s) - start)) s"
 # ---- 5. results
 sed -n '/^JSON-OURS-BEGIN$/,/^JSON-OURS-END$/p' "$work/console.txt" | sed '1d;$d' >"$work/ours.json"
 sed -n '/^JSON-MDEVCTL-BEGIN$/,/^JSON-MDEVCTL-END$/p' "$work/console.txt" | sed '1d;$d' >"$work/mdevctl.json"
-grep -E '^(RESULT|    \|)' "$work/console.txt" || true
+grep -E '^(KERNEL |RESULT|    \|)' "$work/console.txt" || true
 passed=$(grep -c '^RESULT PASS' "$work/console.txt" || true)
 failed=$(grep -c '^RESULT FAIL' "$work/console.txt" || true)
 if [ -s "$work/mdevctl.json" ]; then
