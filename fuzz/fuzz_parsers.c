@@ -10,6 +10,7 @@
 #include "config.h"
 #include "debver.h"
 #include "inventory.h"
+#include "nvidia_iface.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
 #include "qemu_args.h"

@@ -7,11 +7,11 @@ secs=${1:-60}
 out=${PVH_FUZZ_OUT:-fuzz/out}
 [ -z "${PVH_FUZZ_FRESH:-}" ] || rm -rf "$out/corpus"
 mkdir -p "$out/corpus"
-srcs=(src/log.c src/strutil.c src/hostfs.c src/debver.c src/vgpu_type.c src/mdev_uuid.c
-      src/pveconf.c src/qemu_args.c src/sectioncfg.c src/vfmap.c src/toml.c src/tune.c src/config.c src/mdev.c
-      src/inventory.c)
-clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' -Isrc \
-    -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+# the parsers and the layers below them, as the build's layer folders hold them
+srcs=(src/base/*.c src/host/*.c src/formats/*.c src/model/*.c src/pve/*.c)
+incs=(-Isrc/base -Isrc/host -Isrc/formats -Isrc/model -Isrc/pve)
+clang -g -O1 -std=gnu11 -D_GNU_SOURCE -DPVH_VERSION='"fuzz"' "${incs[@]}" \
+    -Werror=implicit-function-declaration -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     fuzz/fuzz_parsers.c "${srcs[@]}" $(pkg-config --cflags --libs json-c) -o "$out/fuzz_parsers"
 # seeds: every corpus config as a VM config input (selector byte 0)
 for f in tests/data/corpus/qemu-server-test-configs/*.conf; do

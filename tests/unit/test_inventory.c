@@ -8,6 +8,7 @@
 
 #include "fakehost.h"
 #include "inventory.h"
+#include "vmstate.h"
 
 #include <errno.h>
 #include <stdlib.h>

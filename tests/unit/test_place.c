@@ -1,5 +1,5 @@
 /*
- * Placement (src/place.c) as a pure function: every policy, first fit and pack/spread, reuse
+ * Placement (src/decide/place.c) as a pure function: every policy, first fit and pack/spread, reuse
  * and replace, reclaim as the last resort, and the plan's own devices counted, over host
  * models built by hand. No fake host, no I/O.
  */

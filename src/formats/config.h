@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "paths.h"
+#include "hostpaths.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024) /* pmxcfs' per-file limit */
 #define NODE_NAME_MAX 64               /* a node name and its NUL (PVE: a DNS label, 63) */

@@ -1,7 +1,7 @@
 #include "mdev.h"
 
 #include "cleanup.h"
-#include "paths.h"
+#include "hostpaths.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "inventory.h"
+#include "nvidia_iface.h"
 #include "pveconf.h"
 
 #include <stdbool.h>

@@ -5,10 +5,11 @@
 #include "cleanup.h"
 #include "config.h"
 #include "debver.h"
+#include "hostpaths.h"
 #include "inventory.h"
-#include "paths.h"
 #include "pveconf.h"
 #include "strutil.h"
+#include "vmstate.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include "setup.h"
 
 #include "cleanup.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "strutil.h"
 
 #include <ctype.h>

@@ -4,9 +4,10 @@
 #include "mdev.h"
 
 #include "cleanup.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "rules.h"
 #include "strutil.h"
+#include "vmstate.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,7 +2,7 @@
 
 #include "cleanup.h"
 #include "debver.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "qemu_args.h"
 #include "readiness.h"
 #include "rules.h"
@@ -11,6 +11,7 @@
 #include "toml.h"
 #include "tune.h"
 #include "vfmap.h"
+#include "vmstate.h"
 
 #include <ctype.h>
 #include <errno.h>

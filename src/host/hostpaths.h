@@ -2,8 +2,8 @@
  * The catalogue of host paths pve-vgpu-hook reads or writes (mdevctl keeps its own in
  * environment.rs). All are host paths, resolved below --root by hostfs.
  */
-#ifndef PVH_PATHS_H
-#define PVH_PATHS_H
+#ifndef PVH_HOSTPATHS_H
+#define PVH_HOSTPATHS_H
 
 /* Proxmox (pmxcfs and qemu-server) */
 #define PVE_LOCAL_LINK "/etc/pve/local" /* -> nodes/<this node> */

@@ -2,7 +2,7 @@
 
 #include "cleanup.h"
 #include "hostfs.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "strutil.h"
 
 #include <ctype.h>

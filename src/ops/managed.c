@@ -2,9 +2,9 @@
 
 #include "cleanup.h"
 #include "debver.h"
+#include "hostpaths.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
-#include "paths.h"
 #include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
@@ -13,6 +13,7 @@
 #include "toml.h"
 #include "vfmap.h"
 #include "vgpu_type.h"
+#include "vmstate.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -2,8 +2,9 @@
 
 #include "cleanup.h"
 #include "hook.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "strutil.h"
+#include "vmstate.h"
 
 #include <errno.h>
 #include <stdio.h>

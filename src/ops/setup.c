@@ -1,7 +1,7 @@
 #include "setup.h"
 
 #include "cleanup.h"
-#include "paths.h"
+#include "hostpaths.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
 
