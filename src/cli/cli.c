@@ -541,23 +541,35 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     }
     r = o.parent ? inventory_load_gpu(&ctx->fs, &h, parent, NULL, &e)
                  : inventory_load_all(&ctx->fs, &h, &e);
-    if (r == 0 && o.parent && inv_find_parent(&h, parent) == NO_INDEX && h.nparents == 0) {
-        r = err_set(&e, -ENODEV, "%s offers no mdev types (no mdev_supported_types)", parent);
-        err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
+    struct nvidia_gpu *nv = NULL;
+    size_t nnv = 0;
+    if (r == 0) {
+        (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort */
+    }
+    if (r == 0 && o.parent) {
+        /* a GPU on NVIDIA's vendor interface is named by its PF or one of its VFs */
+        nnv = nvidia_gpus_keep(nv, nnv, parent);
+        if (nnv && h.nparents == 0) { /* no mdev parent there: nothing of the mdev model to show */
+            inventory_free(&h);
+        }
+        if (nnv == 0 && inv_find_parent(&h, parent) == NO_INDEX && h.nparents == 0) {
+            r = err_set(
+                &e, -ENODEV,
+                "%s offers no vGPU types (no mdev_supported_types, and no "
+                "VF of NVIDIA's vendor interface)",
+                parent
+            );
+            err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
+        }
     }
     if (r == 0) {
         log_warnings(&h.warnings);
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
-        struct nvidia_gpu *nv = NULL;
-        size_t nnv = 0;
-        if (!o.parent) {
-            (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort */
-        }
         report_types(
             o.json ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json
         );
-        inventory_nvidia_gpus_free(nv, nnv);
     }
+    inventory_nvidia_gpus_free(nv, nnv);
     inventory_free(&h);
     config_free(&cfg);
     close_root(ctx);

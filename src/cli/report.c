@@ -93,13 +93,11 @@ static size_t gpu_types(
                 }
                 out[n++] = (struct gpu_type){.def = &h->defs[ty->def]};
             }
-            if (ty->available > 0) {
-                out[k].available += ty->available;
-            }
             out[k].readable |= ty->available >= 0;
         }
     }
     for (size_t k = 0; k < n; k++) {
+        out[k].available = rules_gpu_available(h, gpu, out[k].def, NULL);
         out[k].policy_ok = rules_type_fits(cfg, h, gpu, out[k].def, NULL, NULL, 0);
         out[k].fits = out[k].policy_ok && out[k].available > 0;
     }
@@ -933,6 +931,16 @@ static const char *const verdict_names[] = {
     [CLEAN_KEPT_RUNNING] = "kept", [CLEAN_KEPT_BUSY] = "kept",
     [CLEAN_NOT_OURS] = "ignored",  [CLEAN_FAILED] = "FAILED to remove",
 };
+/* A VF's type is reset, not removed: one wording for the text and the JSON. */
+static const char *const vf_verdict_names[] = {
+    [CLEAN_REMOVED] = "reset",     [CLEAN_WOULD_REMOVE] = "would reset",
+    [CLEAN_KEPT_RUNNING] = "kept", [CLEAN_KEPT_BUSY] = "kept",
+    [CLEAN_NOT_OURS] = "ignored",  [CLEAN_FAILED] = "FAILED to reset",
+};
+
+static const char *cleanup_verdict(const struct cleanup_item *it) {
+    return (it->is_vf ? vf_verdict_names : verdict_names)[it->verdict];
+}
 
 void report_cleanup(
     FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json
@@ -950,7 +958,7 @@ void report_cleanup(
                     o, "vmid",
                     items[i].vf.vmid ? json_object_new_int64((int64_t)items[i].vf.vmid) : NULL
                 );
-                json_object_object_add(o, "result", jstr(verdict_names[items[i].verdict]));
+                json_object_object_add(o, "result", jstr(cleanup_verdict(&items[i])));
                 if (items[i].verdict == CLEAN_FAILED) {
                     json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
                 }
@@ -964,7 +972,7 @@ void report_cleanup(
                 o, "vmid",
                 items[i].mdev.owned ? json_object_new_int64((int64_t)items[i].mdev.vmid) : NULL
             );
-            json_object_object_add(o, "result", jstr(verdict_names[items[i].verdict]));
+            json_object_object_add(o, "result", jstr(cleanup_verdict(&items[i])));
             if (items[i].verdict == CLEAN_FAILED) {
                 json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
             }
@@ -1004,18 +1012,13 @@ void report_cleanup(
                 snprintf(vm, sizeof(vm), ", VM %lu", it->vf.vmid);
             }
             fprintf(
-                out, "%s the type of VF %s (nvidia-%u%s)%s%s\n",
-                it->verdict == CLEAN_REMOVED        ? "reset"
-                : it->verdict == CLEAN_WOULD_REMOVE ? "would reset"
-                : it->verdict == CLEAN_FAILED       ? "FAILED to reset"
-                                                    : "kept",
-                it->vf.bdf, it->vf.type, vm, why,
-                it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
+                out, "%s the type of VF %s (nvidia-%u%s)%s%s\n", cleanup_verdict(it), it->vf.bdf,
+                it->vf.type, vm, why, it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
             );
             continue;
         }
         fprintf(
-            out, "%s %s (%s%s on %s)%s%s\n", verdict_names[it->verdict], it->mdev.uuid, owner,
+            out, "%s %s (%s%s on %s)%s%s\n", cleanup_verdict(it), it->mdev.uuid, owner,
             it->mdev.type_id, it->mdev.parent_bdf, why,
             it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
         );

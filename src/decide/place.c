@@ -186,12 +186,17 @@ static void why_driver(
             hosted
         );
     }
-    rules_types_fitting(t->pl->cfg, h, gpu, t->ignore, fit, sizeof(fit));
+    rules_types_fitting(t->pl->cfg, h, gpu, parent, t->ignore, fit, sizeof(fit));
+    char vf[64] = "";
+    if (h->parents[parent].is_vf) {
+        str_msg(vf, sizeof(vf), " (a VF of %s: one vGPU per VF)", h->gpus[gpu].bdf);
+    }
     str_msg(
         t->why, sizeof(t->why),
-        "%s has no available instances of %s (the driver says no: available_instances is "
-        "0)\n  it hosts: %s%s\n  types that fit there now: %s",
-        h->parents[parent].bdf, def->name[0] ? def->name : def->id, hosts, mode, fit
+        "%s%s has no available instances of %s (the driver says no: available_instances is "
+        "0)\n  %s: %s%s\n  types that fit there now: %s",
+        h->parents[parent].bdf, vf, def->name[0] ? def->name : def->id,
+        vf[0] ? "its GPU hosts" : "it hosts", hosts, mode, fit
     );
 }
 
@@ -200,7 +205,7 @@ static void why_policy(struct try *t, size_t gpu, const struct inv_typedef *def,
     const struct host *h = t->pl->host;
     char hosts[512], fit[512];
     rules_describe_residents(h, gpu, t->ignore, hosts, sizeof(hosts));
-    rules_types_fitting(t->pl->cfg, h, gpu, t->ignore, fit, sizeof(fit));
+    rules_types_fitting(t->pl->cfg, h, gpu, NO_INDEX, t->ignore, fit, sizeof(fit));
     str_msg(
         t->why, sizeof(t->why),
         "GPU %s cannot take %s: %s\n  it hosts: %s\n  types that fit there now: %s",

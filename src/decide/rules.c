@@ -115,19 +115,29 @@ bool rules_type_fits(
     return true;
 }
 
+/* Can parent p take the type `query` now: the driver offers an instance and the policy allows it.
+ */
+static bool parent_takes(
+    const struct pvh_config *cfg, const struct host *h, size_t p, const char *query,
+    const bool *ignore, const struct inv_type **type
+) {
+    const struct inv_type *t = inv_parent_type(h, p, query);
+    if (!t || t->available <= 0 ||
+        !rules_type_fits(cfg, h, h->parents[p].gpu, inv_def(h, t), ignore, NULL, 0)) {
+        return false;
+    }
+    if (type) {
+        *type = t;
+    }
+    return true;
+}
+
 size_t rules_pick_parent(
     const struct pvh_config *cfg, const struct host *h, size_t gpu, const char *query,
     const bool *ignore, const struct inv_type **type
 ) {
     for (size_t p = 0; p < h->nparents; p++) {
-        if (h->parents[p].gpu != gpu) {
-            continue;
-        }
-        const struct inv_type *t = inv_parent_type(h, p, query);
-        if (t && t->available > 0 && rules_type_fits(cfg, h, gpu, inv_def(h, t), ignore, NULL, 0)) {
-            if (type) {
-                *type = t;
-            }
+        if (h->parents[p].gpu == gpu && parent_takes(cfg, h, p, query, ignore, type)) {
             return p;
         }
     }
@@ -180,13 +190,17 @@ void rules_describe_residents(
 }
 
 void rules_types_fitting(
-    const struct pvh_config *cfg, const struct host *h, size_t gpu, const bool *ignore, char *buf,
-    size_t size
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, size_t parent,
+    const bool *ignore, char *buf, size_t size
 ) {
+    /* A VF holds one vGPU: what fits there is what that VF can take, not its GPU's other VFs. */
+    bool one_vf = parent != NO_INDEX && h->parents[parent].is_vf;
     buf[0] = '\0';
     for (size_t i = 0; i < h->ndefs; i++) {
         const struct inv_typedef *d = &h->defs[i];
-        if (d->gpu != gpu || rules_pick_parent(cfg, h, gpu, d->id, ignore, NULL) == NO_INDEX) {
+        if (d->gpu != gpu ||
+            (one_vf ? !parent_takes(cfg, h, parent, d->id, ignore, NULL)
+                    : rules_pick_parent(cfg, h, gpu, d->id, ignore, NULL) == NO_INDEX)) {
             continue;
         }
         str_append(
@@ -203,13 +217,56 @@ void rules_other_gpus(
 ) {
     buf[0] = '\0';
     for (size_t g = 0; g < h->ngpus; g++) {
-        if (rules_pick_parent(cfg, h, g, query, NULL, NULL) != NO_INDEX) {
+        size_t p = rules_pick_parent(cfg, h, g, query, NULL, NULL);
+        if (p == NO_INDEX) {
+            continue;
+        }
+        /* on SR-IOV the vGPU goes on a free VF: the physical function itself takes none */
+        if (h->parents[p].is_vf) {
+            str_append(
+                buf, size, "%s%s (a free VF of %s)", buf[0] ? ", " : "", h->parents[p].bdf,
+                h->gpus[g].bdf
+            );
+        } else {
             str_append(buf, size, "%s%s", buf[0] ? ", " : "", h->gpus[g].bdf);
         }
     }
     if (!buf[0]) {
         snprintf(buf, size, "none");
     }
+}
+
+long rules_gpu_available(
+    const struct host *h, size_t gpu, const struct inv_typedef *want, const bool *ignore
+) {
+    long sum = 0;
+    bool vfs = false;
+    for (size_t p = 0; p < h->nparents; p++) {
+        if (h->parents[p].gpu != gpu) {
+            continue;
+        }
+        const struct inv_type *t = inv_parent_type(h, p, want->id);
+        sum += t && t->available > 0 ? t->available : 0;
+        vfs |= h->parents[p].is_vf;
+    }
+    if (!vfs || want->info.mig || !want->info.fb_mib || !want->info.max_instance) {
+        return sum;
+    }
+    /* Each free VF says 1, though they share one GPU: what is left of the GPU is the limit. */
+    unsigned used_mib = 0, count = 0;
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        const struct inv_typedef *d = inv_gpu_typedef(h, gpu, h->mdevs[m].type_id);
+        if (resident(h, gpu, m, ignore) && !(d && d->info.mig)) {
+            used_mib += d ? d->info.fb_mib : 0;
+            count++;
+        }
+    }
+    long left = want->info.max_instance > count ? (long)(want->info.max_instance - count) : 0;
+    long room = h->gpus[gpu].fb_mib > used_mib
+                    ? (long)((h->gpus[gpu].fb_mib - used_mib) / want->info.fb_mib)
+                    : 0;
+    left = left < room ? left : room;
+    return sum < left ? sum : left;
 }
 
 struct cand_key {

@@ -38,12 +38,21 @@ size_t rules_pick_parent(
 void rules_describe_residents(
     const struct host *h, size_t gpu, const bool *ignore, char *buf, size_t size
 );
-/* Text: the short names of the types that still fit on gpu now, comma-separated. */
+/* Text: the short names of the types that still fit on gpu now, comma-separated. With parent a
+ * VF (else NO_INDEX), what that VF can take: a VF holds one vGPU whatever its GPU's other VFs
+ * could take. */
 void rules_types_fitting(
-    const struct pvh_config *cfg, const struct host *h, size_t gpu, const bool *ignore, char *buf,
-    size_t size
+    const struct pvh_config *cfg, const struct host *h, size_t gpu, size_t parent,
+    const bool *ignore, char *buf, size_t size
 );
-/* Text: the GPUs that could take `query` now. */
+/* How many more vGPUs of `want` gpu takes now: the driver's available_instances of its parents,
+ * and on SR-IOV (where every free VF says 1) no more than the GPU has room for: its type's
+ * max_instance and framebuffer less what it hosts. */
+long rules_gpu_available(
+    const struct host *h, size_t gpu, const struct inv_typedef *want, const bool *ignore
+);
+/* Text: the GPUs that could take `query` now: on SR-IOV the free VF that would, never the
+ * physical function. */
 void rules_other_gpus(
     const struct pvh_config *cfg, const struct host *h, const char *query, char *buf, size_t size
 );

@@ -137,11 +137,15 @@ int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size
     return r;
 }
 
+static void inventory_nvidia_gpus_free_one(struct nvidia_gpu *g) {
+    free(g->vfs);
+    free(g->used);
+    nvidia_iface_free(&g->free_vf);
+}
+
 void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n) {
     for (size_t g = 0; gpus && g < n; g++) {
-        free(gpus[g].vfs);
-        free(gpus[g].used);
-        nvidia_iface_free(&gpus[g].free_vf);
+        inventory_nvidia_gpus_free_one(&gpus[g]);
     }
     free(gpus);
 }
@@ -160,4 +164,29 @@ unsigned inventory_nvidia_driver_major(const struct hostfs *fs) {
     }
     buf[n] = '\0';
     return (unsigned)strtoul(buf, NULL, 10);
+}
+
+static bool nvidia_gpu_names(const struct nvidia_gpu *g, const char *bdf) {
+    bool named = !strcmp(g->bdf, bdf);
+    for (size_t v = 0; v < g->nvfs && !named; v++) {
+        named = !strcmp(g->vfs[v], bdf);
+    }
+    return named;
+}
+
+size_t nvidia_gpus_keep(struct nvidia_gpu *gpus, size_t n, const char *bdf) {
+    size_t kept = 0;
+    for (size_t g = 0; g < n; g++) {
+        if (!kept && nvidia_gpu_names(&gpus[g], bdf)) {
+            struct nvidia_gpu keep = gpus[g];
+            gpus[g] = gpus[0];
+            gpus[0] = keep;
+            kept = 1;
+        }
+    }
+    /* the others are freed now: the caller frees kept entries with the new count */
+    for (size_t g = kept; g < n; g++) {
+        inventory_nvidia_gpus_free_one(&gpus[g]);
+    }
+    return kept;
 }

@@ -60,6 +60,9 @@ struct nvidia_gpu {
  * inventory_nvidia_gpus_free. */
 int inventory_nvidia_gpus(const struct hostfs *fs, struct nvidia_gpu **out, size_t *n);
 void inventory_nvidia_gpus_free(struct nvidia_gpu *gpus, size_t n);
+/* Keep only the GPU that bdf names (its PF or one of its VFs), first; free the others. The new
+ * count: 1, or 0 when none is named. */
+size_t nvidia_gpus_keep(struct nvidia_gpu *gpus, size_t n, const char *bdf);
 
 /* The NVIDIA driver's major version on this host (/sys/module/nvidia/version), 0 unknown. */
 unsigned inventory_nvidia_driver_major(const struct hostfs *fs);

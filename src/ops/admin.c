@@ -21,6 +21,26 @@ void admin_status_free(struct host_status *st) {
     st->nvidia = NULL;
 }
 
+/* Is a hostpci entry of vmid on NVIDIA's vendor interface, where no mdev exists by design: it
+ * names a VF with that interface, or (a mapping) the VM's QEMU uses such a VF. */
+static bool
+on_vendor_vf(const struct host_status *st, unsigned long vmid, const struct hostpci *hp) {
+    for (size_t g = 0; g < st->nnvidia; g++) {
+        const struct nvidia_gpu *G = &st->nvidia[g];
+        for (size_t v = 0; v < G->nvfs && hp->nhost; v++) {
+            if (!strcmp(G->vfs[v], hp->host[0])) {
+                return true;
+            }
+        }
+        for (size_t u = 0; u < G->nused && hp->mapping[0]; u++) {
+            if (G->users_known && G->used[u].vmid == vmid && G->used[u].state == VM_RUNNING) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* The vGPUs a VM's config asks for: its hostpci mdev entries, or its managed entry. */
 static void expected_vgpus(
     const struct hook_env *env, const struct pvh_config *cfg, unsigned long vmid,
@@ -40,12 +60,16 @@ static void expected_vgpus(
     size_t n = 0;
     (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL); /* malformed lines are pre-start's */
     pveconf_free(&conf);
-    for (size_t i = 0; i < n; i++) {
-        want[i] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
-        snprintf(want[i].type, sizeof(want[i].type), "%s", hps[i].mdev);
+    size_t nhps = n;
+    n = 0;
+    for (size_t i = 0; i < nhps; i++) {
+        if (!on_vendor_vf(st, vmid, &hps[i])) {
+            want[n] = (struct missing_vgpu){.vmid = vmid, .index = hps[i].index};
+            snprintf(want[n++].type, sizeof(want[0].type), "%s", hps[i].mdev);
+        }
     }
     const struct vm_settings *vs = config_managed_vm(cfg, vmid);
-    if (vs && n == 0) {
+    if (vs && nhps == 0) {
         want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
         snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
         n++;

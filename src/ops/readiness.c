@@ -94,7 +94,8 @@ static size_t types_of(const struct hostfs *fs, const char *bdf) {
     return n;
 }
 
-/* The VFs of a physical function (virtfnN links), and the types they offer in all. */
+/* The VFs of a physical function (virtfnN links), and the types one of them offers: the VFs
+ * of a GPU share its types, so a type offered by 32 VFs is one type of the GPU. */
 static size_t vf_types(const struct hostfs *fs, const char *pf, size_t *nvfs) {
     char dir[PATH_MAX], path[PATH_MAX], vf[PCI_ID_LEN];
     struct hostfs_list l;
@@ -108,7 +109,8 @@ static size_t vf_types(const struct hostfs *fs, const char *pf, size_t *nvfs) {
             str_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) == 0 &&
             hostfs_link_basename(fs, path, vf, sizeof(vf)) == 0) {
             (*nvfs)++;
-            types += types_of(fs, vf);
+            size_t n = types_of(fs, vf);
+            types = n > types ? n : types;
         }
     }
     hostfs_list_free(&l);

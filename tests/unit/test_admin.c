@@ -13,6 +13,7 @@
 
 #include "fakehost.h"
 #include "mdevjson.h"
+#include "testutil.h"
 
 #include <json-c/json.h>
 #include <stdbool.h>
@@ -151,6 +152,34 @@ static void test_a40_sriov(void **state) {
     golden("a40-check-201.txt", 0, "check", "201", NULL);
 }
 
+/* The line of a type in the text of `types` (the first one naming it), cut at its end. */
+static const char *type_line(const char *out, const char *type_id) {
+    static char line[256];
+    const char *p = strstr(out, type_id);
+    assert_non_null(p);
+    size_t n = strcspn(p, "\n");
+    snprintf(line, sizeof(line), "%.*s", (int)n, p);
+    return line;
+}
+
+/* 32 VFs each say "1 available" for every type, but they share one GPU: types counts what the
+ * physical GPU still takes (an A40 takes one 48Q), and what fits is what the driver says. */
+static void test_sriov_capacity_per_gpu(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(&FH, "0000:41:00.0", 32), 0);
+    assert_int_equal(fh_run(&FH, &R, NULL, "types", NULL), 0);
+    assert_contains(type_line(R.out, "nvidia-566 "), "49152 MiB    1         1  yes");
+    assert_contains(type_line(R.out, "nvidia-565 "), "24576 MiB    2         2  yes");
+    assert_contains(type_line(R.out, "nvidia-557 "), " 1024 MiB   32        32  yes");
+    /* one 24Q hosted: one more 24Q, nothing of another size */
+    assert_int_equal(
+        fh_add_mdev(&FH, "0000:41:00.4", "nvidia-565", "00000000-0000-0000-0000-000000000300"), 0
+    );
+    assert_int_equal(fh_run(&FH, &R, NULL, "types", NULL), 0);
+    assert_contains(type_line(R.out, "nvidia-565 "), "24576 MiB    2         1  yes");
+    assert_contains(type_line(R.out, "nvidia-566 "), "49152 MiB    1         0  no");
+}
+
 static void test_mixed(void **state) {
     (void)state;
     mixed();
@@ -178,6 +207,19 @@ static void test_vendor_interface(void **state) {
     golden("vendor-types.txt", 0, "types", NULL);
     golden("vendor-status.txt", 0, "status", NULL);
     golden("vendor-status.json", 0, "status", "--json", NULL);
+    /* the GPU is named by its PF or any of its VFs, as plain `types` lists it */
+    golden("vendor-types-parent.txt", 0, "types", "--parent", "0000:81:00.0", NULL);
+    assert_int_equal(fh_run(&FH, &R, NULL, "types", "--parent", "0000:81:00.5", NULL), 0);
+    assert_contains(R.out, "0000:81:00.0  NVIDIA vendor interface");
+    /* a VM that runs on a VF: Proxmox set its type; no mdev exists there, by design */
+    fh_write(&FH, "sys/devices/pci0000:00/0000:81:00.5/nvidia/current_vgpu_type", "1415\n");
+    fh_vmconf(&FH, 300, "hostpci0: 0000:81:00.5,mdev=nvidia-1415\n");
+    assert_int_equal(fh_run_vm_on_vf(&FH, 300, 5300, "0000:81:00.5"), 0);
+    assert_int_equal(fh_run(&FH, &R, NULL, "status", NULL), 0);
+    assert_contains(R.out, "0000:81:00.5 nvidia-1415 (VM 300)");
+    assert_not_contains(R.out, "without their vGPU");
+    assert_int_equal(fh_run(&FH, &R, NULL, "status", "--json", NULL), 0);
+    assert_contains(R.out, "\"running_without_vgpu\": [\n  ]");
 }
 
 static void test_usage(void **state) {
@@ -246,8 +288,13 @@ static void test_agrees_with_mdevctl(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_p40_pair),         T(test_a40_sriov), T(test_mixed),
-        T(test_vendor_interface), T(test_usage),     T(test_agrees_with_mdevctl),
+        T(test_p40_pair),
+        T(test_a40_sriov),
+        T(test_mixed),
+        T(test_vendor_interface),
+        T(test_sriov_capacity_per_gpu),
+        T(test_usage),
+        T(test_agrees_with_mdevctl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,6 +72,15 @@ static void test_ready(void **state) {
     assert_contains(R.out, "\"problems\": [\n  ]");
 }
 
+/* An A40 with 32 VFs offers its 29 types once, not 29 per VF (928); the P40s 2 x 16. */
+static void test_sriov_types_counted_per_gpu(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(FH, "0000:41:00.0", 32), 0);
+    doctor(
+        0, (const char *const[]){"node pve1 is ready: 3 NVIDIA GPUs offering 61 vGPU types", NULL}
+    );
+}
+
 static void test_vfio_module_not_loaded(void **state) {
     (void)state;
     fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia"); /* bound to nvidia, no vGPU type */
@@ -209,6 +218,16 @@ static void test_vf_types_left_set(void **state) {
     assert_contains(R.out, "would reset the type of VF 0000:81:00.6 (nvidia-1414)");
     assert_contains(R.out, "0 leftover mdevs and 1 VF type; run without --dry-run");
     assert_host_unchanged(FH, before);
+    /* the JSON says what the text says: a VF's type is reset, not removed */
+    assert_int_equal(run(NULL, "cleanup", "--dry-run", "--json"), 0);
+    assert_contains(
+        R.out, "\"vf\": \"0000:81:00.6\",\n    \"type\": \"nvidia-1414\",\n    \"vmid\": null,\n   "
+               " \"result\": \"would reset\""
+    );
+    assert_not_contains(R.out, "would remove");
+    before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "cleanup", "--dry-run"), 0);
+    assert_host_unchanged(FH, before);
     assert_int_equal(run(NULL, "cleanup"), 0);
     assert_contains(R.out, "reset the type of VF 0000:81:00.6 (nvidia-1414)");
     char *t = vf_type("0000:81:00.6");
@@ -314,6 +333,7 @@ int main(void) {
         T(test_vfio_module_missing),
         T(test_no_types_with_module),
         T(test_sriov_off),
+        T(test_sriov_types_counted_per_gpu),
         T(test_iommu_off),
         T(test_vgpu_mgr_down),
         T(test_qemu_server_old),

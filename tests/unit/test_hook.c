@@ -200,9 +200,22 @@ static void test_sriov_vf(void **state) {
     fh_run_vm(FH, 100, 5100);
     vm(101, "hostpci0: 0000:41:00.6,mdev=nvidia-560\n");
     assert_int_equal(hook("101", "pre-start"), 1);
-    assert_contains(R.err, "0000:41:00.6 has no available instances of NVIDIA A40-4Q (the driver");
-    assert_contains(R.err, "1 x NVIDIA A40-2Q (2048 MiB) for VM 100");
+    assert_contains(
+        R.err, "0000:41:00.6 (a VF of 0000:41:00.0: one vGPU per VF) has no available instances "
+               "of NVIDIA A40-4Q (the driver"
+    );
+    assert_contains(R.err, "its GPU hosts: 1 x NVIDIA A40-2Q (2048 MiB) for VM 100");
     assert_contains(R.err, "the GPU is in equal-size mode: it takes only 2048 MiB vGPUs");
+    /* the same type on the VF VM 100 holds: that VF takes nothing more, and the refusal points
+     * at a free VF of the same GPU, never at the physical function (which takes no vGPU) */
+    vm(102, "hostpci0: 0000:41:00.5,mdev=nvidia-558\n");
+    assert_int_equal(hook("102", "pre-start"), 1);
+    assert_contains(R.err, "0000:41:00.5 (a VF of 0000:41:00.0: one vGPU per VF) has no available");
+    assert_contains(R.err, "types that fit there now: none");
+    assert_contains(
+        R.err, "GPUs that could take nvidia-558 now: 0000:41:00.4 (a free VF of 0000:41:00.0)"
+    );
+    assert_not_contains(R.err, "could take nvidia-558 now: 0000:41:00.0");
 }
 
 static void test_nothing_to_do(void **state) {

@@ -158,11 +158,11 @@ static void test_ignore_and_available(void **state) {
     assert_string_equal(buf, "1 x GRID P40-1Q (1024 MiB) for VM 100");
     rules_describe_residents(&h, 1, NULL, buf, sizeof(buf));
     assert_string_equal(buf, "nothing");
-    rules_types_fitting(&cfg, &h, 0, NULL, buf, sizeof(buf));
+    rules_types_fitting(&cfg, &h, 0, NO_INDEX, NULL, buf, sizeof(buf));
     /* the 1024 MiB types of the default group, and MIG, which is exempt */
     assert_string_equal(buf, "P40-1Q, P40-1B, P40-1A, A100-1-5C");
     strcpy(cfg.series_groups[0], "QC");
-    rules_types_fitting(&cfg, &h, 0, NULL, buf, sizeof(buf));
+    rules_types_fitting(&cfg, &h, 0, NO_INDEX, NULL, buf, sizeof(buf));
     assert_string_equal(buf, "P40-1Q, A100-1-5C");
     rules_other_gpus(&cfg, &h, "nvidia-47", buf, sizeof(buf));
     assert_string_equal(buf, "none"); /* GPU 1 reports 0 for nvidia-47 */
