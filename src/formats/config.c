@@ -316,6 +316,32 @@ int config_tuning_parse(json_object *params, json_object *unlock, struct vm_tuni
     return r;
 }
 
+/* vms.N.type: a string that names a vGPU type, never cut. A value that is there but unusable is
+ * named as invalid, with the value, not reported as missing. */
+static int parse_vm_type(
+    json_object *t, struct vm_settings *vm, const char *path, const char *key, struct pvh_err *e
+) {
+    char sub[200];
+    snprintf(sub, sizeof(sub), "%s.type", key);
+    if (!json_object_is_type(t, json_type_string)) {
+        return bad_value(e, path, sub, "must be a string: a vGPU type like \"GRID P40-2Q\"");
+    }
+    const char *val = json_object_get_string(t);
+    if (!vgpu_type_query_valid(val) || strlen(val) >= sizeof(vm->type)) {
+        _cleanup_free_ char *shown = str_escape_ctl(val, strlen(val), false);
+        err_set(
+            e, -EINVAL,
+            "%s: \"%s\" is \"%s\", which is not a vGPU type: a type id (nvidia-46) or name "
+            "(GRID P40-2Q) has letters, digits, blanks, '-', '_' and '+' only, at most %zu bytes",
+            path, sub, shown ? shown : "?", sizeof(vm->type) - 1
+        );
+        err_hint(e, "fix %s (see 'pve-vgpu-hook help config'); nothing was changed", path);
+        return -EINVAL;
+    }
+    memcpy(vm->type, val, strlen(val) + 1);
+    return 0;
+}
+
 static int parse_vm(
     const char *id, json_object *v, struct vm_settings *vm, const char *path,
     struct pvh_warnings *w, struct pvh_err *e
@@ -329,12 +355,12 @@ static int parse_vm(
         return bad_value(e, path, key, "must be an object with \"type\" (and \"gpus\", \"index\")");
     }
     json_object *t;
-    if (json_object_object_get_ex(v, "type", &t) &&
-        (!json_object_is_type(t, json_type_string) ||
-         !vgpu_type_query_valid(json_object_get_string(t)))) {
-        return bad_value(e, path, key, "needs \"type\": a vGPU type like \"GRID P40-2Q\"");
+    if (json_object_object_get_ex(v, "type", &t)) {
+        int r = parse_vm_type(t, vm, path, key, e);
+        if (r < 0) {
+            return r;
+        }
     }
-    snprintf(vm->type, sizeof(vm->type), "%s", t ? json_object_get_string(t) : "");
     json_object_object_foreach(v, k, val) {
         char sub[200];
         snprintf(sub, sizeof(sub), "%s.%s", key, k);

@@ -105,20 +105,37 @@ int mdev_remove(const struct hostfs *fs, const char *uuid) {
     return r == -ENOENT ? 0 : r; /* already gone is what we wanted */
 }
 
+int mdev_available(const struct hostfs *fs, const char *parent, const char *type_id, long *avail) {
+    char path[PATH_MAX];
+    *avail = -1;
+    int r = str_fmt(
+        path, sizeof(path), SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/available_instances",
+        parent, type_id
+    );
+    return r < 0 ? r : hostfs_read_long(fs, path, avail);
+}
+
+int mdev_await_available(
+    const struct hostfs *fs, const char *parent, const char *type_id, long wait_ms, long *avail
+) {
+    int r;
+    for (long waited = 0;; waited += 100) {
+        if ((r = mdev_available(fs, parent, type_id, avail)) < 0 || *avail > 0 ||
+            waited >= wait_ms) {
+            return r;
+        }
+        sleep_ms(100);
+    }
+}
+
 /* Why the driver refused a create, from what it says now: available_instances tells a full
  * GPU (or one holding another size) from a refusal the driver's log has to explain. */
 static int explain_refused_create(
     const struct hostfs *fs, const char *parent, const char *type_id, const char *uuid, int r,
     struct pvh_err *e
 ) {
-    char avail_path[PATH_MAX];
-    long avail = -1;
-    if (str_fmt(
-            avail_path, sizeof(avail_path),
-            SYS_PCI_DEVICES "/%s/mdev_supported_types/%s/available_instances", parent, type_id
-        ) == 0) {
-        (void)hostfs_read_long(fs, avail_path, &avail);
-    }
+    long avail;
+    (void)mdev_available(fs, parent, type_id, &avail);
     if (r == -ENOENT) {
         err_set(
             e, r, "cannot create %s on %s: the type directory has disappeared", type_id, parent

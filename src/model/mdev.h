@@ -49,6 +49,13 @@ int mdev_create(
     const struct hostfs *fs, const char *parent, const char *type_id, const char *uuid,
     unsigned long vmid, struct pvh_err *e
 );
+/* The driver's available_instances of a type on a parent (-1 and -errno when unreadable). */
+int mdev_available(const struct hostfs *fs, const char *parent, const char *type_id, long *avail);
+/* The same, asked again every 100 ms for up to wait_ms while it reads 0: a driver releases a
+ * removed device's resources in its own time. */
+int mdev_await_available(
+    const struct hostfs *fs, const char *parent, const char *type_id, long wait_ms, long *avail
+);
 /* Write 1 to its remove file; a device already gone counts as removed. */
 int mdev_remove(const struct hostfs *fs, const char *uuid);
 

@@ -35,14 +35,50 @@ static void undo_created(const struct hook_env *env, const struct vm_plan *p, si
     }
 }
 
+/* How long a create waits after this start removed a device for the driver to offer the room. */
+#define HOOK_RELEASE_WAIT_MS 2000
+
+/* After a removal, the plan's room is a prediction: ask the driver before creating, and refuse
+ * with the placement's reason while it still offers no instance. */
+static int await_room(
+    const struct hook_env *env, const struct vm_plan *p, const struct planned_mdev *it,
+    const char *parent, struct pvh_err *e
+) {
+    long avail;
+    int r = mdev_await_available(env->fs, parent, it->type_id, HOOK_RELEASE_WAIT_MS, &avail);
+    if (r < 0 || avail > 0) {
+        return 0; /* unreadable: the create itself says what the driver thinks */
+    }
+    char hosts[512];
+    rules_describe_residents(
+        &p->host, p->host.parents[it->parent].gpu, p->reclaim, hosts, sizeof(hosts)
+    );
+    err_set(
+        e, -ENOSPC,
+        "cannot place %s for hostpci%u: this start removed a device on %s to make room, but the "
+        "driver still offers no instance of %s there (available_instances reads 0 after %d s)\n"
+        "  it hosts: %s",
+        it->type_id, it->index, parent, it->type_id, HOOK_RELEASE_WAIT_MS / 1000, hosts
+    );
+    err_hint(
+        e,
+        "the driver may still be releasing the removed device: start VM %lu again in a few "
+        "seconds; 'pve-vgpu-hook status' shows what the GPU hosts",
+        p->vmid
+    );
+    return -ENOSPC;
+}
+
 /* Reclaim leftovers, replace, create; on failure remove what this run created. */
 static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
     struct host *h = &p->host;
     int r = 0;
+    bool removed = false;
     for (size_t m = 0; m < h->nmdevs; m++) {
         if (!p->reclaim[m]) {
             continue;
         }
+        removed = true;
         const struct inv_mdev *md = &h->mdevs[m];
         if ((r = mdev_remove(env->fs, md->uuid)) < 0) {
             err_set(
@@ -98,6 +134,9 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
                 LOG_LVL_INFO, "removed old mdev %s (%s on %s) to recreate it as configured",
                 it->uuid, it->existing.type_id, it->existing.parent_bdf
             );
+        }
+        if ((removed || it->action == ACT_REPLACE) && (r = await_room(env, p, it, parent, e)) < 0) {
+            break;
         }
         if ((r = mdev_create(env->fs, h->parents[it->parent].bdf, it->type_id, it->uuid, p->vmid, e)
             ) < 0) {

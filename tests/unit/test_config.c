@@ -111,8 +111,17 @@ static void test_errors(void **state) {
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": [\"nope\"]}}}",
          "\"vms.100.gpus\" must be a list of PCI ids"},
         /* a type is validated like a hostpci mdev= (names may have blanks) */
-        {"{\"vms\": {\"100\": {\"type\": \"../../nvidia-46\"}}}", "\"vms.100\" needs \"type\""},
-        {"{\"vms\": {\"100\": {\"type\": \"a\\u001b[31m\"}}}", "\"vms.100\" needs \"type\""},
+        /* a type that is there but unusable is invalid, and named: never "missing" */
+        {"{\"vms\": {\"100\": {\"type\": \"../../nvidia-46\"}}}",
+         "\"vms.100.type\" is \"../../nvidia-46\", which is not a vGPU type"},
+        {"{\"vms\": {\"100\": {\"type\": \"a\\u001b[31m\"}}}",
+         "\"vms.100.type\" is \"a\\x1b[31m\", which is not a vGPU type"},
+        {"{\"vms\": {\"100\": {\"type\": 46}}}", "\"vms.100.type\" must be a string"},
+        {"{\"vms\": {\"100\": {\"type\": "
+         "\"nvidia-4600000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "000000000000000000000000000000000000000000000000\"}}}",
+         "which is not a vGPU type: a type id (nvidia-46) or name (GRID P40-2Q) has letters, digits, "
+         "blanks, '-', '_' and '+' only, at most 127 bytes"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": {\"bad/node\": []}}}}",
          "\"vms.100.gpus\" must be keyed by node names"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"attached\": {\"args_before\": \"a\\nb\"}}}}",

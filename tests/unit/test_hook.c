@@ -48,7 +48,8 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
     static char check_said[4100]; /* what check printed, for a mismatch's message */
     bool injected = false;
     for (size_t i = 0; env && env[i]; i++) {
-        injected |= !strncmp(env[i], "FAKE_MDEV_FAIL=", 15) && env[i][15];
+        injected |= (!strncmp(env[i], "FAKE_MDEV_FAIL=", 15) && env[i][15]) ||
+                    !strncmp(env[i], "FAKE_MDEV_HOLD_AFTER_REMOVE=", 28);
     }
     json_object *plan = NULL;
     if (!strcmp(phase, "pre-start") && !injected) {
@@ -335,6 +336,21 @@ static void test_reclaim_stale(void **state) {
     );
     assert_false(fh_exists(FH, BUS(U101)));
     assert_true(fh_exists(FH, DEV(GPU_A, U100)));
+
+    /* VM 100 stopped without post-stop; VM 101 wants its 2Q again. The leftover 1Q is removed
+     * to make room, but the driver has not released it yet: pre-start asks the driver again
+     * instead of creating on the strength of its own prediction, and refuses with the reason */
+    vm(101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    const char *hold[] = {"FAKE_MDEV_HOLD_AFTER_REMOVE=1", NULL};
+    assert_int_equal(hook_env(hold, "101", "pre-start"), 1);
+    assert_contains(R.err, "removed leftover mdev " U100 " of stopped VM 100");
+    assert_contains(
+        R.err, "cannot place nvidia-47 for hostpci0: this start removed a device on 0000:06:00.0 "
+               "to make room, but the driver still offers no instance of nvidia-47 there"
+    );
+    assert_contains(R.err, "start VM 101 again in a few seconds");
+    assert_not_contains(R.err, "although available_instances reads");
+    assert_false(fh_exists(FH, BUS(U101)));
 }
 
 static void test_running_vm_device_untouched(void **state) {
