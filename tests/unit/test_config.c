@@ -118,9 +118,11 @@ static void test_errors(void **state) {
          "\"vms.100.type\" is \"a\\x1b[31m\", which is not a vGPU type"},
         {"{\"vms\": {\"100\": {\"type\": 46}}}", "\"vms.100.type\" must be a string"},
         {"{\"vms\": {\"100\": {\"type\": "
-         "\"nvidia-4600000000000000000000000000000000000000000000000000000000000000000000000000000000"
+         "\"nvidia-"
+         "4600000000000000000000000000000000000000000000000000000000000000000000000000000000"
          "000000000000000000000000000000000000000000000000\"}}}",
-         "which is not a vGPU type: a type id (nvidia-46) or name (GRID P40-2Q) has letters, digits, "
+         "which is not a vGPU type: a type id (nvidia-46) or name (GRID P40-2Q) has letters, "
+         "digits, "
          "blanks, '-', '_' and '+' only, at most 127 bytes"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": {\"bad/node\": []}}}}",
          "\"vms.100.gpus\" must be keyed by node names"},
