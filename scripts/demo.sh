@@ -54,7 +54,9 @@ mdevs() { echo; echo "\$ ls /sys/bus/mdev/devices"; ls "$HOST/sys/bus/mdev/devic
 
 echo "Simulated host: two GRID P40 (0000:06:00.0, 0000:07:00.0), qemu-server 7.2-3"
 echo; echo "\$ pve-vgpu-hook types --parent 0000:06:00.0   # the Proxmox UI shows only nvidia-46..."
-run types --parent 0000:06:00.0 | head -8 | sed 's/^/  /'
+# whole, then cut: a pipe into head would close early, and a write to a closed pipe is an error
+run types --parent 0000:06:00.0 >"$work/types.txt"
+head -8 "$work/types.txt" | sed 's/^/  /'
 echo "  ..."
 
 vmconf 100 $'boot: order=scsi0\ncores: 4\nhostpci0: 0000:06:00.0,mdev=nvidia-46,pcie=1\nmemory: 8192\nname: win10'
@@ -132,7 +134,8 @@ HOST2=$work/host2
 "$MK" "$HOST2" --p40 0000:06:00.0 --nvidia-iface 0000:81:00.0 4 --qemu-server 9.2.6 --ready >/dev/null
 run2() { LD_PRELOAD=$SO "$BIN" --root "$HOST2" "$@"; }
 echo; echo "\$ pve-vgpu-hook types"
-run2 types | sed 's/^/  /' | head -9
+run2 types >"$work/types2.txt"
+head -9 "$work/types2.txt" | sed 's/^/  /'
 echo "  ..."
 printf 'cores: 4\nhostpci0: 0000:81:00.4,mdev=nvidia-2\n' >"$HOST2/etc/pve/nodes/pve1/qemu-server/300.conf"
 echo; echo "VM 300: hostpci0: 0000:81:00.4,mdev=nvidia-2 (L40S-4Q on a VF)"
