@@ -539,27 +539,95 @@ struct staged {
     char undo[NAME_MAX + 1];
 };
 
-static void unstage(struct staged *s) {
+/* Delete a temp file of ours; a failure is retried, since one left in /etc/pve is copied to
+ * every node of the cluster. */
+static int unlink_temp(int dirfd, const char *name) {
+    for (int attempt = 0;; attempt++) {
+        if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) {
+            return 0;
+        }
+        if (attempt == 2) {
+            return -errno;
+        }
+        sleep_ms(50);
+    }
+}
+
+/* Note a copy that stays behind in the report: the caller says so. */
+static void report_stale(struct hostfs_txn_report *rep, size_t at, const char *name) {
+    if (rep && rep->stale++ == 0) {
+        rep->stale_at = at;
+        snprintf(rep->stale_name, sizeof(rep->stale_name), "%s", name);
+    }
+}
+
+static void unstage(struct staged *s, size_t at, struct hostfs_txn_report *rep) {
     if (s->dir.fd < 0) {
         return;
     }
-    if (s->new_written) {
-        (void)unlinkat(s->dir.fd, s->tmp, 0);
+    if (s->new_written && unlink_temp(s->dir.fd, s->tmp) < 0) {
+        report_stale(rep, at, s->tmp);
     }
-    if (s->old_kept) {
-        (void)unlinkat(s->dir.fd, s->undo, 0);
+    if (s->old_kept && unlink_temp(s->dir.fd, s->undo) < 0) {
+        report_stale(rep, at, s->undo);
     }
     parent_close(&s->dir);
 }
 
+/* Is name "<file>.tmp.<pid>" or "<file>.undo.<pid>", a copy a change of file makes? */
+static bool is_temp_of(const char *name, const char *file) {
+    size_t fl = strlen(file);
+    if (strncmp(name, file, fl) || name[fl] != '.') {
+        return false;
+    }
+    const char *tag = name + fl + 1;
+    const char *digits = !strncmp(tag, "tmp.", 4)    ? tag + 4
+                         : !strncmp(tag, "undo.", 5) ? tag + 5
+                                                     : NULL;
+    return digits && *digits && strspn(digits, "0123456789") == strlen(digits);
+}
+
+/* Remove the copies an earlier change of the file in dir left behind (see sweep_stale). */
+static void sweep_dir(const struct parent *dir, size_t at, struct hostfs_txn_report *rep) {
+    int fd = openat(dir->fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (is_temp_of(de->d_name, dir->name) && unlink_temp(dir->fd, de->d_name) < 0) {
+            report_stale(rep, at, de->d_name);
+        }
+    }
+    closedir(d);
+}
+
+int hostfs_sweep_stale(const struct hostfs *fs, const char *path, struct hostfs_txn_report *rep) {
+    struct parent p;
+    int r = parent_open(fs, path, &p);
+    if (r == 0) {
+        sweep_dir(&p, 0, rep);
+    }
+    parent_close(&p);
+    return r;
+}
+
 /* Prepare one change: the new content and a copy of the old one, both as temp files beside the
  * target, so that applying and undoing are single renames. */
-static int stage(const struct hostfs_change *c, struct staged *s) {
+static int
+stage(const struct hostfs_change *c, struct staged *s, size_t at, struct hostfs_txn_report *rep) {
     memset(s, 0, sizeof(*s));
     s->dir.fd = -1;
     int r = parent_open(c->fs, c->path, &s->dir);
     if (r < 0) {
         return r;
+    }
+    if (c->sweep_stale) {
+        sweep_dir(&s->dir, at, rep);
     }
     if ((r = temp_name(s->tmp, sizeof(s->tmp), s->dir.name, "tmp")) < 0 ||
         (r = temp_name(s->undo, sizeof(s->undo), s->dir.name, "undo")) < 0) {
@@ -622,9 +690,12 @@ int hostfs_replace_files(
     }
     int r = 0;
     size_t i;
+    struct hostfs_txn_report local;
+    rep = rep ? rep : &local;
+    *rep = (struct hostfs_txn_report){0};
     /* 1. Everything written beside the targets: a failure here changes nothing. */
     for (i = 0; i < n; i++) {
-        if ((r = stage(&changes[i], &st[i])) < 0) {
+        if ((r = stage(&changes[i], &st[i], i, rep)) < 0) {
             break;
         }
     }
@@ -634,16 +705,14 @@ int hostfs_replace_files(
             break;
         }
     }
-    if (rep) {
-        *rep = (struct hostfs_txn_report){.failed_at = r < 0 ? i : n};
-    }
+    rep->failed_at = r < 0 ? i : n;
     for (size_t j = i; r < 0 && j-- > 0;) {
-        if (st[j].applied && undo(&st[j]) < 0 && rep) {
+        if (st[j].applied && undo(&st[j]) < 0) {
             rep->not_undone++;
         }
     }
     for (size_t j = 0; j < n; j++) {
-        unstage(&st[j]);
+        unstage(&st[j], j, rep);
     }
     free(st);
     return r;

@@ -95,14 +95,24 @@ struct hostfs_change {
     const char *old; /* the current content (NULL when the file does not exist), for undo */
     size_t old_len;
     mode_t mode_if_new;
+    /* The caller holds the lock every writer of path takes (pmxcfs' for a cluster file, the
+     * VM's for its config): a temp or undo copy of path found now is left over by an earlier
+     * change that could not delete it, and is removed. */
+    bool sweep_stale;
 };
 struct hostfs_txn_report {
-    size_t failed_at;  /* the change that failed; n when none did */
-    size_t not_undone; /* changes applied before it that could not be put back */
+    size_t failed_at;     /* the change that failed; n when none did */
+    size_t not_undone;    /* changes applied before it that could not be put back */
+    size_t stale;         /* temp or undo copies that could not be deleted, even when retried */
+    size_t stale_at;      /* the change of the first of them */
+    char stale_name[256]; /* its name, beside that change's file */
 };
 int hostfs_replace_files(
     const struct hostfs_change *changes, size_t n, struct hostfs_txn_report *rep
 );
+/* What sweep_stale does, for a file the caller holds the lock of but does not change now;
+ * copies that stay are counted in rep (stale_at 0). */
+int hostfs_sweep_stale(const struct hostfs *fs, const char *path, struct hostfs_txn_report *rep);
 
 int hostfs_unlink(const struct hostfs *fs, const char *path);
 int hostfs_mkdir(const struct hostfs *fs, const char *path, mode_t mode);

@@ -46,6 +46,7 @@ struct edit {
     size_t map_len;
     bool map_change;
     char *map_new; /* its new content; NULL (with map_change) removes the file */
+    struct pvh_warnings *w;
 };
 
 static void edit_free(struct edit *ed) {
@@ -143,6 +144,7 @@ static int edit_open(
 ) {
     memset(ed, 0, sizeof(*ed));
     ed->env = env;
+    ed->w = w;
     ed->vmid = vmid;
     ed->vm_lock = -1;
     ed->cfg_fs = env->config_path ? env->config_fs : env->fs;
@@ -223,6 +225,24 @@ static void write_error_hint(struct pvh_err *e, int r, const char *then) {
     }
 }
 
+/* Temp or undo copies beside path that could not be deleted: pmxcfs copies them to every node,
+ * so the admin hears of it, and the next change of the file removes them. */
+static void
+warn_stale_copies(struct edit *ed, const char *path, const struct hostfs_txn_report *rep) {
+    if (!path || !rep->stale) {
+        return;
+    }
+    const char *slash = strrchr(path, '/');
+    int dirlen = slash ? (int)(slash - path) : 1;
+    warn_add(
+        ed->w,
+        "%zu temporary cop%s could not be deleted (%s%.*s/%s); the next attach, detach or "
+        "tune removes %s",
+        rep->stale, rep->stale == 1 ? "y" : "ies", rep->stale == 1 ? "" : "the first: ", dirlen,
+        slash ? path : ".", rep->stale_name, rep->stale == 1 ? "it" : "them"
+    );
+}
+
 /* Write both files, all or nothing as far as the host lets us: the record of what we own is
  * written first by attach (record_first) and removed last by detach, so that a crash between
  * the two renames leaves a state that running the same command again completes. */
@@ -247,7 +267,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
         .len = jlen,
         .old = ed->cfg_text,
         .old_len = ed->cfg_len,
-        .mode_if_new = 0640};
+        .mode_if_new = 0640,
+        .sweep_stale = true};
     struct hostfs_change vmconf = {
         .fs = ed->env->fs,
         .path = ed->conf_path,
@@ -255,7 +276,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
         .len = clen,
         .old = ed->conf_text,
         .old_len = ed->conf_len,
-        .mode_if_new = 0640};
+        .mode_if_new = 0640,
+        .sweep_stale = true};
     struct hostfs_change mapping = {
         .fs = ed->env->fs,
         .path = PVE_PCI_MAPPING_CFG,
@@ -263,7 +285,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
         .len = ed->map_new ? strlen(ed->map_new) : 0,
         .old = ed->map_text,
         .old_len = ed->map_len,
-        .mode_if_new = 0640};
+        .mode_if_new = 0640,
+        .sweep_stale = true};
     struct hostfs_change changes[3];
     size_t n = 0;
     if (!(empty && !ed->cfg_text) && record_first) {
@@ -283,6 +306,16 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     }
     struct hostfs_txn_report rep;
     int r = hostfs_replace_files(changes, n, &rep);
+    warn_stale_copies(ed, rep.stale ? changes[rep.stale_at].path : NULL, &rep);
+    /* the files this change leaves as they are, but whose locks it holds */
+    const struct hostfs_change *unchanged[] = {
+        conf_changed ? NULL : &vmconf, ed->map_locked && !ed->map_change ? &mapping : NULL};
+    for (size_t i = 0; r == 0 && i < 2; i++) {
+        struct hostfs_txn_report one = {0};
+        if (unchanged[i] && hostfs_sweep_stale(unchanged[i]->fs, unchanged[i]->path, &one) == 0) {
+            warn_stale_copies(ed, unchanged[i]->path, &one);
+        }
+    }
     if (r == 0) {
         return 0;
     }

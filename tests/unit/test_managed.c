@@ -255,6 +255,50 @@ static void test_attach_writes_nothing_half(void **state) {
     free(after);
 }
 
+/* Names in /etc/pve/nodes/pve1/qemu-server and /etc/pve that are temp or undo copies. */
+static size_t temp_copies(void) {
+    static const char *const dirs[] = {"etc/pve", "etc/pve/nodes/pve1/qemu-server"};
+    size_t n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char path[4200];
+        snprintf(path, sizeof(path), "%s/%s", FH->root, dirs[i]);
+        DIR *d = opendir(path);
+        assert_non_null(d);
+        struct dirent *de;
+        while ((de = readdir(d))) {
+            n += strstr(de->d_name, ".undo.") || strstr(de->d_name, ".tmp.");
+        }
+        closedir(d);
+    }
+    return n;
+}
+
+/* A copy attach could not delete (pmxcfs replicates it to every node) is retried, reported,
+ * and removed by the next change of that file. */
+static void test_undo_copy_left_behind(void **state) {
+    (void)state;
+    fh_vmconf(FH, 102, "cores: 2\n");
+    lock_files_exist();
+    const char *stuck[] = {"FAKE_FAIL=unlink-temp:1+", NULL};
+    assert_int_equal(run(stuck, "attach", "102", "--type", "P40-1Q", NULL), 0);
+    /* the undo copies of the settings and of the VM config */
+    assert_contains(R.err, "2 temporary copies could not be deleted (the first: /etc/pve/");
+    assert_contains(R.err, "the next attach, detach or tune removes them");
+    assert_int_equal(temp_copies(), 2);
+    char *conf = fh_read_vmconf(FH, 102);
+    assert_non_null(strstr(conf, "args: "));
+    free(conf);
+    /* the next change of the files removes what the last one left */
+    assert_int_equal(run(NULL, "tune", "102", "--param", "frame_rate_limiter=0", NULL), 0);
+    assert_not_contains(R.err, "could not be deleted");
+    assert_int_equal(temp_copies(), 0);
+    /* one failed delete is retried, and nothing is left or said */
+    const char *once[] = {"FAKE_FAIL=unlink-temp:1", NULL};
+    assert_int_equal(run(once, "detach", "102", NULL), 0);
+    assert_not_contains(R.err, "could not be deleted");
+    assert_int_equal(temp_copies(), 0);
+}
+
 static void test_vm_lock(void **state) {
     (void)state;
     /* the timeout is a setting (default 10 s like qm set): a second here */
@@ -559,11 +603,17 @@ static void test_nodes_and_migration(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_corpus_roundtrip), T(test_attach_keeps_args_and_hookscript),
-        T(test_attach_refusals),  T(test_attach_writes_nothing_half),
-        T(test_vm_lock),          T(test_cluster_lock),
-        T(test_pack_and_spread),  T(test_managed_reclaim_and_gpus),
-        T(test_parallel_starts),  T(test_nodes_and_migration),
+        T(test_corpus_roundtrip),
+        T(test_attach_keeps_args_and_hookscript),
+        T(test_attach_refusals),
+        T(test_attach_writes_nothing_half),
+        T(test_undo_copy_left_behind),
+        T(test_vm_lock),
+        T(test_cluster_lock),
+        T(test_pack_and_spread),
+        T(test_managed_reclaim_and_gpus),
+        T(test_parallel_starts),
+        T(test_nodes_and_migration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
