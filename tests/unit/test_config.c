@@ -13,8 +13,13 @@
 
 static int
 parse(const char *text, struct pvh_config *c, struct pvh_warnings *w, struct pvh_err *e) {
+    struct config_error ce;
     memset(w, 0, sizeof(*w));
-    return config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, w, e);
+    int r = config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, NULL, w, &ce);
+    if (r < 0) {
+        *e = ce.err;
+    }
+    return r;
 }
 
 static void test_defaults(void **state) {
