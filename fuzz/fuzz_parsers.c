@@ -125,9 +125,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     case 1: { /* our JSON settings */
         struct pvh_config cfg;
         struct pvh_warnings w = {0};
-        if (config_parse(text, len, "fuzz.json", &cfg, &w, &e) == 0) {
-            config_free(&cfg);
-        }
+        struct config_error ce;
+        (void)config_parse(text, len, "fuzz.json", &cfg, NULL, &w, &ce);
+        config_free(&cfg);
         warn_free(&w);
         break;
     }

@@ -79,6 +79,7 @@ static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -206,6 +207,23 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook doctor\n"
      "  pve-vgpu-hook doctor --json\n"},
+    {"config", cmd_config, "config check [FILE] [--json]",
+     "validate a settings file before it goes live",
+     "Reads FILE (default: the live settings, " CONFIG_DEFAULT_PATH " or --config's\n"
+     "file) as every command would and says whether it is valid: exit 0 with a one-line\n"
+     "summary, or exit 1 with the file, line:column and key of what is wrong. FILE is a file\n"
+     "of this machine (relative to the current directory), not below --root. A missing\n"
+     "default file is valid (every default applies); a named one must exist. Check an edited\n"
+     "copy, then move it into place. --json prints {\"valid\", \"file\", \"vms\", \"error\"}.\n"
+     "While the live file is not valid, every command names it: types, status, check and\n"
+     "doctor show the host with the defaults and exit 1; pre-start, attach, detach, tune and\n"
+     "cleanup refuse and change nothing; post-stop still removes the VM's vGPUs (default\n"
+     "wait) and says why.\n"
+     "\n"
+     "Examples:\n"
+     "  cp /etc/pve/vgpu-hook.json /root/vgpu-hook.json   (edit the copy)\n"
+     "  pve-vgpu-hook config check /root/vgpu-hook.json\n"
+     "  pve-vgpu-hook config check\n"},
     {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
      "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
      "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
@@ -259,7 +277,7 @@ static void usage(FILE *out) {
         }
     }
     fprintf(out, "  %-32s %s\n", "help COMMAND", "explain one command, with an example");
-    fprintf(out, "  %-32s %s\n", "help config", "every key of the settings file");
+    fprintf(out, "  %-32s %s\n", "help config", "every key of the settings file, config check");
     fprintf(
         out,
         "\nGlobal options:\n"
@@ -304,13 +322,12 @@ static int cmd_help(const char *name) {
             fputs(hook_help, stdout);
             return 0;
         }
-        if (!strcmp(name, "config")) {
-            fputs(CONFIG_HELP, stdout);
-            return 0;
-        }
         return usage_error("no command or topic '%s' (see --help)", name);
     }
     printf("Usage: pve-vgpu-hook [GLOBAL] %s\n\n%s", c->usage, c->help);
+    if (c->run == cmd_config) { /* and the topic: every key */
+        printf("\n%s", CONFIG_HELP);
+    }
     return 0;
 }
 
@@ -528,13 +545,15 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_config cfg;
     struct host h = {0};
     char parent[16] = "";
-    if (config_load(&env, &cfg, &w, &e) < 0) {
-        log_warnings(&w);
-        warn_free(&w);
-        return fail(&e);
-    }
+    struct config_error ce;
+    /* shown with the defaults, the error named (on stderr also with --json: mdevctl's array
+     * layout has no place for it) */
+    bool settings_bad = config_load(&env, CONFIG_USE_SHOW, &cfg, &w, &ce) < 0;
     log_warnings(&w);
     warn_free(&w);
+    if (settings_bad) {
+        log_err(&ce.err);
+    }
     if (o.parent && pci_id_normalize(o.parent, parent, sizeof(parent)) < 0) {
         config_free(&cfg);
         return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", o.parent);
@@ -573,7 +592,7 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     inventory_free(&h);
     config_free(&cfg);
     close_root(ctx);
-    return r < 0 ? fail(&e) : 0;
+    return r < 0 ? fail(&e) : settings_bad;
 }
 
 static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
@@ -587,12 +606,16 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     struct host_status st;
     r = admin_status(&env, &st, &e);
     log_warnings(&st.warnings);
+    bool settings_bad = st.settings_bad;
+    if (settings_bad && !o.json) { /* --json: its settings_error */
+        log_err(&st.settings.err);
+    }
     if (r == 0) {
         report_status(o.json ? stdout : text_out(), &st, o.json);
     }
     admin_status_free(&st);
     close_root(ctx);
-    return r < 0 ? fail(&e) : 0;
+    return r < 0 ? fail(&e) : settings_bad;
 }
 
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
@@ -793,7 +816,7 @@ static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings notes = {0}, w = {0};
     if (!req.clear && !req.nparams && !req.nunlock) {
         struct pvh_config cfg;
-        r = config_load(&env, &cfg, &w, &e);
+        r = config_load_to_act(&env, &cfg, &w, &e);
         log_warnings(&w);
         warn_free(&w);
         if (r == 0) {
@@ -847,6 +870,58 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
     r = setup_snippet(&env, storage, self, &notes, &e);
     close_root(ctx);
     return print_notes(&notes, &w, r, &e);
+}
+
+static int cmd_config(struct cli_ctx *ctx, int argc, char **argv) {
+    static const char *usage = "config check [FILE] [--json]";
+    static const struct option longopts[] = {{"json", no_argument, NULL, OPT_JSON}, {0}};
+    if (argc < 2 || strcmp(argv[1], "check") != 0) {
+        return usage_error(
+            "%s; usage: pve-vgpu-hook %s",
+            argc < 2 ? "config needs a subcommand" : "config has one subcommand, check", usage
+        );
+    }
+    bool json = false;
+    const char *file = NULL;
+    int c, status = 0;
+    optind = 0;
+    while ((c = next_opt(argc - 1, argv + 1, longopts, usage, &status)) != -1) {
+        json = true;
+    }
+    if (status || (status = positional(argc - 1, argv + 1, 1, usage, &file))) {
+        return status;
+    }
+    if (file && !*file) {
+        return usage_error("config check needs a file name, not ''");
+    }
+    if (file) { /* named like --config: a file of this machine that must exist */
+        ctx->config_path = file;
+    }
+    if ((status = open_root(ctx))) {
+        return status;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_config cfg;
+    struct pvh_warnings w = {0};
+    struct config_error ce;
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    int r = config_load_edit(&env, CONFIG_USE_CHECK, &cfg, NULL, &text, &len, &w, &ce);
+    log_warnings(&w);
+    warn_free(&w);
+    const struct hostfs *fs;
+    const char *path;
+    config_where(&env, &fs, &path);
+    if (r < 0 && !json) {
+        status = fail(&ce.err);
+    } else {
+        status = report_config_check(
+            json ? stdout : text_out(), &cfg, text != NULL, r < 0 ? &ce : NULL, path, json
+        );
+    }
+    config_free(&cfg);
+    close_root(ctx);
+    return status;
 }
 
 static int cli_dispatch(int argc, char **argv);

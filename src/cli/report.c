@@ -31,6 +31,25 @@ static json_object *jstr(const char *s) {
     return json_object_new_string(s ? s : "");
 }
 
+/* A settings file that cannot be used, as every --json output names it. */
+static json_object *settings_error_json(const struct config_error *ce) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "code", jstr(ce->code));
+    json_object_object_add(o, "file", jstr(ce->file));
+    json_object_object_add(o, "line", ce->line ? json_object_new_int(ce->line) : NULL);
+    json_object_object_add(o, "column", ce->line ? json_object_new_int(ce->column) : NULL);
+    json_object_object_add(o, "key", ce->key[0] ? jstr(ce->key) : NULL);
+    json_object_object_add(o, "message", jstr(ce->err.msg));
+    json_object_object_add(o, "hint", jstr(ce->err.hint));
+    return o;
+}
+
+static void add_settings_error(json_object *o, bool bad, const struct config_error *ce) {
+    if (bad) {
+        json_object_object_add(o, "settings_error", settings_error_json(ce));
+    }
+}
+
 /* "nvidia-46" before "nvidia-155": compare the text, then the trailing number. */
 static int natural_cmp(const char *a, const char *b) {
     size_t la = strcspn(a, "0123456789"), lb = strcspn(b, "0123456789");
@@ -593,6 +612,7 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(warn, jstr(h->warnings.items[i]));
     }
     json_object_object_add(root, "warnings", warn);
+    add_settings_error(root, st->settings_bad, &st->settings);
     print_json(out, root);
 }
 
@@ -726,12 +746,13 @@ struct check_verdict {
 
 static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
     struct check_verdict v = {.refuse_once = rc == 0 && plan_refuses_once(p)};
-    v.status = (rc < 0 || v.refuse_once) ? 1 : 0;
-    v.text = rc > 0          ? "not a VM"
-             : rc < 0        ? "refused"
-             : p->n == 0     ? "no vGPU"
-             : v.refuse_once ? "refused once: args needs -uuid"
-                             : "would start";
+    /* pre-start refuses every start while the settings cannot be used */
+    v.status = (rc < 0 || v.refuse_once || p->settings_bad) ? 1 : 0;
+    v.text = rc < 0 || p->settings_bad ? "refused"
+             : rc > 0                  ? "not a VM"
+             : p->n == 0               ? "no vGPU"
+             : v.refuse_once           ? "refused once: args needs -uuid"
+                                       : "would start";
     return v;
 }
 
@@ -815,12 +836,14 @@ static void check_json(
         json_object_object_add(a, "reason", jstr(p->uuid_reason));
         json_object_object_add(o, "args", a);
     }
-    if (rc < 0) {
+    if (rc < 0 || p->settings_bad) {
+        const struct pvh_err *why = rc < 0 ? e : &p->settings.err;
         json_object *err = json_object_new_object();
-        json_object_object_add(err, "message", jstr(e->msg));
-        json_object_object_add(err, "hint", jstr(e->hint));
+        json_object_object_add(err, "message", jstr(why->msg));
+        json_object_object_add(err, "hint", jstr(why->hint));
         json_object_object_add(o, "error", err);
     }
+    add_settings_error(o, p->settings_bad, &p->settings);
     json_object *warn = json_object_new_array();
     for (size_t i = 0; i < p->host.warnings.n; i++) {
         json_object_array_add(warn, jstr(p->host.warnings.items[i]));
@@ -904,6 +927,18 @@ int report_check(
     struct check_verdict v = check_verdict(rc, p);
     if (json) {
         check_json(out, vmid, rc, p, e, &v);
+    } else if (p->settings_bad) {
+        /* the reason, then the rest of the plan as it would be with the defaults */
+        fprintf(out, "VM %lu: would NOT start\n", vmid);
+        print_indented(out, p->settings.err.msg, "  ");
+        fprintf(out, "  what to do: %s\n", p->settings.err.hint);
+        if (rc < 0) {
+            fprintf(out, "  and with the default settings:\n");
+            print_indented(out, e->msg, "    ");
+        } else if (rc == 0 && p->n) {
+            fprintf(out, "  with the default settings pre-start would:\n");
+            check_plan_text(out, p);
+        }
     } else if (rc > 0) {
         fprintf(out, "VM %lu: not a VM (container); the hook does nothing\n", vmid);
     } else if (rc < 0) {
@@ -1065,6 +1100,7 @@ int report_doctor(FILE *out, const struct readiness *r, bool json) {
             json_object_array_add(list, p);
         }
         json_object_object_add(o, "problems", list);
+        add_settings_error(o, r->settings_bad, &r->settings);
         print_json(out, o);
         return r->nproblems ? 1 : 0;
     }
@@ -1086,6 +1122,30 @@ int report_doctor(FILE *out, const struct readiness *r, bool json) {
         r->ngpus ? ", nvidia-vgpu-mgr running" : ""
     );
     return 0;
+}
+
+/* ---------- config check ---------- */
+
+int report_config_check(
+    FILE *out, const struct pvh_config *cfg, bool exists, const struct config_error *ce,
+    const char *file, bool json
+) {
+    if (json) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "valid", json_object_new_boolean(!ce));
+        json_object_object_add(o, "file", jstr(file));
+        json_object_object_add(o, "vms", ce ? NULL : json_object_new_int64((int64_t)cfg->nvms));
+        json_object_object_add(o, "error", ce ? settings_error_json(ce) : NULL);
+        print_json(out, o);
+    } else if (!exists) {
+        fprintf(out, "%s does not exist: valid, every default applies\n", file);
+    } else {
+        fprintf(
+            out, "%s is valid: %zu VM record%s, policy %s\n", file, cfg->nvms,
+            cfg->nvms == 1 ? "" : "s", policy_name(cfg->policy)
+        );
+    }
+    return ce ? 1 : 0;
 }
 
 /* ---------- tune ---------- */

@@ -25,6 +25,12 @@ void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool 
 
 /* doctor: one line per problem with its fix, or "ready". Returns the exit status. */
 int report_doctor(FILE *out, const struct readiness *r, bool json);
+/* config check: a valid file in one line (ce NULL; exists: the file is there, not only the
+ * defaults), else the error. Returns the exit status. */
+int report_config_check(
+    FILE *out, const struct pvh_config *cfg, bool exists, const struct config_error *ce,
+    const char *file, bool json
+);
 /* A VM's tuning (t NULL: none). */
 void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json);
 

@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,15 +79,155 @@ const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vm
     return NULL;
 }
 
-static int bad_value(struct pvh_err *e, const char *path, const char *key, const char *why) {
-    err_set(e, -EINVAL, "%s: \"%s\" %s", path, key, why);
-    err_hint(e, "fix %s (see 'pve-vgpu-hook help config'); nothing was changed", path);
-    return -EINVAL;
+/* JSON text that json-c accepted, scanned once for two things json-c does not tell: where an
+ * object repeats a key (json-c keeps the last one silently) and where a key is (for the line and
+ * column of a bad value). A scanner for strings and nesting is enough, the syntax is valid. */
+struct key_seen {
+    size_t depth;
+    size_t start; /* raw key bytes, escapes undecoded: "a" and "\u0061" differ, an edge */
+    size_t len;
+};
+
+/* Is the key just seen (keys[n-1]) at the dotted path `want` ("vms.100.index")? Its enclosing
+ * keys are, going back, the first ones of a smaller depth. */
+static bool key_is_at(const char *text, const struct key_seen *keys, size_t n, const char *want) {
+    const char *end = want + strlen(want);
+    size_t depth = SIZE_MAX;
+    for (size_t k = n; k-- > 0;) {
+        if (keys[k].depth >= depth) {
+            continue;
+        }
+        depth = keys[k].depth;
+        const char *dot = end;
+        while (dot > want && dot[-1] != '.') {
+            dot--;
+        }
+        if ((size_t)(end - dot) != keys[k].len || memcmp(dot, text + keys[k].start, keys[k].len)) {
+            return false;
+        }
+        if (dot == want) {
+            return depth == 1;
+        }
+        end = dot - 1;
+    }
+    return false;
+}
+
+/* *dup: the offset of the first repeated key, or -1; *at: the offset of the key `want` (NULL:
+ * none wanted), or -1. */
+static void scan_keys(const char *text, size_t len, const char *want, long *dup, long *at) {
+    struct key_seen *keys = NULL;
+    size_t nkeys = 0, depth = 0;
+    /* per depth: is it an object, and is the next string a key? */
+    char kind[256];
+    bool expect_key[256];
+    *dup = *at = -1;
+    for (size_t i = 0; i < len && *dup < 0 && !(want && *at >= 0); i++) {
+        char c = text[i];
+        if (c == '{' || c == '[') {
+            if (++depth >= sizeof(kind)) {
+                break; /* json-c's own depth limit is lower */
+            }
+            kind[depth] = c;
+            expect_key[depth] = c == '{';
+        } else if (c == '}' || c == ']') {
+            while (nkeys && keys[nkeys - 1].depth == depth) {
+                nkeys--;
+            }
+            depth--;
+        } else if (c == ',' && depth && kind[depth] == '{') {
+            expect_key[depth] = true;
+        } else if (c == '"') {
+            size_t start = ++i;
+            while (i < len && text[i] != '"') {
+                i += text[i] == '\\' ? 2 : 1;
+            }
+            if (depth && kind[depth] == '{' && expect_key[depth]) {
+                expect_key[depth] = false;
+                for (size_t k = nkeys; k-- > 0 && keys[k].depth == depth;) {
+                    if (keys[k].len == i - start &&
+                        !memcmp(text + keys[k].start, text + start, i - start)) {
+                        *dup = (long)start - 1;
+                    }
+                }
+                struct key_seen *nk = realloc(keys, (nkeys + 1) * sizeof(*nk));
+                if (!nk) {
+                    break;
+                }
+                keys = nk;
+                keys[nkeys++] = (struct key_seen){.depth = depth, .start = start, .len = i - start};
+                if (want && key_is_at(text, keys, nkeys, want)) {
+                    *at = (long)start - 1;
+                }
+            }
+        }
+    }
+    free(keys);
+}
+
+static void position(const char *text, size_t off, int *line, int *col) {
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && text[i]; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+/* One parse: the file's name and text, and where its error goes. */
+struct parse_ctx {
+    const char *path;
+    const char *text; /* NULL: values of no file (tune's own), so no line and column */
+    size_t len;
+    struct config_error *ce;
+};
+
+/* Every settings error is made here, so that each names its file, line:column and key alike:
+ * "FILE:LINE:COLUMN: what" (off: where in the text, -1 when unknown). */
+static int __attribute__((format(printf, 6, 7))) parse_error(
+    struct parse_ctx *px, int code, long off, const char *key, const char *hint, const char *fmt,
+    ...
+) {
+    struct config_error *ce = px->ce;
+    ce->code = code == -EINVAL ? "settings-invalid" : "settings-unreadable";
+    snprintf(ce->file, sizeof(ce->file), "%s", px->path);
+    snprintf(ce->key, sizeof(ce->key), "%s", key);
+    ce->line = ce->column = 0;
+    if (px->text && off >= 0) {
+        position(px->text, (size_t)off, &ce->line, &ce->column);
+    }
+    char what[sizeof(ce->err.msg)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    if (ce->line) {
+        err_set(&ce->err, code, "%s:%d:%d: %s", px->path, ce->line, ce->column, what);
+    } else {
+        err_set(&ce->err, code, "%s: %s", px->path, what);
+    }
+    err_hint(&ce->err, "%s", hint);
+    return code;
+}
+
+static int bad_value(struct parse_ctx *px, const char *key, const char *why) {
+    long dup, at = -1;
+    if (px->text) {
+        scan_keys(px->text, px->len, key, &dup, &at);
+    }
+    return parse_error(
+        px, -EINVAL, at, key, "fix the value (see 'pve-vgpu-hook help config')", "\"%s\" %s", key,
+        why
+    );
 }
 
 static int parse_enum(
-    json_object *v, const char *const *names, size_t n, int *out, const char *path, const char *key,
-    struct pvh_err *e
+    json_object *v, const char *const *names, size_t n, int *out, struct parse_ctx *px,
+    const char *key
 ) {
     char why[256];
     int w = snprintf(why, sizeof(why), "must be one of:");
@@ -94,7 +235,7 @@ static int parse_enum(
         w += snprintf(why + w, sizeof(why) - (size_t)w, " \"%s\"", names[i]);
     }
     if (!json_object_is_type(v, json_type_string)) {
-        return bad_value(e, path, key, why);
+        return bad_value(px, key, why);
     }
     const char *s = json_object_get_string(v);
     for (size_t i = 0; i < n; i++) {
@@ -103,35 +244,33 @@ static int parse_enum(
             return 0;
         }
     }
-    return bad_value(e, path, key, why);
+    return bad_value(px, key, why);
 }
 
-static int parse_seconds(
-    json_object *v, int min, int max, int *out, const char *path, const char *key, struct pvh_err *e
-) {
+static int
+parse_seconds(json_object *v, int min, int max, int *out, struct parse_ctx *px, const char *key) {
     char why[96];
     snprintf(why, sizeof(why), "must be a whole number of seconds from %d to %d", min, max);
     if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < min ||
         json_object_get_int64(v) > max) {
-        return bad_value(e, path, key, why);
+        return bad_value(px, key, why);
     }
     *out = (int)json_object_get_int64(v);
     return 0;
 }
 
-static int
-parse_series_groups(json_object *v, struct pvh_config *c, const char *path, struct pvh_err *e) {
+static int parse_series_groups(json_object *v, struct pvh_config *c, struct parse_ctx *px) {
     static const char *why =
         "must be a list of lists of series letters, e.g. [[\"A\", \"B\", \"C\", \"Q\"]]";
     if (!json_object_is_type(v, json_type_array) ||
         json_object_array_length(v) > SERIES_GROUPS_MAX) {
-        return bad_value(e, path, "series_groups", why);
+        return bad_value(px, "series_groups", why);
     }
     c->nseries_groups = 0;
     for (size_t i = 0; i < json_object_array_length(v); i++) {
         json_object *g = json_object_array_get_idx(v, i);
         if (!json_object_is_type(g, json_type_array) || json_object_array_length(g) > 4) {
-            return bad_value(e, path, "series_groups", why);
+            return bad_value(px, "series_groups", why);
         }
         char *dst = c->series_groups[c->nseries_groups];
         size_t k = 0;
@@ -141,7 +280,7 @@ parse_series_groups(json_object *v, struct pvh_config *c, const char *path, stru
             const char *str =
                 json_object_is_type(s, json_type_string) ? json_object_get_string(s) : "";
             if (strlen(str) != 1 || !strchr("ABCQ", str[0]) || strchr(dst, str[0])) {
-                return bad_value(e, path, "series_groups", why);
+                return bad_value(px, "series_groups", why);
             }
             dst[k++] = str[0];
             dst[k] = '\0';
@@ -152,11 +291,10 @@ parse_series_groups(json_object *v, struct pvh_config *c, const char *path, stru
     return 0;
 }
 
-static int parse_gpu_array(
-    json_object *a, struct vm_gpu_list *l, const char *path, const char *key, struct pvh_err *e
-) {
+static int
+parse_gpu_array(json_object *a, struct vm_gpu_list *l, struct parse_ctx *px, const char *key) {
     if (!json_object_is_type(a, json_type_array)) {
-        return bad_value(e, path, key, "must be a list of PCI ids like \"0000:06:00.0\"");
+        return bad_value(px, key, "must be a list of PCI ids like \"0000:06:00.0\"");
     }
     size_t n = json_object_array_length(a);
     l->gpus = calloc(n ? n : 1, sizeof(*l->gpus));
@@ -167,7 +305,7 @@ static int parse_gpu_array(
         json_object *s = json_object_array_get_idx(a, i);
         if (!json_object_is_type(s, json_type_string) ||
             pci_id_normalize(json_object_get_string(s), l->gpus[l->n], sizeof(l->gpus[0])) < 0) {
-            return bad_value(e, path, key, "must be a list of PCI ids like \"0000:06:00.0\"");
+            return bad_value(px, key, "must be a list of PCI ids like \"0000:06:00.0\"");
         }
         l->n++;
     }
@@ -176,8 +314,7 @@ static int parse_gpu_array(
 
 /* One value of vms.<vmid>.attached: a VM config line's value (one line, not empty), or absent. */
 static int attached_value(
-    json_object *val, const char *key, char **out, const char *path, const char *sub,
-    struct pvh_err *e
+    json_object *val, const char *key, char **out, struct parse_ctx *px, const char *sub
 ) {
     json_object *v;
     if (!json_object_object_get_ex(val, key, &v) || !json_object_is_type(v, json_type_string)) {
@@ -185,26 +322,25 @@ static int attached_value(
     }
     const char *s = json_object_get_string(v);
     if (!*s || strpbrk(s, "\r\n")) {
-        return bad_value(e, path, sub, "is written by attach; do not edit it");
+        return bad_value(px, sub, "is written by attach; do not edit it");
     }
     return (*out = strdup(s)) ? 0 : -ENOMEM;
 }
 
 /* vms.<vmid>.attached: what attach changed in the VM config, so that detach can undo exactly
  * that. */
-static int parse_attached(
-    json_object *val, struct vm_settings *vm, const char *path, const char *sub, struct pvh_err *e
-) {
+static int
+parse_attached(json_object *val, struct vm_settings *vm, struct parse_ctx *px, const char *sub) {
     if (!json_object_is_type(val, json_type_object)) {
-        return bad_value(e, path, sub, "is written by attach; do not edit it");
+        return bad_value(px, sub, "is written by attach; do not edit it");
     }
     vm->attached = true;
-    int r = attached_value(val, "args_before", &vm->args_before, path, sub, e);
+    int r = attached_value(val, "args_before", &vm->args_before, px, sub);
     if (r == 0) {
-        r = attached_value(val, "hookscript_added", &vm->hookscript_added, path, sub, e);
+        r = attached_value(val, "hookscript_added", &vm->hookscript_added, px, sub);
     }
     if (r == 0) {
-        r = attached_value(val, "mapping", &vm->mapping, path, sub, e);
+        r = attached_value(val, "mapping", &vm->mapping, px, sub);
     }
     if (r < 0 || !vm->mapping) {
         return r;
@@ -213,20 +349,20 @@ static int parse_attached(
     for (const char *p = vm->mapping; *p; p++) {
         if (!(islower((unsigned char)*p) ||
               (p > vm->mapping && (isdigit((unsigned char)*p) || *p == '-' || *p == '_')))) {
-            return bad_value(e, path, sub, "is written by attach; do not edit it");
+            return bad_value(px, sub, "is written by attach; do not edit it");
         }
     }
     json_object *v;
     if (json_object_object_get_ex(val, "mapping_sep_nl", &v)) {
         int64_t n = json_object_get_int64(v);
         if (!json_object_is_type(v, json_type_int) || n < 0 || n > 2) {
-            return bad_value(e, path, sub, "is written by attach; do not edit it");
+            return bad_value(px, sub, "is written by attach; do not edit it");
         }
         vm->mapping_sep_nl = (unsigned)n;
     }
     if (json_object_object_get_ex(val, "mapping_file_created", &v)) {
         if (!json_object_is_type(v, json_type_boolean)) {
-            return bad_value(e, path, sub, "is written by attach; do not edit it");
+            return bad_value(px, sub, "is written by attach; do not edit it");
         }
         vm->mapping_file_created = json_object_get_boolean(v);
     }
@@ -235,11 +371,10 @@ static int parse_attached(
 
 /* vms.<vmid>.params (strings) or .unlock (integers or strings), checked as tune checks them. */
 static int parse_tuning(
-    json_object *val, bool unlock, struct vm_tuning *t, const char *path, const char *sub,
-    struct pvh_err *e
+    json_object *val, bool unlock, struct vm_tuning *t, struct parse_ctx *px, const char *sub
 ) {
     if (!json_object_is_type(val, json_type_object)) {
-        return bad_value(e, path, sub, "must be an object of settings (see 'help tune')");
+        return bad_value(px, sub, "must be an object of settings (see 'help tune')");
     }
     json_object_object_foreach(val, k, v) {
         char valbuf[64];
@@ -262,7 +397,7 @@ static int parse_tuning(
             snprintf(
                 what, sizeof(what), "has a bad setting %s (%s)", k, value ? le.msg : "wrong type"
             );
-            return bad_value(e, path, sub, what);
+            return bad_value(px, sub, what);
         }
         struct tune_kv **arr = unlock ? &t->unlock : &t->params;
         size_t *n = unlock ? &t->nunlock : &t->nparams;
@@ -304,11 +439,12 @@ json_object *config_tuning_json(const struct tune_kv *kv, size_t n, bool unlock)
 }
 
 int config_tuning_parse(json_object *params, json_object *unlock, struct vm_tuning *t) {
-    struct pvh_err e;
+    struct config_error ce;
+    struct parse_ctx px = {.path = "tune", .ce = &ce};
     memset(t, 0, sizeof(*t));
-    int r = parse_tuning(params, false, t, "tune", "params", &e);
+    int r = parse_tuning(params, false, t, &px, "params");
     if (r == 0) {
-        r = parse_tuning(unlock, true, t, "tune", "unlock", &e);
+        r = parse_tuning(unlock, true, t, &px, "unlock");
     }
     if (r < 0) {
         tuning_free(t);
@@ -318,45 +454,44 @@ int config_tuning_parse(json_object *params, json_object *unlock, struct vm_tuni
 
 /* vms.N.type: a string that names a vGPU type, never cut. A value that is there but unusable is
  * named as invalid, with the value, not reported as missing. */
-static int parse_vm_type(
-    json_object *t, struct vm_settings *vm, const char *path, const char *key, struct pvh_err *e
-) {
+static int
+parse_vm_type(json_object *t, struct vm_settings *vm, struct parse_ctx *px, const char *key) {
     char sub[200];
     snprintf(sub, sizeof(sub), "%s.type", key);
     if (!json_object_is_type(t, json_type_string)) {
-        return bad_value(e, path, sub, "must be a string: a vGPU type like \"GRID P40-2Q\"");
+        return bad_value(px, sub, "must be a string: a vGPU type like \"GRID P40-2Q\"");
     }
     const char *val = json_object_get_string(t);
     if (!vgpu_type_query_valid(val) || strlen(val) >= sizeof(vm->type)) {
         _cleanup_free_ char *shown = str_escape_ctl(val, strlen(val), false);
-        err_set(
-            e, -EINVAL,
-            "%s: \"%s\" is \"%s\", which is not a vGPU type: a type id (nvidia-46) or name "
-            "(GRID P40-2Q) has letters, digits, blanks, '-', '_' and '+' only, at most %zu bytes",
-            path, sub, shown ? shown : "?", sizeof(vm->type) - 1
+        char why[1024]; /* an escaped byte is 4 characters: 127 of them fit whole */
+        str_msg(
+            why, sizeof(why),
+            "is \"%s\", which is not a vGPU type: a type id (nvidia-46) or name (GRID P40-2Q) has "
+            "letters, digits, blanks, '-', '_' and '+' only, at most %zu bytes",
+            shown ? shown : "?", sizeof(vm->type) - 1
         );
-        err_hint(e, "fix %s (see 'pve-vgpu-hook help config'); nothing was changed", path);
-        return -EINVAL;
+        return bad_value(px, sub, why);
     }
     memcpy(vm->type, val, strlen(val) + 1);
     return 0;
 }
 
 static int parse_vm(
-    const char *id, json_object *v, struct vm_settings *vm, const char *path,
-    struct pvh_warnings *w, struct pvh_err *e
+    const char *id, json_object *v, struct vm_settings *vm, struct parse_ctx *px,
+    struct pvh_warnings *w
 ) {
     char key[160];
     snprintf(key, sizeof(key), "vms.%s", id);
     if (!vmid_parse(id, &vm->vmid)) {
-        return bad_value(e, path, key, "is not a VMID (a number from 100 to 999999999)");
+        return bad_value(px, key, "is not a VMID (a number from 100 to 999999999)");
     }
     if (!json_object_is_type(v, json_type_object)) {
-        return bad_value(e, path, key, "must be an object with \"type\" (and \"gpus\", \"index\")");
+        return bad_value(px, key, "must be an object with \"type\" (and \"gpus\", \"index\")");
     }
     json_object *t;
     if (json_object_object_get_ex(v, "type", &t)) {
-        int r = parse_vm_type(t, vm, path, key, e);
+        int r = parse_vm_type(t, vm, px, key);
         if (r < 0) {
             return r;
         }
@@ -367,14 +502,14 @@ static int parse_vm(
         if (!strcmp(k, "type")) {
             continue;
         } else if (!strcmp(k, "params") || !strcmp(k, "unlock")) {
-            int r = parse_tuning(val, !strcmp(k, "unlock"), &vm->tuning, path, sub, e);
+            int r = parse_tuning(val, !strcmp(k, "unlock"), &vm->tuning, px, sub);
             if (r < 0) {
                 return r;
             }
         } else if (!strcmp(k, "index")) {
             if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) < 0 ||
                 json_object_get_int64(val) > 15) {
-                return bad_value(e, path, sub, "must be a hostpci-style index from 0 to 15");
+                return bad_value(px, sub, "must be a hostpci-style index from 0 to 15");
             }
             vm->index = (unsigned)json_object_get_int64(val);
         } else if (!strcmp(k, "gpus")) {
@@ -388,27 +523,27 @@ static int parse_vm(
                 json_object_object_foreach(val, node, arr) {
                     struct vm_gpu_list *l = &vm->lists[vm->nlists++];
                     if (!node_name_valid(node)) {
-                        return bad_value(e, path, sub, "must be keyed by node names");
+                        return bad_value(px, sub, "must be keyed by node names");
                     }
                     snprintf(l->node, sizeof(l->node), "%s", node);
-                    int r = parse_gpu_array(arr, l, path, sub, e);
+                    int r = parse_gpu_array(arr, l, px, sub);
                     if (r < 0) {
                         return r;
                     }
                 }
             } else {
-                int r = parse_gpu_array(val, &vm->lists[vm->nlists++], path, sub, e);
+                int r = parse_gpu_array(val, &vm->lists[vm->nlists++], px, sub);
                 if (r < 0) {
                     return r;
                 }
             }
         } else if (!strcmp(k, "attached")) {
-            int r = parse_attached(val, vm, path, sub, e);
+            int r = parse_attached(val, vm, px, sub);
             if (r < 0) {
                 return r;
             }
         } else {
-            warn_add(w, "%s: unknown key \"%s\" ignored", path, sub);
+            warn_add(w, "%s: unknown key \"%s\" ignored", px->path, sub);
         }
     }
     bool managed_keys = json_object_object_get_ex(v, "gpus", NULL) ||
@@ -416,7 +551,7 @@ static int parse_vm(
                         json_object_object_get_ex(v, "attached", NULL);
     if (!vm->type[0] && (managed_keys || tuning_empty(&vm->tuning))) {
         return bad_value(
-            e, path, key,
+            px, key,
             "needs \"type\": a vGPU type like \"GRID P40-2Q\" (or only \"params\"/\"unlock\" "
             "from tune)"
         );
@@ -436,114 +571,42 @@ bool node_name_valid(const char *s) {
     return true;
 }
 
-/* JSON text that json-c accepted: where an object repeats a key (json-c keeps the last one
- * silently). A scanner for strings and nesting is enough, the syntax is known to be valid.
- * Returns the offset of the repeated key, or -1. */
-struct key_seen {
-    size_t depth;
-    size_t start; /* raw key bytes, escapes undecoded: "a" and "\u0061" differ, an edge */
-    size_t len;
-};
-
-static long find_duplicate_key(const char *text, size_t len) {
-    struct key_seen *keys = NULL;
-    size_t nkeys = 0, depth = 0;
-    /* per depth: is it an object, and is the next string a key? */
-    char kind[256];
-    bool expect_key[256];
-    long dup = -1;
-    for (size_t i = 0; i < len && dup < 0; i++) {
-        char c = text[i];
-        if (c == '{' || c == '[') {
-            if (++depth >= sizeof(kind)) {
-                break; /* json-c's own depth limit is lower */
-            }
-            kind[depth] = c;
-            expect_key[depth] = c == '{';
-        } else if (c == '}' || c == ']') {
-            while (nkeys && keys[nkeys - 1].depth == depth) {
-                nkeys--;
-            }
-            depth--;
-        } else if (c == ',' && depth && kind[depth] == '{') {
-            expect_key[depth] = true;
-        } else if (c == '"') {
-            size_t start = ++i;
-            while (i < len && text[i] != '"') {
-                i += text[i] == '\\' ? 2 : 1;
-            }
-            if (depth && kind[depth] == '{' && expect_key[depth]) {
-                expect_key[depth] = false;
-                for (size_t k = nkeys; k-- > 0 && keys[k].depth == depth;) {
-                    if (keys[k].len == i - start &&
-                        !memcmp(text + keys[k].start, text + start, i - start)) {
-                        dup = (long)start - 1;
-                    }
-                }
-                struct key_seen *nk = realloc(keys, (nkeys + 1) * sizeof(*nk));
-                if (!nk) {
-                    break;
-                }
-                keys = nk;
-                keys[nkeys++] = (struct key_seen){.depth = depth, .start = start, .len = i - start};
-            }
-        }
-    }
-    free(keys);
-    return dup;
-}
-
-static void position(const char *text, size_t off, int *line, int *col) {
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < off && text[i]; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else {
-            (*col)++;
-        }
-    }
-}
-
-static int parse_root(
-    json_object *root, const char *path, struct pvh_config *c, struct pvh_warnings *w,
-    struct pvh_err *e
-) {
+static int
+parse_root(json_object *root, struct parse_ctx *px, struct pvh_config *c, struct pvh_warnings *w) {
     if (!json_object_is_type(root, json_type_object)) {
-        return bad_value(e, path, "(top level)", "must be a JSON object { ... }");
+        return bad_value(px, "(top level)", "must be a JSON object { ... }");
     }
     int r = 0;
     json_object_object_foreach(root, key, v) {
         int iv;
         if (!strcmp(key, "policy")) {
-            r = parse_enum(v, policy_names, ARRAY_SIZE(policy_names), &iv, path, key, e);
+            r = parse_enum(v, policy_names, ARRAY_SIZE(policy_names), &iv, px, key);
             c->policy = (enum pvh_policy)iv;
         } else if (!strcmp(key, "placement")) {
-            r = parse_enum(v, placement_names, ARRAY_SIZE(placement_names), &iv, path, key, e);
+            r = parse_enum(v, placement_names, ARRAY_SIZE(placement_names), &iv, px, key);
             c->placement = (enum pvh_placement)iv;
         } else if (!strcmp(key, "uuid_args")) {
-            r = parse_enum(v, uuid_args_names, ARRAY_SIZE(uuid_args_names), &iv, path, key, e);
+            r = parse_enum(v, uuid_args_names, ARRAY_SIZE(uuid_args_names), &iv, px, key);
             c->uuid_args = (enum pvh_uuid_args)iv;
         } else if (!strcmp(key, "uuid_source")) {
-            r = parse_enum(v, uuid_source_names, ARRAY_SIZE(uuid_source_names), &iv, path, key, e);
+            r = parse_enum(v, uuid_source_names, ARRAY_SIZE(uuid_source_names), &iv, px, key);
             c->uuid_source = (enum pvh_uuid_source)iv;
         } else if (!strcmp(key, "series_groups")) {
-            r = parse_series_groups(v, c, path, e);
+            r = parse_series_groups(v, c, px);
         } else if (!strcmp(key, "remove_wait_s")) {
-            r = parse_seconds(v, 0, 600, &c->remove_wait_s, path, key, e);
+            r = parse_seconds(v, 0, 600, &c->remove_wait_s, px, key);
         } else if (!strcmp(key, "lock_timeout_s")) {
-            r = parse_seconds(v, 1, 600, &c->lock_timeout_s, path, key, e);
+            r = parse_seconds(v, 1, 600, &c->lock_timeout_s, px, key);
         } else if (!strcmp(key, "hook_timeout_s")) {
-            r = parse_seconds(v, 1, 3600, &c->hook_timeout_s, path, key, e);
+            r = parse_seconds(v, 1, 3600, &c->hook_timeout_s, px, key);
         } else if (!strcmp(key, "reclaim_stale")) {
             if (!json_object_is_type(v, json_type_boolean)) {
-                return bad_value(e, path, key, "must be true or false");
+                return bad_value(px, key, "must be true or false");
             }
             c->reclaim_stale = json_object_get_boolean(v);
         } else if (!strcmp(key, "vms")) {
             if (!json_object_is_type(v, json_type_object)) {
-                return bad_value(e, path, key, "must be an object keyed by VMID");
+                return bad_value(px, key, "must be an object keyed by VMID");
             }
             size_t n = json_object_object_length(v);
             c->vms = calloc(n ? n : 1, sizeof(*c->vms));
@@ -551,13 +614,13 @@ static int parse_root(
                 return -ENOMEM;
             }
             json_object_object_foreach(v, id, vmv) {
-                r = parse_vm(id, vmv, &c->vms[c->nvms++], path, w, e);
+                r = parse_vm(id, vmv, &c->vms[c->nvms++], px, w);
                 if (r < 0) {
                     return r;
                 }
             }
         } else {
-            warn_add(w, "%s: unknown key \"%s\" ignored", path, key);
+            warn_add(w, "%s: unknown key \"%s\" ignored", px->path, key);
         }
         if (r < 0) {
             return r;
@@ -566,12 +629,15 @@ static int parse_root(
     return 0;
 }
 
-int config_doc_parse(
-    const char *text, size_t len, const char *path, json_object **root, struct pvh_err *e
-) {
+/* The document, strictly: valid JSON, no key twice. */
+static int parse_doc(struct parse_ctx *px, json_object **root) {
+    const char *text = px->text;
+    size_t len = px->len;
     *root = NULL;
     if (len > CONFIG_MAX_BYTES) {
-        return err_set(e, -EFBIG, "%s is larger than 1 MiB, the pmxcfs limit", path);
+        return parse_error(
+            px, -EFBIG, -1, "", "make it smaller", "larger than 1 MiB, the pmxcfs limit"
+        );
     }
     struct json_tokener *tok = json_tokener_new();
     if (!tok) {
@@ -596,49 +662,54 @@ int config_doc_parse(
         }
     }
     if (why) {
-        int line, col;
-        position(text, end, &line, &col);
         json_object_put(doc);
-        err_set(e, -EINVAL, "%s:%d:%d: invalid JSON: %s", path, line, col, why);
-        err_hint(
-            e, "fix the file (an example is in the README); until then every vGPU start "
-               "is refused rather than guessed"
+        return parse_error(
+            px, -EINVAL, (long)end, "", "fix the JSON syntax (an example is in the README)",
+            "invalid JSON: %s", why
         );
-        return -EINVAL;
     }
-    long dup = find_duplicate_key(text, len);
+    long dup, at;
+    scan_keys(text, len, NULL, &dup, &at);
     if (dup >= 0) {
-        int line, col;
-        position(text, (size_t)dup, &line, &col);
-        size_t kl = strcspn(text + dup + 1, "\"");
-        err_set(
-            e, -EINVAL, "%s:%d:%d: the key \"%.*s\" appears twice in one object", path, line, col,
-            (int)kl, text + dup + 1
-        );
-        err_hint(e, "keep one of them (json-c would silently use the last); nothing was changed");
+        char key[192];
+        snprintf(key, sizeof(key), "%.*s", (int)strcspn(text + dup + 1, "\""), text + dup + 1);
         json_object_put(doc);
-        return -EINVAL;
+        return parse_error(
+            px, -EINVAL, dup, key, "keep one of them (json-c would silently use the last)",
+            "the key \"%s\" appears twice in one object", key
+        );
     }
     *root = doc;
     return 0;
 }
 
 int config_parse(
-    const char *text, size_t len, const char *path, struct pvh_config *c, struct pvh_warnings *w,
-    struct pvh_err *e
+    const char *text, size_t len, const char *path, struct pvh_config *c, json_object **doc,
+    struct pvh_warnings *w, struct config_error *ce
 ) {
-    config_defaults(c);
+    struct parse_ctx px = {.path = path, .text = text, .len = len, .ce = ce};
     json_object *root;
-    int r = config_doc_parse(text, len, path, &root, e);
+    config_defaults(c);
+    if (doc) {
+        *doc = NULL;
+    }
+    int r = parse_doc(&px, &root);
+    if (r == 0) {
+        r = parse_root(root, &px, c, w);
+    }
     if (r < 0) {
+        /* never half a file: what was parsed before the error does not count */
+        config_free(c);
+        config_defaults(c);
+        json_object_put(root);
         return r;
     }
-    r = parse_root(root, path, c, w, e);
-    json_object_put(root);
-    if (r < 0) {
-        config_free(c);
+    if (doc) {
+        *doc = root;
+    } else {
+        json_object_put(root);
     }
-    return r;
+    return 0;
 }
 
 int config_doc_set_vm(json_object *root, unsigned long vmid, json_object *entry) {
@@ -737,44 +808,113 @@ char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {
     return out;
 }
 
-int config_load(
-    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
-) {
-    const struct hostfs *fs = env->config_path ? env->config_fs : env->fs;
-    const char *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    int r = hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len);
-    if (r == -ENOENT && !env->config_path) {
-        config_defaults(cfg);
-        return 0;
+void config_where(const struct hook_env *env, const struct hostfs **fs, const char **path) {
+    *fs = env->config_path ? env->config_fs : env->fs;
+    *path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+}
+
+/* What the command does while the settings cannot be used: the one rule of DESIGN.md "Settings
+ * that cannot be read", said after what to do about the file. */
+static void config_consequence(struct config_error *ce, enum config_use use) {
+    static const char *const then[] = {
+        [CONFIG_USE_SHOW] = "shown with the default settings meanwhile; every vGPU start is "
+                            "refused until 'pve-vgpu-hook config check' says the file is valid",
+        [CONFIG_USE_ACT] = "nothing was changed; every vGPU start is refused until "
+                           "'pve-vgpu-hook config check' says the file is valid",
+        [CONFIG_USE_TEARDOWN] = "going on with the default settings meanwhile (post-stop "
+                                "still removes the VM's vGPUs, after the default wait)",
+        [CONFIG_USE_CHECK] = "",
+    };
+    if (then[use][0]) {
+        char hint[sizeof(ce->err.hint)];
+        snprintf(hint, sizeof(hint), "%s", ce->err.hint);
+        err_hint(&ce->err, "%s; %s", hint, then[use]);
     }
-    config_defaults(cfg);
+}
+
+static int read_error(struct parse_ctx *px, int r, bool named) {
     if (r == -ENOENT) {
-        err_set(e, r, "the settings file %s (--config) does not exist", path);
-        err_hint(
-            e, "name an existing file, or leave --config out to use %s (missing means defaults)",
-            CONFIG_DEFAULT_PATH
+        return parse_error(
+            px, r, -1, "",
+            "name an existing file, or leave --config out to use " CONFIG_DEFAULT_PATH
+            " (missing means defaults)",
+            "it does not exist (a settings file named on the command line must)"
         );
-        return r;
     }
     if (r == -EFBIG) {
-        return err_set(e, r, "%s is larger than 1 MiB, the pmxcfs limit", path);
+        return parse_error(px, r, -1, "", "make it smaller", "larger than 1 MiB, the pmxcfs limit");
+    }
+    return parse_error(
+        px, r, -1, "",
+        named ? "make it a readable file"
+              : "without quorum /etc/pve may be unreadable; check 'pvecm status'",
+        "cannot read it: %s", strerror(-r)
+    );
+}
+
+int config_load_edit(
+    const struct hook_env *env, enum config_use use, struct pvh_config *cfg, json_object **doc,
+    char **text, size_t *len, struct pvh_warnings *w, struct config_error *ce
+) {
+    const struct hostfs *fs;
+    const char *path;
+    config_where(env, &fs, &path);
+    struct parse_ctx px = {.path = path, .ce = ce};
+    memset(ce, 0, sizeof(*ce));
+    config_defaults(cfg);
+    if (doc) {
+        *doc = NULL;
+    }
+    *text = NULL;
+    *len = 0;
+    int r = hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, text, len);
+    if (r == -ENOENT && !env->config_path) {
+        /* the default file may be missing: every default applies */
+        return config_parse("{}", 2, path, cfg, doc, w, ce);
+    }
+    if (r == 0) {
+        r = config_parse(*text, *len, path, cfg, doc, w, ce);
+    } else {
+        r = read_error(&px, r, env->config_path != NULL);
+    }
+    if (r < 0 && !ce->err.msg[0]) { /* out of memory */
+        parse_error(&px, r, -1, "", "run it again", "cannot parse it: %s", strerror(-r));
     }
     if (r < 0) {
-        err_set(e, r, "cannot read %s: %s", path, strerror(-r));
-        err_hint(e, "without quorum /etc/pve may be unreadable; check 'pvecm status'");
-        return r;
+        free(*text);
+        *text = NULL;
+        config_consequence(ce, use);
     }
-    return config_parse(text, len, path, cfg, w, e);
+    return r;
+}
+
+int config_load(
+    const struct hook_env *env, enum config_use use, struct pvh_config *cfg, struct pvh_warnings *w,
+    struct config_error *ce
+) {
+    _cleanup_free_ char *text = NULL;
+    size_t len;
+    return config_load_edit(env, use, cfg, NULL, &text, &len, w, ce);
+}
+
+int config_load_to_act(
+    const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
+) {
+    struct config_error ce;
+    int r = config_load(env, CONFIG_USE_ACT, cfg, w, &ce);
+    if (r < 0 && e) {
+        *e = ce.err;
+    }
+    return r;
 }
 
 const char CONFIG_HELP[] =
     "Settings: " CONFIG_DEFAULT_PATH " (JSON; cluster-wide through pmxcfs, so every node\n"
     "reads the same file). A missing file means every default below; --config FILE (or\n"
     "PVE_VGPU_HOOK_CONFIG) names another file, which must exist. Invalid JSON, a key given\n"
-    "twice or a bad value is an error with file:line:column or the key, and every vGPU start\n"
-    "is refused until it is fixed: nothing is guessed. Unknown keys are warned about.\n"
+    "twice or a bad value is an error with file:line:column (and the key), and every vGPU\n"
+    "start is refused until it is fixed: nothing is guessed. Unknown keys are warned about.\n"
+    "'pve-vgpu-hook config check [FILE]' validates a file before it goes live.\n"
     "\n"
     "  policy          how vGPUs may share one physical GPU (default \"auto\"):\n"
     "                    auto         the driver decides (available_instances); never stricter\n"

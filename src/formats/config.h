@@ -9,10 +9,13 @@
 #include "log.h"
 #include "tune.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "hostpaths.h"
+
+struct json_object;
 
 #define CONFIG_MAX_BYTES (1024 * 1024) /* pmxcfs' per-file limit */
 #define NODE_NAME_MAX 64               /* a node name and its NUL (PVE: a DNS label, 63) */
@@ -71,17 +74,55 @@ struct pvh_config {
     size_t nvms;
 };
 
+/* Why a settings file cannot be used, as every command names it. */
+struct config_error {
+    const char
+        *code; /* "settings-invalid" (JSON, a key twice, a bad value), "settings-unreadable" */
+    char file[PATH_MAX]; /* as named: the default path (below --root) or --config's */
+    int line, column;    /* 1-based; 0 when no position applies (the file could not be read) */
+    char key[192];       /* the key of a bad or repeated value ("vms.100.index"); "" otherwise */
+    struct pvh_err err;  /* "FILE:LINE:COLUMN: what is wrong", and what to do */
+};
+
+/* What a command does while its settings cannot be used (DESIGN.md "Settings that cannot be
+ * read"); config_load says so in the error's hint. */
+enum config_use {
+    CONFIG_USE_SHOW,     /* types, status, check, doctor: show the host with defaults, exit 1 */
+    CONFIG_USE_ACT,      /* pre-start, attach, detach, tune, cleanup: refuse, change nothing */
+    CONFIG_USE_TEARDOWN, /* post-stop and the other phases: go on with defaults, saying so */
+    CONFIG_USE_CHECK,    /* config check: only the verdict */
+};
+
 void config_defaults(struct pvh_config *c);
-/* Parse text; `path` only names the file in messages. Unknown keys become warnings. */
+/* Parse text; `path` only names the file in messages. Unknown keys become warnings. doc (may be
+ * NULL): the document as well, for editing. On an error *c holds the defaults. */
 int config_parse(
-    const char *text, size_t len, const char *path, struct pvh_config *c, struct pvh_warnings *w,
-    struct pvh_err *e
+    const char *text, size_t len, const char *path, struct pvh_config *c, struct json_object **doc,
+    struct pvh_warnings *w, struct config_error *ce
 );
 void config_free(struct pvh_config *c);
-/* Our settings as the environment names them: defaults when the default file is missing; a
- * file named with --config must exist. */
+/* Where the environment's settings are: --config's file (which must exist) or the default
+ * path below --root (which may be missing). */
+void config_where(const struct hook_env *env, const struct hostfs **fs, const char **path);
+/* Our settings as the environment names them: the one place every command reads them. A
+ * missing default file means defaults. On any failure a negative errno, *cfg the defaults and
+ * ce names the file with line:column (and key) and says what to do and what `use` means
+ * meanwhile; never partly read settings. */
 int config_load(
+    const struct hook_env *env, enum config_use use, struct pvh_config *cfg, struct pvh_warnings *w,
+    struct config_error *ce
+);
+/* For the commands that act (pre-start, attach, detach, tune, cleanup): config_load with
+ * CONFIG_USE_ACT, its error in e, so they refuse with it. */
+int config_load_to_act(
     const struct hook_env *env, struct pvh_config *cfg, struct pvh_warnings *w, struct pvh_err *e
+);
+/* The same for editing: also the document (doc may be NULL) and the file's bytes (*text NULL
+ * when the default file does not exist; malloc'ed). */
+int config_load_edit(
+    const struct hook_env *env, enum config_use use, struct pvh_config *cfg,
+    struct json_object **doc, char **text, size_t *len, struct pvh_warnings *w,
+    struct config_error *ce
 );
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid);
 /* The VM's settings when it is in managed mode (it names a type), else NULL. */
@@ -93,12 +134,8 @@ extern const char CONFIG_HELP[];
 /* A node name as Proxmox allows one (letters, digits, '-' and '.', at most 63). */
 bool node_name_valid(const char *s);
 
-/* Editing the file (attach/detach): parse strictly into a document, change vms.<vmid>,
- * serialise. Key order is kept. */
-struct json_object;
-int config_doc_parse(
-    const char *text, size_t len, const char *path, struct json_object **root, struct pvh_err *e
-);
+/* Editing the file (attach/detach): config_load_edit gives the document, the functions below
+ * change vms.<vmid>, config_doc_serialize writes it. Key order is kept. */
 /* Set vms.<vmid> (takes ownership of entry) or, with entry NULL, remove it (and an empty vms). */
 int config_doc_set_vm(struct json_object *root, unsigned long vmid, struct json_object *entry);
 /* The same for attach/detach: the VM's tuning (params, unlock) stays whatever entry is (NULL:

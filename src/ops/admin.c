@@ -113,12 +113,11 @@ static void annotate_vf_users(const struct hook_env *env, struct host_status *st
 
 int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_err *e) {
     memset(st, 0, sizeof(*st));
-    config_defaults(&st->cfg);
     node_name(env->fs, st->node, sizeof(st->node));
-    int r = config_load(env, &st->cfg, &st->warnings, e);
-    if (r < 0) {
-        return r;
-    }
+    /* settings that cannot be used: the host is still shown, with the defaults */
+    st->settings_bad =
+        config_load(env, CONFIG_USE_SHOW, &st->cfg, &st->warnings, &st->settings) < 0;
+    int r;
     if ((r = inventory_load_all(env->fs, &st->host, e)) < 0) {
         return r;
     }
@@ -185,7 +184,15 @@ int admin_cleanup(
 ) {
     *items = NULL;
     *n = 0;
-    int lock = -1;
+    /* cleanup uses no setting, but acting on a host whose settings cannot be read is refused
+     * like every other action (a --dry-run too: it would not be what cleanup does) */
+    struct pvh_config cfg;
+    int lock = config_load_to_act(env, &cfg, w, e);
+    config_free(&cfg);
+    if (lock < 0) {
+        return lock;
+    }
+    lock = -1;
     if (!dry_run && (lock = mdev_host_lock(env->fs, e)) < 0) {
         return lock;
     }

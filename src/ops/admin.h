@@ -19,7 +19,9 @@ struct missing_vgpu {
 
 struct host_status {
     char node[NODE_NAME_MAX];
-    struct pvh_config cfg;
+    struct pvh_config cfg; /* the defaults when settings_bad */
+    bool settings_bad;     /* the settings file cannot be used: settings says why */
+    struct config_error settings;
     struct host host; /* each mdev's state says what its VM does */
     struct missing_vgpu *missing;
     size_t nmissing;

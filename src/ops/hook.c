@@ -614,13 +614,12 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
     if (!strcmp(phase, "pre-start")) {
         return phase_pre_start(env, vmid);
     }
-    struct pvh_err e = {0};
+    struct config_error ce;
     struct pvh_warnings w = {0};
     struct pvh_config cfg;
-    if (config_load(env, &cfg, &w, &e) < 0) {
-        /* Cleaning up matters more than settings: go on with defaults. */
-        log_msg(LOG_LVL_WARN, "%s; using default settings", e.msg);
-        config_defaults(&cfg);
+    if (config_load(env, CONFIG_USE_TEARDOWN, &cfg, &w, &ce) < 0) {
+        /* Cleaning up matters more than settings: go on with defaults, in one line. */
+        log_msg(LOG_LVL_WARN, "%s; %s", ce.err.msg, ce.err.hint);
     }
     log_warnings(&w);
     warn_free(&w);

@@ -147,11 +147,13 @@ static int edit_open(
     ed->w = w;
     ed->vmid = vmid;
     ed->vm_lock = -1;
-    ed->cfg_fs = env->config_path ? env->config_fs : env->fs;
-    ed->cfg_path = env->config_path ? env->config_path : CONFIG_DEFAULT_PATH;
+    config_where(env, &ed->cfg_fs, &ed->cfg_path);
     node_name(env->fs, ed->node, sizeof(ed->node));
-    /* The lock timeouts are settings: read them once before taking the locks. */
-    int r = config_load(env, &ed->cfg, w, e);
+    /* The lock timeouts are settings: read them once before taking the locks (its warnings
+     * come with the second read). */
+    struct pvh_warnings first = {0};
+    int r = config_load_to_act(env, &ed->cfg, &first, e);
+    warn_free(&first);
     if (r < 0) {
         return r;
     }
@@ -195,19 +197,16 @@ static int edit_open(
     if ((r = lock_settings(ed, timeout_ms, w, e)) < 0) {
         return r;
     }
-    r = hostfs_read_alloc(ed->cfg_fs, ed->cfg_path, CONFIG_MAX_BYTES, &ed->cfg_text, &ed->cfg_len);
-    if (r < 0 && !(r == -ENOENT && !env->config_path)) {
-        return err_set(e, r, "cannot read %s: %s", ed->cfg_path, strerror(-r));
-    }
-    const char *text = ed->cfg_text ? ed->cfg_text : "{}";
-    size_t len = ed->cfg_text ? ed->cfg_len : 2;
     config_free(&ed->cfg);
-    /* Never write on top of a file we do not understand. */
-    if ((r = config_parse(text, len, ed->cfg_path, &ed->cfg, w, e)) < 0 ||
-        (r = config_doc_parse(text, len, ed->cfg_path, &ed->doc, e)) < 0) {
-        return r;
+    /* Never write on top of a file we do not understand: read again, under the lock. */
+    struct config_error ce;
+    r = config_load_edit(
+        env, CONFIG_USE_ACT, &ed->cfg, &ed->doc, &ed->cfg_text, &ed->cfg_len, w, &ce
+    );
+    if (r < 0) {
+        *e = ce.err;
     }
-    return 0;
+    return r;
 }
 
 static void write_error_hint(struct pvh_err *e, int r, const char *then) {

@@ -771,8 +771,14 @@ int plan_pre_start(
 ) {
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
-    config_defaults(&p->cfg);
     node_name(env->fs, p->node, sizeof(p->node));
+    /* check shows the rest of the plan with the defaults; pre-start refuses right away */
+    enum config_use use = env->dry_run ? CONFIG_USE_SHOW : CONFIG_USE_ACT;
+    p->settings_bad = config_load(env, use, &p->cfg, &p->warnings, &p->settings) < 0;
+    if (p->settings_bad && !env->dry_run) {
+        *e = p->settings.err;
+        return e->code;
+    }
     int r = load_vm_conf(env, p, e);
     if (r != 0) {
         return r;
@@ -783,10 +789,6 @@ int plan_pre_start(
     if ((r = hostpci_mdev_entries(&p->conf, hps, &nhp, &bad, e)) < 0) {
         err_prefix(e, "%s: ", p->conf_path);
         err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", bad);
-        return r;
-    }
-    config_free(&p->cfg);
-    if ((r = config_load(env, &p->cfg, &p->warnings, e)) < 0) {
         return r;
     }
     const struct vm_settings *managed = config_managed_vm(&p->cfg, vmid);

@@ -24,7 +24,9 @@ struct vm_plan {
     char conf_path[512];
     bool migrating; /* PVE_MIGRATED_FROM set: never write the VM config */
     struct pveconf conf;
-    struct pvh_config cfg;
+    struct pvh_config cfg; /* the defaults when settings_bad */
+    bool settings_bad;     /* the settings file cannot be used: settings says why */
+    struct config_error settings;
     struct pvh_warnings warnings;
     struct host host;
     struct planned_mdev items[HOSTPCI_MAX];

@@ -285,15 +285,14 @@ static int check_host(const struct hook_env *env, struct readiness *r, bool vend
 static int check_settings(const struct hook_env *env, struct readiness *r) {
     struct pvh_config cfg;
     struct pvh_warnings w = {0};
-    struct pvh_err e = {0};
     int rc = 0;
-    if (config_load(env, &cfg, &w, &e) < 0) {
-        rc = add_problem(
-            r, "settings", "settings", e.hint[0] ? e.hint : "fix the file", "%s", e.msg
-        );
-    } else {
-        config_free(&cfg);
+    /* the check `config check` makes, on the live file */
+    r->settings_bad = config_load(env, CONFIG_USE_SHOW, &cfg, &w, &r->settings) < 0;
+    if (r->settings_bad) {
+        rc =
+            add_problem(r, "settings", "settings", r->settings.err.hint, "%s", r->settings.err.msg);
     }
+    config_free(&cfg);
     warn_free(&w);
     _cleanup_free_ char *why = NULL, *toml = NULL;
     if (readiness_vgpu_unlock(env->fs, &why, &toml) == -ENOMEM) {

@@ -10,6 +10,7 @@
 #ifndef PVH_READINESS_H
 #define PVH_READINESS_H
 
+#include "config.h"
 #include "hook_env.h"
 #include "log.h"
 
@@ -25,11 +26,13 @@ struct readiness_problem {
 
 struct readiness {
     char node[64];
-    size_t ngpus;     /* NVIDIA GPUs bound to nvidia */
-    size_t ntypes;    /* vGPU types they offer (mdev types and vendor-interface types) */
-    bool iommu;       /* /sys/kernel/iommu_groups has groups */
-    bool vgpu_mgr;    /* a process named nvidia-vgpu-mgr runs */
-    char kernel[128]; /* the running kernel's release, "" when unknown */
+    size_t ngpus;      /* NVIDIA GPUs bound to nvidia */
+    size_t ntypes;     /* vGPU types they offer (mdev types and vendor-interface types) */
+    bool iommu;        /* /sys/kernel/iommu_groups has groups */
+    bool vgpu_mgr;     /* a process named nvidia-vgpu-mgr runs */
+    char kernel[128];  /* the running kernel's release, "" when unknown */
+    bool settings_bad; /* our settings file cannot be used: settings says why */
+    struct config_error settings;
     struct readiness_problem *problems;
     size_t nproblems;
 };

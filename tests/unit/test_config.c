@@ -13,8 +13,13 @@
 
 static int
 parse(const char *text, struct pvh_config *c, struct pvh_warnings *w, struct pvh_err *e) {
+    struct config_error ce;
     memset(w, 0, sizeof(*w));
-    return config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, w, e);
+    int r = config_parse(text, strlen(text), "/etc/pve/vgpu-hook.json", c, NULL, w, &ce);
+    if (r < 0) {
+        *e = ce.err;
+    }
+    return r;
 }
 
 static void test_defaults(void **state) {
@@ -136,6 +141,11 @@ static void test_errors(void **state) {
          "vgpu-hook.json:2:2: the key \"policy\" appears twice"},
         {"{\"vms\": {\"100\": {\"type\": \"x\"},\n\"100\": {\"type\": \"y\"}}}",
          ":2:1: the key \"100\" appears twice"},
+        /* a bad value is named with its key's line and column too */
+        {"{\"vms\": {\"100\": {\"type\": \"x\",\n  \"index\": 16}}}",
+         "vgpu-hook.json:2:3: \"vms.100.index\" must be"},
+        {"{\n \"policy\": \"bogus\"}", "vgpu-hook.json:2:2: \"policy\" must be one of"},
+        {"{\"params\": {\"policy\": 1},\n\"policy\": 1}", ":2:1: \"policy\" must be"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct pvh_config c;
@@ -150,6 +160,19 @@ static void test_errors(void **state) {
         assert_true(e.hint[0] != '\0');
         warn_free(&w);
     }
+}
+
+/* Never half a file: values before the error do not count. */
+static void test_error_leaves_defaults(void **state) {
+    (void)state;
+    struct pvh_config c;
+    struct pvh_warnings w;
+    struct pvh_err e = {0};
+    assert_int_equal(parse("{\"policy\": \"none\", \"remove_wait_s\": -1}", &c, &w, &e), -EINVAL);
+    assert_int_equal(c.policy, POLICY_AUTO);
+    assert_int_equal(c.remove_wait_s, 10);
+    config_free(&c);
+    warn_free(&w);
 }
 
 /* The same key in different objects, or nested, is no duplicate. */
@@ -177,6 +200,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_full),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_error_leaves_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

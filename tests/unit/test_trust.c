@@ -317,7 +317,7 @@ static void test_04_attach_type_validated(void **state) {
 static void test_05_config_option(void **state) {
     (void)state;
     assert_int_equal(run(NULL, "--config", "/nonexistent/vgpu.json", "types", NULL), 1);
-    assert_contains(R.err, "the settings file /nonexistent/vgpu.json (--config) does not exist");
+    assert_contains(R.err, "/nonexistent/vgpu.json: it does not exist");
     /* a relative --config is relative to the current directory, not to --root */
     char dir[] = "/tmp/pvh-cwd-XXXXXX";
     assert_non_null(mkdtemp(dir));
