@@ -50,11 +50,23 @@ static void expected_vgpus(
         snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
         n++;
     }
+    /* On NVIDIA's vendor interface a vGPU is a VF the VM's QEMU uses, not an mdev. */
+    size_t on_vfs = 0;
+    for (size_t g = 0; g < st->nnvidia; g++) {
+        for (size_t u = 0; u < st->nvidia[g].nused; u++) {
+            on_vfs +=
+                st->nvidia[g].used[u].vmid == vmid && st->nvidia[g].used[u].state == VM_RUNNING;
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         char dev[128];
         mdev_uuid_for(vmid, want[i].index, want[i].uuid);
         snprintf(dev, sizeof(dev), SYS_MDEV_DEVICES "/%s", want[i].uuid);
         if (hostfs_exists(env->fs, dev) == 0) {
+            continue;
+        }
+        if (on_vfs > 0) {
+            on_vfs--;
             continue;
         }
         struct missing_vgpu *nm = realloc(st->missing, (st->nmissing + 1) * sizeof(*nm));

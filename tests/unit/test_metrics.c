@@ -225,7 +225,10 @@ static void test_vendor_interface(void **state) {
                "type_name=\"NVIDIA L40S-4Q\",uuid=\"\",state=\"running\"} 1"
     );
     assert_sample(R.out, "pve_vgpu_leftovers 1");
+    assert_sample(R.out, "pve_vgpu_vms_without_vgpu 0"); /* its vGPU is the VF, not an mdev */
     assert_promtool_clean(R.out);
+    assert_int_equal(run("status"), 0);
+    assert_not_contains(R.out, "without their vGPU");
 }
 
 /* sysfs names are untrusted: a quote and a backslash in a type's name come out as Prometheus'
