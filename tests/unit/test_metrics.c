@@ -41,18 +41,6 @@ static int teardown(void **state) {
     return 0;
 }
 
-/* What doctor wants of a host: the IOMMU, the vGPU module for the running kernel, the manager. */
-static void make_ready(void) {
-    fh_write(FH, "sys/kernel/iommu_groups/0/type", "DMA\n");
-    fh_write(FH, "sys/module/nvidia_vgpu_vfio/refcnt", "2\n");
-    fh_write(FH, "proc/sys/kernel/osrelease", "6.8.12-4-pve\n");
-    fh_write(
-        FH, "lib/modules/6.8.12-4-pve/modules.dep",
-        "updates/dkms/nvidia-vgpu-vfio.ko: updates/dkms/nvidia.ko\nupdates/dkms/nvidia.ko:\n"
-    );
-    fh_write(FH, "proc/777/comm", "nvidia-vgpu-mgr\n");
-}
-
 /* The sample line (name{labels} value) is in the exposition. */
 #define assert_sample(text, line) assert_contains((text), "\n" line "\n")
 
@@ -96,7 +84,7 @@ static void test_p40_equal_size(void **state) {
     fh_vmconf(FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
     fh_vmconf(FH, 101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
     fh_vmconf(FH, 102, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
-    make_ready();
+    assert_int_equal(fh_make_ready(FH), 0);
     char *before = fh_snapshot(FH);
     assert_int_equal(run("metrics"), 0);
     assert_host_unchanged(FH, before);
