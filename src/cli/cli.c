@@ -9,6 +9,7 @@
 #include "managed.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
+#include "readiness.h"
 #include "report.h"
 #include "setup.h"
 
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -80,6 +82,7 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -241,6 +244,24 @@ static const struct command commands[] = {
      "  pve-vgpu-hook setup\n"
      "  pve-vgpu-hook setup --storage cephfs\n"
      "  qm set 100 --hookscript local:snippets/pve-vgpu-hook\n"},
+    {"metrics", cmd_metrics, "metrics [--output FILE]",
+     "Prometheus metrics: vGPUs per GPU and type, per VM, leftovers, readiness",
+     "Prints what 'status' and 'doctor' see in Prometheus' text format (pve_vgpu_*): per GPU\n"
+     "its model, kind and mode, framebuffer and VFs; per GPU and type the vGPUs in use and\n"
+     "the instances the driver can still create; each VM's vGPU with its state; leftovers;\n"
+     "running VMs without their vGPU; whether doctor finds the host ready, and its problems\n"
+     "by check; pve_vgpu_up 0 when a part of the host could not be read (stderr says which,\n"
+     "and the exit status is 1).\n"
+     "  --output FILE  write FILE instead, atomically (a temp file beside it, then a rename),\n"
+     "                 for node-exporter's textfile collector. FILE is a file of this machine,\n"
+     "                 as with --config (relative to the current directory, not below --root).\n"
+     "The package ships pve-vgpu-hook-metrics.timer, off by default: it writes\n"
+     "/var/lib/prometheus/node-exporter/pve-vgpu-hook.prom every minute once enabled.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook metrics\n"
+     "  pve-vgpu-hook metrics --output /var/lib/prometheus/node-exporter/pve-vgpu-hook.prom\n"
+     "  systemctl enable --now pve-vgpu-hook-metrics.timer\n"},
 };
 
 static const char *const hook_help =
@@ -348,21 +369,27 @@ static int parse_vmid_arg(const char *s, unsigned long *vmid) {
     return 0;
 }
 
+/* A file of this machine as the shell names it (relative to the current directory, never
+ * below --root), made absolute for real_fs; real_fs opened when it is not yet. */
+static int machine_path(struct cli_ctx *ctx, const char *path, char *abs, size_t size) {
+    int r;
+    if (path[0] == '/') {
+        r = str_fmt(abs, size, "%s", path);
+    } else {
+        char cwd[PATH_MAX];
+        r = getcwd(cwd, sizeof(cwd)) ? str_fmt(abs, size, "%s/%s", cwd, path) : -errno;
+    }
+    if (r == 0 && ctx->real_fs.rootfd < 0) {
+        r = hostfs_open(&ctx->real_fs, "/");
+    }
+    return r;
+}
+
 static int open_root(struct cli_ctx *ctx) {
     int r = hostfs_open(&ctx->fs, ctx->root);
     if (r == 0 && ctx->config_path) {
-        /* --config FILE is a file of this machine, as the shell names it, not below --root. */
-        if (ctx->config_path[0] == '/') {
-            r = str_fmt(ctx->config_abs, sizeof(ctx->config_abs), "%s", ctx->config_path);
-        } else {
-            char cwd[PATH_MAX];
-            r = getcwd(cwd, sizeof(cwd))
-                    ? str_fmt(
-                          ctx->config_abs, sizeof(ctx->config_abs), "%s/%s", cwd, ctx->config_path
-                      )
-                    : -errno;
-        }
-        if (r < 0 || (r = hostfs_open(&ctx->real_fs, "/")) < 0) {
+        r = machine_path(ctx, ctx->config_path, ctx->config_abs, sizeof(ctx->config_abs));
+        if (r < 0) {
             fprintf(
                 stderr, "%s: error: cannot use --config '%s': %s\n", PVH_PROG, ctx->config_path,
                 strerror(-r)
@@ -452,6 +479,7 @@ enum {
     OPT_PARAM,
     OPT_UNLOCK,
     OPT_CLEAR,
+    OPT_OUTPUT,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -920,6 +948,100 @@ static int cmd_config(struct cli_ctx *ctx, int argc, char **argv) {
         );
     }
     config_free(&cfg);
+    close_root(ctx);
+    return status;
+}
+
+/* The metrics text to stdout, or atomically to path (a file of this machine). */
+static int metrics_emit(
+    struct cli_ctx *ctx, const char *output, const char *path, const char *text, size_t len
+) {
+    if (!output) {
+        return fwrite(text, 1, len, stdout) == len ? 0 : 1; /* cli_main reports the error */
+    }
+    int r = hostfs_replace_file(&ctx->real_fs, path, text, len, 0644);
+    if (r == 0) {
+        return 0;
+    }
+    struct pvh_err e = {0};
+    err_set(&e, r, "cannot write the metrics to '%s': %s", output, strerror(-r));
+    if (r == -ENOENT || r == -ENOTDIR) {
+        err_hint(
+            &e, "its directory does not exist: create it (node-exporter's textfile "
+                "collector reads /var/lib/prometheus/node-exporter, which "
+                "prometheus-node-exporter creates), or name another --output"
+        );
+    } else {
+        err_hint(
+            &e, "--output needs a file in a directory this user may write; nothing was "
+                "changed"
+        );
+    }
+    return fail(&e);
+}
+
+static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv) {
+    static const char *usage = "metrics [--output FILE]";
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, OPT_OUTPUT},
+        {0},
+    };
+    const char *output = NULL, *extra;
+    int c, status = 0;
+    optind = 0;
+    while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
+        output = optarg;
+    }
+    if (status || (status = positional(argc, argv, 0, usage, &extra))) {
+        return status;
+    }
+    if (output && !*output) {
+        return usage_error("--output needs a file name");
+    }
+    char path[PATH_MAX];
+    int r = open_root(ctx);
+    if (r || (output && (r = machine_path(ctx, output, path, sizeof(path))) < 0)) {
+        if (r < 0) {
+            fprintf(
+                stderr, "%s: error: cannot use --output '%s': %s\n", PVH_PROG, output, strerror(-r)
+            );
+            close_root(ctx);
+        }
+        return r < 0 ? 1 : r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct host_status st;
+    int sr = admin_status(&env, &st, &e);
+    log_warnings(&st.warnings);
+    log_warnings(&st.host.warnings);
+    struct readiness rd;
+    int rr = readiness_check(&env, &rd);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    if (mem) {
+        report_metrics(
+            mem, sr == 0 ? &st : NULL, rr == 0 ? &rd : NULL, sr == 0 && rr == 0 && !st.settings_bad,
+            (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000
+        );
+    }
+    status = sr < 0 ? fail(&e) : 0;
+    if (sr == 0 && st.settings_bad) { /* shown with the defaults; named, and exit 1 */
+        log_err(&st.settings.err);
+        status = 1;
+    }
+    if (rr < 0 || !mem || fclose(mem) != 0) {
+        fprintf(stderr, "%s: error: %s\n", PVH_PROG, strerror(ENOMEM));
+        status = 1;
+    }
+    if (mem && text) {
+        status |= metrics_emit(ctx, output, path, text, len);
+    }
+    readiness_free(&rd);
+    admin_status_free(&st);
     close_root(ctx);
     return status;
 }

@@ -70,8 +70,7 @@ static int cmp_type(const void *x, const void *y) {
     return natural_cmp(sort_host->defs[a->def].id, sort_host->defs[b->def].id);
 }
 
-/* The GPU's model, from its first named type ("P40"). */
-static const char *gpu_model(const struct host *h, size_t gpu) {
+const char *report_gpu_model(const struct host *h, size_t gpu) {
     for (size_t i = 0; i < h->ndefs; i++) {
         if (h->defs[i].gpu == gpu && h->defs[i].info.gpu[0]) {
             return h->defs[i].info.gpu;
@@ -128,7 +127,7 @@ static int cmp_gpu_type(const void *x, const void *y) {
     return natural_cmp(a->def->id, b->def->id);
 }
 
-static void gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs) {
+void report_gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs) {
     *vfs = *free_vfs = 0;
     for (size_t p = 0; p < h->nparents; p++) {
         if (h->parents[p].gpu != gpu || !h->parents[p].is_vf) {
@@ -313,27 +312,36 @@ static unsigned iface_type_mib(const struct nvidia_iface_type *t) {
     return iface_type_mib_mig(t, NULL);
 }
 
-/* How the GPU behaves, as the types a free VF may take reveal it. */
-static void iface_mode(const struct nvidia_gpu *g, char *buf, size_t size) {
-    unsigned size_mib = 0;
+const char *report_iface_mode(const struct nvidia_gpu *g, unsigned *size_mib) {
+    unsigned size = 0;
     bool several = false;
     for (size_t i = 0; i < g->free_vf.ncreatable; i++) {
         bool mig;
         unsigned mib = iface_type_mib_mig(&g->free_vf.creatable[i], &mig);
         mib = mig ? 0 : mib; /* MIG-backed types do not tell the time-sliced mode */
-        several |= size_mib && mib && mib != size_mib;
-        size_mib = size_mib ? size_mib : mib;
+        several |= size && mib && mib != size;
+        size = size ? size : mib;
     }
-    if (g->nused == 0) {
-        snprintf(buf, size, "idle");
-    } else if (!g->free_bdf[0] || g->free_vf.ncreatable == 0) {
-        snprintf(buf, size, "full");
-    } else if (several) {
-        snprintf(buf, size, "mixed-size mode");
-    } else if (size_mib) {
+    *size_mib = size;
+    return g->nused == 0                                   ? "idle"
+           : !g->free_bdf[0] || g->free_vf.ncreatable == 0 ? "full"
+           : several                                       ? "mixed-size"
+           : size                                          ? "equal-size"
+                                                           : "mig-only";
+}
+
+/* How the GPU behaves, as the types a free VF may take reveal it, in words. */
+static void iface_mode(const struct nvidia_gpu *g, char *buf, size_t size) {
+    unsigned size_mib;
+    const char *mode = report_iface_mode(g, &size_mib);
+    if (!strcmp(mode, "equal-size")) {
         snprintf(buf, size, "equal-size mode, %u MiB vGPUs", size_mib);
-    } else {
+    } else if (!strcmp(mode, "mixed-size")) {
+        snprintf(buf, size, "mixed-size mode");
+    } else if (!strcmp(mode, "mig-only")) {
         snprintf(buf, size, "in use (only MIG-backed types offered)");
+    } else {
+        snprintf(buf, size, "%s", mode);
     }
 }
 
@@ -414,12 +422,12 @@ void report_types(
     for (size_t g = 0; g < h->ngpus; g++) {
         const struct inv_gpu *G = &h->gpus[g];
         size_t vfs, free_vfs;
-        gpu_vf_counts(h, g, &vfs, &free_vfs);
+        report_gpu_vf_counts(h, g, &vfs, &free_vfs);
         char hosts[512];
         rules_describe_residents(h, g, NULL, hosts, sizeof(hosts));
         fprintf(
             out, "%s%s  %s, %u MiB, vendor %04x, driver %s\n", g || nnv ? "\n" : "", G->bdf,
-            gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-"
+            report_gpu_model(h, g), G->fb_mib, G->vendor, G->driver[0] ? G->driver : "-"
         );
         if (vfs) {
             fprintf(out, "  SR-IOV: %zu of %zu VFs free (one vGPU per VF)\n", free_vfs, vfs);
@@ -530,11 +538,11 @@ static void status_json(FILE *out, const struct host_status *st) {
         char lock[128];
         lock_text(&st->cfg, h, g, lock, sizeof(lock));
         json_object_object_add(o, "pci", jstr(h->gpus[g].bdf));
-        json_object_object_add(o, "model", jstr(gpu_model(h, g)));
+        json_object_object_add(o, "model", jstr(report_gpu_model(h, g)));
         json_object_object_add(o, "framebuffer_mib", json_object_new_int64(h->gpus[g].fb_mib));
         json_object_object_add(o, "state", jstr(lock));
         size_t vfs, free_vfs;
-        gpu_vf_counts(h, g, &vfs, &free_vfs);
+        report_gpu_vf_counts(h, g, &vfs, &free_vfs);
         if (vfs) {
             json_object_object_add(o, "vfs", json_object_new_int64((int64_t)vfs));
             json_object_object_add(o, "vfs_free", json_object_new_int64((int64_t)free_vfs));
@@ -623,7 +631,7 @@ static size_t status_gpu_text(FILE *out, const struct host_status *st, size_t g)
     char lock[128];
     lock_text(&st->cfg, h, g, lock, sizeof(lock));
     size_t count = gpu_mdev_count(h, g), cap = 0, vfs, free_vfs, leftovers = 0;
-    gpu_vf_counts(h, g, &vfs, &free_vfs);
+    report_gpu_vf_counts(h, g, &vfs, &free_vfs);
     const struct inv_typedef *first = NULL;
     for (size_t m = 0; m < h->nmdevs && !first; m++) {
         if (h->mdevs[m].parent != NO_INDEX && h->parents[h->mdevs[m].parent].gpu == g) {
@@ -636,7 +644,7 @@ static size_t status_gpu_text(FILE *out, const struct host_status *st, size_t g)
     }
     fprintf(
         out, "%s%s  %s, %u MiB: %s\n", g || st->nnvidia ? "\n" : "", h->gpus[g].bdf,
-        gpu_model(h, g), h->gpus[g].fb_mib, lock
+        report_gpu_model(h, g), h->gpus[g].fb_mib, lock
     );
     if (count || cap) {
         char bar[64];

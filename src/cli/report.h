@@ -34,4 +34,19 @@ int report_config_check(
 /* A VM's tuning (t NULL: none). */
 void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json);
 
+/* metrics: Prometheus' text format of status' host model (st NULL: it could not be read) and
+ * doctor's verdict (rd NULL: none); up 0 says a part of the host could not be read. */
+void report_metrics(
+    FILE *out, const struct host_status *st, const struct readiness *rd, bool up, double now
+);
+
+/* Shared by the renderers. The GPU's model from its first named type ("P40"), "GPU" when none
+ * tells. */
+const char *report_gpu_model(const struct host *h, size_t gpu);
+/* The SR-IOV VFs of an mdev GPU, and how many of them host no mdev (0 and 0: no VFs). */
+void report_gpu_vf_counts(const struct host *h, size_t gpu, size_t *vfs, size_t *free_vfs);
+/* How a GPU on NVIDIA's vendor interface behaves, as the types a free VF may take now reveal
+ * it: "idle", "full", "equal-size" (*size_mib its size), "mixed-size" or "mig-only". */
+const char *report_iface_mode(const struct nvidia_gpu *g, unsigned *size_mib);
+
 #endif

@@ -6,7 +6,7 @@
 # the package into a fresh Debian 12 root made with debootstrap (cached as a tarball; when
 # debootstrap cannot run, the test fails: every check below needs that root), and runs the
 # installed files there: --version, types on a simulated host, the man page and the bash
-# completion. All 12 checks must run.
+# completion, and that the metrics timer ships disabled. All 14 checks must run.
 # Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -88,6 +88,12 @@ out=$(in_root bash -c 'source /usr/share/bash-completion/bash_completion;
 out=$(in_root man -l /usr/share/man/man8/pve-vgpu-hook.8.gz 2>&1 | head -20) &&
     grep -q 'HOOKSCRIPT CONTRACT' <<<"$(in_root zcat /usr/share/man/man8/pve-vgpu-hook.8.gz)" &&
     ok "man page" || bad "man page" "$out"
+# the metrics timer ships, and stays off until the admin enables it
+units=$(ls -d "$root"/{lib,usr/lib}/systemd/system/pve-vgpu-hook-metrics.{service,timer} 2>/dev/null | wc -l)
+[ "$units" -eq 2 ] && ok "installed the metrics service and timer" ||
+    bad "installed the metrics service and timer" "$units of 2 unit files"
+enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-metrics*' 2>/dev/null)
+[ -z "$enabled" ] && ok "metrics timer not enabled" || bad "metrics timer not enabled" "$enabled"
 # every check above ran: a count that shrinks means a check silently went away
-[ "$passed" -eq 12 ] || bad "all 12 checks ran" "only $passed passed"
+[ "$passed" -eq 14 ] || bad "all 14 checks ran" "only $passed passed"
 finish

@@ -37,14 +37,7 @@ static char *path_in(const char *rel) {
 static int setup(void **state) {
     (void)state;
     assert_int_equal(fh_create_p40_pair(FH), 0);
-    fh_write(FH, "sys/kernel/iommu_groups/0/type", "DMA\n");
-    fh_write(FH, "sys/module/nvidia_vgpu_vfio/refcnt", "2\n");
-    fh_write(FH, "proc/sys/kernel/osrelease", "6.8.12-4-pve\n");
-    fh_write(
-        FH, "lib/modules/6.8.12-4-pve/modules.dep",
-        "updates/dkms/nvidia-vgpu-vfio.ko: updates/dkms/nvidia.ko\nupdates/dkms/nvidia.ko:\n"
-    );
-    fh_write(FH, "proc/777/comm", "nvidia-vgpu-mgr\n");
+    assert_int_equal(fh_make_ready(FH), 0);
     return 0;
 }
 
