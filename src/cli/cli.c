@@ -118,7 +118,8 @@ static const struct command commands[] = {
      "Warnings go to stderr (pre-start: one line each; they never stop a start); --json\n"
      "gives them as {code, message} (codes: no-hookscript, hookscript-missing,\n"
      "hookscript-not-ours, x-vga-console, seabios-q35-licensing, cloned-smbios-uuid,\n"
-     "cloned-args-uuid) and a refusal's error with its code (mdev-type-name, else refused).\n"
+     "cloned-args-uuid; 'warning' for others) and a refusal's error with its code\n"
+     "(mdev-type-name, else refused).\n"
      "\n"
      "Example:\n"
      "  pve-vgpu-hook check 100\n"},
