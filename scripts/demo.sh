@@ -20,11 +20,21 @@ trap 'rm -rf "$work"' EXIT
 HOST=$work/host
 "$MK" "$HOST" --qemu-server 7.2-3 >/dev/null
 echo '{ "remove_wait_s": 1 }' >"$HOST/etc/pve/vgpu-hook.json"
-# `pve-vgpu-hook setup` on storage local, as an administrator would have run it
-printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n' >"$HOST/etc/pve/storage.cfg"
-mkdir -p "$HOST/var/lib/vz"
-PVE_VGPU_HOOK_ROOT=$HOST "$BIN" setup >/dev/null
-vmconf() { printf '%s\n' "$2" >"$HOST/etc/pve/nodes/pve1/qemu-server/$1.conf"; }
+# `pve-vgpu-hook setup` on storage local, as an administrator would have run it from the
+# installed binary: the snippet links to /usr/bin/pve-vgpu-hook (setup links the program it runs
+# as, which is this build here)
+install_hook() {
+    printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n' >"$1/etc/pve/storage.cfg"
+    mkdir -p "$1/var/lib/vz" "$1/usr/bin"
+    PVE_VGPU_HOOK_ROOT=$1 "$BIN" setup >/dev/null
+    cp "$BIN" "$1/usr/bin/pve-vgpu-hook"
+    ln -sfn /usr/bin/pve-vgpu-hook "$1/var/lib/vz/snippets/pve-vgpu-hook"
+}
+install_hook "$HOST"
+vmconf() {
+    printf '%s\nhookscript: local:snippets/pve-vgpu-hook\n' "$2" \
+        >"$HOST/etc/pve/nodes/pve1/qemu-server/$1.conf"
+}
 run() { LD_PRELOAD=$SO "$BIN" --root "$HOST" "$@"; }
 fail() { echo "demo: FAILED: $*" >&2; exit 1; }
 
@@ -133,11 +143,12 @@ echo; echo "== A newer host: an L40S on NVIDIA's vendor interface (kernel 6.8), 
 HOST2=$work/host2
 "$MK" "$HOST2" --p40 0000:06:00.0 --nvidia-iface 0000:81:00.0 4 --qemu-server 9.2.6 --ready >/dev/null
 run2() { LD_PRELOAD=$SO "$BIN" --root "$HOST2" "$@"; }
+install_hook "$HOST2"
 echo; echo "\$ pve-vgpu-hook types"
 run2 types >"$work/types2.txt"
 head -9 "$work/types2.txt" | sed 's/^/  /'
 echo "  ..."
-printf 'cores: 4\nhostpci0: 0000:81:00.4,mdev=nvidia-2\n' >"$HOST2/etc/pve/nodes/pve1/qemu-server/300.conf"
+printf 'cores: 4\nhookscript: local:snippets/pve-vgpu-hook\nhostpci0: 0000:81:00.4,mdev=nvidia-2\n' >"$HOST2/etc/pve/nodes/pve1/qemu-server/300.conf"
 echo; echo "VM 300: hostpci0: 0000:81:00.4,mdev=nvidia-2 (L40S-4Q on a VF)"
 echo "\$ pve-vgpu-hook check 300"
 run2 check 300 | sed 's/^/  /' || fail "VM 300 should start on the VF"

@@ -19,6 +19,7 @@ int err_set(struct pvh_err *e, int rc, const char *fmt, ...) {
         va_end(ap);
         e->code = rc;
         e->hint[0] = '\0';
+        e->reason = NULL;
     }
     return rc;
 }
@@ -50,21 +51,47 @@ void err_hint(struct pvh_err *e, const char *fmt, ...) {
     va_end(ap);
 }
 
-void warn_add(struct pvh_warnings *w, const char *fmt, ...) {
-    char buf[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    char **items = realloc(w->items, (w->n + 1) * sizeof(*items));
-    if (!items) {
+void err_reason(struct pvh_err *e, const char *reason) {
+    if (e) {
+        e->reason = reason;
+    }
+}
+
+static void warn_vadd(struct pvh_warnings *w, const char *code, const char *fmt, va_list ap) {
+    char *buf = NULL;
+    if (vasprintf(&buf, fmt, ap) < 0) {
         return; /* a lost warning is better than a failed start */
     }
-    w->items = items;
-    w->items[w->n] = strdup(buf);
-    if (w->items[w->n]) {
-        w->n++;
+    char **items = realloc(w->items, (w->n + 1) * sizeof(*items));
+    if (items) {
+        w->items = items;
     }
+    const char **codes = items ? realloc(w->codes, (w->n + 1) * sizeof(*codes)) : NULL;
+    if (!codes) {
+        free(buf);
+        return;
+    }
+    w->codes = codes;
+    w->items[w->n] = buf;
+    w->codes[w->n++] = code;
+}
+
+void warn_add(struct pvh_warnings *w, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    warn_vadd(w, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void warn_add_code(struct pvh_warnings *w, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    warn_vadd(w, code, fmt, ap);
+    va_end(ap);
+}
+
+const char *warn_code(const struct pvh_warnings *w, size_t i) {
+    return w->codes && w->codes[i] ? w->codes[i] : "warning";
 }
 
 void warn_free(struct pvh_warnings *w) {
@@ -72,7 +99,9 @@ void warn_free(struct pvh_warnings *w) {
         free(w->items[i]);
     }
     free(w->items);
+    free(w->codes);
     w->items = NULL;
+    w->codes = NULL;
     w->n = 0;
 }
 

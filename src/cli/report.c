@@ -615,6 +615,17 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(miss, mo);
     }
     json_object_object_add(root, "running_without_vgpu", miss);
+    json_object *hooks = json_object_new_array();
+    for (size_t i = 0; i < st->hookscripts.w.n; i++) {
+        json_object *ho = json_object_new_object();
+        json_object_object_add(
+            ho, "vmid", json_object_new_int64((int64_t)st->hookscripts.vmids[i])
+        );
+        json_object_object_add(ho, "code", jstr(warn_code(&st->hookscripts.w, i)));
+        json_object_object_add(ho, "message", jstr(st->hookscripts.w.items[i]));
+        json_object_array_add(hooks, ho);
+    }
+    json_object_object_add(root, "hookscript_problems", hooks);
     json_object *warn = json_object_new_array();
     for (size_t i = 0; i < h->warnings.n; i++) {
         json_object_array_add(warn, jstr(h->warnings.items[i]));
@@ -726,6 +737,15 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
             st->missing[i].vmid, st->missing[i].index, st->missing[i].type, st->missing[i].uuid
         );
     }
+    for (size_t i = 0; i < st->hookscripts.w.n; i++) {
+        if (i == 0) {
+            fprintf(out, "\nvGPU VMs whose start will not run pve-vgpu-hook:\n");
+        }
+        _cleanup_free_ char *m = str_escape_ctl(
+            st->hookscripts.w.items[i], strlen(st->hookscripts.w.items[i]), true
+        ); /* the hookscript value comes from a VM config */
+        fprintf(out, "  %s\n", m ? m : "(out of memory)");
+    }
 }
 
 /* ---------- check ---------- */
@@ -798,6 +818,16 @@ static json_object *check_items_json(int rc, const struct vm_plan *p) {
     return items;
 }
 
+/* Each warning as {code, message}: programs tell them apart by the code. */
+static void warnings_json(json_object *arr, const struct pvh_warnings *w) {
+    for (size_t i = 0; i < w->n; i++) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "code", jstr(warn_code(w, i)));
+        json_object_object_add(o, "message", jstr(w->items[i]));
+        json_object_array_add(arr, o);
+    }
+}
+
 static void check_json(
     FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
     const struct check_verdict *v
@@ -847,18 +877,15 @@ static void check_json(
     if (rc < 0 || p->settings_bad) {
         const struct pvh_err *why = rc < 0 ? e : &p->settings.err;
         json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", jstr(why->reason ? why->reason : "refused"));
         json_object_object_add(err, "message", jstr(why->msg));
         json_object_object_add(err, "hint", jstr(why->hint));
         json_object_object_add(o, "error", err);
     }
     add_settings_error(o, p->settings_bad, &p->settings);
     json_object *warn = json_object_new_array();
-    for (size_t i = 0; i < p->host.warnings.n; i++) {
-        json_object_array_add(warn, jstr(p->host.warnings.items[i]));
-    }
-    for (size_t i = 0; i < p->warnings.n; i++) {
-        json_object_array_add(warn, jstr(p->warnings.items[i]));
-    }
+    warnings_json(warn, &p->host.warnings);
+    warnings_json(warn, &p->warnings);
     json_object_object_add(o, "warnings", warn);
     print_json(out, o);
 }

@@ -509,10 +509,44 @@ static bool pcire(const char *s, size_t n) {
            hex_run(bus, 2, false) && bus[2] == ':' && hex_run(bus + 3, 2, false);
 }
 
+/* Proxmox's boolean words: the true ones first (PVE::JSONSchema's pve_verify_bool). */
+static const char *const pve_bool_words[] = {"1", "on", "yes", "true", "0", "off", "no", "false"};
+
 static bool parse_pve_bool(const char *v) {
-    static const char *const words[] = {"1", "on", "yes", "true", "0", "off", "no", "false"};
-    for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
-        if (!strcasecmp(v, words[i])) {
+    for (size_t i = 0; i < ARRAY_SIZE(pve_bool_words); i++) {
+        if (!strcasecmp(v, pve_bool_words[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+char *propstr_with(const char *value, const char *key, const char *newval) {
+    size_t kl = strlen(key);
+    const char *part = NULL;
+    for (const char *p = value; *p && !part; p += strcspn(p, ","), p += *p == ',') {
+        part = !strncmp(p, key, kl) && p[kl] == '=' ? p : NULL;
+    }
+    char *out = NULL;
+    int r;
+    if (!part) {
+        r = newval ? asprintf(&out, "%s%s%s=%s", value, *value ? "," : "", key, newval) : -1;
+        return r < 0 ? (newval ? NULL : strdup(value)) : out;
+    }
+    const char *end = part + strcspn(part, ",");
+    if (newval) {
+        r = asprintf(&out, "%.*s%s=%s%s", (int)(part - value), value, key, newval, end);
+    } else if (part == value) { /* the first part: drop it and the ',' after it */
+        r = asprintf(&out, "%s", *end ? end + 1 : end);
+    } else { /* drop the ',' before it */
+        r = asprintf(&out, "%.*s%s", (int)(part - value - 1), value, end);
+    }
+    return r < 0 ? NULL : out;
+}
+
+bool pve_bool_true(const char *v) {
+    for (size_t i = 0; v && i < 4; i++) {
+        if (!strcasecmp(v, pve_bool_words[i])) {
             return true;
         }
     }

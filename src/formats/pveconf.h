@@ -71,6 +71,12 @@ struct propstr {
 int propstr_parse(const char *s, const char *default_key, struct propstr *out, struct pvh_err *e);
 void propstr_free(struct propstr *p);
 const char *propstr_get(const struct propstr *p, const char *key);
+/* A property string with key's part (the first "key=...") replaced by "key=newval", or removed
+ * when newval is NULL; every other part kept byte for byte (malloc'ed; NULL: out of memory).
+ * Without such a part, newval is appended. */
+char *propstr_with(const char *value, const char *key, const char *newval);
+/* Is v a true value of Proxmox's boolean format (1, on, yes, true; any case)? */
+bool pve_bool_true(const char *v);
 
 /* One hostpciN entry that asks for a mediated device. */
 #define HOSTPCI_MAX 16     /* hostpci0..15, as qemu-server's $MAX_HOSTPCI_DEVICES */

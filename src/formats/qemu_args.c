@@ -1,5 +1,7 @@
 #include "qemu_args.h"
 
+#include "cleanup.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -177,6 +179,43 @@ int args_append_pair(const char *args, const char *opt, const char *value, char 
     return 0;
 }
 
+/* The last -uuid/--uuid (QEMU uses it): where its option word ends, its value word's raw span
+ * and unquoted copy (value NULL when it has none). */
+static int
+last_uuid(const char *args, const char **optend, const char **vs, const char **ve, char **value) {
+    struct words w;
+    if (words_init(&w, args) < 0) {
+        return -ENOMEM;
+    }
+    int r = 0;
+    while (r == 0 && next_word(&w)) {
+        if (strcmp(w.word, "-uuid") && strcmp(w.word, "--uuid")) {
+            continue;
+        }
+        *optend = w.p;
+        *vs = *ve = NULL;
+        free(*value);
+        *value = NULL;
+        if (next_word(&w)) {
+            *vs = w.start;
+            *ve = w.p;
+            r = (*value = strdup(w.word)) ? 0 : -ENOMEM;
+        }
+    }
+    words_free(&w);
+    return r;
+}
+
+int args_uuid(const char *args, char **out) {
+    const char *optend = NULL, *vs = NULL, *ve = NULL;
+    *out = NULL;
+    if (!args || !args_splittable(args)) {
+        return args ? -EINVAL : -ENOENT;
+    }
+    int r = last_uuid(args, &optend, &vs, &ve, out);
+    return r < 0 ? r : *out ? 0 : -ENOENT;
+}
+
 int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed) {
     *out = NULL;
     *changed = true;
@@ -186,27 +225,12 @@ int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed
     if (!args_splittable(args)) {
         return -EINVAL;
     }
-    struct words w;
-    if (words_init(&w, args) < 0) {
+    const char *optend = NULL, *vs = NULL, *ve = NULL;
+    _cleanup_free_ char *cur = NULL;
+    if (last_uuid(args, &optend, &vs, &ve, &cur) < 0) {
         return -ENOMEM;
     }
-    /* The last -uuid/--uuid wins in QEMU: find it, and its value word if any. */
-    const char *optend = NULL, *vs = NULL, *ve = NULL;
-    bool same = false;
-    while (next_word(&w)) {
-        if (strcmp(w.word, "-uuid") && strcmp(w.word, "--uuid")) {
-            continue;
-        }
-        optend = w.p;
-        vs = ve = NULL;
-        same = false;
-        if (next_word(&w)) {
-            vs = w.start;
-            ve = w.p;
-            same = !strcasecmp(w.word, uuid);
-        }
-    }
-    words_free(&w);
+    bool same = cur && !strcasecmp(cur, uuid);
     size_t need = strlen(args) + strlen(uuid) + 16;
     char *res = malloc(need);
     if (!res) {

@@ -15,6 +15,9 @@ bool args_splittable(const char *args);
  * *changed tells whether anything had to change. out is malloc'ed. -EINVAL when args cannot be
  * split (an edit could not be right). */
 int args_with_uuid(const char *args, const char *uuid, char **out, bool *changed);
+/* The value of the last -uuid (or --uuid) in args, the one QEMU uses (malloc'ed): 0; -ENOENT
+ * when there is none; -EINVAL when args cannot be split (Proxmox passes none of it then). */
+int args_uuid(const char *args, char **out);
 /* args with "opt value" appended as two words (after one blank). -EINVAL as above. */
 int args_append_pair(const char *args, const char *opt, const char *value, char **out);
 /* args without the first "opt value" word pair (and the blank before it); *found tells whether

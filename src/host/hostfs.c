@@ -361,6 +361,19 @@ int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *
     return 0;
 }
 
+int hostfs_same_file(const struct hostfs *fs, const char *a, const char *b) {
+    _cleanup_close_ int fa = open_rel(fs, a, O_PATH, 0);
+    _cleanup_close_ int fb = fa < 0 ? -1 : open_rel(fs, b, O_PATH, 0);
+    struct stat sa, sb;
+    if (fa < 0 || fb < 0) {
+        return fa < 0 ? fa : fb;
+    }
+    if (fstat(fa, &sa) < 0 || fstat(fb, &sb) < 0) {
+        return -errno;
+    }
+    return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int hostfs_exists(const struct hostfs *fs, const char *path) {
     int fd = open_rel(fs, path, O_PATH, 0);
     if (fd >= 0) {

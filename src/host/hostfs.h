@@ -55,6 +55,9 @@ int hostfs_exists(const struct hostfs *fs, const char *path);
 int hostfs_lexists(const struct hostfs *fs, const char *path);
 int hostfs_is_dir(const struct hostfs *fs, const char *path);
 int hostfs_stat(const struct hostfs *fs, const char *path, mode_t *mode, off_t *size);
+/* 1 when both paths are one file (links followed, within the root), 0 when not, -errno when
+ * either cannot be reached. */
+int hostfs_same_file(const struct hostfs *fs, const char *a, const char *b);
 
 /* A directory below the root, opened for the *_at() reads (cheaper path walks when many
  * files of one directory are read). Close with hostfs_dir_close(). */

@@ -9,6 +9,7 @@
 #define PVE_LOCAL_LINK "/etc/pve/local" /* -> nodes/<this node> */
 #define PVE_VM_CONF_DIR "/etc/pve/qemu-server"
 #define PVE_VM_CONF_FMT "/etc/pve/qemu-server/%lu.conf"
+#define PVE_NODES_DIR "/etc/pve/nodes"
 #define PVE_NODE_VM_CONF_FMT "/etc/pve/nodes/%s/qemu-server/%lu.conf"
 #define PVE_CT_CONF_FMT "/etc/pve/lxc/%lu.conf"
 #define PVE_STORAGE_CFG "/etc/pve/storage.cfg"
@@ -34,6 +35,7 @@
 #define VGPU_MGR_DROPIN_DIR "/etc/systemd/system/nvidia-vgpu-mgr.service.d"
 
 /* ours */
+#define PVH_INSTALLED_BINARY "/usr/bin/pve-vgpu-hook" /* what setup links snippets to */
 #define CONFIG_DEFAULT_PATH "/etc/pve/vgpu-hook.json"
 #define CONFIG_LOCK_DIR "/etc/pve/priv/lock/file-vgpu-hook_json" /* as cfs_lock_file names it */
 #define PCI_MAPPING_LOCK_DIR "/etc/pve/priv/lock/file-mapping_pci_cfg" /* Mapping::PCI's lock */

@@ -17,6 +17,7 @@ void admin_status_free(struct host_status *st) {
     free(st->missing);
     inventory_nvidia_gpus_free(st->nvidia, st->nnvidia);
     warn_free(&st->warnings);
+    hookscript_problems_free(&st->hookscripts);
     st->missing = NULL;
     st->nvidia = NULL;
 }
@@ -126,6 +127,9 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
     }
     inventory_read_vm_states(env->fs, st->host.mdevs, st->host.nmdevs);
     annotate_vf_users(env, st);
+    if (mistakes_node_hookscripts(env, &st->cfg, &st->hookscripts) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
     /* Running VMs of this node whose vGPU is not there. */
     struct hostfs_list l;
     if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) == 0) {

@@ -5,6 +5,7 @@
 #ifndef PVH_ADMIN_H
 #define PVH_ADMIN_H
 
+#include "mistakes.h"
 #include "plan.h"
 
 #include <stdbool.h>
@@ -28,6 +29,7 @@ struct host_status {
     struct nvidia_gpu *nvidia; /* GPUs on NVIDIA's vendor interface */
     size_t nnvidia;
     struct pvh_warnings warnings;
+    struct hookscript_problems hookscripts; /* vGPU VMs whose starts will not run this tool */
 };
 
 /* Everything `status` shows. */

@@ -5,6 +5,7 @@
 #include "hostpaths.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
+#include "mistakes.h"
 #include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
@@ -334,19 +335,6 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     return r;
 }
 
-static bool volid_valid(const char *v) {
-    const char *colon = strchr(v, ':');
-    if (!colon || colon == v || strncmp(colon + 1, "snippets/", 9) || !colon[10]) {
-        return false;
-    }
-    for (const char *p = v; *p; p++) {
-        if (!isalnum((unsigned char)*p) && !strchr(":/._+-", *p)) {
-            return false;
-        }
-    }
-    return !strstr(v, "..") && !strchr(colon + 10, '/');
-}
-
 /* The -uuid value for the VM: the mdev UUID, or its smbios1 uuid with uuid_source smbios. */
 static void uuid_value(const struct edit *ed, const char *mdev_uuid, char *out, size_t size) {
     if (ed->cfg.uuid_source != UUID_SOURCE_SMBIOS ||
@@ -460,26 +448,15 @@ static int check_type_here(
  * said so, but attach writes the config itself. */
 static void
 warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pvh_warnings *w) {
-    char path[PATH_MAX];
-    const char *colon = strchr(volid, ':');
-    _cleanup_free_ char *text = NULL;
-    _cleanup_free_ char *storage = strndup(volid, (size_t)(colon - volid));
-    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
-    struct storage_info st;
-    if (!storage ||
-        hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL) < 0 ||
-        sectioncfg_parse(text, true, &cfg) < 0 || storage_find(&cfg, storage, &st) < 0 ||
-        !st.path) {
-        warn_add(
-            w, "cannot check hookscript %s: no storage '%s' with a path in %s", volid,
-            storage ? storage : "?", PVE_STORAGE_CFG
-        );
-    } else if (str_fmt(path, sizeof(path), "%s/%s", st.path, colon + 1) == 0 && hostfs_exists(env->fs, path) < 0) {
+    char path[PATH_MAX], why[320];
+    if (hookscript_path(env->fs, volid, path, sizeof(path), why, sizeof(why)) < 0) {
+        warn_add(w, "cannot check hookscript %s: %s", volid, why);
+    } else if (hostfs_exists(env->fs, path) < 0) {
         warn_add(
             w,
             "hookscript %s (%s) does not exist yet, and Proxmox will refuse to start the "
-            "VM: run 'pve-vgpu-hook setup --storage %s' on every node",
-            volid, path, storage
+            "VM: run 'pve-vgpu-hook setup --storage %.*s' on every node",
+            volid, path, (int)strcspn(volid, ":"), volid
         );
     }
 }
@@ -611,7 +588,7 @@ validate_request(const struct attach_request *req, const char *hookscript, struc
         );
         return -EINVAL;
     }
-    if (!volid_valid(hookscript)) {
+    if (!hookscript_volid_valid(hookscript)) {
         err_set(e, -EINVAL, "'%s' is not a snippets volume id", hookscript);
         err_hint(e, "use the form STORAGE:snippets/FILE, e.g. %s", DEFAULT_HOOKSCRIPT);
         return -EINVAL;

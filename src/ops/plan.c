@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "debver.h"
 #include "hostpaths.h"
+#include "mistakes.h"
 #include "qemu_args.h"
 #include "readiness.h"
 #include "rules.h"
@@ -352,6 +353,9 @@ static int plan_items(
     size_t nitems = managed ? 1 : nhp;
     struct place_candidates cands[HOSTPCI_MAX] = {0};
     int r = resolve_items(env, p, hps, nitems, managed, cands, e);
+    if (r == 0 && !managed) {
+        r = mistakes_type_ids(p, hps, cands, nitems, e);
+    }
     struct placement pl = {
         .cfg = &p->cfg,
         .host = &p->host,
@@ -812,9 +816,10 @@ int plan_pre_start(
     if (!managed && nhp == 0) {
         return 0; /* nothing to do: no vGPU */
     }
-    if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0 ||
-        (r = check_vendor_iface(env, p, e)) < 0 || (r = plan_tuning(env, p, e)) < 0) {
-        return r;
+    if ((r = plan_items(env, p, hps, nhp, managed, e)) == 0 &&
+        (r = check_vendor_iface(env, p, e)) == 0 && (r = plan_tuning(env, p, e)) == 0) {
+        r = plan_uuid_args(env, p, managed != NULL, e);
     }
-    return plan_uuid_args(env, p, managed != NULL, e);
+    mistakes_plan(env, p); /* also beside a refusal: each is one more thing to fix */
+    return r;
 }

@@ -7,6 +7,8 @@
 #include "debver.h"
 #include "hostpaths.h"
 #include "inventory.h"
+#include "managed.h"
+#include "mistakes.h"
 #include "pveconf.h"
 #include "strutil.h"
 #include "vmstate.h"
@@ -390,6 +392,43 @@ int readiness_vgpu_unlock(const struct hostfs *fs, char **why, char **toml) {
     return found;
 }
 
+/* vGPU VMs of this node whose starts will not run this tool (status lists why, per VM). */
+static int check_vm_hookscripts(const struct hook_env *env, struct readiness *r) {
+    struct pvh_config cfg;
+    struct pvh_warnings w = {0};
+    struct config_error ce;
+    /* a bad file is its own problem */
+    bool have_cfg = config_load(env, CONFIG_USE_SHOW, &cfg, &w, &ce) == 0;
+    struct hookscript_problems hp;
+    int rc = mistakes_node_hookscripts(env, have_cfg ? &cfg : NULL, &hp);
+    if (have_cfg) {
+        config_free(&cfg);
+    }
+    warn_free(&w);
+    if (rc < 0 || hp.w.n == 0) {
+        return rc;
+    }
+    char vms[400] = "";
+    size_t shown = 0;
+    for (; shown < hp.w.n && strlen(vms) < sizeof(vms) - 48; shown++) {
+        str_append(
+            vms, sizeof(vms), "%sVM %lu (%s)", shown ? ", " : "", hp.vmids[shown],
+            warn_code(&hp.w, shown)
+        );
+    }
+    if (shown < hp.w.n) {
+        str_append(vms, sizeof(vms), " and %zu more", hp.w.n - shown);
+    }
+    rc = add_problem(
+        r, "vm-hookscript", "VMs",
+        "qm set VMID --hookscript " DEFAULT_HOOKSCRIPT " (after 'pve-vgpu-hook setup'); "
+        "'pve-vgpu-hook status' says what is wrong with each",
+        "%zu vGPU VM%s will not run pve-vgpu-hook at start: %s", hp.w.n, hp.w.n == 1 ? "" : "s", vms
+    );
+    hookscript_problems_free(&hp);
+    return rc;
+}
+
 int readiness_check(const struct hook_env *env, struct readiness *r) {
     memset(r, 0, sizeof(*r));
     node_name(env->fs, r->node, sizeof(r->node));
@@ -401,6 +440,9 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     }
     if (rc == 0) {
         rc = check_settings(env, r);
+    }
+    if (rc == 0) {
+        rc = check_vm_hookscripts(env, r);
     }
     return rc;
 }

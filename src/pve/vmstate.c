@@ -245,3 +245,71 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
     hostfs_list_free(&procs);
     return r;
 }
+
+/* vmconf_each's callback without a node, and vmconf_each_cluster's with one. */
+struct vmconf_walk {
+    int (*fn)(void *ctx, unsigned long vmid, const struct pveconf *conf);
+    int (*node_fn)(void *ctx, const char *node, unsigned long vmid, const struct pveconf *conf);
+    const char *node;
+    void *ctx;
+};
+
+static int vmconf_walk_dir(const struct hostfs *fs, const char *dir, const struct vmconf_walk *w) {
+    struct hostfs_list l;
+    int r = hostfs_list(fs, dir, &l);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; r == 0 && i < l.n; i++) {
+        char path[PATH_MAX], id[16];
+        size_t nl = strlen(l.names[i]);
+        unsigned long vmid;
+        _cleanup_free_ char *text = NULL;
+        size_t len;
+        _cleanup_(pveconf_freep) struct pveconf conf = {0};
+        if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
+            continue;
+        }
+        snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
+        if (!vmid_parse(id, &vmid) || str_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) < 0 ||
+            hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
+            pveconf_parse(text, len, &conf) < 0) {
+            continue;
+        }
+        r = w->fn ? w->fn(w->ctx, vmid, &conf) : w->node_fn(w->ctx, w->node, vmid, &conf);
+    }
+    hostfs_list_free(&l);
+    return r;
+}
+
+int vmconf_each(
+    const struct hostfs *fs, const char *dir,
+    int (*fn)(void *ctx, unsigned long vmid, const struct pveconf *conf), void *ctx
+) {
+    struct vmconf_walk w = {.fn = fn, .ctx = ctx};
+    return vmconf_walk_dir(fs, dir, &w);
+}
+
+int vmconf_each_cluster(
+    const struct hostfs *fs,
+    int (*fn)(void *ctx, const char *node, unsigned long vmid, const struct pveconf *conf),
+    void *ctx
+) {
+    struct hostfs_list nodes;
+    int r = hostfs_list(fs, PVE_NODES_DIR, &nodes);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; r == 0 && i < nodes.n; i++) {
+        char dir[PATH_MAX];
+        struct vmconf_walk w = {.node_fn = fn, .node = nodes.names[i], .ctx = ctx};
+        if (!node_name_valid(nodes.names[i]) ||
+            str_fmt(dir, sizeof(dir), PVE_NODES_DIR "/%s/qemu-server", nodes.names[i]) < 0) {
+            continue; /* a name Proxmox cannot have is no node: never a path */
+        }
+        r = vmconf_walk_dir(fs, dir, &w);
+        r = r == -ENOENT || r == -ENOTDIR ? 0 : r;
+    }
+    hostfs_list_free(&nodes);
+    return r;
+}

@@ -162,7 +162,7 @@ static void test_lifecycle(void **state) {
 
 static void test_short_id_and_second_vgpu(void **state) {
     (void)state;
-    vm(100, "hostpci0: 06:00.0,mdev=nvidia-46\nhostpci1: host=07:00.0,mdev=P40-4Q\n");
+    vm(100, "hostpci0: 06:00.0,mdev=nvidia-46\nhostpci1: host=07:00.0,mdev=nvidia-49\n");
     assert_int_equal(hook("100", "pre-start"), 0);
     assert_true(fh_exists(FH, DEV(GPU_A, U100)));
     assert_true(fh_exists(FH, DEV(GPU_B, U100_1)));

@@ -81,10 +81,11 @@ static void test_p40_equal_size(void **state) {
     );
     fh_run_vm(FH, 100, 4100);
     fh_run_vm(FH, 101, 4101);
-    fh_vmconf(FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
-    fh_vmconf(FH, 101, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
-    fh_vmconf(FH, 102, "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    fh_vmconf(FH, 100, FH_HOOKSCRIPT "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    fh_vmconf(FH, 101, FH_HOOKSCRIPT "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
+    fh_vmconf(FH, 102, FH_HOOKSCRIPT "hostpci0: 0000:06:00.0,mdev=nvidia-47\n");
     assert_int_equal(fh_make_ready(FH), 0);
+    assert_int_equal(fh_install_hookscript(FH), 0);
     char *before = fh_snapshot(FH);
     assert_int_equal(run("metrics"), 0);
     assert_host_unchanged(FH, before);
