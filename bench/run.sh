@@ -75,6 +75,7 @@ H=$work/h8
     on "$H"
     measure "types"        : -- "$BIN" types
     measure "types --json" : -- "$BIN" types --json
+    measure "types --dumpjson" : -- "$BIN" types --dumpjson
     measure "status"       : -- "$BIN" status
     measure "check 2000"   : -- "$BIN" check 2000
 )

@@ -477,7 +477,7 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* Options of an admin command: flags and one optional positional VMID. */
 struct cmd_opts {
-    bool json, dry_run;
+    bool json, dry_run, dumpjson;
     const char *parent;
     const char *vmid;
 };
@@ -495,6 +495,7 @@ enum {
     OPT_UNLOCK,
     OPT_CLEAR,
     OPT_OUTPUT,
+    OPT_DUMPJSON,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -541,8 +542,9 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         {"json", no_argument, NULL, OPT_JSON},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"parent", required_argument, NULL, OPT_PARENT},
+        {"dumpjson", no_argument, NULL, OPT_DUMPJSON},
     };
-    static const char letters[] = {'j', 'n', 'p'};
+    static const char letters[] = {'j', 'n', 'p', 'd'};
     struct option longopts[ARRAY_SIZE(all) + 1] = {{0}};
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -556,6 +558,7 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
     while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
         o->json |= c == OPT_JSON;
         o->dry_run |= c == OPT_DRY_RUN;
+        o->dumpjson |= c == OPT_DUMPJSON;
         o->parent = c == OPT_PARENT ? optarg : o->parent;
     }
     if (status) {
@@ -578,7 +581,7 @@ static int fail(const struct pvh_err *e) {
 
 static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
-    int r = parse_opts(argc, argv, "jp", &o, "types [--parent PCI] [--json]");
+    int r = parse_opts(argc, argv, "jpd", &o, "types [--parent PCI] [--json | --dumpjson]");
     if (r || (r = open_root(ctx))) {
         return r;
     }
@@ -589,8 +592,8 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct host h = {0};
     char parent[16] = "";
     struct config_error ce;
-    /* shown with the defaults, the error named (on stderr also with --json: mdevctl's array
-     * layout has no place for it) */
+    /* shown with the defaults, the error named on stderr (and in --json's settings_error;
+     * --dumpjson is mdevctl's array, which has no place for it) */
     bool settings_bad = config_load(&env, CONFIG_USE_SHOW, &cfg, &w, &ce) < 0;
     log_warnings(&w);
     warn_free(&w);
@@ -627,8 +630,10 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     if (r == 0) {
         log_warnings(&h.warnings);
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
+        enum report_format f = o.dumpjson ? REPORT_DUMPJSON : o.json ? REPORT_JSON : REPORT_TEXT;
         report_types(
-            o.json ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL, o.json
+            f ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL,
+            settings_bad ? &ce : NULL, f
         );
     }
     inventory_nvidia_gpus_free(nv, nnv);

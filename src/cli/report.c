@@ -245,9 +245,9 @@ static void json_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, const char *s
     fprintf(out, "%s]\n  }", g->free_vf.ncreatable ? "\n    " : "");
 }
 
-/* Streamed, not built as a json-c tree: on a large SR-IOV host that tree alone would take
- * several MiB. Layout and keys follow `mdevctl types --dumpjson`, then ours. */
-static void types_json(
+/* types --dumpjson. Streamed, not built as a json-c tree: on a large SR-IOV host that tree
+ * alone would take several MiB. Layout and keys follow `mdevctl types --dumpjson`, then ours. */
+static void types_dumpjson(
     FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
     size_t nnv, const char *only
 ) {
@@ -396,12 +396,165 @@ static void print_nvidia_gpu(FILE *out, const struct nvidia_gpu *g, bool gap) {
     }
 }
 
+static void
+lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *buf, size_t size);
+
+/* A GPU's mode as a code with its vGPU size and the sentence status prints beside it. */
+static void
+gpu_mode_json(json_object *o, const struct pvh_config *cfg, const struct host *h, size_t g) {
+    static const char *const codes[] = {
+        [GPU_MODE_IDLE] = "idle",
+        [GPU_MODE_EQUAL_SIZE] = "equal-size",
+        [GPU_MODE_MIXED_SIZE] = "mixed-size",
+    };
+    char text[128];
+    lock_text(cfg, h, g, text, sizeof(text));
+    unsigned size = rules_hosted_size(h, g, NULL);
+    json_object_object_add(o, "mode", jstr(codes[rules_gpu_mode(h, g, NULL)]));
+    json_object_object_add(o, "size_mib", size ? json_object_new_int64(size) : NULL);
+    json_object_object_add(o, "message", jstr(text));
+}
+
+/* What a VF of NVIDIA's vendor interface holds, as an object: its type and who has it. */
+static json_object *vf_use_json(const struct nvidia_gpu *g, const struct vf_holder *v) {
+    static const char *const states[] = {
+        [VM_NOT_OURS] = "leftover",
+        [VM_STOPPED] = "leftover",
+        [VM_RUNNING] = "running",
+        [VM_BUSY] = "busy",
+    };
+    char type[32], text[VF_USE_TEXT_MAX];
+    snprintf(type, sizeof(type), "nvidia-%u", v->type);
+    vf_use_text(g, v, text, sizeof(text));
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pci", jstr(v->bdf));
+    json_object_object_add(o, "type", jstr(type));
+    json_object_object_add(
+        o, "vmid", g->users_known && v->vmid ? json_object_new_int64((int64_t)v->vmid) : NULL
+    );
+    json_object_object_add(o, "state", g->users_known ? jstr(states[v->state]) : NULL);
+    json_object_object_add(o, "message", jstr(text));
+    return o;
+}
+
+/* A GPU on NVIDIA's vendor interface: the same object in types and status. */
+static json_object *vendor_gpu_json(const struct nvidia_gpu *nv) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "pci", jstr(nv->bdf));
+    json_object_object_add(o, "vfs", json_object_new_int64((int64_t)nv->nvfs));
+    json_object_object_add(o, "vfs_in_use", json_object_new_int64((int64_t)nv->nused));
+    unsigned size;
+    char text[64];
+    json_object_object_add(o, "mode", jstr(report_iface_mode(nv, &size)));
+    json_object_object_add(o, "size_mib", size ? json_object_new_int64(size) : NULL);
+    iface_mode(nv, text, sizeof(text));
+    json_object_object_add(o, "message", jstr(text));
+    json_object *used = json_object_new_array();
+    for (size_t i = 0; i < nv->nused; i++) {
+        json_object_array_add(used, vf_use_json(nv, &nv->used[i]));
+    }
+    json_object_object_add(o, "in_use", used);
+    json_object_object_add(o, "free_vf", nv->free_bdf[0] ? jstr(nv->free_bdf) : NULL);
+    json_object *cre = json_object_new_array();
+    for (size_t i = 0; i < nv->free_vf.ncreatable; i++) {
+        char id[32];
+        snprintf(id, sizeof(id), "nvidia-%u", nv->free_vf.creatable[i].id);
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "type", jstr(id));
+        json_object_object_add(t, "name", jstr(nv->free_vf.creatable[i].name));
+        unsigned mib = iface_type_mib(&nv->free_vf.creatable[i]);
+        json_object_object_add(t, "framebuffer_mib", mib ? json_object_new_int64(mib) : NULL);
+        json_object_array_add(cre, t);
+    }
+    json_object_object_add(o, "creatable_now", cre);
+    return o;
+}
+
+/* One type of a GPU, from the model the text view prints. */
+static json_object *gpu_type_json(const struct gpu_type *t) {
+    const struct inv_typedef *d = t->def;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "type", jstr(d->id));
+    json_object_object_add(o, "name", d->name[0] ? jstr(d->name) : NULL);
+    json_object_object_add(o, "short_name", d->info.named ? jstr(d->info.short_name) : NULL);
+    char series[2] = {d->info.series, '\0'};
+    json_object_object_add(o, "series", d->info.series ? jstr(series) : NULL);
+    json_object_object_add(
+        o, "framebuffer_mib", d->info.fb_mib ? json_object_new_int64(d->info.fb_mib) : NULL
+    );
+    json_object_object_add(
+        o, "max_instances",
+        d->info.max_instance ? json_object_new_int64(d->info.max_instance) : NULL
+    );
+    json_object_object_add(
+        o, "available", t->readable ? json_object_new_int64(t->available) : NULL
+    );
+    json_object_object_add(o, "mig_backed", json_object_new_boolean(d->info.mig));
+    json_object_object_add(o, "fits", json_object_new_boolean(t->fits));
+    json_object_object_add(
+        o, "reason", t->fits ? NULL : jstr(!t->policy_ok ? "policy" : "driver-none-available")
+    );
+    return o;
+}
+
+/* types --json: one object, per physical GPU, as the text view shows it. */
+static void types_json(
+    FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
+    size_t nnv, const struct config_error *settings
+) {
+    json_object *root = json_object_new_object();
+    json_object_object_add(root, "policy", jstr(policy_name(cfg->policy)));
+    json_object *gpus = json_object_new_array();
+    struct gpu_type *types = calloc(h->ndefs ? h->ndefs : 1, sizeof(*types));
+    for (size_t g = 0; types && g < h->ngpus; g++) {
+        json_object *o = json_object_new_object();
+        size_t vfs, free_vfs;
+        report_gpu_vf_counts(h, g, &vfs, &free_vfs);
+        json_object_object_add(o, "pci", jstr(h->gpus[g].bdf));
+        json_object_object_add(o, "model", jstr(report_gpu_model(h, g)));
+        json_object_object_add(o, "kind", jstr(vfs ? "sriov-mdev" : "mdev"));
+        json_object_object_add(o, "framebuffer_mib", json_object_new_int64(h->gpus[g].fb_mib));
+        json_object_object_add(o, "vfs", vfs ? json_object_new_int64((int64_t)vfs) : NULL);
+        json_object_object_add(
+            o, "vfs_free", vfs ? json_object_new_int64((int64_t)free_vfs) : NULL
+        );
+        gpu_mode_json(o, cfg, h, g);
+        size_t n = gpu_types(cfg, h, g, types, h->ndefs);
+        qsort(types, n, sizeof(*types), cmp_gpu_type);
+        json_object *list = json_object_new_array();
+        for (size_t k = 0; k < n; k++) {
+            json_object_array_add(list, gpu_type_json(&types[k]));
+        }
+        json_object_object_add(o, "types", list);
+        json_object_array_add(gpus, o);
+    }
+    free(types);
+    json_object_object_add(root, "gpus", gpus);
+    json_object *vend = json_object_new_array();
+    for (size_t g = 0; g < nnv; g++) {
+        json_object_array_add(vend, vendor_gpu_json(&nv[g]));
+    }
+    json_object_object_add(root, "vendor_interface_gpus", vend);
+    json_object *warn = json_object_new_array();
+    for (size_t i = 0; i < h->warnings.n; i++) {
+        json_object_array_add(warn, jstr(h->warnings.items[i]));
+    }
+    json_object_object_add(root, "warnings", warn);
+    add_settings_error(root, settings != NULL, settings);
+    print_json(out, root);
+}
+
 void report_types(
     FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
-    size_t nnv, const char *only_parent, bool json
+    size_t nnv, const char *only_parent, const struct config_error *settings,
+    enum report_format format
 ) {
-    if (json) {
-        types_json(out, cfg, h, nv, nnv, only_parent);
+    if (format == REPORT_DUMPJSON) {
+        types_dumpjson(out, cfg, h, nv, nnv, only_parent);
+        return;
+    }
+    if (format == REPORT_JSON) {
+        types_json(out, cfg, h, nv, nnv, settings);
         return;
     }
     for (size_t g = 0; g < nnv; g++) {
@@ -535,18 +688,17 @@ static void status_json(FILE *out, const struct host_status *st) {
     json_object *gpus = json_object_new_array();
     for (size_t g = 0; g < h->ngpus; g++) {
         json_object *o = json_object_new_object();
-        char lock[128];
-        lock_text(&st->cfg, h, g, lock, sizeof(lock));
         json_object_object_add(o, "pci", jstr(h->gpus[g].bdf));
         json_object_object_add(o, "model", jstr(report_gpu_model(h, g)));
         json_object_object_add(o, "framebuffer_mib", json_object_new_int64(h->gpus[g].fb_mib));
-        json_object_object_add(o, "state", jstr(lock));
+        gpu_mode_json(o, &st->cfg, h, g);
         size_t vfs, free_vfs;
         report_gpu_vf_counts(h, g, &vfs, &free_vfs);
-        if (vfs) {
-            json_object_object_add(o, "vfs", json_object_new_int64((int64_t)vfs));
-            json_object_object_add(o, "vfs_free", json_object_new_int64((int64_t)free_vfs));
-        }
+        json_object_object_add(o, "kind", jstr(vfs ? "sriov-mdev" : "mdev"));
+        json_object_object_add(o, "vfs", vfs ? json_object_new_int64((int64_t)vfs) : NULL);
+        json_object_object_add(
+            o, "vfs_free", vfs ? json_object_new_int64((int64_t)free_vfs) : NULL
+        );
         json_object *list = json_object_new_array();
         for (size_t m = 0; m < h->nmdevs; m++) {
             const struct inv_mdev *md = &h->mdevs[m];
@@ -575,34 +727,7 @@ static void status_json(FILE *out, const struct host_status *st) {
     json_object_object_add(root, "gpus", gpus);
     json_object *vend = json_object_new_array();
     for (size_t g = 0; g < st->nnvidia; g++) {
-        const struct nvidia_gpu *nv = &st->nvidia[g];
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "pci", jstr(nv->bdf));
-        json_object_object_add(o, "vfs", json_object_new_int64((int64_t)nv->nvfs));
-        json_object_object_add(o, "vfs_in_use", json_object_new_int64((int64_t)nv->nused));
-        char mode[64];
-        iface_mode(nv, mode, sizeof(mode));
-        json_object_object_add(o, "state", jstr(mode));
-        json_object *used = json_object_new_array();
-        for (size_t i = 0; i < nv->nused; i++) {
-            char use[VF_USE_TEXT_MAX];
-            vf_use_text(nv, &nv->used[i], use, sizeof(use));
-            json_object_array_add(used, jstr(use));
-        }
-        json_object_object_add(o, "in_use", used);
-        json_object *cre = json_object_new_array();
-        for (size_t i = 0; i < nv->free_vf.ncreatable; i++) {
-            char id[32];
-            snprintf(id, sizeof(id), "nvidia-%u", nv->free_vf.creatable[i].id);
-            json_object *t = json_object_new_object();
-            json_object_object_add(t, "type", jstr(id));
-            json_object_object_add(t, "name", jstr(nv->free_vf.creatable[i].name));
-            unsigned mib = iface_type_mib(&nv->free_vf.creatable[i]);
-            json_object_object_add(t, "framebuffer_mib", mib ? json_object_new_int64(mib) : NULL);
-            json_object_array_add(cre, t);
-        }
-        json_object_object_add(o, "creatable_now", cre);
-        json_object_array_add(vend, o);
+        json_object_array_add(vend, vendor_gpu_json(&st->nvidia[g]));
     }
     json_object_object_add(root, "vendor_interface_gpus", vend);
     json_object *miss = json_object_new_array();
@@ -1012,91 +1137,107 @@ static const char *cleanup_verdict(const struct cleanup_item *it) {
     return (it->is_vf ? vf_verdict_names : verdict_names)[it->verdict];
 }
 
+/* One item's line, as the text prints it and the JSON's message holds it. */
+static void cleanup_text(const struct cleanup_item *it, char *buf, size_t size) {
+    static const char *const why[] = {
+        [CLEAN_KEPT_RUNNING] = ": its VM is running",
+        [CLEAN_KEPT_BUSY] = ": Proxmox holds its VM's lock (starting or stopping)",
+        [CLEAN_NOT_OURS] = ": not a VMID UUID, not ours to remove",
+        [CLEAN_FAILED] = ": ",
+    };
+    const char *because = why[it->verdict] ? why[it->verdict] : "";
+    const char *err = it->verdict == CLEAN_FAILED ? strerror(-it->err) : "";
+    if (it->is_vf) {
+        char vm[32] = "";
+        if (it->vf.vmid) {
+            snprintf(vm, sizeof(vm), ", VM %lu", it->vf.vmid);
+        }
+        str_msg(
+            buf, size, "%s the type of VF %s (nvidia-%u%s)%s%s", cleanup_verdict(it), it->vf.bdf,
+            it->vf.type, vm, because, err
+        );
+        return;
+    }
+    char owner[32] = "";
+    if (it->mdev.owned) {
+        snprintf(owner, sizeof(owner), "VM %lu, ", it->mdev.vmid);
+    }
+    str_msg(
+        buf, size, "%s %s (%s%s on %s)%s%s", cleanup_verdict(it), it->mdev.uuid, owner,
+        it->mdev.type_id, it->mdev.parent_bdf, because, err
+    );
+}
+
+static bool cleanup_acts(const struct cleanup_item *it) {
+    return it->verdict == CLEAN_REMOVED || it->verdict == CLEAN_WOULD_REMOVE;
+}
+
+/* An item as an object: what it is, the action, the result as a code, the line as message. */
+static json_object *cleanup_item_json(const struct cleanup_item *it) {
+    static const char *const results[] = {
+        [CLEAN_REMOVED] = "removed",           [CLEAN_WOULD_REMOVE] = "would-remove",
+        [CLEAN_KEPT_RUNNING] = "kept-running", [CLEAN_KEPT_BUSY] = "kept-busy",
+        [CLEAN_NOT_OURS] = "ignored",          [CLEAN_FAILED] = "failed",
+    };
+    static const char *const vf_results[] = {
+        [CLEAN_REMOVED] = "reset",
+        [CLEAN_WOULD_REMOVE] = "would-reset",
+        [CLEAN_KEPT_RUNNING] = "kept-running",
+        [CLEAN_KEPT_BUSY] = "kept-busy",
+        [CLEAN_NOT_OURS] = "ignored",
+        [CLEAN_FAILED] = "failed",
+    };
+    json_object *o = json_object_new_object();
+    char type[32], line[512];
+    unsigned long vmid = it->is_vf ? it->vf.vmid : it->mdev.owned ? it->mdev.vmid : 0;
+    snprintf(type, sizeof(type), "nvidia-%u", it->vf.type);
+    json_object_object_add(o, "kind", jstr(it->is_vf ? "vf-type" : "mdev"));
+    json_object_object_add(o, "uuid", it->is_vf ? NULL : jstr(it->mdev.uuid));
+    json_object_object_add(o, "pci", jstr(it->is_vf ? it->vf.bdf : it->mdev.parent_bdf));
+    json_object_object_add(o, "type", jstr(it->is_vf ? type : it->mdev.type_id));
+    json_object_object_add(o, "vmid", vmid ? json_object_new_int64((int64_t)vmid) : NULL);
+    json_object_object_add(o, "action", jstr(it->is_vf ? "reset-type" : "remove"));
+    json_object_object_add(o, "result", jstr((it->is_vf ? vf_results : results)[it->verdict]));
+    cleanup_text(it, line, sizeof(line));
+    json_object_object_add(o, "message", jstr(line));
+    json_object_object_add(
+        o, "error", it->verdict == CLEAN_FAILED ? jstr(strerror(-it->err)) : NULL
+    );
+    return o;
+}
+
+static void cleanup_json(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run) {
+    json_object *root = json_object_new_object();
+    json_object *arr = json_object_new_array();
+    size_t acted = 0, failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object_array_add(arr, cleanup_item_json(&items[i]));
+        acted += cleanup_acts(&items[i]);
+        failed += items[i].verdict == CLEAN_FAILED;
+    }
+    json_object_object_add(root, "dry_run", json_object_new_boolean(dry_run));
+    json_object_object_add(root, "items", arr);
+    json_object_object_add(
+        root, dry_run ? "would_act" : "acted", json_object_new_int64((int64_t)acted)
+    );
+    json_object_object_add(root, "failed", json_object_new_int64((int64_t)failed));
+    print_json(out, root);
+}
+
 void report_cleanup(
     FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json
 ) {
     if (json) {
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < n; i++) {
-            json_object *o = json_object_new_object();
-            if (items[i].is_vf) {
-                char type[32];
-                snprintf(type, sizeof(type), "nvidia-%u", items[i].vf.type);
-                json_object_object_add(o, "vf", jstr(items[i].vf.bdf));
-                json_object_object_add(o, "type", jstr(type));
-                json_object_object_add(
-                    o, "vmid",
-                    items[i].vf.vmid ? json_object_new_int64((int64_t)items[i].vf.vmid) : NULL
-                );
-                json_object_object_add(o, "result", jstr(cleanup_verdict(&items[i])));
-                if (items[i].verdict == CLEAN_FAILED) {
-                    json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
-                }
-                json_object_array_add(arr, o);
-                continue;
-            }
-            json_object_object_add(o, "uuid", jstr(items[i].mdev.uuid));
-            json_object_object_add(o, "type", jstr(items[i].mdev.type_id));
-            json_object_object_add(o, "parent", jstr(items[i].mdev.parent_bdf));
-            json_object_object_add(
-                o, "vmid",
-                items[i].mdev.owned ? json_object_new_int64((int64_t)items[i].mdev.vmid) : NULL
-            );
-            json_object_object_add(o, "result", jstr(cleanup_verdict(&items[i])));
-            if (items[i].verdict == CLEAN_FAILED) {
-                json_object_object_add(o, "error", jstr(strerror(-items[i].err)));
-            }
-            json_object_array_add(arr, o);
-        }
-        print_json(out, arr);
+        cleanup_json(out, items, n, dry_run);
         return;
     }
-    size_t acted = 0;
+    size_t acted = 0, vf_acted = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct cleanup_item *it = &items[i];
-        const char *why = "";
-        char owner[32] = "";
-        if (it->mdev.owned) {
-            snprintf(owner, sizeof(owner), "VM %lu, ", it->mdev.vmid);
-        }
-        switch (it->verdict) {
-        case CLEAN_KEPT_RUNNING:
-            why = ": its VM is running";
-            break;
-        case CLEAN_KEPT_BUSY:
-            why = ": Proxmox holds its VM's lock (starting or stopping)";
-            break;
-        case CLEAN_NOT_OURS:
-            why = ": not a VMID UUID, not ours to remove";
-            break;
-        case CLEAN_FAILED:
-            why = ": ";
-            break;
-        default:
-            acted++;
-            break;
-        }
-        if (it->is_vf) {
-            char vm[32] = "";
-            if (it->vf.vmid) {
-                snprintf(vm, sizeof(vm), ", VM %lu", it->vf.vmid);
-            }
-            fprintf(
-                out, "%s the type of VF %s (nvidia-%u%s)%s%s\n", cleanup_verdict(it), it->vf.bdf,
-                it->vf.type, vm, why, it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
-            );
-            continue;
-        }
-        fprintf(
-            out, "%s %s (%s%s on %s)%s%s\n", cleanup_verdict(it), it->mdev.uuid, owner,
-            it->mdev.type_id, it->mdev.parent_bdf, why,
-            it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
-        );
-    }
-    size_t vf_acted = 0;
-    for (size_t i = 0; i < n; i++) {
-        vf_acted += items[i].is_vf &&
-                    (items[i].verdict == CLEAN_REMOVED || items[i].verdict == CLEAN_WOULD_REMOVE);
+        char line[512];
+        cleanup_text(&items[i], line, sizeof(line));
+        fprintf(out, "%s\n", line);
+        acted += cleanup_acts(&items[i]);
+        vf_acted += items[i].is_vf && cleanup_acts(&items[i]);
     }
     if (acted == 0) {
         fprintf(out, "no leftover mdevs%s\n", n ? " to remove" : "");

@@ -11,9 +11,15 @@
 
 /* only_parent: NULL for all parents, else limit JSON to that parent (text shows its GPU). */
 /* nv: GPUs on NVIDIA's vendor interface (text only: they are no mdev parents for mdevctl). */
+enum report_format {
+    REPORT_TEXT,
+    REPORT_JSON,     /* our object */
+    REPORT_DUMPJSON, /* types: mdevctl's `types --dumpjson` array */
+};
 void report_types(
     FILE *out, const struct pvh_config *cfg, const struct host *h, const struct nvidia_gpu *nv,
-    size_t nnv, const char *only_parent, bool json
+    size_t nnv, const char *only_parent, const struct config_error *settings,
+    enum report_format format
 );
 void report_status(FILE *out, const struct host_status *st, bool json);
 /* rc: hook_plan's result; e its error. Returns the exit status. */

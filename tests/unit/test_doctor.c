@@ -214,8 +214,10 @@ static void test_vf_types_left_set(void **state) {
     /* the JSON says what the text says: a VF's type is reset, not removed */
     assert_int_equal(run(NULL, "cleanup", "--dry-run", "--json"), 0);
     assert_contains(
-        R.out, "\"vf\": \"0000:81:00.6\",\n    \"type\": \"nvidia-1414\",\n    \"vmid\": null,\n   "
-               " \"result\": \"would reset\""
+        R.out, "\"kind\": \"vf-type\",\n      \"uuid\": null,\n      \"pci\": \"0000:81:00.6\",\n"
+               "      \"type\": \"nvidia-1414\",\n      \"vmid\": null,\n"
+               "      \"action\": \"reset-type\",\n      \"result\": \"would-reset\",\n"
+               "      \"message\": \"would reset the type of VF 0000:81:00.6 (nvidia-1414)\""
     );
     assert_not_contains(R.out, "would remove");
     before = fh_snapshot(FH);
@@ -230,7 +232,8 @@ static void test_vf_types_left_set(void **state) {
     assert_string_equal(t, "1414\n");
     free(t);
     assert_int_equal(run(NULL, "cleanup", "--json"), 0);
-    assert_contains(R.out, "\"vf\": \"0000:81:00.5\"");
+    assert_contains(R.out, "\"pci\": \"0000:81:00.5\"");
+    assert_contains(R.out, "\"result\": \"kept-busy\"");
     /* status says who has each VF */
     assert_int_equal(run(NULL, "status"), 0);
     assert_contains(R.out, "0000:81:00.4 nvidia-1414 (VM 100)");
@@ -275,8 +278,8 @@ static void test_vendor_views(void **state) {
     );
     assert_int_equal(run(NULL, "status"), 0);
     assert_contains(R.out, "equal-size mode, 2048 MiB vGPUs; VFs in use: 1 of 2");
-    /* types --json: the free VF, as an mdev parent would be, with what it can take now */
-    assert_int_equal(run(NULL, "types", "--json"), 0);
+    /* types --dumpjson: the free VF, as an mdev parent would be, with what it can take now */
+    assert_int_equal(run(NULL, "types", "--dumpjson"), 0);
     assert_contains(
         R.out, "\"0000:81:00.5\": [\n      {\n        \"nvidia-1\": {\n"
                "          \"available_instances\": 1,\n"
@@ -293,8 +296,13 @@ static void test_vendor_views(void **state) {
         "ID : vGPU Name\n1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"
     );
     assert_int_equal(run(NULL, "status", "--json"), 0);
-    assert_contains(R.out, "\"state\": \"mixed-size mode\"");
+    assert_contains(R.out, "\"mode\": \"mixed-size\"");
+    assert_contains(R.out, "\"message\": \"mixed-size mode\"");
     assert_contains(R.out, "\"framebuffer_mib\": 4096");
+    /* a VF in use is an object, never a sentence */
+    assert_contains(
+        R.out, "\"pci\": \"0000:81:00.4\",\n          \"type\": \"nvidia-1\",\n          \"vmid\""
+    );
 }
 
 /* status lists every VF that holds a type, however many (an L40S has 32, newer GPUs more),

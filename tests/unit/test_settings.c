@@ -136,9 +136,13 @@ static void test_display_commands_json(void **state) {
     fh_write(FH, LIVE, BAD_VALUE);
     assert_int_equal(run("status", "--json"), 1);
     assert_settings_error(R.out, 2, 3, "remove_wait_s");
-    /* types --json is mdevctl's array: the error goes to stderr */
     assert_int_equal(run("types", "--json"), 1);
+    assert_settings_error(R.out, 2, 3, "remove_wait_s");
+    assert_contains(R.out, "\"type\": \"nvidia-46\"");
+    /* types --dumpjson is mdevctl's array: the error goes to stderr only */
+    assert_int_equal(run("types", "--dumpjson"), 1);
     assert_contains(R.out, "\"nvidia-46\"");
+    assert_not_contains(R.out, "settings_error");
     assert_contains(R.err, BAD_VALUE_AT);
 }
 

@@ -233,8 +233,8 @@ expect s10-doctor 1 "nvidia-vgpu-mgr is not running"
 run $H doctor --json
 expect s10-doctor-json 1 "\"nvidia_gpus\": 3" "\"check\": \"vgpu-mgr-down\""
 
-# ---- 8. types --json next to mdevctl's (compared on the host), with one vGPU active
-echo JSON-OURS-BEGIN; $H types --json; echo JSON-OURS-END
+# ---- 8. types --dumpjson next to mdevctl's (compared on the host), with one vGPU active
+echo JSON-OURS-BEGIN; $H types --dumpjson; echo JSON-OURS-END
 if command -v mdevctl >/dev/null; then
     echo JSON-MDEVCTL-BEGIN; mdevctl types --dumpjson; echo JSON-MDEVCTL-END
 fi
