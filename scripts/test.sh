@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # the agreement tests, QEMU and busybox for the kernel test, the Debian tools for the package,
 # promtool (Debian's prometheus) for the metrics test
 scripts/deps.sh mdevctl qemu-system-x86 busybox-static cpio libelf1 \
-    debhelper dpkg-dev lintian debootstrap fakeroot clang-format clang prometheus
+    debhelper dpkg-dev lintian debootstrap fakeroot clang-format clang prometheus python3-jsonschema
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 for variant in build:OFF build-asan:ON; do

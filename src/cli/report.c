@@ -875,6 +875,13 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
 
 /* ---------- check ---------- */
 
+static const char *action_code(enum mdev_action a) {
+    return a == ACT_REUSE     ? "reuse"
+           : a == ACT_REPLACE ? "replace"
+           : a == ACT_PROXMOX ? "proxmox-sets-type"
+                              : "create";
+}
+
 static const char *action_name(enum mdev_action a) {
     return a == ACT_REUSE     ? "reuse"
            : a == ACT_REPLACE ? "replace"
@@ -895,6 +902,7 @@ struct check_verdict {
     bool refuse_once; /* args must gain -uuid first: this start fails, the next works */
     int status;       /* the exit status: 0 would start */
     const char *text;
+    const char *code; /* the same, for programs */
 };
 
 static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
@@ -906,6 +914,11 @@ static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
              : p->n == 0               ? "no vGPU"
              : v.refuse_once           ? "refused once: args needs -uuid"
                                        : "would start";
+    v.code = rc < 0 || p->settings_bad ? "refused"
+             : rc > 0                  ? "not-a-vm"
+             : p->n == 0               ? "no-vgpu"
+             : v.refuse_once           ? "refused-once"
+                                       : "start";
     return v;
 }
 
@@ -937,7 +950,7 @@ static json_object *check_items_json(int rc, const struct vm_plan *p) {
         json_object_object_add(
             io, "parent", jstr(it->parent == NO_INDEX ? it->vf : p->host.parents[it->parent].bdf)
         );
-        json_object_object_add(io, "action", jstr(action_name(it->action)));
+        json_object_object_add(io, "action", jstr(action_code(it->action)));
         json_object_array_add(items, io);
     }
     return items;
@@ -960,12 +973,21 @@ static void check_json(
     json_object *o = json_object_new_object();
     json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
     json_object_object_add(o, "would_start", json_object_new_boolean(v->status == 0));
-    json_object_object_add(o, "verdict", jstr(v->text));
+    json_object_object_add(o, "verdict", jstr(v->code));
+    json_object_object_add(o, "message", jstr(v->text));
     json_object_object_add(o, "mdevs", check_items_json(rc, p));
     json_object *rec = json_object_new_array();
     for (size_t m = 0; rc == 0 && p->reclaim && m < p->host.nmdevs; m++) {
+        const struct inv_mdev *md = &p->host.mdevs[m];
         if (p->reclaim[m]) {
-            json_object_array_add(rec, jstr(p->host.mdevs[m].uuid));
+            json_object *lo = json_object_new_object();
+            json_object_object_add(lo, "uuid", jstr(md->uuid));
+            json_object_object_add(lo, "pci", jstr(md->parent_bdf));
+            json_object_object_add(lo, "type", jstr(md->type_id));
+            json_object_object_add(
+                lo, "vmid", md->owned ? json_object_new_int64((int64_t)md->vmid) : NULL
+            );
+            json_object_array_add(rec, lo);
         }
     }
     json_object_object_add(o, "remove_leftovers", rec);

@@ -79,7 +79,8 @@ out=$(in_root /usr/bin/pve-vgpu-hook --version 2>&1) &&
 out=$(in_root /usr/bin/pve-vgpu-hook --root "$fixture" types 2>&1) &&
     grep -q 'nvidia-46    GRID P40-1Q' <<<"$out" && ok "types --root fixture" || bad "types --root fixture" "$out"
 for f in /usr/share/man/man8/pve-vgpu-hook.8.gz /usr/share/bash-completion/completions/pve-vgpu-hook \
-    /usr/share/doc/pve-vgpu-hook/examples/vgpu-hook.json /usr/share/doc/pve-vgpu-hook/README.md.gz; do
+    /usr/share/doc/pve-vgpu-hook/examples/vgpu-hook.json /usr/share/doc/pve-vgpu-hook/README.md.gz \
+    /usr/share/pve-vgpu-hook/json/check.schema.json /usr/share/pve-vgpu-hook/json/types.schema.json; do
     [ -s "$root$f" ] && ok "installed $f" || bad "installed $f" "missing"
 done
 out=$(in_root bash -c 'source /usr/share/bash-completion/bash_completion;

@@ -83,7 +83,7 @@ static int run_phase(const char *const *env, const char *vmid, const char *phase
         for (size_t i = 0; R.status == 0 && i < json_object_array_length(mdevs); i++) {
             json_object *m = json_object_array_get_idx(mdevs, i), *u, *p, *act;
             json_object_object_get_ex(m, "action", &act);
-            if (strstr(json_object_get_string(act), "Proxmox")) {
+            if (!strcmp(json_object_get_string(act), "proxmox-sets-type")) {
                 continue; /* NVIDIA's vendor interface: no mdev of ours */
             }
             json_object_object_get_ex(m, "uuid", &u);
