@@ -69,16 +69,16 @@ static int await_room(
     return -ENOSPC;
 }
 
-/* Reclaim leftovers, replace, create; on failure remove what this run created. */
-static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+/* Remove the leftovers the plan reclaims; *removed tells whether any was. */
+static int
+reclaim_leftovers(const struct hook_env *env, struct vm_plan *p, bool *removed, struct pvh_err *e) {
     struct host *h = &p->host;
     int r = 0;
-    bool removed = false;
     for (size_t m = 0; m < h->nmdevs; m++) {
         if (!p->reclaim[m]) {
             continue;
         }
-        removed = true;
+        *removed = true;
         const struct inv_mdev *md = &h->mdevs[m];
         if ((r = mdev_remove(env->fs, md->uuid)) < 0) {
             err_set(
@@ -101,6 +101,17 @@ static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pv
                 md->uuid, md->vmid, md->type_id, md->parent_bdf
             );
         }
+    }
+    return 0;
+}
+
+/* Reclaim leftovers, replace, create; on failure remove what this run created. */
+static int execute_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    struct host *h = &p->host;
+    bool removed = false;
+    int r = reclaim_leftovers(env, p, &removed, e);
+    if (r < 0) {
+        return r;
     }
     size_t done;
     for (done = 0; done < p->n; done++) {

@@ -243,6 +243,20 @@ warn_stale_copies(struct edit *ed, const char *path, const struct hostfs_txn_rep
     );
 }
 
+/* The files a change leaves as they are but whose locks it holds (NULL: changed, or not
+ * locked): copies earlier changes left beside them are removed too. */
+static void sweep_unchanged(
+    struct edit *ed, const struct hostfs_change *vmconf, const struct hostfs_change *mapping
+) {
+    const struct hostfs_change *unchanged[] = {vmconf, ed->map_locked ? mapping : NULL};
+    for (size_t i = 0; i < 2; i++) {
+        struct hostfs_txn_report one = {0};
+        if (unchanged[i] && hostfs_sweep_stale(unchanged[i]->fs, unchanged[i]->path, &one) == 0) {
+            warn_stale_copies(ed, unchanged[i]->path, &one);
+        }
+    }
+}
+
 /* Write both files, all or nothing as far as the host lets us: the record of what we own is
  * written first by attach (record_first) and removed last by detach, so that a crash between
  * the two renames leaves a state that running the same command again completes. */
@@ -307,14 +321,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     struct hostfs_txn_report rep;
     int r = hostfs_replace_files(changes, n, &rep);
     warn_stale_copies(ed, rep.stale ? changes[rep.stale_at].path : NULL, &rep);
-    /* the files this change leaves as they are, but whose locks it holds */
-    const struct hostfs_change *unchanged[] = {
-        conf_changed ? NULL : &vmconf, ed->map_locked && !ed->map_change ? &mapping : NULL};
-    for (size_t i = 0; r == 0 && i < 2; i++) {
-        struct hostfs_txn_report one = {0};
-        if (unchanged[i] && hostfs_sweep_stale(unchanged[i]->fs, unchanged[i]->path, &one) == 0) {
-            warn_stale_copies(ed, unchanged[i]->path, &one);
-        }
+    if (r == 0) {
+        sweep_unchanged(ed, conf_changed ? NULL : &vmconf, ed->map_change ? NULL : &mapping);
     }
     if (r == 0) {
         return 0;
