@@ -130,7 +130,7 @@ static void gpu_families(FILE *out, const struct host_status *st) {
     }
 }
 
-/* Instances used by type, and available by the driver (mdev GPUs). */
+/* Instances used by type, and available (mdev GPUs). */
 static void instance_families(FILE *out, const struct host_status *st) {
     const struct host *h = &st->host;
     family(out, "instances_used", "vGPUs of a type that exist on a GPU.");
@@ -165,23 +165,23 @@ static void instance_families(FILE *out, const struct host_status *st) {
     }
     family(
         out, "instances_available",
-        "vGPUs of a type the driver can still create on a GPU (available_instances)."
+        "vGPUs of a type the driver can still create on a GPU (available_instances; on SR-IOV "
+        "at most what the GPU has room for, not one per free VF)."
     );
     for (size_t d = 0; d < h->ndefs; d++) {
-        long avail = 0;
         bool readable = false;
         for (size_t p = 0; p < h->nparents; p++) {
             for (size_t t = 0; h->parents[p].gpu == h->defs[d].gpu && t < h->parents[p].ntypes;
                  t++) {
-                const struct inv_type *ty = &h->parents[p].types[t];
-                readable |= ty->def == d && ty->available >= 0;
-                avail += ty->def == d && ty->available > 0 ? ty->available : 0;
+                readable |=
+                    h->parents[p].types[t].def == d && h->parents[p].types[t].available >= 0;
             }
         }
         const char *l[] = {
             "gpu", h->gpus[h->defs[d].gpu].bdf, "type", h->defs[d].id, "type_name", h->defs[d].name,
             NULL};
         if (readable) {
+            long avail = rules_gpu_available(h, h->defs[d].gpu, &h->defs[d], NULL);
             sample(out, "instances_available", l, (double)avail);
         }
     }

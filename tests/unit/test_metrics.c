@@ -169,6 +169,39 @@ static void test_a40_sriov(void **state) {
     assert_promtool_clean(R.out);
 }
 
+/* Each of an A40's VFs says 1 for every type the whole GPU still has room for: the sum over
+ * VFs counts free VFs, not room. Per physical GPU, a type is available at most max_instance less
+ * what the GPU hosts (A40-48Q: 1, A40-24Q: 2), never the number of free VFs. */
+static void test_a40_sriov_capacity(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(FH, "0000:41:00.0", 8), 0);
+    assert_int_equal(run("metrics"), 0);
+    assert_sample(
+        R.out, "pve_vgpu_instances_available{gpu=\"0000:41:00.0\",type=\"nvidia-566\","
+               "type_name=\"NVIDIA A40-48Q\"} 1"
+    );
+    assert_sample(
+        R.out, "pve_vgpu_instances_available{gpu=\"0000:41:00.0\",type=\"nvidia-565\","
+               "type_name=\"NVIDIA A40-24Q\"} 2"
+    );
+    assert_sample(
+        R.out, "pve_vgpu_instances_available{gpu=\"0000:41:00.0\",type=\"nvidia-560\","
+               "type_name=\"NVIDIA A40-4Q\"} 8"
+    );
+    /* one A40-16Q (max 3) in use: 7 free VFs offer it, the GPU has room for 2 more */
+    assert_int_equal(fh_add_mdev(FH, "0000:41:00.4", "nvidia-564", U100), 0);
+    assert_int_equal(run("metrics"), 0);
+    assert_sample(
+        R.out, "pve_vgpu_instances_available{gpu=\"0000:41:00.0\",type=\"nvidia-564\","
+               "type_name=\"NVIDIA A40-16Q\"} 2"
+    );
+    assert_sample(
+        R.out, "pve_vgpu_instances_used{gpu=\"0000:41:00.0\",type=\"nvidia-564\","
+               "type_name=\"NVIDIA A40-16Q\"} 1"
+    );
+    assert_promtool_clean(R.out);
+}
+
 /* NVIDIA's vendor interface: VF 81:00.4 runs VM 300, 81:00.5 keeps a type nobody uses. */
 static void test_vendor_interface(void **state) {
     (void)state;
@@ -334,10 +367,9 @@ static void test_usage(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_p40_equal_size),      T(test_a40_sriov),
-        T(test_vendor_interface),    T(test_label_escaping),
-        T(test_unreadable_settings), T(test_output),
-        T(test_output_missing_dir),  T(test_usage),
+        T(test_p40_equal_size),   T(test_a40_sriov),          T(test_a40_sriov_capacity),
+        T(test_vendor_interface), T(test_label_escaping),     T(test_unreadable_settings),
+        T(test_output),           T(test_output_missing_dir), T(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
