@@ -263,10 +263,11 @@ static const struct command commands[] = {
      "Prometheus metrics: vGPUs per GPU and type, per VM, leftovers, readiness",
      "Prints what 'status' and 'doctor' see in Prometheus' text format (pve_vgpu_*): per GPU\n"
      "its model, kind and mode, framebuffer and VFs; per GPU and type the vGPUs in use and\n"
-     "the instances the driver can still create; each VM's vGPU with its state; leftovers;\n"
-     "running VMs without their vGPU; whether doctor finds the host ready, and its problems\n"
-     "by check; pve_vgpu_up 0 when a part of the host could not be read (stderr says which,\n"
-     "and the exit status is 1).\n"
+     "the instances the driver can still create (on SR-IOV at most the type's max_instance\n"
+     "less what the GPU hosts); each VM's vGPU with its state; leftovers;\n"
+     "running VMs without their vGPU; whether doctor finds the host ready, and how many\n"
+     "problems it finds; pve_vgpu_scrape_success 0 when a part of the host could not be read\n"
+     "(stderr says which, and the exit status is 1).\n"
      "  --output FILE  write FILE instead, atomically (a temp file beside it, then a rename),\n"
      "                 for node-exporter's textfile collector. FILE is a file of this machine,\n"
      "                 as with --config (relative to the current directory, not below --root).\n"
@@ -1042,13 +1043,13 @@ static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv) {
     _cleanup_free_ char *text = NULL;
     size_t len = 0;
     FILE *mem = open_memstream(&text, &len);
-    if (mem) {
-        report_metrics(
-            mem, sr == 0 ? &st : NULL, rr == 0 ? &rd : NULL, sr == 0 && rr == 0 && !st.settings_bad,
-            (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000
-        );
-    }
-    status = sr < 0 ? fail(&e) : 0;
+    /* scrape_success 0 is exit status 1, so a timer's unit shows the failure too */
+    bool ok = mem && report_metrics(
+                         mem, sr == 0 ? &st : NULL, rr == 0 ? &rd : NULL,
+                         sr == 0 && rr == 0 && !st.settings_bad,
+                         (double)now.tv_sec + (double)(now.tv_nsec / 1000000) / 1000
+                     );
+    status = sr < 0 ? fail(&e) : !ok;
     if (sr == 0 && st.settings_bad) { /* shown with the defaults; named, and exit 1 */
         log_err(&st.settings.err);
         status = 1;

@@ -255,19 +255,10 @@ static size_t vm_family(FILE *out, const struct host_status *st) {
 static void readiness_families(FILE *out, const struct readiness *rd) {
     family(out, "host_ready", "1 when 'pve-vgpu-hook doctor' finds no problem on this host.");
     sample(out, "host_ready", NULL, rd->nproblems == 0);
-    family(out, "host_problems", "Problems 'pve-vgpu-hook doctor' finds, by check.");
-    for (size_t i = 0; i < rd->nproblems; i++) {
-        bool first = true;
-        size_t n = 0;
-        for (size_t j = 0; j < rd->nproblems; j++) {
-            first &= j >= i || strcmp(rd->problems[j].check, rd->problems[i].check);
-            n += !strcmp(rd->problems[j].check, rd->problems[i].check);
-        }
-        const char *l[] = {"check", rd->problems[i].check, NULL};
-        if (first) {
-            sample(out, "host_problems", l, (double)n);
-        }
-    }
+    family(
+        out, "host_problems", "Problems 'pve-vgpu-hook doctor' finds (it names each, with its fix)."
+    );
+    sample(out, "host_problems", NULL, (double)rd->nproblems);
 }
 
 /* Every type's available_instances could be read. */
@@ -282,22 +273,23 @@ static bool all_readable(const struct host *h) {
     return true;
 }
 
-void report_metrics(
+bool report_metrics(
     FILE *out, const struct host_status *st, const struct readiness *rd, bool up, double now
 ) {
+    up = up && st && all_readable(&st->host);
     family(
-        out, "up",
+        out, "scrape_success",
         "1 when every part of the host was read; 0 when some could not be "
         "(pve-vgpu-hook metrics says which on stderr)."
     );
-    sample(out, "up", NULL, up && st && all_readable(&st->host));
-    family(out, "metrics_timestamp_seconds", "When these metrics were taken (Unix time).");
-    sample(out, "metrics_timestamp_seconds", NULL, now);
+    sample(out, "scrape_success", NULL, up);
+    family(out, "scrape_timestamp_seconds", "When these metrics were taken (Unix time).");
+    sample(out, "scrape_timestamp_seconds", NULL, now);
     if (rd) {
         readiness_families(out, rd);
     }
     if (!st) {
-        return;
+        return up;
     }
     gpu_families(out, st);
     instance_families(out, st);
@@ -311,4 +303,5 @@ void report_metrics(
     sample(out, "leftovers", NULL, (double)leftovers);
     family(out, "vms_without_vgpu", "Running VMs whose configured vGPU does not exist.");
     sample(out, "vms_without_vgpu", NULL, (double)st->nmissing);
+    return up;
 }

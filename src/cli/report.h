@@ -41,8 +41,9 @@ int report_config_check(
 void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json);
 
 /* metrics: Prometheus' text format of status' host model (st NULL: it could not be read) and
- * doctor's verdict (rd NULL: none); up 0 says a part of the host could not be read. */
-void report_metrics(
+ * doctor's verdict (rd NULL: none); up false says a part of the host could not be read. Returns
+ * what it reports as pve_vgpu_scrape_success: up, and every type's count was read. */
+bool report_metrics(
     FILE *out, const struct host_status *st, const struct readiness *rd, bool up, double now
 );
 

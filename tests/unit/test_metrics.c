@@ -90,8 +90,9 @@ static void test_p40_equal_size(void **state) {
     assert_int_equal(run("metrics"), 0);
     assert_host_unchanged(FH, before);
     assert_string_equal(R.err, "");
-    assert_sample(R.out, "pve_vgpu_up 1");
+    assert_sample(R.out, "pve_vgpu_scrape_success 1");
     assert_sample(R.out, "pve_vgpu_host_ready 1");
+    assert_sample(R.out, "pve_vgpu_host_problems 0");
     assert_sample(
         R.out, "pve_vgpu_gpu_info{gpu=\"0000:06:00.0\",model=\"P40\",kind=\"mdev\","
                "mode=\"equal-size\"} 1"
@@ -128,13 +129,13 @@ static void test_p40_equal_size(void **state) {
     assert_sample(R.out, "pve_vgpu_leftovers 1");
     assert_sample(R.out, "pve_vgpu_vms_without_vgpu 0");
     assert_contains(
-        R.out, "\n# TYPE pve_vgpu_metrics_timestamp_seconds gauge\n"
-               "pve_vgpu_metrics_timestamp_seconds 1"
+        R.out, "\n# TYPE pve_vgpu_scrape_timestamp_seconds gauge\n"
+               "pve_vgpu_scrape_timestamp_seconds 1"
     );
     assert_promtool_clean(R.out);
 }
 
-/* An SR-IOV A40: one vGPU per VF; the doctor's problems by check. */
+/* An SR-IOV A40: one vGPU per VF; the doctor's problems counted. */
 static void test_a40_sriov(void **state) {
     (void)state;
     assert_int_equal(fh_add_a40_sriov(FH, "0000:41:00.0", 4), 0);
@@ -144,7 +145,7 @@ static void test_a40_sriov(void **state) {
     fh_run_vm(FH, 101, 4101); /* runs, but its vGPU is gone */
     fh_vmconf(FH, 101, "hostpci0: 0000:41:00.5,mdev=nvidia-560\n");
     assert_int_equal(run("metrics"), 0);
-    assert_sample(R.out, "pve_vgpu_up 1");
+    assert_sample(R.out, "pve_vgpu_scrape_success 1");
     assert_sample(
         R.out, "pve_vgpu_gpu_info{gpu=\"0000:41:00.0\",model=\"A40\",kind=\"sriov-mdev\","
                "mode=\"equal-size\"} 1"
@@ -165,8 +166,10 @@ static void test_a40_sriov(void **state) {
     assert_sample(R.out, "pve_vgpu_leftovers 0");
     assert_sample(R.out, "pve_vgpu_vms_without_vgpu 1");
     assert_sample(R.out, "pve_vgpu_host_ready 0");
-    assert_sample(R.out, "pve_vgpu_host_problems{check=\"iommu-off\"} 1");
+    assert_sample(R.out, "pve_vgpu_host_problems 3");
     assert_promtool_clean(R.out);
+    assert_int_equal(run("doctor"), 1); /* the same verdict */
+    assert_contains(R.out, "is not ready for vGPUs: 3 problems");
 }
 
 /* Each of an A40's VFs says 1 for every type the whole GPU still has room for: the sum over
@@ -227,7 +230,7 @@ static void test_vendor_interface(void **state) {
     fh_vmconf(FH, 300, "hostpci0: 0000:81:00.4,mdev=nvidia-2\n");
     fh_run_vm_on_vf(FH, 300, 4300, "0000:81:00.4");
     assert_int_equal(run("metrics"), 0);
-    assert_sample(R.out, "pve_vgpu_up 1");
+    assert_sample(R.out, "pve_vgpu_scrape_success 1");
     assert_sample(
         R.out, "pve_vgpu_gpu_info{gpu=\"0000:81:00.0\",model=\"L40S\",kind=\"vendor-interface\","
                "mode=\"equal-size\"} 1"
@@ -271,13 +274,14 @@ static void test_label_escaping(void **state) {
     assert_promtool_clean(R.out);
 }
 
-/* Settings that cannot be read: what could be read, pve_vgpu_up 0, the error, exit 1. */
+/* Settings that cannot be read: what could be read, pve_vgpu_scrape_success 0, the error, exit 1.
+ */
 static void test_unreadable_settings(void **state) {
     (void)state;
     assert_int_equal(fh_add_p40(FH, GPU_A), 0);
     fh_write(FH, "etc/pve/vgpu-hook.json", "{\"policy\": ");
     assert_int_equal(run("metrics"), 1);
-    assert_sample(R.out, "pve_vgpu_up 0");
+    assert_sample(R.out, "pve_vgpu_scrape_success 0");
     assert_sample(R.out, "pve_vgpu_host_ready 0");
     assert_contains(R.err, "vgpu-hook.json:1:");
     /* the host is still shown, with the defaults, as status shows it */
@@ -285,9 +289,28 @@ static void test_unreadable_settings(void **state) {
     assert_promtool_clean(R.out);
 }
 
+/* A type's available_instances that cannot be read: scrape_success 0 and exit status 1 (a
+ * timer's unit shows it failed), stderr names the file, the rest is still exported. */
+static void test_unreadable_available(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_p40(FH, GPU_A), 0);
+    fh_write(
+        FH, "sys/devices/pci0000:00/" GPU_A "/mdev_supported_types/nvidia-46/available_instances",
+        "garbage\n"
+    );
+    assert_int_equal(run("metrics"), 1);
+    assert_sample(R.out, "pve_vgpu_scrape_success 0");
+    assert_contains(R.err, "nvidia-46/available_instances");
+    assert_sample(
+        R.out, "pve_vgpu_instances_available{gpu=\"0000:06:00.0\",type=\"nvidia-47\","
+               "type_name=\"GRID P40-2Q\"} 12"
+    );
+    assert_promtool_clean(R.out);
+}
+
 /* Every line but the scrape time. */
 static char *without_timestamp(const char *text) {
-    char *s = strdup(text), *t = strstr(s, "\npve_vgpu_metrics_timestamp_seconds ");
+    char *s = strdup(text), *t = strstr(s, "\npve_vgpu_scrape_timestamp_seconds ");
     assert_non_null(t);
     char *end = strchr(t + 1, '\n');
     memmove(t, end, strlen(end) + 1);
@@ -367,9 +390,11 @@ static void test_usage(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_p40_equal_size),   T(test_a40_sriov),          T(test_a40_sriov_capacity),
-        T(test_vendor_interface), T(test_label_escaping),     T(test_unreadable_settings),
-        T(test_output),           T(test_output_missing_dir), T(test_usage),
+        T(test_p40_equal_size),       T(test_a40_sriov),
+        T(test_a40_sriov_capacity),   T(test_vendor_interface),
+        T(test_label_escaping),       T(test_unreadable_settings),
+        T(test_unreadable_available), T(test_output),
+        T(test_output_missing_dir),   T(test_usage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
