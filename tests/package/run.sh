@@ -90,7 +90,9 @@ out=$(in_root man -l /usr/share/man/man8/pve-vgpu-hook.8.gz 2>&1 | head -20) &&
     grep -q 'HOOKSCRIPT CONTRACT' <<<"$(in_root zcat /usr/share/man/man8/pve-vgpu-hook.8.gz)" &&
     ok "man page" || bad "man page" "$out"
 # the metrics timer ships, and stays off until the admin enables it
-units=$(ls -d "$root"/{lib,usr/lib}/systemd/system/pve-vgpu-hook-metrics.{service,timer} 2>/dev/null | wc -l)
+# (as dpkg lists them: on Debian 12's merged /usr, /lib/... and /usr/lib/... are one file)
+units=$(in_root dpkg -L pve-vgpu-hook | grep -E '/systemd/system/pve-vgpu-hook-metrics\.(service|timer)$' |
+    while read -r f; do [ -s "$root$f" ] && echo "$f"; done | wc -l)
 [ "$units" -eq 2 ] && ok "installed the metrics service and timer" ||
     bad "installed the metrics service and timer" "$units of 2 unit files"
 enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-metrics*' 2>/dev/null)
