@@ -9,13 +9,14 @@
 # /etc/pve and dpkg status, boots qemu-system-x86_64 (TCG) with three pci-testdev devices (two
 # mdev parents, one VF on NVIDIA's vendor interface), runs
 # guest/scenarios.sh inside, and turns the guest's RESULT lines into this test's result.
-# Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
+# Cache: $PVH_CACHE_DIR (default: ~/.cache/pve-vgpu-hook, outside the clone, so that every
+# fresh clone on this machine, as CI makes one, reuses the downloads).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 BIN=$(readlink -f "$1")
 CMP=$(readlink -f "$2")
-cache=${PVH_CACHE_DIR:-$repo/.cache}/kernel
+cache=${PVH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pve-vgpu-hook}/kernel
 work=$(mktemp -d)
 trap '[ -n "${PVH_KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 log() { echo "kernel-test: $*" >&2; }

@@ -7,12 +7,13 @@
 # debootstrap cannot run, the test fails: every check below needs that root), and runs the
 # installed files there: --version, types on a simulated host, the man page and the bash
 # completion, and that the metrics timer ships disabled. All 14 checks must run.
-# Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
+# Cache: $PVH_CACHE_DIR (default: ~/.cache/pve-vgpu-hook, outside the clone, so that every
+# fresh clone on this machine, as CI makes one, reuses the downloads).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 MK=$(readlink -f "$1")
-cache=${PVH_CACHE_DIR:-$repo/.cache}
+cache=${PVH_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pve-vgpu-hook}
 work=$(mktemp -d)
 trap '[ -n "${PVH_KEEP_WORK:-}" ] || rm -rf "$work"' EXIT
 passed=0 failed=0
