@@ -45,6 +45,17 @@ run $H 100 post-stop
 expect s1-poststop 0 "removed mdev $(uuid 100) (nvidia-46 on $A)"
 is s1-gone "$(ls /sys/bus/mdev/devices)" ""
 
+# ---- 1b. mdev= names the type by its name: Proxmox looks up a directory of that name and fails
+# the start, so check and pre-start refuse before any write, naming the id
+vmconf 102 "hostpci0: $A,mdev=P40-1Q\n"
+before=$(snap)
+run $H check 102
+expect s1b-check-type-name 1 "mdev=P40-1Q is the name of type nvidia-46" "mdev=nvidia-46"
+run $H 102 pre-start
+expect s1b-prestart-type-name 1 "mdev=P40-1Q is the name of type nvidia-46"
+is s1b-nothing-written "$(snap)" "$before"
+rm -f "$CONF/102.conf"
+
 # ---- 2. a different size on the same GPU is refused before any write; the other GPU works
 run $H 100 pre-start
 running 100
