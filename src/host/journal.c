@@ -7,6 +7,8 @@
 #include <string.h>
 #include <systemd/sd-journal.h>
 
+#define JOURNAL_SLACK_US (600ULL * 1000000) /* a clock set back this far is still read */
+
 /* The value of field in the current entry (NUL-terminated copy in buf), or "" when absent. */
 static void journal_field(sd_journal *j, const char *field, char *buf, size_t size) {
     const void *data;
@@ -92,7 +94,10 @@ static int journal_collect(
     size_t cap = 0;
     int r = journal_filter(j);
     if (r == 0) {
-        r = sd_journal_seek_realtime_usec(j, since_usec);
+        /* the realtime index assumes a clock that only moves forward: start early, filter */
+        r = sd_journal_seek_realtime_usec(
+            j, since_usec > JOURNAL_SLACK_US ? since_usec - JOURNAL_SLACK_US : 0
+        );
     }
     while (r >= 0 && (r = sd_journal_next(j)) > 0) {
         int src = journal_source_of(j);
@@ -103,6 +108,10 @@ static int journal_collect(
         }
         if (r < 0) {
             return r;
+        }
+        if (rec.usec < since_usec) {
+            free(rec.msg);
+            continue;
         }
         if (*n == max) {
             free(rec.msg);
