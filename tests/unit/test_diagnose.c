@@ -505,7 +505,9 @@ static void test_each_vm_gets_its_cause(void **state) {
 static void test_text_names_cause_fix_and_own_evidence(void **state) {
     (void)state;
     const char *env[] = {"TZ=UTC", NULL};
+    char *before = fh_snapshot(FH);
     assert_int_equal(fh_run(FH, &R, env, "diagnose", "101", NULL), 0);
+    assert_host_unchanged(FH, before); /* read-only */
     assert_contains(R.out, "VM 101: the last start failed\n");
     assert_contains(R.out, "ended 2023-11-14 22:15:05: start failed: QEMU exited with code 1");
     assert_contains(R.out, "cause: QEMU started the vGPU without -uuid [missing-uuid]\n");
