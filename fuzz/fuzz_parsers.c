@@ -1,7 +1,8 @@
 /*
  * libFuzzer target for every parser of untrusted text: VM configs, property strings, hostpci,
  * args, our JSON settings, NVIDIA names and descriptions, dpkg status, pci.cfg, storage.cfg,
- * creatable_vgpu_types, UUIDs, the control-byte escaper. Beyond "no crash" it checks
+ * creatable_vgpu_types, Proxmox task lists and logs, journal lines of a vGPU start, UUIDs, the
+ * control-byte escaper. Beyond "no crash" it checks
  * properties: a config rewritten unchanged is byte-identical, args_with_uuid really yields that
  * -uuid (a second edit changes nothing) and removing it again gives the args back, and escaped
  * text has no control bytes left.
@@ -13,6 +14,7 @@
 #include "mdev_uuid.h"
 #include "nvidia_iface.h"
 #include "pveconf.h"
+#include "pvetask.h"
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -20,6 +22,7 @@
 #include "tune.h"
 #include "vfmap.h"
 #include "vgpu_type.h"
+#include "vgpulog.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -56,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) {
         return 0;
     }
-    unsigned which = data[0] % 9;
+    unsigned which = data[0] % 11;
     char *text = malloc(size);
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
@@ -263,6 +266,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             toml_free(&d);
         }
         warn_free(&w);
+        break;
+    }
+    case 9: { /* Proxmox task lists and logs: each line as an index and an active line */
+        const char *pos = text, *line;
+        size_t llen;
+        while (str_next_line(&pos, &line, &llen)) {
+            struct pve_upid u;
+            if (upid_parse(line, llen, &u) == 0) {
+                char path[4096];
+                if (!u.subdir || !strchr("0123456789ABCDEF", u.subdir)) {
+                    abort(); /* the log's directory is a hex digit */
+                }
+                (void)pve_task_log_path("x", &u, path, sizeof(path));
+            }
+            for (int active = 0; active < 2; active++) {
+                struct pve_task t;
+                if (pve_task_parse(line, llen, active, &t) == 0) {
+                    if (!t.upid || (t.ended && !t.status) || strchr(t.upid, '/')) {
+                        abort(); /* a UPID names a file: never a path */
+                    }
+                    pve_task_free(&t);
+                }
+            }
+        }
+        free(pve_task_log_status(text));
+        break;
+    }
+    case 10: { /* journal messages: which vGPU, VM or PCI device a line names */
+        char uuid[VGPULOG_UUID_SIZE];
+        unsigned long vmid;
+        if ((vgpulog_kernel_uuid(text, uuid) || vgpulog_start_call_uuid(text, uuid) ||
+             vgpulog_any_uuid(text, uuid)) &&
+            (strlen(uuid) != MDEV_UUID_LEN || !uuid_is_canonical(uuid))) {
+            abort(); /* only a whole canonical UUID */
+        }
+        (void)vgpulog_unlock_vmid(text, &vmid);
+        (void)vgpulog_names_pci(text, "0000:41:00.4");
         break;
     }
     default: { /* UUIDs and VMIDs */

@@ -2,7 +2,7 @@
 # Install what building and testing pve-vgpu-hook needs, only what is missing (Debian 12 /
 # Proxmox VE). Re-running is cheap: nothing is downloaded when everything is there.
 set -euo pipefail
-pkgs=(cmake gcc make pkg-config libjson-c-dev libcmocka-dev)
+pkgs=(cmake gcc make pkg-config libjson-c-dev libcmocka-dev libsystemd-dev)
 pkgs+=("$@")
 missing=()
 for p in "${pkgs[@]}"; do

@@ -83,6 +83,7 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json]",
@@ -225,6 +226,33 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook doctor\n"
      "  pve-vgpu-hook doctor --json\n"},
+    {"diagnose", cmd_diagnose, "diagnose VMID [--json]",
+     "why the VM's last start failed, from the task log and the journal",
+     "Reads this node's last 'qm start' task of the VM (/var/log/pve/tasks: its log, with\n"
+     "QEMU's 'kvm:' lines and the final TASK OK / TASK ERROR) and the journal of the kernel,\n"
+     "nvidia-vgpu-mgr and nvidia-vgpud from that start on, and names what failed: the cause,\n"
+     "the evidence (source, time, line) and the fix. Lines count for the VM when they name its\n"
+     "vGPUs' UUIDs (%08d-0000-0000-0000-%012d: index, VMID), come from the manager process\n"
+     "that received the start call for one of them, or name its VFs (vendor interface); other\n"
+     "VMs' lines and lines of earlier starts are never blamed on it. Host-wide lines (GPU off\n"
+     "the bus, nvidia-vgpud without types, the manager failing) count during the start only.\n"
+     "Known causes: no free instance, no vGPU types, SR-IOV VFs off or all in use, QEMU\n"
+     "without -uuid, a bad vgpu_unlock profile override, a board that is not vGPU-capable,\n"
+     "the unlock not in the kernel module, one vGPU per VM only, the guest driver of another\n"
+     "branch, the manager not answering or not starting, a vGPU stuck after ERESTARTSYS, a\n"
+     "second VM on a consumer GPU, a GPU off the bus, a hookscript refusal. Warnings: the\n"
+     "task's, and vgpu_unlock-rs older than the driver. Harmless lines ('vGPU migration\n"
+     "disabled', 'Could not enable error recovery', ...) are never causes; a failure the\n"
+     "catalogue does not know is shown with its evidence as 'unknown'.\n"
+     "Under --root the journal is the files below <root>/var/log/journal. Read-only.\n"
+     "Exit status 0 when diagnosed (also when a failure was found), 1 when the VM has no\n"
+     "start task on this node. --json: {vmid, task {upid, start, end, status, log_read},\n"
+     "outcome (ok, failed, unknown), causes and warnings [{code, message, cause, fix,\n"
+     "evidence [{source, time, line}], more_evidence}], journal {read, entries, capped, error}}.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook diagnose 100\n"
+     "  pve-vgpu-hook diagnose 100 --json\n"},
     {"config", cmd_config, "config check [FILE] [--json]",
      "validate a settings file before it goes live",
      "Reads FILE (default: the live settings, " CONFIG_DEFAULT_PATH " or --config's\n"
@@ -707,6 +735,33 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv) {
     readiness_free(&rd);
     close_root(ctx);
     return status;
+}
+
+static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    unsigned long vmid;
+    int r = parse_opts(argc, argv, "jv", &o, "diagnose VMID [--json]");
+    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct diagnosis d;
+    r = diagnose_vm(&env, vmid, &d, &e);
+    if (r == 0) {
+        if (!d.journal_read) {
+            log_msg(LOG_LVL_WARN, "%s: only the task log was judged", d.journal_err.msg);
+        } else if (d.journal_capped) {
+            log_msg(
+                LOG_LVL_WARN, "only the first %zu journal entries after the start were read",
+                d.njournal
+            );
+        }
+        report_diagnose(o.json ? stdout : text_out(), &d, o.json);
+        diagnosis_free(&d);
+    }
+    close_root(ctx);
+    return r < 0 ? fail(&e) : 0;
 }
 
 static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---------- shared helpers ---------- */
 
@@ -1381,4 +1382,128 @@ void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool 
     }
     fprintf(out, "VM %lu (applied at each start):\n", vmid);
     tuning_text(out, t, "  ");
+}
+
+/* ---------- diagnose ---------- */
+
+/* usec since the epoch: text in local time to the second (as journalctl shows it), JSON in UTC
+ * RFC 3339 to the microsecond. */
+static void diag_time(long long usec, bool json, char *buf, size_t size) {
+    time_t t = (time_t)(usec / 1000000);
+    struct tm tm;
+    char s[32] = "?";
+    if (json ? gmtime_r(&t, &tm) != NULL : localtime_r(&t, &tm) != NULL) {
+        strftime(s, sizeof(s), json ? "%Y-%m-%dT%H:%M:%S" : "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    if (json) {
+        snprintf(buf, size, "%s.%06lldZ", s, usec % 1000000);
+    } else {
+        snprintf(buf, size, "%s", s);
+    }
+}
+
+static json_object *diag_time_json(long long usec) {
+    char buf[48];
+    diag_time(usec, true, buf, sizeof(buf));
+    return usec < 0 ? NULL : jstr(buf);
+}
+
+static json_object *diag_findings_json(const struct diag_finding *f, size_t n, bool with_cause) {
+    json_object *list = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *o = json_object_new_object(), *ev = json_object_new_array();
+        json_object_object_add(o, "code", jstr(f[i].code));
+        json_object_object_add(o, "message", jstr(f[i].message));
+        if (with_cause) {
+            json_object_object_add(o, "cause", jstr(f[i].cause));
+        }
+        json_object_object_add(o, "fix", jstr(f[i].fix));
+        for (size_t k = 0; k < f[i].nev; k++) {
+            json_object *e = json_object_new_object();
+            json_object_object_add(e, "source", jstr(f[i].ev[k].source));
+            json_object_object_add(e, "time", diag_time_json(f[i].ev[k].usec));
+            json_object_object_add(e, "line", jstr(f[i].ev[k].line));
+            json_object_array_add(ev, e);
+        }
+        json_object_object_add(o, "evidence", ev);
+        json_object_object_add(o, "more_evidence", json_object_new_int64((int64_t)f[i].more));
+        json_object_array_add(list, o);
+    }
+    return list;
+}
+
+static void diag_json(FILE *out, const struct diagnosis *d) {
+    json_object *o = json_object_new_object(), *task = json_object_new_object();
+    json_object_object_add(o, "vmid", json_object_new_int64((int64_t)d->vmid));
+    json_object_object_add(task, "upid", jstr(d->upid));
+    json_object_object_add(task, "start", diag_time_json(d->start * 1000000LL));
+    json_object_object_add(task, "end", d->ended ? diag_time_json(d->end * 1000000LL) : NULL);
+    json_object_object_add(task, "status", d->status ? jstr(d->status) : NULL);
+    json_object_object_add(task, "log_read", json_object_new_boolean(d->log_read));
+    json_object_object_add(o, "task", task);
+    json_object_object_add(o, "outcome", jstr(diag_outcome_name(d->result.outcome)));
+    json_object_object_add(
+        o, "causes", diag_findings_json(d->result.causes, d->result.ncauses, true)
+    );
+    json_object_object_add(
+        o, "warnings", diag_findings_json(d->result.warnings, d->result.nwarnings, false)
+    );
+    json_object *j = json_object_new_object();
+    json_object_object_add(j, "read", json_object_new_boolean(d->journal_read));
+    json_object_object_add(j, "entries", json_object_new_int64((int64_t)d->njournal));
+    json_object_object_add(j, "capped", json_object_new_boolean(d->journal_capped));
+    json_object *err = NULL;
+    if (!d->journal_read) {
+        err = json_object_new_object();
+        json_object_object_add(err, "message", jstr(d->journal_err.msg));
+    }
+    json_object_object_add(j, "error", err);
+    json_object_object_add(o, "journal", j);
+    print_json(out, o);
+}
+
+static void
+diag_text_findings(FILE *out, const char *what, const struct diag_finding *f, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "\n%s: %s [%s]\n", what, f[i].message, f[i].code);
+        if (*f[i].cause) {
+            fprintf(out, "  why: %s\n", f[i].cause);
+        }
+        fprintf(out, "  fix: %s\n  evidence:\n", f[i].fix);
+        for (size_t k = 0; k < f[i].nev; k++) {
+            char t[48] = "task log";
+            if (f[i].ev[k].usec >= 0) {
+                diag_time(f[i].ev[k].usec, false, t, sizeof(t));
+            }
+            fprintf(out, "    %s %s: %s\n", t, f[i].ev[k].source, f[i].ev[k].line);
+        }
+        if (f[i].more) {
+            fprintf(out, "    (and %zu more lines)\n", f[i].more);
+        }
+    }
+}
+
+void report_diagnose(FILE *out, const struct diagnosis *d, bool json) {
+    if (json) {
+        diag_json(out, d);
+        return;
+    }
+    static const char *const said[] = {
+        [DIAG_OK] = "succeeded", [DIAG_FAILED] = "failed", [DIAG_UNKNOWN] = "has not ended yet"};
+    char start[48], end[48];
+    diag_time(d->start * 1000000LL, false, start, sizeof(start));
+    diag_time(d->end * 1000000LL, false, end, sizeof(end));
+    fprintf(
+        out, "VM %lu: the last start %s\n  task: %s\n  started %s", d->vmid,
+        said[d->result.outcome], d->upid, start
+    );
+    if (d->ended) {
+        fprintf(out, ", ended %s: %s", end, d->status ? d->status : "status unknown");
+    }
+    fputc('\n', out);
+    if (d->result.outcome == DIAG_UNKNOWN) {
+        fprintf(out, "  nothing failed so far\n");
+    }
+    diag_text_findings(out, "cause", d->result.causes, d->result.ncauses);
+    diag_text_findings(out, "warning", d->result.warnings, d->result.nwarnings);
 }

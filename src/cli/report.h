@@ -3,6 +3,7 @@
 #define PVH_REPORT_H
 
 #include "admin.h"
+#include "diagnose_vm.h"
 #include "hook.h"
 #include "readiness.h"
 
@@ -31,6 +32,8 @@ void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool 
 
 /* doctor: one line per problem with its fix, or "ready". Returns the exit status. */
 int report_doctor(FILE *out, const struct readiness *r, bool json);
+/* What diagnose found: the outcome, each cause with its evidence and fix, the warnings. */
+void report_diagnose(FILE *out, const struct diagnosis *d, bool json);
 /* config check: a valid file in one line (ce NULL; exists: the file is there, not only the
  * defaults), else the error. Returns the exit status. */
 int report_config_check(

@@ -21,6 +21,11 @@
 #define DPKG_STATUS "/var/lib/dpkg/status"
 #define DPKG_UPDATES_DIR "/var/lib/dpkg/updates"
 #define ETC_HOSTNAME "/etc/hostname"
+#define PVE_TASKS_DIR "/var/log/pve/tasks" /* <last hex digit of starttime>/<UPID> */
+#define PVE_TASKS_ACTIVE "/var/log/pve/tasks/active"
+#define PVE_TASKS_INDEX "/var/log/pve/tasks/index"
+#define PVE_TASKS_INDEX_OLD "/var/log/pve/tasks/index.1" /* rotated past 50,000 bytes */
+#define JOURNAL_DIR "/var/log/journal" /* journald's persistent files, read under --root */
 
 /* the kernel */
 #define SYS_MDEV_BUS_CLASS "/sys/class/mdev_bus"

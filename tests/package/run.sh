@@ -99,5 +99,5 @@ units=$(in_root dpkg -L pve-vgpu-hook | grep -E '/systemd/system/pve-vgpu-hook-m
 enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-metrics*' 2>/dev/null)
 [ -z "$enabled" ] && ok "metrics timer not enabled" || bad "metrics timer not enabled" "$enabled"
 # every check above ran: a count that shrinks means a check silently went away
-[ "$passed" -eq 14 ] || bad "all 14 checks ran" "only $passed passed"
+[ "$passed" -eq 16 ] || bad "all 16 checks ran" "only $passed passed"
 finish
