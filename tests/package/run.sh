@@ -6,7 +6,8 @@
 # the package into a fresh Debian 12 root made with debootstrap (cached as a tarball; when
 # debootstrap cannot run, the test fails: every check below needs that root), and runs the
 # installed files there: --version, types on a simulated host, the man page and the bash
-# completion, and that the metrics timer ships disabled. All 14 checks must run.
+# completion, that the metrics timer ships disabled and the publish timer enabled. All 15
+# checks must run.
 # Cache: $PVH_CACHE_DIR (default: .cache/ in the repository).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -94,6 +95,9 @@ units=$(ls -d "$root"/{lib,usr/lib}/systemd/system/pve-vgpu-hook-metrics.{servic
     bad "installed the metrics service and timer" "$units of 2 unit files"
 enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-metrics*' 2>/dev/null)
 [ -z "$enabled" ] && ok "metrics timer not enabled" || bad "metrics timer not enabled" "$enabled"
+# the publish timer ships enabled: the cluster view needs every node's inventory
+enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-publish.timer' 2>/dev/null)
+[ -n "$enabled" ] && ok "publish timer enabled" || bad "publish timer enabled" "not linked in /etc/systemd/system"
 # every check above ran: a count that shrinks means a check silently went away
-[ "$passed" -eq 14 ] || bad "all 14 checks ran" "only $passed passed"
+[ "$passed" -eq 15 ] || bad "all 15 checks ran" "only $passed passed"
 finish
