@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static struct fakehost *N1, *N2;
 static struct fh_result R;
@@ -60,6 +61,22 @@ static int teardown(void **state) {
     free(N1);
     free(N2);
     return 0;
+}
+
+/* Make a node's published data `age` seconds old, as if it had been taken then. */
+static void backdate(struct fakehost *fh, const char *node, long age) {
+    char rel[128], *text, *out;
+    snprintf(rel, sizeof(rel), "etc/pve/nodes/%s/vgpu-hook.json", node);
+    assert_non_null(text = fh_read(fh, rel));
+    struct node_inv inv;
+    char why[256];
+    assert_int_equal(nodeinv_parse(text, strlen(text), &inv, why, sizeof(why)), 0);
+    inv.taken = (long long)time(NULL) - age;
+    assert_non_null(out = nodeinv_write(&inv, true));
+    fh_write(fh, rel, out);
+    nodeinv_free(&inv);
+    free(out);
+    free(text);
 }
 
 static void test_status_cluster(void **state) {
@@ -111,12 +128,7 @@ static void test_where_agrees_with_check(void **state) {
 
 static void test_stale_and_offline(void **state) {
     (void)state;
-    char *pub = fh_read(N1, "etc/pve/nodes/pve2/vgpu-hook.json");
-    char *taken = strstr(pub, "\"taken\": ");
-    assert_non_null(taken);
-    memcpy(taken + 9, "1000000000", 10); /* 2001 */
-    fh_write(N1, "etc/pve/nodes/pve2/vgpu-hook.json", pub);
-    free(pub);
+    backdate(N1, "pve2", 3 * 300 + 30); /* just past 3 refresh intervals */
     assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
     assert_contains(R.out, "Node pve2: STALE: published");
     assert_int_equal(run_on(N1, NULL, "where", "101"), 1);
@@ -136,6 +148,7 @@ static void test_stale_and_offline(void **state) {
 static void test_unchanged_status_writes_nothing(void **state) {
     (void)state;
     assert_int_equal(run_on(N1, NULL, "status"), 0);
+    backdate(N1, "pve1", 60); /* so that a rewrite within the same second shows */
     char *before = fh_snapshot(N1);
     assert_int_equal(run_on(N1, NULL, "status"), 0);
     assert_int_equal(run_on(N1, NULL, "types"), 0);
