@@ -1,7 +1,10 @@
 #include "cli.h"
 
 #include "admin.h"
+#include "cluster.h"
+#include "clusterview.h"
 #include "config.h"
+#include "debver.h"
 #include "hook.h"
 #include "hostfs.h"
 #include "inventory.h"
@@ -84,9 +87,11 @@ static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_config(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_where(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_publish(struct cli_ctx *ctx, int argc, char **argv);
 
 static const struct command commands[] = {
-    {"types", cmd_types, "types [--parent PCI] [--json]",
+    {"types", cmd_types, "types [--parent PCI] [--json | --dumpjson]",
      "vGPU types per GPU with friendly names, and what fits now",
      "Lists, per physical GPU (SR-IOV virtual functions collapsed under their physical\n"
      "function), every mdev type: its sysfs id (what hostpciN's mdev= wants), friendly name,\n"
@@ -99,13 +104,45 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook types\n"
      "  pve-vgpu-hook types --parent 0000:06:00.0 --json\n"},
-    {"status", cmd_status, "status [--json]", "which GPU hosts what, and leftovers",
+    {"status", cmd_status, "status [--cluster] [--json]", "which GPU hosts what, and leftovers",
      "Shows, per physical GPU, what it is locked to by the policy, an occupancy bar and each\n"
      "mdev with its type, the VM that owns it (from the UUID) and whether that VM runs\n"
-     "('leftover' when not). Also lists running VMs whose vGPU is missing.\n"
+     "('leftover' when not). Also lists running VMs whose vGPU is missing. It also publishes\n"
+     "this node's inventory for the cluster view (see 'help publish'), and says so on stderr\n"
+     "when it cannot (pmxcfs without quorum).\n"
+     "  --cluster  every node of the cluster instead, from the inventories the nodes publish\n"
+     "             to /etc/pve/nodes/NODE/vgpu-hook.json: their GPUs, the vGPUs they host and\n"
+     "             what is free by type, with the age of each node's data. A node whose data\n"
+     "             is older than 15 minutes, or that /etc/pve/.members lists as offline, is\n"
+     "             shown as STALE: what it hosts may have changed since.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook status\n"
+     "  pve-vgpu-hook status --cluster --json\n"},
+    {"where", cmd_where, "where VMID [--json]", "which nodes of the cluster could start a VM now",
+     "For each node of the cluster: would this VM's pre-start there place its vGPUs now, and\n"
+     "on which GPU. It runs the same placement as pre-start over the inventory the node\n"
+     "published, and also needs the VM's resource mapping to list the node, qemu-server\n"
+     "there to use the GPU's kind (NVIDIA's vendor interface: " QEMU_SERVER_VENDOR_IFACE
+     " or later) and,\n"
+     "when the VM has vgpu_unlock-rs settings, vgpu_unlock-rs there. A node that cannot is\n"
+     "named with a code (not-offered, no-room, not-mapped, qemu-server-old, no-vgpu-unlock,\n"
+     "stale, offline, unpublished, invalid) and why. Exit 0 when at least one node can, 1\n"
+     "when none can. Changes nothing.\n"
      "\n"
      "Example:\n"
-     "  pve-vgpu-hook status\n"},
+     "  pve-vgpu-hook where 101\n"},
+    {"publish", cmd_publish, "publish", "write this node's vGPU inventory for the cluster view",
+     "Writes this node's inventory (GPUs, types with what is free, hosted vGPUs, NVIDIA\n"
+     "driver and qemu-server versions, whether vgpu_unlock-rs is set up) to\n"
+     "/etc/pve/nodes/NODE/vgpu-hook.json, atomically, and only when it changed or is older\n"
+     "than 5 minutes: pmxcfs copies every write to every node. pre-start, post-stop, status\n"
+     "and types publish too; the package's pve-vgpu-hook-publish.timer (enabled) runs this\n"
+     "at boot and every 3 minutes. Without quorum pmxcfs refuses the write: exit 1, and\n"
+     "nothing else is affected.\n"
+     "\n"
+     "Example:\n"
+     "  pve-vgpu-hook publish\n"},
     {"check", cmd_check, "check VMID [--json]", "dry run of a VM's pre-start",
      "Dry run of pre-start: shows which mdev would be created where, or why the start would be\n"
      "refused, and whether pre-start would have to add -uuid to the VM's args. Changes nothing.\n"
@@ -506,7 +543,7 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* Options of an admin command: flags and one optional positional VMID. */
 struct cmd_opts {
-    bool json, dry_run, dumpjson;
+    bool json, dry_run, dumpjson, cluster;
     const char *parent;
     const char *vmid;
 };
@@ -525,6 +562,7 @@ enum {
     OPT_CLEAR,
     OPT_OUTPUT,
     OPT_DUMPJSON,
+    OPT_CLUSTER,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -572,8 +610,9 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"parent", required_argument, NULL, OPT_PARENT},
         {"dumpjson", no_argument, NULL, OPT_DUMPJSON},
+        {"cluster", no_argument, NULL, OPT_CLUSTER},
     };
-    static const char letters[] = {'j', 'n', 'p', 'd'};
+    static const char letters[] = {'j', 'n', 'p', 'd', 'c'};
     struct option longopts[ARRAY_SIZE(all) + 1] = {{0}};
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -588,6 +627,7 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         o->json |= c == OPT_JSON;
         o->dry_run |= c == OPT_DRY_RUN;
         o->dumpjson |= c == OPT_DUMPJSON;
+        o->cluster |= c == OPT_CLUSTER;
         o->parent = c == OPT_PARENT ? optarg : o->parent;
     }
     if (status) {
@@ -606,6 +646,14 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
 static int fail(const struct pvh_err *e) {
     log_err(e);
     return 1;
+}
+
+/* Publish this node's inventory on the way (status, types): a failure is a warning. */
+static void publish_quietly(const struct hook_env *env, const struct host_status *st) {
+    struct pvh_err e = {0};
+    if (cluster_publish(env, st, &e) < 0) {
+        log_msg(LOG_LVL_WARN, "%s; %s", e.msg, e.hint[0] ? e.hint : "other nodes see old data");
+    }
 }
 
 static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
@@ -656,6 +704,9 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
             err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
         }
     }
+    if (r == 0 && !settings_bad) { /* a refusal changes nothing */
+        publish_quietly(&env, NULL);
+    }
     if (r == 0) {
         log_warnings(&h.warnings);
         bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
@@ -672,16 +723,76 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     return r < 0 ? fail(&e) : settings_bad;
 }
 
-static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
+static int status_cluster(struct cli_ctx *ctx, bool json) {
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct cluster_view v;
+    int r = cluster_load(&env, &v, &e);
+    log_warnings(&v.warnings);
+    if (r == 0) {
+        report_cluster(json ? stdout : text_out(), &v, json);
+    }
+    cluster_view_free(&v);
+    close_root(ctx);
+    return r < 0 ? fail(&e) : 0;
+}
+
+static int cmd_where(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
-    int r = parse_opts(argc, argv, "j", &o, "status [--json]");
+    unsigned long vmid;
+    int r = parse_opts(argc, argv, "jv", &o, "where VMID [--json]");
+    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct cluster_view v;
+    struct where_node *nodes = NULL;
+    size_t n = 0;
+    r = cluster_load(&env, &v, &e);
+    log_warnings(&v.warnings);
+    if (r == 0 && (r = cluster_where(&env, vmid, &v, &nodes, &n, &e)) == 0) {
+        report_where(o.json ? stdout : text_out(), vmid, nodes, n, o.json);
+    }
+    bool any = false;
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        any |= nodes[i].can;
+    }
+    free(nodes);
+    cluster_view_free(&v);
+    close_root(ctx);
+    return r < 0 ? fail(&e) : !any;
+}
+
+static int cmd_publish(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "", &o, "publish");
     if (r || (r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
+    r = cluster_publish(&env, NULL, &e);
+    close_root(ctx);
+    return r < 0 ? fail(&e) : 0;
+}
+
+static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "jc", &o, "status [--cluster] [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    if (o.cluster) {
+        return status_cluster(ctx, o.json);
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
     struct host_status st;
     r = admin_status(&env, &st, &e);
+    if (r == 0 && !st.settings_bad) { /* a refusal changes nothing */
+        publish_quietly(&env, &st);
+    }
     log_warnings(&st.warnings);
     bool settings_bad = st.settings_bad;
     if (settings_bad && !o.json) { /* --json: its settings_error */

@@ -18,7 +18,7 @@
 static json_object *tuning_json_of(const struct vm_tuning *t);
 static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent);
 
-static void print_json(FILE *out, json_object *o) {
+void report_print_json(FILE *out, json_object *o) {
     fprintf(
         out, "%s\n",
         json_object_to_json_string_ext(
@@ -542,7 +542,7 @@ static void types_json(
     }
     json_object_object_add(root, "warnings", warn);
     add_settings_error(root, settings != NULL, settings);
-    print_json(out, root);
+    report_print_json(out, root);
 }
 
 void report_types(
@@ -758,7 +758,7 @@ static void status_json(FILE *out, const struct host_status *st) {
     }
     json_object_object_add(root, "warnings", warn);
     add_settings_error(root, st->settings_bad, &st->settings);
-    print_json(out, root);
+    report_print_json(out, root);
 }
 
 /* One GPU of the status view: its state, an occupancy bar, its mdevs. Returns how many of them
@@ -876,7 +876,7 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
 
 /* ---------- check ---------- */
 
-static const char *action_code(enum mdev_action a) {
+const char *report_action_code(enum mdev_action a) {
     return a == ACT_REUSE     ? "reuse"
            : a == ACT_REPLACE ? "replace"
            : a == ACT_PROXMOX ? "proxmox-sets-type"
@@ -951,7 +951,7 @@ static json_object *check_items_json(int rc, const struct vm_plan *p) {
         json_object_object_add(
             io, "parent", jstr(it->parent == NO_INDEX ? it->vf : p->host.parents[it->parent].bdf)
         );
-        json_object_object_add(io, "action", jstr(action_code(it->action)));
+        json_object_object_add(io, "action", jstr(report_action_code(it->action)));
         json_object_array_add(items, io);
     }
     return items;
@@ -1035,7 +1035,7 @@ static void check_json(
     warnings_json(warn, &p->host.warnings);
     warnings_json(warn, &p->warnings);
     json_object_object_add(o, "warnings", warn);
-    print_json(out, o);
+    report_print_json(out, o);
 }
 
 /* The plan of a VM that would start: leftovers to remove, each vGPU, and args. */
@@ -1244,7 +1244,7 @@ static void cleanup_json(FILE *out, const struct cleanup_item *items, size_t n, 
         root, dry_run ? "would_act" : "acted", json_object_new_int64((int64_t)acted)
     );
     json_object_object_add(root, "failed", json_object_new_int64((int64_t)failed));
-    print_json(out, root);
+    report_print_json(out, root);
 }
 
 void report_cleanup(
@@ -1300,7 +1300,7 @@ int report_doctor(FILE *out, const struct readiness *r, bool json) {
         }
         json_object_object_add(o, "problems", list);
         add_settings_error(o, r->settings_bad, &r->settings);
-        print_json(out, o);
+        report_print_json(out, o);
         return r->nproblems ? 1 : 0;
     }
     for (size_t i = 0; i < r->nproblems; i++) {
@@ -1335,7 +1335,7 @@ int report_config_check(
         json_object_object_add(o, "file", jstr(file));
         json_object_object_add(o, "vms", ce ? NULL : json_object_new_int64((int64_t)cfg->nvms));
         json_object_object_add(o, "error", ce ? settings_error_json(ce) : NULL);
-        print_json(out, o);
+        report_print_json(out, o);
     } else if (!exists) {
         fprintf(out, "%s does not exist: valid, every default applies\n", file);
     } else {
@@ -1373,7 +1373,7 @@ void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool 
     if (json) {
         json_object *o = tuning_json_of(t);
         json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
-        print_json(out, o);
+        report_print_json(out, o);
         return;
     }
     if (tuning_empty(t)) {
@@ -1459,7 +1459,7 @@ static void diag_json(FILE *out, const struct diagnosis *d) {
     }
     json_object_object_add(j, "error", err);
     json_object_object_add(o, "journal", j);
-    print_json(out, o);
+    report_print_json(out, o);
 }
 
 static void

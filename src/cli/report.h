@@ -7,11 +7,19 @@
 #include "hook.h"
 #include "readiness.h"
 
+#include <json-c/json.h>
+
 #include <stdbool.h>
 #include <stdio.h>
 
 /* only_parent: NULL for all parents, else limit JSON to that parent (text shows its GPU). */
 /* nv: GPUs on NVIDIA's vendor interface (text only: they are no mdev parents for mdevctl). */
+/* One JSON object on out, as every command prints its --json (pretty, / unescaped); it is
+ * released. */
+void report_print_json(FILE *out, json_object *o);
+/* A planned device's action as check --json and where --json name it. */
+const char *report_action_code(enum mdev_action a);
+
 enum report_format {
     REPORT_TEXT,
     REPORT_JSON,     /* our object */

@@ -560,7 +560,8 @@ static int parse_vm(
 }
 
 bool node_name_valid(const char *s) {
-    if (!*s || strlen(s) >= NODE_NAME_MAX) {
+    /* a letter or digit first: never ".", ".." or a hidden name once it is a path */
+    if (!isalnum((unsigned char)*s) || strlen(s) >= NODE_NAME_MAX) {
         return false;
     }
     for (; *s; s++) {

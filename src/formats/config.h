@@ -131,7 +131,8 @@ const struct vm_settings *config_managed_vm(const struct pvh_config *c, unsigned
 const char *policy_name(enum pvh_policy p);
 /* What `help config` prints: every key, its values and default. */
 extern const char CONFIG_HELP[];
-/* A node name as Proxmox allows one (letters, digits, '-' and '.', at most 63). */
+/* A node name as Proxmox allows one (letters, digits, '-' and '.', a letter or digit first, at
+ * most 63): never '.', '..', a '/' or a control byte, so it is safe in a path. */
 bool node_name_valid(const char *s);
 
 /* Editing the file (attach/detach): config_load_edit gives the document, the functions below

@@ -2,6 +2,7 @@
 #ifndef PVH_DEBVER_H
 #define PVH_DEBVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* <0, 0, >0 like strcmp; -2/2 never returned. Invalid strings compare as dpkg would parse them. */
@@ -11,6 +12,11 @@ int debver_cmp(const char *a, const char *b);
  * Returns 0 and fills ver; -ENOENT when the text has no stanza for pkg; -ESRCH when it has one
  * but pkg is not installed (unpacked, half-configured, config-files...). */
 int debver_installed(const char *status_text, const char *pkg, char *ver, size_t size);
+
+/* Can this qemu-server use NVIDIA's vendor interface (nvidia/current_vgpu_type; 8.2.5,
+ * 48ada698)? The one answer every check asks. */
+#define QEMU_SERVER_VENDOR_IFACE "8.2.5"
+bool debver_qemu_server_vendor_iface(const char *ver);
 
 struct hostfs;
 /* A package's installed version on the host: dpkg's status, then the entries dpkg journaled in

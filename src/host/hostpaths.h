@@ -10,6 +10,8 @@
 #define PVE_VM_CONF_DIR "/etc/pve/qemu-server"
 #define PVE_VM_CONF_FMT "/etc/pve/qemu-server/%lu.conf"
 #define PVE_NODES_DIR "/etc/pve/nodes"
+#define PVE_NODE_INVENTORY_FMT "/etc/pve/nodes/%s/vgpu-hook.json" /* our published inventory */
+#define PVE_MEMBERS "/etc/pve/.members" /* the nodes and which are online (pmxcfs) */
 #define PVE_NODE_VM_CONF_FMT "/etc/pve/nodes/%s/qemu-server/%lu.conf"
 #define PVE_CT_CONF_FMT "/etc/pve/lxc/%lu.conf"
 #define PVE_STORAGE_CFG "/etc/pve/storage.cfg"

@@ -1,5 +1,7 @@
 #include "hook.h"
 
+#include "cluster.h"
+
 #include "managed.h"
 #include "mdev.h"
 
@@ -409,6 +411,14 @@ static int run_plan(const struct hook_env *env, struct vm_plan *p, struct pvh_er
     return r;
 }
 
+/* The cluster's view of this node after a create or remove: best effort, never a failure. */
+static void hook_publish(const struct hook_env *env) {
+    struct pvh_err e = {0};
+    if (cluster_publish(env, NULL, &e) < 0) {
+        log_msg(LOG_LVL_WARN, "%s (the start is not affected)", e.msg);
+    }
+}
+
 static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
     struct pvh_err e = {0};
     int lock = mdev_host_lock(env->fs, &e);
@@ -467,6 +477,13 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
         hostfs_unlock(relock);
         log_msg(LOG_LVL_INFO, "what to do: fix the chained hook or move it out of %s", HOOKS_DIR);
         r = -ECANCELED;
+    }
+    bool created = false;
+    for (size_t i = 0; r == 0 && i < p.n; i++) {
+        created |= p.items[i].action == ACT_CREATE || p.items[i].action == ACT_REPLACE;
+    }
+    if (created) {
+        hook_publish(env);
     }
     plan_free(&p);
     return errno_exit(r);
@@ -617,6 +634,7 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
         failed |= reset_vf_types(env, vmid);
     }
     hostfs_unlock(lock);
+    hook_publish(env); /* an mdev removed, or a VF's type reset: written only when changed */
     free(mine);
     return failed;
 }

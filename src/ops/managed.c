@@ -705,7 +705,7 @@ static int vfmap_attach_allowed(
     }
     char ver[64] = "";
     if (debver_installed_on(ed->env->fs, "qemu-server", ver, sizeof(ver)) == 0 && ver[0] &&
-        debver_cmp(ver, "8.2.5") < 0) {
+        !debver_qemu_server_vendor_iface(ver)) {
         err_set(
             e, -ENOTSUP,
             "'%s' is on NVIDIA's vendor interface (kernel 6.8 and later), which qemu-server %s "

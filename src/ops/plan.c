@@ -148,10 +148,9 @@ static int hostpci_candidates(
     return 0;
 }
 
-/* A managed VM's candidate GPUs on this node: its list for this node, else the list for every
- * node (""), else none (= every GPU offering the type). */
-static int
-managed_candidates(const struct vm_settings *vs, const char *node, struct place_candidates *c) {
+int plan_managed_candidates(
+    const struct vm_settings *vs, const char *node, struct place_candidates *c
+) {
     const struct vm_gpu_list *l = NULL;
     c->ids = NULL;
     c->n = 0;
@@ -238,7 +237,7 @@ static int resolve_items(
         snprintf(it->type_id, sizeof(it->type_id), "%s", managed ? managed->type : hps[i].mdev);
         mdev_uuid_for(p->vmid, it->index, it->uuid);
         if (managed) {
-            if (managed_candidates(managed, p->node, &cands[i]) < 0) {
+            if (plan_managed_candidates(managed, p->node, &cands[i]) < 0) {
                 return err_set(e, -ENOMEM, "out of memory");
             }
             if (cands[i].n == 0 && (r = inventory_load_all(env->fs, h, e)) < 0) {
@@ -407,7 +406,7 @@ static int check_vendor_iface(const struct hook_env *env, struct vm_plan *p, str
         );
         return 0;
     }
-    if (debver_cmp(ver, "8.2.5") >= 0) {
+    if (debver_qemu_server_vendor_iface(ver)) {
         return 0;
     }
     err_set(
@@ -608,7 +607,7 @@ static int plan_vfmap(
     _cleanup_(place_candidates_free) struct place_candidates only = {0};
     struct readiness_problem why;
     size_t nvfs;
-    int r = managed_candidates(vs, p->node, &only);
+    int r = plan_managed_candidates(vs, p->node, &only);
     if (r == 0) {
         r = plan_vf_lines(
             env->fs, p->node, type_id, only.ids, only.n, p->cfg.placement, &p->vfmap_lines, &nvfs, e

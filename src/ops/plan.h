@@ -71,6 +71,11 @@ int plan_vf_lines(
     const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
     size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
 );
+/* A managed VM's candidate GPUs on a node: its list for that node, else the list for every
+ * node, else none (= every GPU offering the type). -ENOMEM. */
+int plan_managed_candidates(
+    const struct vm_settings *vs, const char *node, struct place_candidates *c
+);
 /* Does this start fail once on purpose: args must gain -uuid first, and Proxmox read the
  * config before the hook ran (never during a migration, when the config is not written)? */
 bool plan_refuses_once(const struct vm_plan *plan);

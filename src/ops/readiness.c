@@ -272,7 +272,7 @@ static int check_host(const struct hook_env *env, struct readiness *r, bool vend
     char ver[64];
     if (rc == 0 && vendor_iface &&
         debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0 &&
-        debver_cmp(ver, "8.2.5") < 0) {
+        !debver_qemu_server_vendor_iface(ver)) {
         rc = add_problem(
             r, "qemu-server-old", "host",
             "upgrade Proxmox VE ('apt update && apt full-upgrade') to qemu-server 8.2.5 or later",

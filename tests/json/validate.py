@@ -17,17 +17,23 @@ import jsonschema
 
 schema_dir, dump_dir = sys.argv[1], sys.argv[2]
 schemas = {}
+refs = {}  # the schemas each one uses by reference: exercised with it
 failed = passed = 0
+docs = {}
 for path in sorted(glob.glob(os.path.join(schema_dir, "*.schema.json"))):
-    name = os.path.basename(path)[: -len(".schema.json")]
-    schema = json.load(open(path))
+    docs[os.path.basename(path)[: -len(".schema.json")]] = (path, json.load(open(path)))
+store = {doc["$id"]: doc for _, doc in docs.values() if "$id" in doc}
+for name, (path, schema) in docs.items():
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as e:
         print(f"FAIL {path}: not a valid JSON Schema: {e.message}")
         failed += 1
         continue
-    schemas[name] = jsonschema.Draft202012Validator(schema)
+    resolver = jsonschema.RefResolver.from_schema(schema, store=store)
+    schemas[name] = jsonschema.Draft202012Validator(schema, resolver=resolver)
+    text = json.dumps(schema)
+    refs[name] = {other for other in docs if f'"{other}.schema.json"' in text}
 used = set()
 outputs = sorted(glob.glob(os.path.join(dump_dir, "*.json")))
 for path in outputs:
@@ -37,6 +43,7 @@ for path in outputs:
         failed += 1
         continue
     used.add(name)
+    used |= refs[name]
     try:
         doc = json.load(open(path))
     except ValueError as e:

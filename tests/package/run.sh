@@ -6,7 +6,8 @@
 # the package into a fresh Debian 12 root made with debootstrap (cached as a tarball; when
 # debootstrap cannot run, the test fails: every check below needs that root), and runs the
 # installed files there: --version, types on a simulated host, the man page and the bash
-# completion, and that the metrics timer ships disabled. All 14 checks must run.
+# completion, that the metrics timer ships disabled and the publish timer enabled. All 17
+# checks must run.
 # Cache: $PVH_CACHE_DIR (default: ~/.cache/pve-vgpu-hook, outside the clone, so that every
 # fresh clone on this machine, as CI makes one, reuses the downloads).
 set -euo pipefail
@@ -98,6 +99,9 @@ units=$(in_root dpkg -L pve-vgpu-hook | grep -E '/systemd/system/pve-vgpu-hook-m
     bad "installed the metrics service and timer" "$units of 2 unit files"
 enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-metrics*' 2>/dev/null)
 [ -z "$enabled" ] && ok "metrics timer not enabled" || bad "metrics timer not enabled" "$enabled"
+# the publish timer ships enabled: the cluster view needs every node's inventory
+enabled=$(find "$root/etc/systemd/system" -name 'pve-vgpu-hook-publish.timer' 2>/dev/null)
+[ -n "$enabled" ] && ok "publish timer enabled" || bad "publish timer enabled" "not linked in /etc/systemd/system"
 # every check above ran: a count that shrinks means a check silently went away
-[ "$passed" -eq 16 ] || bad "all 16 checks ran" "only $passed passed"
+[ "$passed" -eq 17 ] || bad "all 17 checks ran" "only $passed passed"
 finish

@@ -288,15 +288,8 @@ static const char *path_on(struct fakehost *fh, const char *rel) {
     return path;
 }
 
-/* pmxcfs: every node sees the same /etc/pve. The test copies it from the node that wrote. */
 static void replicate(struct fakehost *from, struct fakehost *to, const char *to_node) {
-    char cmd[3 * PATH_MAX];
-    snprintf(
-        cmd, sizeof(cmd), "rm -rf '%s/etc/pve' && cp -a '%s/etc/pve' '%s/etc/'", to->root,
-        from->root, to->root
-    );
-    assert_int_equal(system(cmd), 0);
-    assert_int_equal(fh_set_node(to, to_node), 0);
+    assert_int_equal(fh_replicate_pve(from, to, to_node), 0);
 }
 
 /* What Proxmox does after pre-start: the first VF of the mapping that can take the type gets

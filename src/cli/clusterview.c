@@ -1,0 +1,151 @@
+#include "clusterview.h"
+
+#include "cleanup.h"
+#include "report.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Why a node's data is not current, in words. */
+static void freshness_message(const struct cluster_node *n, char *buf, size_t size) {
+    switch (n->fresh) {
+    case NODE_CURRENT:
+        snprintf(buf, size, "published %lld s ago", n->age);
+        break;
+    case NODE_STALE:
+        snprintf(
+            buf, size, "published %lld s ago, more than %d s: it may have changed since", n->age,
+            CLUSTER_STALE_S
+        );
+        break;
+    case NODE_OFFLINE:
+        snprintf(buf, size, "offline in /etc/pve/.members: its data is the last it published");
+        break;
+    case NODE_UNPUBLISHED:
+        snprintf(buf, size, "no inventory published (pve-vgpu-hook not installed there?)");
+        break;
+    case NODE_INVALID:
+        snprintf(buf, size, "its inventory is refused: %s", n->problem);
+        break;
+    }
+}
+
+static json_object *node_json(const struct cluster_node *n, const char *self) {
+    json_object *o = json_object_new_object();
+    char msg[512];
+    freshness_message(n, msg, sizeof(msg));
+    json_object_object_add(o, "node", json_object_new_string(n->name));
+    json_object_object_add(o, "self", json_object_new_boolean(!strcmp(n->name, self)));
+    json_object_object_add(o, "state", json_object_new_string(node_freshness_name(n->fresh)));
+    json_object_object_add(o, "message", json_object_new_string(msg));
+    json_object_object_add(o, "age_s", n->has_inv ? json_object_new_int64(n->age) : NULL);
+    _cleanup_free_ char *text = n->has_inv ? nodeinv_write(&n->inv, true) : NULL;
+    json_object_object_add(o, "inventory", text ? json_tokener_parse(text) : NULL);
+    return o;
+}
+
+static void node_text(FILE *out, const struct cluster_node *n, const char *self) {
+    char msg[512];
+    freshness_message(n, msg, sizeof(msg));
+    bool current = n->fresh == NODE_CURRENT;
+    fprintf(
+        out, "Node %s%s: %s%s\n", n->name, strcmp(n->name, self) ? "" : " (this node)",
+        current ? "" : "STALE: ", msg
+    );
+    if (!n->has_inv) {
+        return;
+    }
+    const struct node_inv *inv = &n->inv;
+    fprintf(
+        out, "  NVIDIA driver %s, qemu-server %s, vgpu_unlock-rs %s\n",
+        inv->driver[0] ? inv->driver : "not loaded", inv->qemu_server[0] ? inv->qemu_server : "?",
+        inv->unlock ? "set up" : "no"
+    );
+    for (size_t g = 0; g < inv->ngpus; g++) {
+        const struct ninv_gpu *G = &inv->gpus[g];
+        fprintf(out, "  GPU %s %s (%s)\n", G->pci, G->model, ninv_kind_name(G->kind));
+        for (size_t i = 0; i < inv->nvgpus; i++) {
+            const struct ninv_vgpu *v = &inv->vgpus[i];
+            if (!strcmp(v->gpu, G->pci)) {
+                fprintf(
+                    out, "    hosts VM %lu: %s on %s (%s)\n", v->vmid, v->type, v->function,
+                    ninv_state_name(v->state)
+                );
+            }
+        }
+        for (size_t t = 0; t < G->ntypes; t++) {
+            const struct ninv_type *ty = &G->types[t];
+            fprintf(
+                out, "    %-12s %-24s %6u MiB  free %ld\n", ty->id, ty->name, ty->fb_mib, ty->free
+            );
+        }
+    }
+}
+
+void report_cluster(FILE *out, const struct cluster_view *v, bool json) {
+    if (!json) {
+        for (size_t i = 0; i < v->n; i++) {
+            node_text(out, &v->nodes[i], v->self);
+        }
+        if (v->n == 0) {
+            fprintf(out, "no node in /etc/pve/nodes: not a Proxmox VE cluster?\n");
+        }
+        return;
+    }
+    json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+    json_object_object_add(o, "node", json_object_new_string(v->self));
+    json_object_object_add(o, "stale_after_s", json_object_new_int(CLUSTER_STALE_S));
+    for (size_t i = 0; i < v->n; i++) {
+        json_object_array_add(nodes, node_json(&v->nodes[i], v->self));
+    }
+    json_object_object_add(o, "nodes", nodes);
+    report_print_json(out, o);
+}
+
+static json_object *where_json(const struct where_node *w) {
+    json_object *o = json_object_new_object(), *devs = json_object_new_array();
+    json_object_object_add(o, "node", json_object_new_string(w->node));
+    json_object_object_add(o, "can_start", json_object_new_boolean(w->can));
+    json_object_object_add(o, "code", json_object_new_string(w->code));
+    json_object_object_add(o, "message", json_object_new_string(w->message));
+    for (size_t i = 0; w->can && i < w->n; i++) {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "index", json_object_new_int((int)w->items[i].index));
+        json_object_object_add(d, "type", json_object_new_string(w->items[i].type_id));
+        json_object_object_add(d, "pci", json_object_new_string(w->pci[i]));
+        json_object_object_add(
+            d, "action", json_object_new_string(report_action_code(w->items[i].action))
+        );
+        json_object_array_add(devs, d);
+    }
+    json_object_object_add(o, "devices", devs);
+    return o;
+}
+
+void report_where(
+    FILE *out, unsigned long vmid, const struct where_node *nodes, size_t n, bool json
+) {
+    if (json) {
+        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+        json_object_object_add(o, "vmid", json_object_new_int64((long long)vmid));
+        for (size_t i = 0; i < n; i++) {
+            json_object_array_add(arr, where_json(&nodes[i]));
+        }
+        json_object_object_add(o, "nodes", arr);
+        report_print_json(out, o);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct where_node *w = &nodes[i];
+        if (!w->can) {
+            fprintf(out, "%s: no (%s): %s\n", w->node, w->code, w->message);
+            continue;
+        }
+        fprintf(out, "%s: yes,", w->node);
+        for (size_t k = 0; k < w->n; k++) {
+            fprintf(out, "%s %s on %s", k ? "," : "", w->items[k].type_id, w->pci[k]);
+        }
+        fprintf(out, "\n");
+    }
+}

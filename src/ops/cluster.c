@@ -1,0 +1,764 @@
+#include "cluster.h"
+
+#include "cleanup.h"
+#include "debver.h"
+#include "hostpaths.h"
+#include "readiness.h"
+#include "rules.h"
+#include "sectioncfg.h"
+#include "strutil.h"
+#include "vmstate.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const enum ninv_state state_of[] = {
+    [VM_NOT_OURS] = NINV_FOREIGN,
+    [VM_STOPPED] = NINV_LEFTOVER,
+    [VM_RUNNING] = NINV_RUNNING,
+    [VM_BUSY] = NINV_BUSY};
+
+/* The types of an mdev GPU: what each offers, and how many more fit on the GPU now (on SR-IOV
+ * the GPU's room, never the sum of its VFs). */
+static int mdev_gpu_types(const struct host *h, size_t g, struct ninv_gpu *out) {
+    for (size_t d = 0; d < h->ndefs; d++) {
+        const struct inv_typedef *def = &h->defs[d];
+        if (def->gpu != g) {
+            continue;
+        }
+        struct ninv_type *t = ninv_push(&out->types, &out->ntypes, sizeof(*t), NODEINV_MAX_ITEMS);
+        if (!t) {
+            return -ENOMEM;
+        }
+        snprintf(t->id, sizeof(t->id), "%s", def->id);
+        snprintf(t->name, sizeof(t->name), "%s", def->name);
+        t->fb_mib = def->info.fb_mib;
+        t->max = def->info.max_instance;
+        long fr = rules_gpu_available(h, g, def, NULL);
+        t->free = fr > 0 ? fr : 0;
+        if (!out->model[0] && def->info.gpu[0]) {
+            snprintf(out->model, sizeof(out->model), "%s", def->info.gpu);
+        }
+    }
+    for (size_t q = 0; q < h->nparents; q++) {
+        if (h->parents[q].gpu != g) {
+            continue;
+        }
+        out->kind = h->parents[q].is_vf ? NINV_SRIOV_MDEV : NINV_MDEV;
+        char(*f)[PCI_ID_LEN] =
+            ninv_push(&out->functions, &out->nfunctions, sizeof(*f), NODEINV_MAX_ITEMS);
+        if (!f) {
+            return -ENOMEM;
+        }
+        snprintf(*f, sizeof(*f), "%s", h->parents[q].bdf);
+    }
+    return 0;
+}
+
+/* A GPU on NVIDIA's vendor interface: the types a free VF can take now (one more each: the
+ * driver tells no more), its VFs, and the types its VFs hold. */
+static int vendor_gpu(const struct nvidia_gpu *G, struct ninv_gpu *out, struct node_inv *inv) {
+    snprintf(out->pci, sizeof(out->pci), "%s", G->bdf);
+    out->kind = NINV_VENDOR_IFACE;
+    for (size_t i = 0; G->free_bdf[0] && i < G->free_vf.ncreatable; i++) {
+        const struct nvidia_iface_type *c = &G->free_vf.creatable[i];
+        struct ninv_type *t = ninv_push(&out->types, &out->ntypes, sizeof(*t), NODEINV_MAX_ITEMS);
+        if (!t) {
+            return -ENOMEM;
+        }
+        struct vgpu_type_info info;
+        vgpu_type_describe(c->name, "", &info);
+        snprintf(t->id, sizeof(t->id), "nvidia-%u", c->id);
+        snprintf(t->name, sizeof(t->name), "%s", c->name);
+        t->fb_mib = info.fb_mib;
+        t->free = 1;
+        if (!out->model[0] && info.gpu[0]) {
+            snprintf(out->model, sizeof(out->model), "%s", info.gpu);
+        }
+    }
+    for (size_t v = 0; v < G->nvfs; v++) {
+        char(*f)[PCI_ID_LEN] =
+            ninv_push(&out->functions, &out->nfunctions, sizeof(*f), NODEINV_MAX_ITEMS);
+        if (!f) {
+            return -ENOMEM;
+        }
+        snprintf(*f, sizeof(*f), "%s", G->vfs[v]);
+    }
+    for (size_t u = 0; u < G->nused; u++) {
+        struct ninv_vgpu *vg = ninv_push(&inv->vgpus, &inv->nvgpus, sizeof(*vg), NODEINV_MAX_ITEMS);
+        if (!vg) {
+            return -ENOMEM;
+        }
+        vg->vmid = G->used[u].vmid;
+        vg->state = G->users_known ? state_of[G->used[u].state] : NINV_RUNNING;
+        snprintf(vg->type, sizeof(vg->type), "nvidia-%u", G->used[u].type);
+        snprintf(vg->gpu, sizeof(vg->gpu), "%s", G->bdf);
+        snprintf(vg->function, sizeof(vg->function), "%s", G->used[u].bdf);
+    }
+    return 0;
+}
+
+static int mdev_vgpus(const struct host *h, struct node_inv *inv) {
+    for (size_t m = 0; m < h->nmdevs; m++) {
+        const struct inv_mdev *md = &h->mdevs[m];
+        struct ninv_vgpu *vg = ninv_push(&inv->vgpus, &inv->nvgpus, sizeof(*vg), NODEINV_MAX_ITEMS);
+        if (!vg) {
+            return -ENOMEM;
+        }
+        vg->vmid = md->owned ? md->vmid : 0;
+        vg->state = state_of[md->state];
+        snprintf(vg->type, sizeof(vg->type), "%s", md->type_id);
+        size_t g = md->parent != NO_INDEX ? h->parents[md->parent].gpu : NO_INDEX;
+        snprintf(vg->gpu, sizeof(vg->gpu), "%s", g != NO_INDEX ? h->gpus[g].bdf : md->parent_bdf);
+        snprintf(vg->function, sizeof(vg->function), "%s", md->parent_bdf);
+        snprintf(vg->uuid, sizeof(vg->uuid), "%s", md->uuid);
+    }
+    return 0;
+}
+
+/* The host-wide facts: driver, qemu-server, vgpu_unlock-rs. */
+static void node_facts(const struct hook_env *env, struct node_inv *inv) {
+    char ver[64] = "";
+    if (hostfs_read(env->fs, SYS_NVIDIA_VERSION, ver, sizeof(ver)) > 0) {
+        ver[strcspn(ver, "\r\n")] = '\0';
+        if (!str_has_ctl(ver, false)) {
+            snprintf(inv->driver, sizeof(inv->driver), "%s", ver);
+        }
+    }
+    if (debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0) {
+        snprintf(inv->qemu_server, sizeof(inv->qemu_server), "%s", ver);
+    }
+    char *why = NULL, *toml = NULL;
+    inv->unlock = readiness_vgpu_unlock(env->fs, &why, &toml) == 1;
+    free(why);
+    free(toml);
+}
+
+int cluster_inventory_of(
+    const struct hook_env *env, const struct host_status *st, long long now, struct node_inv *out
+) {
+    memset(out, 0, sizeof(*out));
+    out->format = NODEINV_FORMAT;
+    out->taken = now;
+    snprintf(out->node, sizeof(out->node), "%s", st->node);
+    node_facts(env, out);
+    const struct host *h = &st->host;
+    int r = 0;
+    for (size_t g = 0; r == 0 && g < h->ngpus; g++) {
+        struct ninv_gpu *G = ninv_push(&out->gpus, &out->ngpus, sizeof(*G), NODEINV_MAX_GPUS);
+        if (!G) {
+            r = -ENOMEM;
+            break;
+        }
+        snprintf(G->pci, sizeof(G->pci), "%s", h->gpus[g].bdf);
+        r = mdev_gpu_types(h, g, G);
+    }
+    for (size_t g = 0; r == 0 && g < st->nnvidia; g++) {
+        struct ninv_gpu *G = ninv_push(&out->gpus, &out->ngpus, sizeof(*G), NODEINV_MAX_GPUS);
+        r = G ? vendor_gpu(&st->nvidia[g], G, out) : -ENOMEM;
+    }
+    if (r == 0) {
+        r = mdev_vgpus(h, out);
+    }
+    if (r < 0) {
+        nodeinv_free(out);
+    }
+    return r;
+}
+
+/* Is the published copy the same as inv (taken aside) and younger than the refresh interval? */
+static bool published_current(
+    const struct hook_env *env, const char *path, const struct node_inv *inv, const char *body
+) {
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    char why[256];
+    struct node_inv old;
+    if (hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
+        nodeinv_parse(text, len, &old, why, sizeof(why)) < 0) {
+        return false;
+    }
+    _cleanup_free_ char *old_body = nodeinv_write(&old, false);
+    bool same = old_body && !strcmp(old_body, body) && old.taken <= inv->taken &&
+                inv->taken - old.taken < CLUSTER_REFRESH_S;
+    nodeinv_free(&old);
+    return same;
+}
+
+static int
+publish_model(const struct hook_env *env, const struct host_status *st, struct pvh_err *e) {
+    char path[128];
+    if (!node_name_valid(st->node) ||
+        str_fmt(path, sizeof(path), PVE_NODE_INVENTORY_FMT, st->node) < 0) {
+        return err_set(e, -EINVAL, "this node's name '%s' is not a node name", st->node);
+    }
+    char dir[128];
+    snprintf(dir, sizeof(dir), PVE_NODES_DIR "/%s", st->node);
+    if (hostfs_is_dir(env->fs, dir) < 0) {
+        return 0; /* no pmxcfs node directory: not a Proxmox node, nothing to publish to */
+    }
+    struct node_inv inv;
+    if (cluster_inventory_of(env, st, (long long)time(NULL), &inv) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    _cleanup_free_ char *body = nodeinv_write(&inv, false);
+    _cleanup_free_ char *text = nodeinv_write(&inv, true);
+    int r = body && text ? 0 : -ENOMEM;
+    if (r == 0 && !published_current(env, path, &inv, body)) {
+        r = hostfs_replace_file(env->fs, path, text, strlen(text), 0640);
+        r = r < 0 ? r : 1;
+    }
+    nodeinv_free(&inv);
+    if (r == -EACCES || r == -EPERM || r == -EROFS) {
+        err_set(e, r, "cannot publish this node's vGPU inventory to %s: %s", path, strerror(-r));
+        err_hint(
+            e, "pmxcfs refuses writes without quorum ('pvecm status'); the "
+               "pve-vgpu-hook-publish timer tries again"
+        );
+    } else if (r < 0) {
+        err_set(e, r, "cannot publish this node's vGPU inventory to %s: %s", path, strerror(-r));
+    }
+    return r;
+}
+
+int cluster_publish(const struct hook_env *env, const struct host_status *st, struct pvh_err *e) {
+    if (st) {
+        return publish_model(env, st, e);
+    }
+    struct host_status own;
+    int r = admin_status(env, &own, e);
+    if (r == 0) {
+        r = publish_model(env, &own, e);
+    }
+    admin_status_free(&own);
+    return r;
+}
+
+const char *node_freshness_name(enum node_freshness f) {
+    static const char *const names[] = {
+        [NODE_CURRENT] = "current",
+        [NODE_STALE] = "stale",
+        [NODE_OFFLINE] = "offline",
+        [NODE_UNPUBLISHED] = "unpublished",
+        [NODE_INVALID] = "invalid"};
+    return names[f];
+}
+
+void cluster_view_free(struct cluster_view *v) {
+    for (size_t i = 0; i < v->n; i++) {
+        nodeinv_free(&v->nodes[i].inv);
+    }
+    free(v->nodes);
+    warn_free(&v->warnings);
+    v->nodes = NULL;
+    v->n = 0;
+}
+
+static struct cluster_node *view_node(struct cluster_view *v, const char *name) {
+    for (size_t i = 0; i < v->n; i++) {
+        if (!strcmp(v->nodes[i].name, name)) {
+            return &v->nodes[i];
+        }
+    }
+    struct cluster_node *n = ninv_push(&v->nodes, &v->n, sizeof(*n), 4096);
+    if (n) {
+        snprintf(n->name, sizeof(n->name), "%s", name);
+        n->age = -1;
+    }
+    return n;
+}
+
+/* .members: {"nodename": ..., "nodelist": {"pve1": {"id": 1, "online": 1, "ip": ...}}}; a
+ * node it lists as not online is offline whatever its file says. */
+static int read_members(const struct hook_env *env, struct cluster_view *v) {
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    if (hostfs_read_alloc(env->fs, PVE_MEMBERS, CONFIG_MAX_BYTES, &text, &len) < 0) {
+        return 0; /* standalone, or not a pmxcfs: the nodes directory is all there is */
+    }
+    json_object *root = json_tokener_parse(text), *list;
+    if (!root || !json_object_object_get_ex(root, "nodelist", &list) ||
+        !json_object_is_type(list, json_type_object)) {
+        warn_add(
+            &v->warnings, "%s is not what pmxcfs writes: nodes' online state unknown", PVE_MEMBERS
+        );
+        json_object_put(root);
+        return 0;
+    }
+    json_object_object_foreach(list, name, node) {
+        json_object *on;
+        if (!node_name_valid(name)) {
+            continue;
+        }
+        struct cluster_node *n = view_node(v, name);
+        if (!n) {
+            json_object_put(root);
+            return -ENOMEM;
+        }
+        bool online = json_object_object_get_ex(node, "online", &on) && json_object_get_int(on);
+        n->fresh = online ? NODE_CURRENT : NODE_OFFLINE;
+    }
+    json_object_put(root);
+    return 0;
+}
+
+static void
+load_node_file(const struct hook_env *env, struct cluster_view *v, struct cluster_node *n) {
+    char path[128];
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof(path), PVE_NODE_INVENTORY_FMT, n->name);
+    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
+    if (r < 0) {
+        n->fresh = n->fresh == NODE_OFFLINE ? NODE_OFFLINE : NODE_UNPUBLISHED;
+        return;
+    }
+    r = nodeinv_parse(text, len, &n->inv, n->problem, sizeof(n->problem));
+    if (r == 0 && strcmp(n->inv.node, n->name)) {
+        str_msg(n->problem, sizeof(n->problem), "it names node '%s'", n->inv.node);
+        nodeinv_free(&n->inv);
+        r = -EINVAL;
+    }
+    if (r < 0) {
+        n->fresh = NODE_INVALID;
+        return;
+    }
+    n->has_inv = true;
+    n->age = v->now - n->inv.taken;
+    if (n->fresh != NODE_OFFLINE) {
+        n->fresh = n->age > CLUSTER_STALE_S || n->age < -60 ? NODE_STALE : NODE_CURRENT;
+    }
+}
+
+int cluster_load(const struct hook_env *env, struct cluster_view *v, struct pvh_err *e) {
+    memset(v, 0, sizeof(*v));
+    v->now = (long long)time(NULL);
+    node_name(env->fs, v->self, sizeof(v->self));
+    struct hostfs_list l = {0};
+    int r = hostfs_list(env->fs, PVE_NODES_DIR, &l);
+    if (r < 0 && r != -ENOENT) {
+        return err_set(e, r, "cannot read %s: %s", PVE_NODES_DIR, strerror(-r));
+    }
+    for (size_t i = 0; r >= 0 && i < l.n; i++) {
+        if (!node_name_valid(l.names[i])) {
+            _cleanup_free_ char *esc = str_escape_ctl(l.names[i], strlen(l.names[i]), false);
+            warn_add(
+                &v->warnings, "%s/%s is not a node name: ignored", PVE_NODES_DIR, esc ? esc : "?"
+            );
+        } else if (!view_node(v, l.names[i])) {
+            r = -ENOMEM;
+        }
+    }
+    hostfs_list_free(&l);
+    if (r < 0 || (r = read_members(env, v)) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < v->n; i++) {
+        load_node_file(env, v, &v->nodes[i]);
+    }
+    return 0;
+}
+
+/* One published GPU into the model: a GPU, a type definition per type, a parent per function
+ * offering each type as its driver would now (a VF of SR-IOV: one instance when the GPU has
+ * room and the VF holds none). */
+static int model_gpu(const struct node_inv *inv, const struct ninv_gpu *G, struct host *h) {
+    struct inv_gpu *g = ninv_push(&h->gpus, &h->ngpus, sizeof(*g), NODEINV_MAX_GPUS);
+    if (!g) {
+        return -ENOMEM;
+    }
+    size_t gi = h->ngpus - 1, def0 = h->ndefs;
+    snprintf(g->bdf, sizeof(g->bdf), "%s", G->pci);
+    g->vendor = 0x10de;
+    snprintf(g->driver, sizeof(g->driver), "nvidia");
+    g->nparents = G->nfunctions;
+    for (size_t t = 0; t < G->ntypes; t++) {
+        struct inv_typedef *d = ninv_push(&h->defs, &h->ndefs, sizeof(*d), SIZE_MAX);
+        if (!d) {
+            return -ENOMEM;
+        }
+        d->gpu = gi;
+        snprintf(d->id, sizeof(d->id), "%s", G->types[t].id);
+        snprintf(d->name, sizeof(d->name), "%s", G->types[t].name);
+        snprintf(d->device_api, sizeof(d->device_api), "vfio-pci");
+        vgpu_type_describe(d->name, "", &d->info);
+        d->info.fb_mib = G->types[t].fb_mib;
+        d->info.max_instance = G->types[t].max;
+        g->fb_mib = d->info.fb_mib > g->fb_mib ? d->info.fb_mib : g->fb_mib;
+    }
+    for (size_t f = 0; f < G->nfunctions; f++) {
+        struct inv_parent *p = ninv_push(&h->parents, &h->nparents, sizeof(*p), SIZE_MAX);
+        if (!p || !(p->types = calloc(G->ntypes ? G->ntypes : 1, sizeof(*p->types)))) {
+            return -ENOMEM;
+        }
+        snprintf(p->bdf, sizeof(p->bdf), "%s", G->functions[f]);
+        p->gpu = gi;
+        p->is_vf = G->kind == NINV_SRIOV_MDEV;
+        bool holds = false;
+        for (size_t i = 0; i < inv->nvgpus; i++) {
+            holds |= !strcmp(inv->vgpus[i].function, p->bdf);
+        }
+        for (size_t t = 0; t < G->ntypes; t++) {
+            long fr = G->types[t].free;
+            p->types[t] =
+                (struct inv_type){.def = def0 + t, .available = p->is_vf ? (!holds && fr > 0) : fr};
+        }
+        p->ntypes = G->ntypes;
+    }
+    return 0;
+}
+
+static int model_mdevs(const struct node_inv *inv, struct host *h) {
+    for (size_t i = 0; i < inv->nvgpus; i++) {
+        const struct ninv_vgpu *v = &inv->vgpus[i];
+        size_t parent = inv_find_parent(h, v->function);
+        if (!v->uuid[0] || parent == NO_INDEX) {
+            continue; /* the vendor interface: no mdev, the VF tells */
+        }
+        struct inv_mdev *m = ninv_push(&h->mdevs, &h->nmdevs, sizeof(*m), SIZE_MAX);
+        if (!m) {
+            return -ENOMEM;
+        }
+        snprintf(m->uuid, sizeof(m->uuid), "%s", v->uuid);
+        snprintf(m->type_id, sizeof(m->type_id), "%s", v->type);
+        snprintf(m->parent_bdf, sizeof(m->parent_bdf), "%s", v->function);
+        m->parent = parent;
+        m->owned = mdev_uuid_parse(v->uuid, &m->index, &m->vmid);
+        static const enum vm_state st[] = {
+            [NINV_RUNNING] = VM_RUNNING,
+            [NINV_BUSY] = VM_BUSY,
+            [NINV_LEFTOVER] = VM_STOPPED,
+            [NINV_FOREIGN] = VM_NOT_OURS};
+        m->state = m->owned ? st[v->state] : VM_NOT_OURS;
+    }
+    return 0;
+}
+
+int cluster_host_model(const struct node_inv *inv, struct host *h) {
+    memset(h, 0, sizeof(*h));
+    int r = 0;
+    for (size_t g = 0; r == 0 && g < inv->ngpus; g++) {
+        if (inv->gpus[g].kind != NINV_VENDOR_IFACE) {
+            r = model_gpu(inv, &inv->gpus[g], h);
+        }
+    }
+    if (r == 0) {
+        r = model_mdevs(inv, h);
+    }
+    if (r < 0) {
+        inventory_free(h);
+    }
+    return r;
+}
+
+int cluster_vf_iface(const struct node_inv *inv, const char *pci, struct nvidia_iface *out) {
+    memset(out, 0, sizeof(*out));
+    for (size_t g = 0; g < inv->ngpus; g++) {
+        const struct ninv_gpu *G = &inv->gpus[g];
+        bool has = false;
+        for (size_t f = 0; f < G->nfunctions && G->kind == NINV_VENDOR_IFACE; f++) {
+            has |= !strcmp(G->functions[f], pci);
+        }
+        if (!has) {
+            continue;
+        }
+        for (size_t i = 0; i < inv->nvgpus; i++) {
+            const struct ninv_vgpu *v = &inv->vgpus[i];
+            if (!strcmp(v->function, pci)) {
+                out->current = (unsigned)strtoul(v->type + strlen("nvidia-"), NULL, 10);
+                out->used_by = v->state == NINV_RUNNING ? (v->vmid ? v->vmid : ULONG_MAX) : 0;
+            }
+        }
+        if (out->current) {
+            return 0; /* a VF holding a type offers nothing else */
+        }
+        out->creatable = calloc(G->ntypes ? G->ntypes : 1, sizeof(*out->creatable));
+        if (!out->creatable) {
+            return -ENOMEM;
+        }
+        for (size_t t = 0; t < G->ntypes; t++) {
+            struct nvidia_iface_type *c = &out->creatable[out->ncreatable++];
+            c->id = (unsigned)strtoul(G->types[t].id + strlen("nvidia-"), NULL, 10);
+            snprintf(c->name, sizeof(c->name), "%s", G->types[t].name);
+        }
+        return 0;
+    }
+    return -ENOENT;
+}
+
+/* What where needs of the VM, read once: its config (from whichever node holds it), its
+ * vGPUs, our settings and the resource mappings. */
+struct where_vm {
+    unsigned long vmid;
+    struct pveconf conf;
+    struct pvh_config cfg;
+    const struct vm_settings *managed;
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t nitems;
+    struct sectioncfg maps;
+    bool unlock; /* the VM has vgpu_unlock-rs settings */
+};
+
+static int where_vm_conf(
+    const struct hook_env *env, const struct cluster_view *v, struct where_vm *w, struct pvh_err *e
+) {
+    char path[256];
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0;
+    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, w->vmid);
+    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
+    for (size_t i = 0; r == -ENOENT && i < v->n; i++) {
+        snprintf(path, sizeof(path), PVE_NODE_VM_CONF_FMT, v->nodes[i].name, w->vmid);
+        r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
+    }
+    if (r == -ENOENT) {
+        err_set(e, r, "no node of the cluster has a config for VM %lu", w->vmid);
+        err_hint(e, "check the VMID ('qm list' on each node, or 'pvesh get /cluster/resources')");
+        return r;
+    }
+    if (r < 0 || (r = pveconf_parse(text, len, &w->conf)) < 0) {
+        return err_set(e, r, "cannot read %s: %s", path, strerror(-r));
+    }
+    return pveconf_apply_pending(&w->conf) < 0 ? err_set(e, -ENOMEM, "out of memory") : 0;
+}
+
+static int where_vm_load(
+    const struct hook_env *env, const struct cluster_view *v, struct where_vm *w, struct pvh_err *e
+) {
+    struct pvh_warnings warns = {0};
+    int r = where_vm_conf(env, v, w, e);
+    if (r == 0) {
+        r = config_load_to_act(env, &w->cfg, &warns, e);
+    }
+    warn_free(&warns);
+    if (r < 0) {
+        return r;
+    }
+    size_t n = 0;
+    w->managed = config_managed_vm(&w->cfg, w->vmid);
+    if ((r = hostpci_mdev_entries(&w->conf, w->hps, &n, NULL, e)) < 0) {
+        return r;
+    }
+    w->nitems = w->managed && n == 0 ? 1 : n;
+    if (w->nitems == 0) {
+        err_set(e, -ENOENT, "VM %lu has no vGPU (no hostpci mdev= entry, not attached)", w->vmid);
+        err_hint(e, "give it one with 'pve-vgpu-hook attach %lu --type TYPE'", w->vmid);
+        return -ENOENT;
+    }
+    const struct vm_settings *vs = config_vm(&w->cfg, w->vmid);
+    w->unlock = vs && vs->tuning.nunlock > 0;
+    _cleanup_free_ char *maps = NULL;
+    if (hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &maps, NULL) == 0 &&
+        sectioncfg_parse(maps, false, &w->maps) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static void where_vm_free(struct where_vm *w) {
+    pveconf_free(&w->conf);
+    config_free(&w->cfg);
+    sectioncfg_free(&w->maps);
+}
+
+static bool where_refuse(struct where_node *wn, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static bool where_refuse(struct where_node *wn, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(wn->message, sizeof(wn->message), fmt, ap);
+    va_end(ap);
+    snprintf(wn->code, sizeof(wn->code), "%s", code);
+    wn->can = false;
+    return false;
+}
+
+/* An item's candidates on the node, as pre-start there would read them; -ENOENT when the VM's
+ * mapping lacks the node (wn says so). */
+static int where_candidates(
+    const struct where_vm *w, const struct node_inv *inv, size_t i, struct place_candidates *c,
+    struct where_node *wn
+) {
+    const struct hostpci *hp = &w->hps[i];
+    memset(c, 0, sizeof(*c));
+    if (w->managed) {
+        return plan_managed_candidates(w->managed, inv->node, c);
+    }
+    if (hp->mapping[0]) {
+        struct pvh_err e = {0};
+        int r = mapping_paths(&w->maps, hp->mapping, inv->node, &c->ids, &c->n, &e);
+        if (r < 0) {
+            where_refuse(wn, "not-mapped", "hostpci%u: %s", hp->index, e.msg);
+            return r;
+        }
+    } else {
+        if (!(c->ids = malloc(sizeof(*c->ids)))) {
+            return -ENOMEM;
+        }
+        memcpy(c->ids[0], hp->host[0], sizeof(c->ids[0]));
+        c->n = 1;
+    }
+    for (size_t k = 0; k < c->n; k++) {
+        struct nvidia_iface nv;
+        if (cluster_vf_iface(inv, c->ids[k], &nv) < 0) {
+            continue;
+        }
+        if ((!c->iface && !(c->iface = calloc(c->n, sizeof(*c->iface)))) ||
+            !(c->iface[k] = malloc(sizeof(nv)))) {
+            nvidia_iface_free(&nv);
+            return -ENOMEM;
+        }
+        *c->iface[k] = nv;
+    }
+    return 0;
+}
+
+/* After the placement: can that node's qemu-server use the GPU kind, and vgpu_unlock-rs? */
+static bool
+where_node_features(const struct where_vm *w, const struct node_inv *inv, struct where_node *wn) {
+    for (size_t i = 0; i < wn->n; i++) {
+        if (wn->items[i].action == ACT_PROXMOX && inv->qemu_server[0] &&
+            !debver_qemu_server_vendor_iface(inv->qemu_server)) {
+            return where_refuse(
+                wn, "qemu-server-old",
+                "%s uses NVIDIA's vendor interface, which qemu-server %s there "
+                "cannot use (needs " QEMU_SERVER_VENDOR_IFACE " or later)",
+                wn->items[i].vf, inv->qemu_server
+            );
+        }
+    }
+    if (w->unlock && !inv->unlock) {
+        return where_refuse(
+            wn, "no-vgpu-unlock",
+            "the VM has vgpu_unlock-rs settings and vgpu_unlock-rs is not set up "
+            "there"
+        );
+    }
+    return true;
+}
+
+/* Run pre-start's placement over the node's published model. */
+static int
+where_place(const struct where_vm *w, const struct node_inv *inv, struct where_node *wn) {
+    _cleanup_(inventory_freep) struct host h = {0};
+    struct place_candidates cands[HOSTPCI_MAX] = {0};
+    int r = cluster_host_model(inv, &h);
+    for (size_t i = 0; r == 0 && i < w->nitems; i++) {
+        struct planned_mdev *it = &wn->items[i];
+        it->index = w->managed ? w->managed->index : w->hps[i].index;
+        snprintf(
+            it->type_id, sizeof(it->type_id), "%s", w->managed ? w->managed->type : w->hps[i].mdev
+        );
+        mdev_uuid_for(w->vmid, it->index, it->uuid);
+        size_t m = inv_find_mdev(&h, it->uuid);
+        if (m != NO_INDEX) {
+            it->existing = h.mdevs[m];
+        }
+        r = where_candidates(w, inv, i, &cands[i], wn);
+    }
+    wn->n = w->nitems;
+    struct placement pl = {
+        .cfg = &w->cfg,
+        .host = &h,
+        .vmid = w->vmid,
+        .node = inv->node,
+        .managed = w->managed != NULL,
+        .items = wn->items,
+        .cands = cands,
+        .n = w->nitems};
+    if (r == 0 && (r = place_vgpus(&pl)) < 0) {
+        where_refuse(
+            wn, r == -ENODEV ? "not-offered" : "no-room", "cannot place %s: %s",
+            wn->items[pl.failed].type_id, pl.why
+        );
+    }
+    for (size_t i = 0; r == 0 && i < wn->n; i++) {
+        const struct planned_mdev *it = &wn->items[i];
+        snprintf(
+            wn->pci[i], sizeof(wn->pci[i]), "%s",
+            it->action == ACT_PROXMOX ? it->vf : h.parents[it->parent].bdf
+        );
+    }
+    if (r == 0 && where_node_features(w, inv, wn)) {
+        wn->can = true;
+        snprintf(wn->code, sizeof(wn->code), "ok");
+    }
+    placement_free(&pl);
+    for (size_t i = 0; i < w->nitems; i++) {
+        place_candidates_free(&cands[i]);
+    }
+    return r == -ENOMEM ? r : 0;
+}
+
+static int
+where_one(const struct where_vm *w, const struct cluster_node *n, struct where_node *wn) {
+    snprintf(wn->node, sizeof(wn->node), "%s", n->name);
+    if (n->fresh == NODE_OFFLINE) {
+        where_refuse(wn, "offline", "the node is offline (%s)", PVE_MEMBERS);
+    } else if (n->fresh == NODE_UNPUBLISHED) {
+        where_refuse(
+            wn, "unpublished",
+            "the node has published no vGPU inventory (is pve-vgpu-hook installed "
+            "there? 'systemctl start pve-vgpu-hook-publish' there)"
+        );
+    } else if (n->fresh == NODE_INVALID) {
+        where_refuse(wn, "invalid", "its published inventory is refused: %s", n->problem);
+    } else if (n->fresh == NODE_STALE) {
+        where_refuse(
+            wn, "stale",
+            "its published inventory is %lld s old: it cannot tell what the node has "
+            "now",
+            n->age
+        );
+    } else {
+        return where_place(w, &n->inv, wn);
+    }
+    return 0;
+}
+
+int cluster_where(
+    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v,
+    struct where_node **out, size_t *n, struct pvh_err *e
+) {
+    struct where_vm w = {.vmid = vmid};
+    *out = NULL;
+    *n = 0;
+    int r = where_vm_load(env, v, &w, e);
+    if (r == 0 && !(*out = calloc(v->n ? v->n : 1, sizeof(**out)))) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; r == 0 && i < v->n; i++) {
+        if ((r = where_one(&w, &v->nodes[i], &(*out)[i])) < 0) {
+            err_set(e, r, "out of memory");
+        }
+        *n = i + 1;
+    }
+    where_vm_free(&w);
+    return r;
+}
+
+void cluster_nodes_offering(
+    const struct cluster_view *v, const char *type, char *buf, size_t size
+) {
+    buf[0] = '\0';
+    for (size_t i = 0; i < v->n; i++) {
+        const struct cluster_node *n = &v->nodes[i];
+        bool offers = false;
+        for (size_t g = 0; n->has_inv && g < n->inv.ngpus; g++) {
+            for (size_t t = 0; t < n->inv.gpus[g].ntypes; t++) {
+                const struct ninv_type *ty = &n->inv.gpus[g].types[t];
+                offers |= vgpu_type_matches(type, ty->id, ty->name);
+            }
+        }
+        if (offers && strcmp(n->name, v->self)) {
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", n->name);
+        }
+    }
+}
