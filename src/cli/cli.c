@@ -101,7 +101,8 @@ static const struct command commands[] = {
     {"status", cmd_status, "status [--json]", "which GPU hosts what, and leftovers",
      "Shows, per physical GPU, what it is locked to by the policy, an occupancy bar and each\n"
      "mdev with its type, the VM that owns it (from the UUID) and whether that VM runs\n"
-     "('leftover' when not). Also lists running VMs whose vGPU is missing.\n"
+     "('leftover' when not). Also lists running VMs whose vGPU is missing, and stale records:\n"
+     "settings of a VM that is gone or whose VMID a new VM got (see 'help config', vms).\n"
      "\n"
      "Example:\n"
      "  pve-vgpu-hook status\n"},
@@ -133,6 +134,8 @@ static const struct command commands[] = {
      "failed starts, lock timeouts). Devices of running VMs and mdevs with other UUIDs are never\n"
      "touched. VF types left set on NVIDIA's vendor interface are reset the same way (never\n"
      "one a running QEMU uses, or one a starting or stopping VM names). One line per device.\n"
+     "It also removes stale records from the settings (vms.<vmid> of a VM that exists on no\n"
+     "node, or whose VMID a new VM got), under the cluster lock, and nothing else of them.\n"
      "--dry-run only says what it would do.\n"
      "\n"
      "Examples:\n"
@@ -714,17 +717,22 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings w = {0};
     struct cleanup_item *items = NULL;
     size_t n = 0;
+    struct stale_records records = {0};
     r = admin_cleanup(&env, o.dry_run, &items, &n, &w, &e);
+    if (r == 0) { /* the records after the devices: a device is never kept for a record */
+        r = managed_remove_stale(&env, o.dry_run, &records, &w, &e);
+    }
     log_warnings(&w);
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
     if (r == 0) {
-        report_cleanup(o.json ? stdout : text_out(), items, n, o.dry_run, o.json);
+        report_cleanup(o.json ? stdout : text_out(), items, n, &records, o.dry_run, o.json);
         for (size_t i = 0; i < n; i++) {
             status |= items[i].verdict == CLEAN_FAILED;
         }
     }
     free(items);
+    stale_records_free(&records);
     close_root(ctx);
     return status;
 }

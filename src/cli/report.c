@@ -525,6 +525,27 @@ static const char *owner_state(const struct host_status *st, size_t m) {
     return vm_state_name(st->host.mdevs[m].state);
 }
 
+/* Stale records as objects {vmid, code, message} (and result, when cleanup acted on them). */
+static json_object *stale_records_json(const struct stale_records *s, const char *result) {
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < s->w.n; i++) {
+        json_object *o = json_object_new_object();
+        if (result) {
+            char rec[32];
+            snprintf(rec, sizeof(rec), "vms.%lu", s->vmids[i]);
+            json_object_object_add(o, "record", jstr(rec));
+        }
+        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)s->vmids[i]));
+        json_object_object_add(o, "code", jstr(warn_code(&s->w, i)));
+        json_object_object_add(o, "message", jstr(s->w.items[i]));
+        if (result) {
+            json_object_object_add(o, "result", jstr(result));
+        }
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
 /* Over 80 lines on purpose: one flat list of the JSON keys, in output order, reads better than
  * the same keys spread over helpers. */
 static void status_json(FILE *out, const struct host_status *st) {
@@ -626,6 +647,7 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(hooks, ho);
     }
     json_object_object_add(root, "hookscript_problems", hooks);
+    json_object_object_add(root, "stale_records", stale_records_json(&st->stale, NULL));
     json_object *warn = json_object_new_array();
     for (size_t i = 0; i < h->warnings.n; i++) {
         json_object_array_add(warn, jstr(h->warnings.items[i]));
@@ -745,6 +767,12 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
             st->hookscripts.w.items[i], strlen(st->hookscripts.w.items[i]), true
         ); /* the hookscript value comes from a VM config */
         fprintf(out, "  %s\n", m ? m : "(out of memory)");
+    }
+    for (size_t i = 0; i < st->stale.w.n; i++) {
+        if (i == 0) {
+            fprintf(out, "\nStale VM records in the settings (never applied):\n");
+        }
+        fprintf(out, "  %s\n", st->stale.w.items[i]);
     }
 }
 
@@ -1013,10 +1041,12 @@ static const char *cleanup_verdict(const struct cleanup_item *it) {
 }
 
 void report_cleanup(
-    FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json
+    FILE *out, const struct cleanup_item *items, size_t n, const struct stale_records *records,
+    bool dry_run, bool json
 ) {
+    const char *rec_result = dry_run ? "would remove" : "removed";
     if (json) {
-        json_object *arr = json_object_new_array();
+        json_object *arr = stale_records_json(records, rec_result);
         for (size_t i = 0; i < n; i++) {
             json_object *o = json_object_new_object();
             if (items[i].is_vf) {
@@ -1091,6 +1121,12 @@ void report_cleanup(
             out, "%s %s (%s%s on %s)%s%s\n", cleanup_verdict(it), it->mdev.uuid, owner,
             it->mdev.type_id, it->mdev.parent_bdf, why,
             it->verdict == CLEAN_FAILED ? strerror(-it->err) : ""
+        );
+    }
+    for (size_t i = 0; i < records->w.n; i++) {
+        fprintf(
+            out, "%s the stale record vms.%lu (%s): %s\n", rec_result, records->vmids[i],
+            warn_code(&records->w, i), records->w.items[i]
         );
     }
     size_t vf_acted = 0;

@@ -7,6 +7,7 @@
 
 #include "mistakes.h"
 #include "plan.h"
+#include "records.h"
 
 #include <stdbool.h>
 
@@ -30,6 +31,7 @@ struct host_status {
     size_t nnvidia;
     struct pvh_warnings warnings;
     struct hookscript_problems hookscripts; /* vGPU VMs whose starts will not run this tool */
+    struct stale_records stale;             /* records of VMs that are gone or replaced */
 };
 
 /* Everything `status` shows. */

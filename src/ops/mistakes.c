@@ -186,7 +186,7 @@ static bool vm_has_vgpu(const struct pveconf *c, const struct pvh_config *cfg, u
     unsigned bad;
     struct pvh_err e;
     int r = hostpci_mdev_entries(c, hps, &n, &bad, &e);
-    return n > 0 || r < 0 || (cfg && config_managed_vm(cfg, vmid));
+    return n > 0 || r < 0 || (cfg && config_managed_vm_for(cfg, vmid, c));
 }
 
 struct node_walk {
