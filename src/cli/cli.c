@@ -248,15 +248,19 @@ static const struct command commands[] = {
     {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
      "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
      "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
-     "puts pve-vgpu-hook into <path>/snippets/: a symlink to this binary on a local directory,\n"
-     "or a small wrapper script on shared storage (nfs, cifs, cephfs, glusterfs). Running it\n"
+     "puts pve-vgpu-hook into <path>/snippets/: a symlink to the installed binary\n"
+     "/usr/bin/pve-vgpu-hook (refused when it is missing) on a local directory, or a small\n"
+     "wrapper script on shared storage (nfs, cifs, cephfs, glusterfs). Running it\n"
      "again changes nothing. It then lists VMs that have another hookscript and how to keep\n"
      "it: Proxmox runs one hookscript per VM, and pve-vgpu-hook runs the executables in\n"
      "/etc/pve-vgpu-hook/hooks.d/ (run-parts names) after its own work, with the same\n"
      "arguments and environment. A failing one stops a start (pve-vgpu-hook first removes\n"
      "the vGPU it created); in other phases it is reported and the rest still run. A hook\n"
      "runs only if it and its directories are root's and not writable by group or others,\n"
-     "and for at most hook_timeout_s seconds (see 'help config').\n"
+     "and for at most hook_timeout_s seconds (see 'help config'). pve-vgpu-hook never runs\n"
+     "itself there: a copy of it is skipped, and run from a hook (PVE_VGPU_HOOK_DEPTH set) it\n"
+     "does nothing and names that hook. VMs whose hookscript is pve-vgpu-hook already are\n"
+     "named as such.\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook setup\n"
@@ -437,7 +441,8 @@ static struct hook_env env_of(struct cli_ctx *ctx) {
     ){.fs = &ctx->fs,
       .config_fs = ctx->config_path ? &ctx->real_fs : &ctx->fs,
       .config_path = ctx->config_path ? ctx->config_abs : NULL,
-      .migrated_from = getenv("PVE_MIGRATED_FROM")};
+      .migrated_from = getenv("PVE_MIGRATED_FROM"),
+      .chained_from = getenv(HOOK_DEPTH_ENV)};
 }
 
 static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
@@ -906,19 +911,14 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
         ) != sl) {
         return usage_error("'%s' is not a storage id", storage);
     }
-    char self[4096];
-    int r = hostfs_self_exe(self, sizeof(self));
-    if (r < 0) {
-        fprintf(stderr, "%s: error: cannot find this program's path: %s\n", PVH_PROG, strerror(-r));
-        return 1;
-    }
+    int r;
     if ((r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
-    r = setup_snippet(&env, storage, self, &notes, &e);
+    r = setup_snippet(&env, storage, &notes, &e);
     close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }

@@ -111,9 +111,7 @@ int hookscript_path(
     return 0;
 }
 
-/* Is the file at path this tool: the installed binary (a link to it, or a copy), or the wrapper
- * setup writes on shared storage? */
-static bool hookscript_is_ours(const struct hostfs *fs, const char *path) {
+bool hookscript_is_ours(const struct hostfs *fs, const char *path) {
     if (hostfs_same_file(fs, path, PVH_INSTALLED_BINARY) == 1) {
         return true;
     }

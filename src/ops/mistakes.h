@@ -27,6 +27,10 @@ int hookscript_path(
     const struct hostfs *fs, const char *volid, char *path, size_t size, char *why, size_t whysize
 );
 
+/* Is the file at path this tool: the installed binary (a link to it, or a copy), or the wrapper
+ * setup writes on shared storage? */
+bool hookscript_is_ours(const struct hostfs *fs, const char *path);
+
 /* This node's vGPU VMs whose hookscript will not run pve-vgpu-hook, one coded warning each. */
 struct hookscript_problems {
     struct pvh_warnings w;
