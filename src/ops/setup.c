@@ -97,22 +97,7 @@ int setup_snippet(
     const struct hook_env *env, const char *storage, struct pvh_warnings *notes, struct pvh_err *e
 ) {
     _cleanup_free_ char *text = NULL;
-    mode_t mode = 0;
-    /* the snippet runs the installed binary on every node, never the one that ran setup (a
-     * build tree, a copy that goes away) */
-    int r = hostfs_stat(env->fs, PVH_INSTALLED_BINARY, &mode, NULL);
-    if (r < 0 || !S_ISREG(mode) || !(mode & 0111)) {
-        err_set(
-            e, r < 0 ? r : -ENOEXEC, "%s, which the snippet runs, %s", PVH_INSTALLED_BINARY,
-            r < 0 ? strerror(-r) : "is no executable file"
-        );
-        err_hint(
-            e, "install pve-vgpu-hook on this node first (apt install ./pve-vgpu-hook_*.deb, or "
-               "make install), then run setup again; nothing was changed"
-        );
-        return r < 0 ? r : -ENOEXEC;
-    }
-    r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
+    int r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
     if (r < 0) {
         err_set(e, r, "cannot read %s: %s", PVE_STORAGE_CFG, strerror(-r));
         err_hint(e, "run setup on a Proxmox VE node (with /etc/pve mounted)");
@@ -165,6 +150,21 @@ static int setup_on_storage(
             st.content, st.content[0] ? "," : ""
         );
         return -EPERM;
+    }
+    mode_t mode = 0;
+    /* the snippet runs the installed binary on every node, never the one that ran setup (a
+     * build tree, a copy that goes away) */
+    r = hostfs_stat(env->fs, PVH_INSTALLED_BINARY, &mode, NULL);
+    if (r < 0 || !S_ISREG(mode) || !(mode & 0111)) {
+        err_set(
+            e, r < 0 ? r : -ENOEXEC, "%s, which the snippet runs, %s", PVH_INSTALLED_BINARY,
+            r < 0 ? strerror(-r) : "is no executable file"
+        );
+        err_hint(
+            e, "install pve-vgpu-hook on this node first (apt install ./pve-vgpu-hook_*.deb, or "
+               "make install), then run setup again; nothing was changed"
+        );
+        return r < 0 ? r : -ENOEXEC;
     }
     char dir[PATH_MAX], file[PATH_MAX], volid[256];
     if (str_fmt(dir, sizeof(dir), "%s/snippets", st.path) < 0 ||
