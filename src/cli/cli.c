@@ -722,7 +722,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings w = {0};
     struct cleanup_item *items = NULL;
     size_t n = 0;
-    struct stale_records records = {0};
+    struct vm_warnings records = {0};
     r = admin_cleanup(&env, o.dry_run, &items, &n, &w, &e);
     if (r == 0) { /* the records after the devices: a device is never kept for a record */
         r = managed_remove_stale(&env, o.dry_run, &records, &w, &e);
@@ -737,7 +737,7 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
         }
     }
     free(items);
-    stale_records_free(&records);
+    vm_warnings_free(&records);
     close_root(ctx);
     return status;
 }

@@ -526,7 +526,7 @@ static const char *owner_state(const struct host_status *st, size_t m) {
 }
 
 /* Stale records as objects {vmid, code, message} (and result, when cleanup acted on them). */
-static json_object *stale_records_json(const struct stale_records *s, const char *result) {
+static json_object *stale_records_json(const struct vm_warnings *s, const char *result) {
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < s->w.n; i++) {
         json_object *o = json_object_new_object();
@@ -1041,7 +1041,7 @@ static const char *cleanup_verdict(const struct cleanup_item *it) {
 }
 
 void report_cleanup(
-    FILE *out, const struct cleanup_item *items, size_t n, const struct stale_records *records,
+    FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
     bool dry_run, bool json
 ) {
     const char *rec_result = dry_run ? "would remove" : "removed";

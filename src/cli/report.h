@@ -22,7 +22,7 @@ int report_check(
     bool json
 );
 void report_cleanup(
-    FILE *out, const struct cleanup_item *items, size_t n, const struct stale_records *records,
+    FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
     bool dry_run, bool json
 );
 

@@ -17,8 +17,8 @@ void admin_status_free(struct host_status *st) {
     free(st->missing);
     inventory_nvidia_gpus_free(st->nvidia, st->nnvidia);
     warn_free(&st->warnings);
-    hookscript_problems_free(&st->hookscripts);
-    stale_records_free(&st->stale);
+    vm_warnings_free(&st->hookscripts);
+    vm_warnings_free(&st->stale);
     st->missing = NULL;
     st->nvidia = NULL;
 }

@@ -1341,7 +1341,7 @@ int managed_tune(
 }
 
 int managed_remove_stale(
-    const struct hook_env *env, bool dry_run, struct stale_records *removed, struct pvh_warnings *w,
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
     struct pvh_err *e
 ) {
     memset(removed, 0, sizeof(*removed));
@@ -1363,7 +1363,7 @@ int managed_remove_stale(
     }
     warn_free(&again);
     if (r < 0) {
-        stale_records_free(removed);
+        vm_warnings_free(removed);
     }
     edit_free(&ed);
     return r;

@@ -68,7 +68,7 @@ int managed_vfmap_write(
 /* cleanup: the stale records (records_find_stale) out of the settings, under the cluster lock,
  * atomically as attach writes them; dry_run: only found. removed: what was (would be) removed. */
 int managed_remove_stale(
-    const struct hook_env *env, bool dry_run, struct stale_records *removed, struct pvh_warnings *w,
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
     struct pvh_err *e
 );
 

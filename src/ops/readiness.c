@@ -396,7 +396,7 @@ int readiness_vgpu_unlock(const struct hostfs *fs, char **why, char **toml) {
 static int check_vm_hookscripts(
     const struct hook_env *env, const struct pvh_config *cfg, struct readiness *r
 ) {
-    struct hookscript_problems hp;
+    struct vm_warnings hp;
     int rc = mistakes_node_hookscripts(env, cfg, &hp);
     if (rc < 0 || hp.w.n == 0) {
         return rc;
@@ -418,14 +418,14 @@ static int check_vm_hookscripts(
         "'pve-vgpu-hook status' says what is wrong with each",
         "%zu vGPU VM%s will not run pve-vgpu-hook at start: %s", hp.w.n, hp.w.n == 1 ? "" : "s", vms
     );
-    hookscript_problems_free(&hp);
+    vm_warnings_free(&hp);
     return rc;
 }
 
 /* Records in the settings of VMs that are gone or were replaced by a new VM of that VMID. */
 static int
 check_stale_records(const struct hook_env *env, const struct pvh_config *cfg, struct readiness *r) {
-    struct stale_records st;
+    struct vm_warnings st;
     int rc = cfg ? records_find_stale(env->fs, cfg, &st) : 0;
     if (!cfg || rc < 0) {
         return rc;
@@ -440,7 +440,7 @@ check_stale_records(const struct hook_env *env, const struct pvh_config *cfg, st
             (int)(fix ? (size_t)(fix - msg) : strlen(msg)), msg
         );
     }
-    stale_records_free(&st);
+    vm_warnings_free(&st);
     return rc;
 }
 

@@ -33,18 +33,8 @@ static int find_vm(
     return found;
 }
 
-static int stale_add(struct stale_records *out, unsigned long vmid) {
-    unsigned long *v = realloc(out->vmids, out->w.n * sizeof(*v));
-    if (!v) {
-        return -ENOMEM;
-    }
-    out->vmids = v;
-    out->vmids[out->w.n - 1] = vmid;
-    return 0;
-}
-
 int records_find_stale(
-    const struct hostfs *fs, const struct pvh_config *cfg, struct stale_records *out
+    const struct hostfs *fs, const struct pvh_config *cfg, struct vm_warnings *out
 ) {
     memset(out, 0, sizeof(*out));
     struct hostfs_list nodes;
@@ -73,17 +63,11 @@ int records_find_stale(
                 why
             );
         }
-        r = out->w.n > before ? stale_add(out, vs->vmid) : 0;
+        r = out->w.n > before ? vm_warnings_vmid(out, vs->vmid) : 0;
     }
     hostfs_list_free(&nodes);
     if (r < 0) {
-        stale_records_free(out);
+        vm_warnings_free(out);
     }
     return r;
-}
-
-void stale_records_free(struct stale_records *s) {
-    warn_free(&s->w);
-    free(s->vmids);
-    s->vmids = NULL;
 }

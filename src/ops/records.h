@@ -9,17 +9,13 @@
 
 #include "config.h"
 #include "hook_env.h"
+#include "mistakes.h"
 
-/* One coded warning per stale record ("vm-missing", "vm-replaced"), its VMID beside it. */
-struct stale_records {
-    struct pvh_warnings w;
-    unsigned long *vmids; /* per warning */
-};
-/* The stale records of cfg, looking for each VM on every node of the cluster. A VM whose config
- * cannot be read, or a cluster whose node list cannot be, is never called stale. */
+/* The stale records of cfg, one coded warning each ("vm-missing", "vm-replaced"), looking for each
+ * VM on every node of the cluster. A VM whose config cannot be read, or a cluster whose node list
+ * cannot be, is never called stale. */
 int records_find_stale(
-    const struct hostfs *fs, const struct pvh_config *cfg, struct stale_records *out
+    const struct hostfs *fs, const struct pvh_config *cfg, struct vm_warnings *out
 );
-void stale_records_free(struct stale_records *s);
 
 #endif
