@@ -20,15 +20,13 @@ trap 'rm -rf "$work"' EXIT
 HOST=$work/host
 "$MK" "$HOST" --qemu-server 7.2-3 >/dev/null
 echo '{ "remove_wait_s": 1 }' >"$HOST/etc/pve/vgpu-hook.json"
-# `pve-vgpu-hook setup` on storage local, as an administrator would have run it from the
-# installed binary: the snippet links to /usr/bin/pve-vgpu-hook (setup links the program it runs
-# as, which is this build here)
+# The package's binary, then `pve-vgpu-hook setup` on storage local: the snippet links to
+# /usr/bin/pve-vgpu-hook
 install_hook() {
     printf 'dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup,snippets\n' >"$1/etc/pve/storage.cfg"
     mkdir -p "$1/var/lib/vz" "$1/usr/bin"
-    PVE_VGPU_HOOK_ROOT=$1 "$BIN" setup >/dev/null
     cp "$BIN" "$1/usr/bin/pve-vgpu-hook"
-    ln -sfn /usr/bin/pve-vgpu-hook "$1/var/lib/vz/snippets/pve-vgpu-hook"
+    PVE_VGPU_HOOK_ROOT=$1 "$BIN" setup >/dev/null
 }
 install_hook "$HOST"
 vmconf() {

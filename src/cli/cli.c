@@ -107,9 +107,10 @@ static const struct command commands[] = {
     {"status", cmd_status, "status [--cluster] [--json]", "which GPU hosts what, and leftovers",
      "Shows, per physical GPU, what it is locked to by the policy, an occupancy bar and each\n"
      "mdev with its type, the VM that owns it (from the UUID) and whether that VM runs\n"
-     "('leftover' when not). Also lists running VMs whose vGPU is missing. It also publishes\n"
-     "this node's inventory for the cluster view (see 'help publish'), and says so on stderr\n"
-     "when it cannot (pmxcfs without quorum).\n"
+     "('leftover' when not). Also lists running VMs whose vGPU is missing, and stale records:\n"
+     "settings of a VM that is gone or whose VMID a new VM got (see 'help config', vms). It\n"
+     "also publishes this node's inventory for the cluster view (see 'help publish'), and\n"
+     "says so on stderr when it cannot (pmxcfs without quorum).\n"
      "  --cluster  every node of the cluster instead, from the inventories the nodes publish\n"
      "             to /etc/pve/nodes/NODE/vgpu-hook.json: their GPUs, the vGPUs they host and\n"
      "             what is free by type, with the age of each node's data. A node whose data\n"
@@ -171,6 +172,8 @@ static const struct command commands[] = {
      "failed starts, lock timeouts). Devices of running VMs and mdevs with other UUIDs are never\n"
      "touched. VF types left set on NVIDIA's vendor interface are reset the same way (never\n"
      "one a running QEMU uses, or one a starting or stopping VM names). One line per device.\n"
+     "It also removes stale records from the settings (vms.<vmid> of a VM that exists on no\n"
+     "node, or whose VMID a new VM got), under the cluster lock, and nothing else of them.\n"
      "--dry-run only says what it would do.\n"
      "\n"
      "Examples:\n"
@@ -310,15 +313,19 @@ static const struct command commands[] = {
     {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
      "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
      "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
-     "puts pve-vgpu-hook into <path>/snippets/: a symlink to this binary on a local directory,\n"
-     "or a small wrapper script on shared storage (nfs, cifs, cephfs, glusterfs). Running it\n"
+     "puts pve-vgpu-hook into <path>/snippets/: a symlink to the installed binary\n"
+     "/usr/bin/pve-vgpu-hook (refused when it is missing) on a local directory, or a small\n"
+     "wrapper script on shared storage (nfs, cifs, cephfs, glusterfs). Running it\n"
      "again changes nothing. It then lists VMs that have another hookscript and how to keep\n"
      "it: Proxmox runs one hookscript per VM, and pve-vgpu-hook runs the executables in\n"
      "/etc/pve-vgpu-hook/hooks.d/ (run-parts names) after its own work, with the same\n"
      "arguments and environment. A failing one stops a start (pve-vgpu-hook first removes\n"
      "the vGPU it created); in other phases it is reported and the rest still run. A hook\n"
      "runs only if it and its directories are root's and not writable by group or others,\n"
-     "and for at most hook_timeout_s seconds (see 'help config').\n"
+     "and for at most hook_timeout_s seconds (see 'help config'). pve-vgpu-hook never runs\n"
+     "itself there: a copy of it is skipped, and run from a hook (PVE_VGPU_HOOK_DEPTH set) it\n"
+     "does nothing and names that hook. VMs whose hookscript is pve-vgpu-hook already are\n"
+     "named as such.\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook setup\n"
@@ -500,7 +507,8 @@ static struct hook_env env_of(struct cli_ctx *ctx) {
     ){.fs = &ctx->fs,
       .config_fs = ctx->config_path ? &ctx->real_fs : &ctx->fs,
       .config_path = ctx->config_path ? ctx->config_abs : NULL,
-      .migrated_from = getenv("PVE_MIGRATED_FROM")};
+      .migrated_from = getenv("PVE_MIGRATED_FROM"),
+      .chained_from = getenv(HOOK_DEPTH_ENV)};
 }
 
 static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
@@ -886,17 +894,22 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings w = {0};
     struct cleanup_item *items = NULL;
     size_t n = 0;
+    struct vm_warnings records = {0};
     r = admin_cleanup(&env, o.dry_run, &items, &n, &w, &e);
+    if (r == 0) { /* the records after the devices: a device is never kept for a record */
+        r = managed_remove_stale(&env, o.dry_run, &records, &w, &e);
+    }
     log_warnings(&w);
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
     if (r == 0) {
-        report_cleanup(o.json ? stdout : text_out(), items, n, o.dry_run, o.json);
+        report_cleanup(o.json ? stdout : text_out(), items, n, &records, o.dry_run, o.json);
         for (size_t i = 0; i < n; i++) {
             status |= items[i].verdict == CLEAN_FAILED;
         }
     }
     free(items);
+    vm_warnings_free(&records);
     close_root(ctx);
     return status;
 }
@@ -1070,19 +1083,14 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
         ) != sl) {
         return usage_error("'%s' is not a storage id", storage);
     }
-    char self[4096];
-    int r = hostfs_self_exe(self, sizeof(self));
-    if (r < 0) {
-        fprintf(stderr, "%s: error: cannot find this program's path: %s\n", PVH_PROG, strerror(-r));
-        return 1;
-    }
+    int r;
     if ((r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct pvh_warnings notes = {0}, w = {0};
-    r = setup_snippet(&env, storage, self, &notes, &e);
+    r = setup_snippet(&env, storage, &notes, &e);
     close_root(ctx);
     return print_notes(&notes, &w, r, &e);
 }

@@ -679,6 +679,27 @@ static const char *owner_state(const struct host_status *st, size_t m) {
     return vm_state_name(st->host.mdevs[m].state);
 }
 
+/* Stale records as objects {vmid, code, message} (and result, when cleanup acted on them). */
+static json_object *stale_records_json(const struct vm_warnings *s, const char *result) {
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < s->w.n; i++) {
+        json_object *o = json_object_new_object();
+        if (result) {
+            char rec[32];
+            snprintf(rec, sizeof(rec), "vms.%lu", s->vmids[i]);
+            json_object_object_add(o, "record", jstr(rec));
+        }
+        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)s->vmids[i]));
+        json_object_object_add(o, "code", jstr(warn_code(&s->w, i)));
+        json_object_object_add(o, "message", jstr(s->w.items[i]));
+        if (result) {
+            json_object_object_add(o, "result", jstr(result));
+        }
+        json_object_array_add(arr, o);
+    }
+    return arr;
+}
+
 /* Over 80 lines on purpose: one flat list of the JSON keys, in output order, reads better than
  * the same keys spread over helpers. */
 static void status_json(FILE *out, const struct host_status *st) {
@@ -752,6 +773,7 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(hooks, ho);
     }
     json_object_object_add(root, "hookscript_problems", hooks);
+    json_object_object_add(root, "stale_records", stale_records_json(&st->stale, NULL));
     json_object *warn = json_object_new_array();
     for (size_t i = 0; i < h->warnings.n; i++) {
         json_object_array_add(warn, jstr(h->warnings.items[i]));
@@ -871,6 +893,12 @@ void report_status(FILE *out, const struct host_status *st, bool json) {
             st->hookscripts.w.items[i], strlen(st->hookscripts.w.items[i]), true
         ); /* the hookscript value comes from a VM config */
         fprintf(out, "  %s\n", m ? m : "(out of memory)");
+    }
+    for (size_t i = 0; i < st->stale.w.n; i++) {
+        if (i == 0) {
+            fprintf(out, "\nStale VM records in the settings (never applied):\n");
+        }
+        fprintf(out, "  %s\n", st->stale.w.items[i]);
     }
 }
 
@@ -1229,7 +1257,10 @@ static json_object *cleanup_item_json(const struct cleanup_item *it) {
     return o;
 }
 
-static void cleanup_json(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run) {
+static void cleanup_json(
+    FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
+    bool dry_run
+) {
     json_object *root = json_object_new_object();
     json_object *arr = json_object_new_array();
     size_t acted = 0, failed = 0;
@@ -1240,6 +1271,10 @@ static void cleanup_json(FILE *out, const struct cleanup_item *items, size_t n, 
     }
     json_object_object_add(root, "dry_run", json_object_new_boolean(dry_run));
     json_object_object_add(root, "items", arr);
+    /* stale records of deleted or replaced VMs in the settings (never applied) */
+    json_object_object_add(
+        root, "records", stale_records_json(records, dry_run ? "would-remove" : "removed")
+    );
     json_object_object_add(
         root, dry_run ? "would_act" : "acted", json_object_new_int64((int64_t)acted)
     );
@@ -1248,10 +1283,12 @@ static void cleanup_json(FILE *out, const struct cleanup_item *items, size_t n, 
 }
 
 void report_cleanup(
-    FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json
+    FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
+    bool dry_run, bool json
 ) {
+    const char *rec_result = dry_run ? "would remove" : "removed";
     if (json) {
-        cleanup_json(out, items, n, dry_run);
+        cleanup_json(out, items, n, records, dry_run);
         return;
     }
     size_t acted = 0, vf_acted = 0;
@@ -1261,6 +1298,12 @@ void report_cleanup(
         fprintf(out, "%s\n", line);
         acted += cleanup_acts(&items[i]);
         vf_acted += items[i].is_vf && cleanup_acts(&items[i]);
+    }
+    for (size_t i = 0; i < records->w.n; i++) {
+        fprintf(
+            out, "%s the stale record vms.%lu (%s): %s\n", rec_result, records->vmids[i],
+            warn_code(&records->w, i), records->w.items[i]
+        );
     }
     if (acted == 0) {
         fprintf(out, "no leftover mdevs%s\n", n ? " to remove" : "");

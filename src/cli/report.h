@@ -36,7 +36,10 @@ int report_check(
     FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
     bool json
 );
-void report_cleanup(FILE *out, const struct cleanup_item *items, size_t n, bool dry_run, bool json);
+void report_cleanup(
+    FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
+    bool dry_run, bool json
+);
 
 /* doctor: one line per problem with its fix, or "ready". Returns the exit status. */
 int report_doctor(FILE *out, const struct readiness *r, bool json);

@@ -70,6 +70,39 @@ const struct vm_settings *config_managed_vm(const struct pvh_config *c, unsigned
     return vs && vs->type[0] ? vs : NULL;
 }
 
+bool config_record_stale(
+    const struct vm_settings *vs, const struct pveconf *conf, char *why, size_t whysize
+) {
+    struct vm_identity now;
+    pveconf_identity(conf, &now);
+    if (vm_identity_matches(&vs->identity, &now)) {
+        return false;
+    }
+    char was[96], is[96];
+    vm_identity_describe(&vs->identity, was, sizeof(was));
+    vm_identity_describe(&now, is, sizeof(is));
+    snprintf(
+        why, whysize,
+        "the record of VM %lu in the settings was written for an earlier VM %lu (%s); VM %lu "
+        "now is another VM (%s)",
+        vs->vmid, vs->vmid, was, vs->vmid, is
+    );
+    return true;
+}
+
+const struct vm_settings *
+config_vm_for(const struct pvh_config *c, unsigned long vmid, const struct pveconf *conf) {
+    const struct vm_settings *vs = config_vm(c, vmid);
+    char why[8];
+    return vs && !config_record_stale(vs, conf, why, sizeof(why)) ? vs : NULL;
+}
+
+const struct vm_settings *
+config_managed_vm_for(const struct pvh_config *c, unsigned long vmid, const struct pveconf *conf) {
+    const struct vm_settings *vs = config_vm_for(c, vmid, conf);
+    return vs && vs->type[0] ? vs : NULL;
+}
+
 const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vmid) {
     for (size_t i = 0; i < c->nvms; i++) {
         if (c->vms[i].vmid == vmid) {
@@ -452,6 +485,28 @@ int config_tuning_parse(json_object *params, json_object *unlock, struct vm_tuni
     return r;
 }
 
+/* vms.<vmid>.identity: {"ctime": N, "uuid": "..."}, either part optional, as attach and tune
+ * wrote them. */
+static int
+parse_identity(json_object *val, struct vm_settings *vm, struct parse_ctx *px, const char *sub) {
+    static const char why[] =
+        "is written by attach and tune ({\"ctime\": N, \"uuid\": \"...\"}); do not edit it";
+    if (!json_object_is_type(val, json_type_object)) {
+        return bad_value(px, sub, why);
+    }
+    json_object_object_foreach(val, k, v) {
+        if (!strcmp(k, "ctime") && json_object_is_type(v, json_type_int) &&
+            json_object_get_int64(v) > 0) {
+            vm->identity.ctime = json_object_get_int64(v);
+        } else if (!strcmp(k, "uuid") && json_object_is_type(v, json_type_string) && uuid_is_canonical(json_object_get_string(v))) {
+            snprintf(vm->identity.uuid, sizeof(vm->identity.uuid), "%s", json_object_get_string(v));
+        } else {
+            return bad_value(px, sub, why);
+        }
+    }
+    return 0;
+}
+
 /* vms.N.type: a string that names a vGPU type, never cut. A value that is there but unusable is
  * named as invalid, with the value, not reported as missing. */
 static int
@@ -537,8 +592,9 @@ static int parse_vm(
                     return r;
                 }
             }
-        } else if (!strcmp(k, "attached")) {
-            int r = parse_attached(val, vm, px, sub);
+        } else if (!strcmp(k, "attached") || !strcmp(k, "identity")) {
+            int r = !strcmp(k, "identity") ? parse_identity(val, vm, px, sub)
+                                           : parse_attached(val, vm, px, sub);
             if (r < 0) {
                 return r;
             }
@@ -748,13 +804,15 @@ static json_object *doc_vm_entry(json_object *root, unsigned long vmid) {
                : NULL;
 }
 
-static const char *const TUNING_KEYS[] = {"params", "unlock"};
+/* What attach and detach keep of an entry: the tuning, and (with something kept) whose it is. */
+static const char *const TUNING_KEYS[] = {"params", "unlock", "identity"};
 
 int config_doc_set_managed(json_object *root, unsigned long vmid, json_object *entry) {
     json_object *old = doc_vm_entry(root, vmid);
     for (size_t i = 0; old && i < sizeof(TUNING_KEYS) / sizeof(TUNING_KEYS[0]); i++) {
         json_object *t;
-        if (json_object_object_get_ex(old, TUNING_KEYS[i], &t)) {
+        bool owner = !strcmp(TUNING_KEYS[i], "identity");
+        if (json_object_object_get_ex(old, TUNING_KEYS[i], &t) && !(owner && !entry)) {
             if (!entry && !(entry = json_object_new_object())) {
                 return -ENOMEM;
             }
@@ -785,11 +843,30 @@ int config_doc_set_tuning(
     if (unlock) {
         json_object_object_add(entry, "unlock", unlock);
     }
-    if (json_object_object_length(entry) == 0) {
-        json_object_put(entry);
+    size_t keys = json_object_object_length(entry);
+    if (keys == 0 || (keys == 1 && json_object_object_get_ex(entry, "identity", NULL))) {
+        json_object_put(entry); /* whose record it is, with no record left */
         entry = NULL;
     }
     return config_doc_set_vm(root, vmid, entry);
+}
+
+int config_doc_set_identity(json_object *root, unsigned long vmid, const struct vm_identity *id) {
+    json_object *entry = doc_vm_entry(root, vmid);
+    if (!entry || vm_identity_empty(id)) {
+        return 0;
+    }
+    json_object *o = json_object_new_object();
+    if (!o) {
+        return -ENOMEM;
+    }
+    if (id->ctime) {
+        json_object_object_add(o, "ctime", json_object_new_int64(id->ctime));
+    }
+    if (id->uuid[0]) {
+        json_object_object_add(o, "uuid", json_object_new_string(id->uuid));
+    }
+    return json_object_object_add(entry, "identity", o) < 0 ? -ENOMEM : 0;
 }
 
 char *config_doc_serialize(json_object *root, size_t *len, bool *empty) {
@@ -950,8 +1027,13 @@ const char CONFIG_HELP[] =
     "  vms             written by attach/detach: per VMID the managed vGPU's \"type\", the\n"
     "                  candidate \"gpus\" per node, the \"index\" (0..15) and what attach\n"
     "                  changed (\"attached\"); by tune: \"params\" (vgpu_params) and\n"
-    "                  \"unlock\" (vgpu_unlock-rs overrides), for either mode; edit it with\n"
-    "                  attach/detach/tune, not by hand\n"
+    "                  \"unlock\" (vgpu_unlock-rs overrides), for either mode; and\n"
+    "                  \"identity\": the VM's meta ctime and smbios1 uuid when attach or tune\n"
+    "                  wrote it. Proxmox gives a deleted VM's VMID to the next new VM: a\n"
+    "                  record whose identity is not the VM's now (or whose VM is gone) is\n"
+    "                  stale, never applied or undone on the new VM, shown by status and\n"
+    "                  doctor, and removed by cleanup. Edit vms with attach/detach/tune, not\n"
+    "                  by hand\n"
     "\n"
     "Example:\n"
     "  {\"policy\": \"auto\", \"placement\": \"spread\", \"remove_wait_s\": 10}\n";

@@ -7,6 +7,7 @@
 
 #include "hook_env.h"
 #include "log.h"
+#include "pveconf.h"
 #include "tune.h"
 
 #include <limits.h>
@@ -56,6 +57,9 @@ struct vm_settings {
     unsigned mapping_sep_nl;
     bool mapping_file_created;
     struct vm_tuning tuning; /* tune: params and unlock, for either mode */
+    /* The VM the record was written for (attach, tune); empty in records older than that, which
+     * are taken to match. */
+    struct vm_identity identity;
 };
 
 #define SERIES_GROUPS_MAX 8
@@ -128,6 +132,17 @@ const struct vm_settings *config_vm(const struct pvh_config *c, unsigned long vm
 /* The VM's settings when it is in managed mode (it names a type), else NULL. */
 const struct vm_settings *config_managed_vm(const struct pvh_config *c, unsigned long vmid);
 
+/* The same, only when the record belongs to the VM whose config is conf (a record of a deleted
+ * VM whose VMID Proxmox gave to a new VM is stale: never applied, never undone there). */
+const struct vm_settings *
+config_vm_for(const struct pvh_config *c, unsigned long vmid, const struct pveconf *conf);
+const struct vm_settings *
+config_managed_vm_for(const struct pvh_config *c, unsigned long vmid, const struct pveconf *conf);
+/* Is vs stale for the VM whose config is conf? why: what differs, for messages. */
+bool config_record_stale(
+    const struct vm_settings *vs, const struct pveconf *conf, char *why, size_t whysize
+);
+
 const char *policy_name(enum pvh_policy p);
 /* What `help config` prints: every key, its values and default. */
 extern const char CONFIG_HELP[];
@@ -147,6 +162,10 @@ int config_doc_set_managed(struct json_object *root, unsigned long vmid, struct 
 int config_doc_set_tuning(
     struct json_object *root, unsigned long vmid, struct json_object *params,
     struct json_object *unlock
+);
+/* vms.<vmid>.identity set to id (nothing when the entry does not exist or id is empty). */
+int config_doc_set_identity(
+    struct json_object *root, unsigned long vmid, const struct vm_identity *id
 );
 /* vms.<vmid>.params/.unlock as JSON: an unlock integer as a JSON number (TOML's forms such as
  * 0x1B38 or 8_294_400 resolved), all else as a string. NULL / -ENOMEM when out of memory. */

@@ -844,6 +844,44 @@ int pveconf_smbios_uuid(const struct pveconf *c, char *out, size_t size) {
     return str_fmt(out, size, "%s", lower);
 }
 
+void pveconf_identity(const struct pveconf *c, struct vm_identity *id) {
+    memset(id, 0, sizeof(*id));
+    if (pveconf_smbios_uuid(c, id->uuid, sizeof(id->uuid)) < 0) {
+        id->uuid[0] = '\0';
+    }
+    const char *meta = pveconf_get(c, "meta");
+    struct propstr ps;
+    if (!meta || propstr_parse(meta, NULL, &ps, NULL) < 0) {
+        return; /* Proxmox ignores a meta it cannot parse: so do we */
+    }
+    const char *t = propstr_get(&ps, "ctime");
+    char *end;
+    errno = 0;
+    long long v = t && isdigit((unsigned char)*t) ? strtoll(t, &end, 10) : 0;
+    id->ctime = v > 0 && !errno && !*end ? v : 0;
+    propstr_free(&ps);
+}
+
+bool vm_identity_empty(const struct vm_identity *id) {
+    return id->ctime == 0 && !id->uuid[0];
+}
+
+bool vm_identity_matches(const struct vm_identity *recorded, const struct vm_identity *now) {
+    return (recorded->ctime == 0 || recorded->ctime == now->ctime) &&
+           (!recorded->uuid[0] || !strcmp(recorded->uuid, now->uuid));
+}
+
+void vm_identity_describe(const struct vm_identity *id, char *out, size_t size) {
+    if (vm_identity_empty(id)) {
+        snprintf(out, size, "no meta ctime or smbios1 uuid");
+        return;
+    }
+    snprintf(
+        out, size, "%s%.0lld%s%s%s", id->ctime ? "created at ctime " : "", id->ctime,
+        id->ctime && id->uuid[0] ? ", " : "", id->uuid[0] ? "smbios1 uuid " : "", id->uuid
+    );
+}
+
 bool mdev_type_id_valid(const char *id) {
     size_t n = strlen(id);
     if (n == 0 || n >= MDEV_TYPE_ID_MAX) {

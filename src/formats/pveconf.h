@@ -111,6 +111,19 @@ int hostpci_mdev_entries(
 /* The VM's smbios1 uuid, lowercase: 0 and out filled; -ENOENT without smbios1; -EINVAL when
  * smbios1 has no valid uuid=. */
 int pveconf_smbios_uuid(const struct pveconf *c, char *out, size_t size);
+/* Who a VM is, beyond its VMID (which Proxmox reuses once a VM is deleted): the ctime of its
+ * `meta:` line and its smbios1 uuid, whichever it has ("" / 0 when absent). */
+struct vm_identity {
+    long long ctime; /* 0: no meta ctime */
+    char uuid[40];   /* lowercase; "": no valid smbios1 uuid */
+};
+void pveconf_identity(const struct pveconf *c, struct vm_identity *id);
+bool vm_identity_empty(const struct vm_identity *id);
+/* Is the VM that `now` describes the one `recorded` was taken from? Every part the record has
+ * must be the VM's now; an empty record (written before identities existed) always matches. */
+bool vm_identity_matches(const struct vm_identity *recorded, const struct vm_identity *now);
+/* "ctime 1700000000, smbios1 uuid ..." for messages; "no identity" when empty. */
+void vm_identity_describe(const struct vm_identity *id, char *out, size_t size);
 /* Normalise a PCI id ("06:00.0", "0000:06:00.0") to "0000:06:00.0"; -EINVAL when malformed. */
 int pci_id_normalize(const char *id, char *out, size_t size);
 

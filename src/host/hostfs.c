@@ -988,18 +988,6 @@ int hostfs_is_locked(const struct hostfs *fs, const char *path) {
     return errno == EWOULDBLOCK ? 1 : -errno;
 }
 
-int hostfs_self_exe(char *buf, size_t size) {
-    ssize_t n = readlink("/proc/self/exe", buf, size - 1);
-    if (n < 0) {
-        return -errno;
-    }
-    if ((size_t)n >= size - 1) {
-        return -ENAMETOOLONG;
-    }
-    buf[n] = '\0';
-    return 0;
-}
-
 int hostfs_hostname(const struct hostfs *fs, char *buf, size_t size) {
     char name[256];
     ssize_t n = hostfs_read(fs, "/etc/hostname", name, sizeof(name));

@@ -140,9 +140,6 @@ void hostfs_unlock(int fd);
 /* 1 when another process holds a flock on path, 0 when not (or the file is missing). */
 int hostfs_is_locked(const struct hostfs *fs, const char *path);
 
-/* This program's own path (/proc/self/exe: the process, not a host path under the root). */
-int hostfs_self_exe(char *buf, size_t size);
-
 /* A pmxcfs cluster-wide lock, as PVE::Cluster::cfs_lock takes it: mkdir of a directory under
  * /etc/pve/priv/lock, retried until timeout_ms (each failed try touches it with utime(0, 0),
  * which asks pmxcfs to drop it if it expired: pmxcfs lock directories live 120 s). Release with

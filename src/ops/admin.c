@@ -17,7 +17,8 @@ void admin_status_free(struct host_status *st) {
     free(st->missing);
     inventory_nvidia_gpus_free(st->nvidia, st->nnvidia);
     warn_free(&st->warnings);
-    hookscript_problems_free(&st->hookscripts);
+    vm_warnings_free(&st->hookscripts);
+    vm_warnings_free(&st->stale);
     st->missing = NULL;
     st->nvidia = NULL;
 }
@@ -60,6 +61,7 @@ static void expected_vgpus(
     struct hostpci hps[HOSTPCI_MAX];
     size_t n = 0;
     (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL); /* malformed lines are pre-start's */
+    const struct vm_settings *vs = config_managed_vm_for(cfg, vmid, &conf);
     pveconf_free(&conf);
     size_t nhps = n;
     n = 0;
@@ -69,7 +71,6 @@ static void expected_vgpus(
             snprintf(want[n++].type, sizeof(want[0].type), "%s", hps[i].mdev);
         }
     }
-    const struct vm_settings *vs = config_managed_vm(cfg, vmid);
     if (vs && nhps == 0) {
         want[n] = (struct missing_vgpu){.vmid = vmid, .index = vs->index};
         snprintf(want[n].type, sizeof(want[n].type), "%s", vs->type);
@@ -127,7 +128,8 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
     }
     inventory_read_vm_states(env->fs, st->host.mdevs, st->host.nmdevs);
     annotate_vf_users(env, st);
-    if (mistakes_node_hookscripts(env, &st->cfg, &st->hookscripts) < 0) {
+    if (mistakes_node_hookscripts(env, &st->cfg, &st->hookscripts) < 0 ||
+        records_find_stale(env->fs, &st->cfg, &st->stale) < 0) {
         return err_set(e, -ENOMEM, "out of memory");
     }
     /* Running VMs of this node whose vGPU is not there. */

@@ -7,6 +7,7 @@
 
 #include "mistakes.h"
 #include "plan.h"
+#include "records.h"
 
 #include <stdbool.h>
 
@@ -29,7 +30,8 @@ struct host_status {
     struct nvidia_gpu *nvidia; /* GPUs on NVIDIA's vendor interface */
     size_t nnvidia;
     struct pvh_warnings warnings;
-    struct hookscript_problems hookscripts; /* vGPU VMs whose starts will not run this tool */
+    struct vm_warnings hookscripts; /* vGPU VMs whose starts will not run this tool */
+    struct vm_warnings stale;       /* records of VMs that are gone or replaced */
 };
 
 /* Everything `status` shows. */

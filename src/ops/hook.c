@@ -4,6 +4,7 @@
 
 #include "managed.h"
 #include "mdev.h"
+#include "mistakes.h"
 
 #include "cleanup.h"
 #include "hostpaths.h"
@@ -249,10 +250,23 @@ static int run_chained(
             hostfs_stat(env->fs, path, &mode, NULL) < 0 || !S_ISREG(mode) || !(mode & 0111)) {
             continue; /* run-parts' rule: only executables with such names */
         }
+        if (hookscript_is_ours(env->fs, path)) {
+            log_msg(
+                LOG_LVL_ERROR,
+                "chained hook %s is pve-vgpu-hook itself (the snippet, copied): not run, since it "
+                "would run %s again, without end; what to do: remove it (rm %s), this hook does "
+                "its work already",
+                path, HOOKS_DIR, path
+            );
+            continue;
+        }
         char *argv[] = {path, id, (char *)phase, NULL};
         int status;
+        /* a nested pve-vgpu-hook (in a wrapper script) sees it and refuses: see hook_run */
+        setenv(HOOK_DEPTH_ENV, path, 1);
         int r =
             hostfs_run_trusted(env->fs, path, argv, timeout_s * 1000, &status, why, sizeof(why));
+        unsetenv(HOOK_DEPTH_ENV);
         if (r == -EPERM && why[0]) {
             log_msg(
                 LOG_LVL_ERROR,
@@ -640,6 +654,20 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
 }
 
 int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) {
+    if (env->chained_from && env->chained_from[0]) {
+        /* Doing the work again would also run hooks.d again, each level in its own process
+         * group, so no time limit would end it. The calling pve-vgpu-hook has done the work. */
+        _cleanup_free_ char *from =
+            str_escape_ctl(env->chained_from, strlen(env->chained_from), false);
+        log_msg(
+            LOG_LVL_ERROR,
+            "pve-vgpu-hook was run by chained hook %s (" HOOK_DEPTH_ENV " is set): skipped, "
+            "since it would run " HOOKS_DIR " again, without end; what to do: remove the "
+            "pve-vgpu-hook call from that hook (the VM's hookscript runs pve-vgpu-hook already)",
+            from ? from : "?"
+        );
+        return 0;
+    }
     if (!strcmp(phase, "pre-start")) {
         return phase_pre_start(env, vmid);
     }

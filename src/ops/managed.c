@@ -48,6 +48,9 @@ struct edit {
     bool map_change;
     char *map_new; /* its new content; NULL (with map_change) removes the file */
     struct pvh_warnings *w;
+    /* The VM's record in the settings belongs to an earlier VM of this VMID: why. */
+    bool stale;
+    char stale_why[512];
 };
 
 static void edit_free(struct edit *ed) {
@@ -138,10 +141,11 @@ static int edit_open_mapping(struct edit *ed, struct pvh_warnings *w, struct pvh
     return 0;
 }
 
-/* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours. */
-static int edit_open(
-    struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
-    struct pvh_err *e
+/* An edit of the settings (and of VM vmid's config, when not 0), before any lock: *timeout_ms
+ * is how long to wait for each. */
+static int edit_init(
+    struct edit *ed, const struct hook_env *env, unsigned long vmid, int *timeout_ms,
+    struct pvh_warnings *w, struct pvh_err *e
 ) {
     memset(ed, 0, sizeof(*ed));
     ed->env = env;
@@ -158,9 +162,42 @@ static int edit_open(
     if (r < 0) {
         return r;
     }
-    int timeout_ms = ed->cfg.lock_timeout_s * 1000;
+    *timeout_ms = ed->cfg.lock_timeout_s * 1000;
     config_free(&ed->cfg);
     config_defaults(&ed->cfg);
+    return 0;
+}
+
+/* The settings as they are under the cluster lock (taken unless dry_run): never write on top of
+ * a file we do not understand. */
+static int edit_load_settings(
+    struct edit *ed, int timeout_ms, bool dry_run, struct pvh_warnings *w, struct pvh_err *e
+) {
+    int r = dry_run ? 0 : lock_settings(ed, timeout_ms, w, e);
+    if (r < 0) {
+        return r;
+    }
+    config_free(&ed->cfg);
+    struct config_error ce;
+    r = config_load_edit(
+        ed->env, CONFIG_USE_ACT, &ed->cfg, &ed->doc, &ed->cfg_text, &ed->cfg_len, w, &ce
+    );
+    if (r < 0) {
+        *e = ce.err;
+    }
+    return r;
+}
+
+/* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours. */
+static int edit_open(
+    struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
+    int timeout_ms;
+    int r = edit_init(ed, env, vmid, &timeout_ms, w, e);
+    if (r < 0) {
+        return r;
+    }
     char lock[PATH_MAX];
     snprintf(lock, sizeof(lock), PVE_VM_LOCK_FMT, vmid);
     ed->vm_lock = hostfs_lock(env->fs, lock, timeout_ms);
@@ -195,19 +232,34 @@ static int edit_open(
         return err_set(e, r, "cannot parse %s", ed->conf_path);
     }
     /* Another node may edit the settings at the same moment. */
-    if ((r = lock_settings(ed, timeout_ms, w, e)) < 0) {
+    if ((r = edit_load_settings(ed, timeout_ms, false, w, e)) < 0) {
         return r;
     }
-    config_free(&ed->cfg);
-    /* Never write on top of a file we do not understand: read again, under the lock. */
-    struct config_error ce;
-    r = config_load_edit(
-        env, CONFIG_USE_ACT, &ed->cfg, &ed->doc, &ed->cfg_text, &ed->cfg_len, w, &ce
-    );
-    if (r < 0) {
-        *e = ce.err;
+    const struct vm_settings *vs = config_vm(&ed->cfg, vmid);
+    ed->stale = vs && config_record_stale(vs, &ed->conf, ed->stale_why, sizeof(ed->stale_why));
+    return 0;
+}
+
+/* attach and tune on a VM whose record is stale: that record goes, nothing of it is kept or
+ * undone on this VM. */
+static int edit_drop_stale(struct edit *ed, struct pvh_warnings *notes, struct pvh_err *e) {
+    if (!ed->stale) {
+        return 0;
     }
-    return r;
+    if (config_doc_set_vm(ed->doc, ed->vmid, NULL) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    warn_add(notes, "%s: replaced that stale record", ed->stale_why);
+    return 0;
+}
+
+/* Whose record it is: the VM's identity now, into the entry attach or tune wrote. */
+static int edit_set_identity(struct edit *ed, struct pvh_err *e) {
+    struct vm_identity id;
+    pveconf_identity(&ed->conf, &id);
+    return config_doc_set_identity(ed->doc, ed->vmid, &id) < 0
+               ? err_set(e, -ENOMEM, "out of memory")
+               : 0;
 }
 
 static void write_error_hint(struct pvh_err *e, int r, const char *then) {
@@ -322,7 +374,9 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     int r = hostfs_replace_files(changes, n, &rep);
     warn_stale_copies(ed, rep.stale ? changes[rep.stale_at].path : NULL, &rep);
     if (r == 0) {
-        sweep_unchanged(ed, conf_changed ? NULL : &vmconf, ed->map_change ? NULL : &mapping);
+        sweep_unchanged(
+            ed, conf_changed || !ed->conf_path[0] ? NULL : &vmconf, ed->map_change ? NULL : &mapping
+        );
     }
     if (r == 0) {
         return 0;
@@ -844,7 +898,7 @@ int managed_attach(
         edit_free(&ed);
         return r;
     }
-    const struct vm_settings *old = config_managed_vm(&ed.cfg, req->vmid);
+    const struct vm_settings *old = ed.stale ? NULL : config_managed_vm(&ed.cfg, req->vmid);
     unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     struct managed_args a;
     managed_args_for(&ed, req->vmid, index, &a);
@@ -852,6 +906,7 @@ int managed_attach(
     json_object *record = NULL;
     unsigned vtype = 0;
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
+        (r = edit_drop_stale(&ed, notes, e)) < 0 ||
         (r = check_type_here(env, &ed, req, &vtype, w, e)) < 0 ||
         (r = vtype
                  ? attach_vfmap(
@@ -875,7 +930,7 @@ int managed_attach(
         edit_free(&ed);
         return err_set(e, r, "out of memory");
     }
-    if ((r = edit_commit(&ed, conf_changed, true, e)) < 0) {
+    if ((r = edit_set_identity(&ed, e)) < 0 || (r = edit_commit(&ed, conf_changed, true, e)) < 0) {
         edit_free(&ed);
         return r;
     }
@@ -1043,23 +1098,30 @@ int managed_detach(
         return r;
     }
     const struct vm_settings *vs = config_managed_vm(&ed.cfg, vmid);
-    if (!vs) {
+    if (!vs && !ed.stale) {
         err_set(e, -ENOENT, "VM %lu is not attached (%s has no vms.%lu)", vmid, ed.cfg_path, vmid);
         err_hint(e, "'pve-vgpu-hook status' shows which VMs have vGPUs");
         edit_free(&ed);
         return -ENOENT;
     }
+    if (ed.stale) { /* nothing of it is this VM's: only the record goes */
+        vs = NULL;
+        warn_add(
+            notes, "%s: removing only the record; the VM config was not touched", ed.stale_why
+        );
+    }
     bool conf_changed = false;
-    if (vs->attached && vs->mapping &&
+    if (vs && vs->attached && vs->mapping &&
         (r = detach_vfmap(&ed, vs, &conf_changed, notes, w, e)) < 0) {
         edit_free(&ed);
         return r;
     }
-    if (vs->attached && (r = detach_edit_conf(&ed, vs, &conf_changed, notes, w, e)) < 0) {
+    if (vs && vs->attached && (r = detach_edit_conf(&ed, vs, &conf_changed, notes, w, e)) < 0) {
         edit_free(&ed);
         return r;
     }
-    if ((r = config_doc_set_managed(ed.doc, vmid, NULL)) < 0) {
+    if ((r = ed.stale ? config_doc_set_vm(ed.doc, vmid, NULL)
+                      : config_doc_set_managed(ed.doc, vmid, NULL)) < 0) {
         edit_free(&ed);
         return err_set(e, r, "out of memory");
     }
@@ -1088,7 +1150,7 @@ static void tune_warnings(
     struct hostpci hps[HOSTPCI_MAX];
     size_t nhp = 0;
     (void)hostpci_mdev_entries(&ed->conf, hps, &nhp, NULL, NULL);
-    const struct vm_settings *m = config_managed_vm(&ed->cfg, ed->vmid);
+    const struct vm_settings *m = config_managed_vm_for(&ed->cfg, ed->vmid, &ed->conf);
     bool has_unlock = unlock && json_object_object_length(unlock) > 0;
     bool has_params = params && json_object_object_length(params) > 0;
     if (nhp == 0 && !m) {
@@ -1264,23 +1326,54 @@ int managed_tune(
         edit_free(&ed);
         return r;
     }
-    const struct vm_settings *vs = config_vm(&ed.cfg, req->vmid);
+    const struct vm_settings *vs = ed.stale ? NULL : config_vm(&ed.cfg, req->vmid);
     static const struct vm_tuning none = {0};
     const struct vm_tuning *old = vs ? &vs->tuning : &none;
     json_object *params = config_tuning_json(old->params, old->nparams, false);
     json_object *unlock = config_tuning_json(old->unlock, old->nunlock, true);
     r = !params || !unlock ? err_set(e, -ENOMEM, "out of memory")
                            : tune_apply(req, major, params, unlock, notes, e);
+    r = r < 0 ? r : edit_drop_stale(&ed, notes, e);
     if (r == 0) {
         tune_warnings(&ed, params, unlock, w);
         tune_note(req->vmid, params, unlock, notes);
         json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
         json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
         r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep);
-        r = r < 0 ? err_set(e, r, "out of memory") : edit_commit(&ed, false, true, e);
+        r = r < 0 ? err_set(e, r, "out of memory") : edit_set_identity(&ed, e);
+        r = r < 0 ? r : edit_commit(&ed, false, true, e);
     }
     json_object_put(params);
     json_object_put(unlock);
+    edit_free(&ed);
+    return r;
+}
+
+int managed_remove_stale(
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
+    memset(removed, 0, sizeof(*removed));
+    struct edit ed;
+    struct pvh_warnings again = {0}; /* the caller has read the settings and said their warnings */
+    int timeout_ms;
+    int r = edit_init(&ed, env, 0, &timeout_ms, w, e);
+    if (r == 0 && (r = edit_load_settings(&ed, timeout_ms, dry_run, &again, e)) == 0 &&
+        (r = records_find_stale(env->fs, &ed.cfg, removed)) < 0) {
+        err_set(e, r, "out of memory");
+    }
+    for (size_t i = 0; r == 0 && i < removed->w.n; i++) {
+        r = config_doc_set_vm(ed.doc, removed->vmids[i], NULL) < 0
+                ? err_set(e, -ENOMEM, "out of memory")
+                : 0;
+    }
+    if (r == 0 && !dry_run && removed->w.n) {
+        r = edit_commit(&ed, false, true, e);
+    }
+    warn_free(&again);
+    if (r < 0) {
+        vm_warnings_free(removed);
+    }
     edit_free(&ed);
     return r;
 }

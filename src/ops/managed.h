@@ -9,6 +9,7 @@
 #define PVH_MANAGED_H
 
 #include "hook.h"
+#include "records.h"
 
 #define DEFAULT_HOOKSCRIPT "local:snippets/pve-vgpu-hook"
 #define ATTACH_GPUS_MAX 8 /* --gpu options on one attach */
@@ -62,6 +63,13 @@ int managed_cluster_lock(
 int managed_vfmap_write(
     const struct hook_env *env, unsigned long vmid, const char *node, const char *id,
     const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
+);
+
+/* cleanup: the stale records (records_find_stale) out of the settings, under the cluster lock,
+ * atomically as attach writes them; dry_run: only found. removed: what was (would be) removed. */
+int managed_remove_stale(
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
+    struct pvh_err *e
 );
 
 #endif

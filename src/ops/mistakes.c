@@ -111,9 +111,7 @@ int hookscript_path(
     return 0;
 }
 
-/* Is the file at path this tool: the installed binary (a link to it, or a copy), or the wrapper
- * setup writes on shared storage? */
-static bool hookscript_is_ours(const struct hostfs *fs, const char *path) {
+bool hookscript_is_ours(const struct hostfs *fs, const char *path) {
     if (hostfs_same_file(fs, path, PVH_INSTALLED_BINARY) == 1) {
         return true;
     }
@@ -186,46 +184,50 @@ static bool vm_has_vgpu(const struct pveconf *c, const struct pvh_config *cfg, u
     unsigned bad;
     struct pvh_err e;
     int r = hostpci_mdev_entries(c, hps, &n, &bad, &e);
-    return n > 0 || r < 0 || (cfg && config_managed_vm(cfg, vmid));
+    return n > 0 || r < 0 || (cfg && config_managed_vm_for(cfg, vmid, c));
 }
 
 struct node_walk {
     const struct hostfs *fs;
     const struct pvh_config *cfg;
-    struct hookscript_problems *out;
+    struct vm_warnings *out;
 };
 
 static int node_vm(void *ctx, unsigned long vmid, const struct pveconf *conf) {
     struct node_walk *nw = ctx;
-    struct hookscript_problems *out = nw->out;
+    struct vm_warnings *out = nw->out;
     if (!vm_has_vgpu(conf, nw->cfg, vmid) || !hookscript_check(nw->fs, vmid, conf, &out->w)) {
         return 0;
     }
-    unsigned long *v = realloc(out->vmids, out->w.n * sizeof(*v));
-    if (!v) {
+    return vm_warnings_vmid(out, vmid);
+}
+
+int vm_warnings_vmid(struct vm_warnings *v, unsigned long vmid) {
+    unsigned long *ids = realloc(v->vmids, v->w.n * sizeof(*ids));
+    if (!ids) {
         return -ENOMEM;
     }
-    out->vmids = v;
-    out->vmids[out->w.n - 1] = vmid;
+    v->vmids = ids;
+    v->vmids[v->w.n - 1] = vmid;
     return 0;
 }
 
 int mistakes_node_hookscripts(
-    const struct hook_env *env, const struct pvh_config *cfg, struct hookscript_problems *out
+    const struct hook_env *env, const struct pvh_config *cfg, struct vm_warnings *out
 ) {
     memset(out, 0, sizeof(*out));
     struct node_walk nw = {.fs = env->fs, .cfg = cfg, .out = out};
     int r = vmconf_each(env->fs, PVE_VM_CONF_DIR, node_vm, &nw);
     if (r == -ENOMEM) {
-        hookscript_problems_free(out);
+        vm_warnings_free(out);
     }
     return r == -ENOMEM ? r : 0; /* no VM directory: no VM */
 }
 
-void hookscript_problems_free(struct hookscript_problems *h) {
-    warn_free(&h->w);
-    free(h->vmids);
-    h->vmids = NULL;
+void vm_warnings_free(struct vm_warnings *v) {
+    warn_free(&v->w);
+    free(v->vmids);
+    v->vmids = NULL;
 }
 
 /* ---------- x-vga, SeaBIOS with q35 ---------- */

@@ -27,14 +27,22 @@ int hookscript_path(
     const struct hostfs *fs, const char *volid, char *path, size_t size, char *why, size_t whysize
 );
 
-/* This node's vGPU VMs whose hookscript will not run pve-vgpu-hook, one coded warning each. */
-struct hookscript_problems {
+/* Is the file at path this tool: the installed binary (a link to it, or a copy), or the wrapper
+ * setup writes on shared storage? */
+bool hookscript_is_ours(const struct hostfs *fs, const char *path);
+
+/* Coded warnings about VMs, each with its VMID. */
+struct vm_warnings {
     struct pvh_warnings w;
     unsigned long *vmids; /* per warning */
 };
+/* The VMID of the warning just added; -ENOMEM. */
+int vm_warnings_vmid(struct vm_warnings *v, unsigned long vmid);
+void vm_warnings_free(struct vm_warnings *v);
+
+/* This node's vGPU VMs whose hookscript will not run pve-vgpu-hook, one coded warning each. */
 int mistakes_node_hookscripts(
-    const struct hook_env *env, const struct pvh_config *cfg, struct hookscript_problems *out
+    const struct hook_env *env, const struct pvh_config *cfg, struct vm_warnings *out
 );
-void hookscript_problems_free(struct hookscript_problems *h);
 
 #endif

@@ -748,7 +748,7 @@ static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh
 
 /* The VM's tuning for this start: params for each vGPU, and vgpu_unlock's table. */
 static int plan_tuning(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
-    const struct vm_settings *vs = config_vm(&p->cfg, p->vmid);
+    const struct vm_settings *vs = config_vm_for(&p->cfg, p->vmid, &p->conf);
     p->tuning = vs && !tuning_empty(&vs->tuning) ? &vs->tuning : NULL;
     if (p->tuning && p->tuning->nparams) {
         if (!(p->params = tune_params_string(p->tuning))) {
@@ -767,6 +767,20 @@ static int plan_tuning(const struct hook_env *env, struct vm_plan *p, struct pvh
         }
     }
     return plan_unlock(env, p, e);
+}
+
+/* A record of an earlier VM with this VMID is never applied: say so, once. */
+static void plan_stale_record(struct vm_plan *p) {
+    const struct vm_settings *vs = config_vm(&p->cfg, p->vmid);
+    char why[512];
+    if (vs && config_record_stale(vs, &p->conf, why, sizeof(why))) {
+        warn_add_code(
+            &p->warnings, "stale-record",
+            "%s: ignored (neither its vGPU nor its tuning applies); fix: 'pve-vgpu-hook cleanup' "
+            "removes it",
+            why
+        );
+    }
 }
 
 int plan_pre_start(
@@ -794,7 +808,8 @@ int plan_pre_start(
         err_hint(e, "fix the line, e.g. 'hostpci%u: 0000:06:00.0,mdev=nvidia-46'", bad);
         return r;
     }
-    const struct vm_settings *managed = config_managed_vm(&p->cfg, vmid);
+    plan_stale_record(p);
+    const struct vm_settings *managed = config_managed_vm_for(&p->cfg, vmid, &p->conf);
     if (managed && managed->mapping) {
         /* Proxmox places it through the VM's resource mapping: a hostpci vGPU from here on */
         if ((r = plan_vfmap(env, p, managed, hps, nhp, e)) < 0) {

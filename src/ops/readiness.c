@@ -393,18 +393,11 @@ int readiness_vgpu_unlock(const struct hostfs *fs, char **why, char **toml) {
 }
 
 /* vGPU VMs of this node whose starts will not run this tool (status lists why, per VM). */
-static int check_vm_hookscripts(const struct hook_env *env, struct readiness *r) {
-    struct pvh_config cfg;
-    struct pvh_warnings w = {0};
-    struct config_error ce;
-    /* a bad file is its own problem */
-    bool have_cfg = config_load(env, CONFIG_USE_SHOW, &cfg, &w, &ce) == 0;
-    struct hookscript_problems hp;
-    int rc = mistakes_node_hookscripts(env, have_cfg ? &cfg : NULL, &hp);
-    if (have_cfg) {
-        config_free(&cfg);
-    }
-    warn_free(&w);
+static int check_vm_hookscripts(
+    const struct hook_env *env, const struct pvh_config *cfg, struct readiness *r
+) {
+    struct vm_warnings hp;
+    int rc = mistakes_node_hookscripts(env, cfg, &hp);
     if (rc < 0 || hp.w.n == 0) {
         return rc;
     }
@@ -425,7 +418,47 @@ static int check_vm_hookscripts(const struct hook_env *env, struct readiness *r)
         "'pve-vgpu-hook status' says what is wrong with each",
         "%zu vGPU VM%s will not run pve-vgpu-hook at start: %s", hp.w.n, hp.w.n == 1 ? "" : "s", vms
     );
-    hookscript_problems_free(&hp);
+    vm_warnings_free(&hp);
+    return rc;
+}
+
+/* Records in the settings of VMs that are gone or were replaced by a new VM of that VMID. */
+static int
+check_stale_records(const struct hook_env *env, const struct pvh_config *cfg, struct readiness *r) {
+    struct vm_warnings st;
+    int rc = cfg ? records_find_stale(env->fs, cfg, &st) : 0;
+    if (!cfg || rc < 0) {
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < st.w.n; i++) {
+        char subject[32];
+        snprintf(subject, sizeof(subject), "vms.%lu", st.vmids[i]);
+        const char *msg = st.w.items[i], *fix = strstr(msg, "; fix: "); /* said below */
+        rc = add_problem(
+            r, "stale-record", subject,
+            "pve-vgpu-hook cleanup (it removes only such records; --dry-run shows them)", "%.*s",
+            (int)(fix ? (size_t)(fix - msg) : strlen(msg)), msg
+        );
+    }
+    vm_warnings_free(&st);
+    return rc;
+}
+
+/* What the settings say about VMs: their hookscripts and stale records. */
+static int check_vms(const struct hook_env *env, struct readiness *r) {
+    struct pvh_config cfg;
+    struct pvh_warnings w = {0};
+    struct config_error ce;
+    /* a bad file is its own problem */
+    bool have_cfg = config_load(env, CONFIG_USE_SHOW, &cfg, &w, &ce) == 0;
+    int rc = check_vm_hookscripts(env, have_cfg ? &cfg : NULL, r);
+    if (rc == 0) {
+        rc = check_stale_records(env, have_cfg ? &cfg : NULL, r);
+    }
+    if (have_cfg) {
+        config_free(&cfg);
+    }
+    warn_free(&w);
     return rc;
 }
 
@@ -442,7 +475,7 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
         rc = check_settings(env, r);
     }
     if (rc == 0) {
-        rc = check_vm_hookscripts(env, r);
+        rc = check_vms(env, r);
     }
     return rc;
 }

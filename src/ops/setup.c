@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "hostpaths.h"
+#include "mistakes.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
 
@@ -40,7 +41,18 @@ static void advise_other_hookscripts(
             pveconf_parse(text, len, &conf) < 0) {
             continue;
         }
-        if ((hs = pveconf_get(&conf, "hookscript")) && strcmp(hs, volid)) {
+        char hpath[PATH_MAX], why[PATH_MAX + 64];
+        if ((hs = pveconf_get(&conf, "hookscript")) && strcmp(hs, volid) &&
+            hookscript_path(env->fs, hs, hpath, sizeof(hpath), why, sizeof(why)) == 0 &&
+            hookscript_is_ours(env->fs, hpath)) {
+            /* an earlier setup's snippet: this tool already, never a hook to chain */
+            warn_add(
+                notes,
+                "VM %.*s has hookscript %s, which is pve-vgpu-hook already; keep it, or qm set "
+                "%.*s --hookscript %s",
+                (int)(nl - 5), l.names[i], hs, (int)(nl - 5), l.names[i], volid
+            );
+        } else if (hs && strcmp(hs, volid)) {
             /* a run-parts name: the file name without its extension, other bytes as '-' */
             const char *file = strrchr(hs, '/') ? strrchr(hs, '/') + 1 : hs;
             char name[64];
@@ -82,8 +94,7 @@ static bool absolute_clean(const char *p) {
 }
 
 int setup_snippet(
-    const struct hook_env *env, const char *storage, const char *self_exe,
-    struct pvh_warnings *notes, struct pvh_err *e
+    const struct hook_env *env, const char *storage, struct pvh_warnings *notes, struct pvh_err *e
 ) {
     _cleanup_free_ char *text = NULL;
     int r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
@@ -96,7 +107,7 @@ int setup_snippet(
     if ((r = sectioncfg_parse(text, true, &cfg)) < 0) {
         return err_set(e, r, "out of memory");
     }
-    return setup_on_storage(env, &cfg, storage, self_exe, notes, e);
+    return setup_on_storage(env, &cfg, storage, PVH_INSTALLED_BINARY, notes, e);
 }
 
 /* Over 80 lines on purpose: the checks an administrator meets in order (storage, path,
@@ -139,6 +150,21 @@ static int setup_on_storage(
             st.content, st.content[0] ? "," : ""
         );
         return -EPERM;
+    }
+    mode_t mode = 0;
+    /* the snippet runs the installed binary on every node, never the one that ran setup (a
+     * build tree, a copy that goes away) */
+    r = hostfs_stat(env->fs, PVH_INSTALLED_BINARY, &mode, NULL);
+    if (r < 0 || !S_ISREG(mode) || !(mode & 0111)) {
+        err_set(
+            e, r < 0 ? r : -ENOEXEC, "%s, which the snippet runs, %s", PVH_INSTALLED_BINARY,
+            r < 0 ? strerror(-r) : "is no executable file"
+        );
+        err_hint(
+            e, "install pve-vgpu-hook on this node first (apt install ./pve-vgpu-hook_*.deb, or "
+               "make install), then run setup again; nothing was changed"
+        );
+        return r < 0 ? r : -ENOEXEC;
     }
     char dir[PATH_MAX], file[PATH_MAX], volid[256];
     if (str_fmt(dir, sizeof(dir), "%s/snippets", st.path) < 0 ||

@@ -14,10 +14,10 @@
     "copy.\n"                                                                                      \
     "exec /usr/bin/pve-vgpu-hook \"$@\"\n"
 
-/* self_exe: the installed binary the snippet links to. notes: what was done and what next. */
+/* The snippet on storage: a link to the installed binary (PVH_INSTALLED_BINARY, which must
+ * exist), or on shared storage the wrapper that runs it. notes: what was done and what next. */
 int setup_snippet(
-    const struct hook_env *env, const char *storage, const char *self_exe,
-    struct pvh_warnings *notes, struct pvh_err *e
+    const struct hook_env *env, const char *storage, struct pvh_warnings *notes, struct pvh_err *e
 );
 
 #endif

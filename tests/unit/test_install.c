@@ -46,8 +46,19 @@ static int teardown(void **state) {
 static void test_setup(void **state) {
     (void)state;
     fh_vmconf(&FH, 100, "cores: 1\nhookscript: local:snippets/gpu-fan.pl\n");
-    /* local does not allow snippets: the exact pvesm command, nothing written */
+    /* the snippet runs the installed binary: without one, refused, nothing written */
     char *before = fh_snapshot(&FH);
+    fh_run(&FH, &R, NULL, "setup", "--storage", "snip", NULL);
+    assert_int_equal(R.status, 1);
+    assert_contains(R.err, "/usr/bin/pve-vgpu-hook, which the snippet runs, No such file");
+    assert_contains(R.err, "install pve-vgpu-hook on this node first");
+    assert_host_unchanged(&FH, before);
+    fh_write(&FH, "usr/bin/pve-vgpu-hook", "#!/bin/sh\n# the installed binary\n");
+    char bin[4200];
+    snprintf(bin, sizeof(bin), "%s/usr/bin/pve-vgpu-hook", FH.root);
+    assert_int_equal(chmod(bin, 0755), 0);
+    /* local does not allow snippets: the exact pvesm command, nothing written */
+    before = fh_snapshot(&FH);
     fh_run(&FH, &R, NULL, "setup", NULL);
     assert_int_equal(R.status, 1);
     assert_contains(R.err, "storage 'local' does not allow snippets (content: iso,vztmpl,backup)");
@@ -78,14 +89,20 @@ static void test_setup(void **state) {
     ssize_t n = readlink(link, target, sizeof(target) - 1);
     assert_true(n > 0);
     target[n] = '\0';
-    assert_int_equal(access(target, X_OK), 0); /* the binary it links to runs */
+    assert_string_equal(target, "/usr/bin/pve-vgpu-hook"); /* never the binary that ran setup */
     fh_run(&FH, &R, NULL, "setup", "--storage", "snip", NULL);
     assert_int_equal(R.status, 0);
     assert_contains(R.out, "already links to");
 
-    /* shared storage: the wrapper script, the same as hooks/snippet-wrapper */
+    /* shared storage: the wrapper script, the same as hooks/snippet-wrapper; a VM whose
+     * hookscript is the snippet of the first setup is this tool, never a hook to chain */
+    fh_vmconf(&FH, 101, "cores: 1\nhookscript: snip:snippets/pve-vgpu-hook\n");
     fh_run(&FH, &R, NULL, "setup", "--storage", "smb", NULL);
     assert_int_equal(R.status, 0);
+    assert_contains(
+        R.out, "VM 101 has hookscript snip:snippets/pve-vgpu-hook, which is pve-vgpu-hook already"
+    );
+    assert_not_contains(R.out, "hooks.d/50-pve-vgpu-hook");
     char *wrapper = fh_read(&FH, "mnt/pve/smb/snippets/pve-vgpu-hook");
     FILE *f = fopen(PVH_SOURCE_DIR "/hooks/snippet-wrapper", "r");
     assert_non_null(f);
@@ -186,8 +203,53 @@ static void test_chained_hooks(void **state) {
     free(log);
 }
 
+/* An executable file below the root with this content. */
+static void write_exec(const char *rel, const char *content) {
+    fh_write(&FH, rel, content);
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", FH.root, rel);
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* The snippet copied into hooks.d, as setup once advised: never run (it would run hooks.d
+ * again); a wrapper in hooks.d that runs pve-vgpu-hook: the nested run refuses, naming it. The
+ * wrapper stops itself after 3 levels and each level has a 2 s limit, so the test cannot hang
+ * when the refusal is broken. */
+static void test_chained_hook_is_never_ourselves(void **state) {
+    (void)state;
+    char script[8192];
+    fh_write(&FH, "etc/pve/vgpu-hook.json", "{\"remove_wait_s\": 0, \"hook_timeout_s\": 2}\n");
+    fh_vmconf(&FH, 100, "cores: 1\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    snprintf(script, sizeof(script), "#!/bin/sh\necho ran >>\"%s/copy.log\"\n", FH.root);
+    write_exec("usr/bin/pve-vgpu-hook", script);
+    write_exec("etc/pve-vgpu-hook/hooks.d/60-pve-vgpu-hook", script);
+    snprintf(
+        script, sizeof(script),
+        "#!/bin/sh\necho \"$1 $2\" >>\"%s/nest.log\"\n"
+        "[ \"$(wc -l <\"%s/nest.log\")\" -ge 3 ] && exit 0\n"
+        "exec \"%s\" --root \"%s\" \"$1\" \"$2\"\n",
+        FH.root, FH.root, fh_binary(), FH.root
+    );
+    write_exec("etc/pve-vgpu-hook/hooks.d/50-nest", script);
+    fh_run(&FH, &R, NULL, "100", "pre-start", NULL);
+    assert_int_equal(R.status, 0);
+    assert_true(fh_exists(&FH, "sys/bus/mdev/devices/00000000-0000-0000-0000-000000000100"));
+    char *log = fh_read(&FH, "nest.log");
+    assert_string_equal(log, "100 pre-start\n");
+    free(log);
+    assert_contains(
+        R.err, "pve-vgpu-hook was run by chained hook /etc/pve-vgpu-hook/hooks.d/50-nest "
+               "(PVE_VGPU_HOOK_DEPTH is set): skipped"
+    );
+    assert_contains(
+        R.err, "chained hook /etc/pve-vgpu-hook/hooks.d/60-pve-vgpu-hook is pve-vgpu-hook itself"
+    );
+    assert_false(fh_exists(&FH, "copy.log"));
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-    const struct CMUnitTest tests[] = {T(test_setup), T(test_chained_hooks)};
+    const struct CMUnitTest tests[] = {
+        T(test_setup), T(test_chained_hooks), T(test_chained_hook_is_never_ourselves)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
