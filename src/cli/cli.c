@@ -859,7 +859,8 @@ static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings notes = {0}, w = {0};
     if (!req.clear && !req.nparams && !req.nunlock) {
         struct pvh_config cfg;
-        r = config_load_to_act(&env, &cfg, &w, &e);
+        r = managed_vm_require(&env, req.vmid, &e);
+        r = r < 0 ? r : config_load_to_act(&env, &cfg, &w, &e);
         log_warnings(&w);
         warn_free(&w);
         if (r == 0) {

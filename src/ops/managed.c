@@ -138,6 +138,32 @@ static int edit_open_mapping(struct edit *ed, struct pvh_warnings *w, struct pvh
     return 0;
 }
 
+/* The one refusal of a VMID with no VM config on this node (a container said as such). */
+static int vm_missing(
+    const struct hook_env *env, unsigned long vmid, const char *conf_path, struct pvh_err *e
+) {
+    if (vmid_is_container(env->fs, vmid)) {
+        return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
+    }
+    char node[NODE_NAME_MAX];
+    node_name(env->fs, node, sizeof(node));
+    err_set(e, -ENOENT, "no VM %lu on this node (%s does not exist)", vmid, conf_path);
+    err_hint(
+        e,
+        "run the command on the node the VM belongs to ('qm list'; this node is %s); nothing "
+        "was changed",
+        node
+    );
+    return -ENOENT;
+}
+
+int managed_vm_require(const struct hook_env *env, unsigned long vmid, struct pvh_err *e) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
+    int r = hostfs_exists(env->fs, path);
+    return r == -ENOENT ? vm_missing(env, vmid, path, e) : 0; /* other errors: at the read */
+}
+
 /* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours. */
 static int edit_open(
     struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
@@ -148,12 +174,16 @@ static int edit_open(
     ed->w = w;
     ed->vmid = vmid;
     ed->vm_lock = -1;
+    int r = managed_vm_require(env, vmid, e); /* before the lock: it leaves a file behind */
+    if (r < 0) {
+        return r;
+    }
     config_where(env, &ed->cfg_fs, &ed->cfg_path);
     node_name(env->fs, ed->node, sizeof(ed->node));
     /* The lock timeouts are settings: read them once before taking the locks (its warnings
      * come with the second read). */
     struct pvh_warnings first = {0};
-    int r = config_load_to_act(env, &ed->cfg, &first, e);
+    r = config_load_to_act(env, &ed->cfg, &first, e);
     warn_free(&first);
     if (r < 0) {
         return r;
@@ -177,16 +207,8 @@ static int edit_open(
     }
     snprintf(ed->conf_path, sizeof(ed->conf_path), PVE_VM_CONF_FMT, vmid);
     r = hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
-    if (r == -ENOENT) {
-        if (vmid_is_container(env->fs, vmid)) {
-            return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
-        }
-        err_set(e, r, "no VM %lu on this node (%s does not exist)", vmid, ed->conf_path);
-        err_hint(
-            e, "run the command on the node the VM belongs to ('qm list'; this node is %s)",
-            ed->node
-        );
-        return r;
+    if (r == -ENOENT) { /* gone since managed_vm_require */
+        return vm_missing(env, vmid, ed->conf_path, e);
     }
     if (r < 0) {
         return err_set(e, r, "cannot read %s: %s", ed->conf_path, strerror(-r));
@@ -1186,6 +1208,9 @@ static int tune_setting(
     *value = eq + 1;
     int r = *unlock ? unlock_value_check(*key, *value, major, &is_string, e)
                     : tune_param_check(*key, *value, e);
+    if (r == 0 && !*unlock) {
+        r = tune_param_value_check(*key, *value, e);
+    }
     *number = *unlock && !is_string;
     return r;
 }
@@ -1236,6 +1261,16 @@ static int tune_apply(
     return 0;
 }
 
+/* --unlock on a node without vgpu_unlock-rs: the next start here would be refused. */
+static int
+tune_unlock_here(const struct hook_env *env, const struct tune_request *req, struct pvh_err *e) {
+    char node[NODE_NAME_MAX];
+    node_name(env->fs, node, sizeof(node));
+    _cleanup_free_ char *toml = NULL;
+    bool installed;
+    return plan_unlock_setup(env->fs, req->vmid, node, "", true, &installed, &toml, e);
+}
+
 int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
@@ -1250,8 +1285,12 @@ int managed_tune(
             return r;
         }
     }
+    int r = managed_vm_require(env, req->vmid, e);
+    if (r < 0 || (req->nunlock && (r = tune_unlock_here(env, req, e)) < 0)) {
+        return r;
+    }
     struct edit ed;
-    int r = edit_open(&ed, env, req->vmid, w, e);
+    r = edit_open(&ed, env, req->vmid, w, e);
     if (r < 0) {
         edit_free(&ed);
         return r;
