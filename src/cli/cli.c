@@ -774,7 +774,11 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
         } else if (pci_id_normalize(optarg, req.gpus[req.ngpus], sizeof(req.gpus[0])) < 0) {
             return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", optarg);
         } else {
-            req.ngpus++;
+            bool again = false; /* the same GPU twice (06:00.0 and 0000:06:00.0) is one */
+            for (size_t g = 0; g < req.ngpus && !again; g++) {
+                again = !strcmp(req.gpus[g], req.gpus[req.ngpus]);
+            }
+            req.ngpus += !again;
         }
     }
     if (status || (status = positional(argc, argv, 1, usage, &vmid))) {

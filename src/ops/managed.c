@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Everything attach/detach read and may write back, with the originals for undoing. */
 struct edit {
@@ -391,42 +392,220 @@ static unsigned vendor_iface_type_id(
     return 0;
 }
 
-/* Which way managed mode goes on this node: 0 through an mdev in args (with a warning when no
- * GPU here offers the type, or a named GPU does not); 1 through a resource mapping, when the
- * type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id there). */
+/* What this node offers, read once for attach's checks. */
+struct offers {
+    const struct hostfs *fs;
+    struct host h;
+    struct nvidia_gpu *nv; /* NVIDIA's vendor interface */
+    size_t nnv;
+};
+
+/* Is the type offered where the VM may start: by a GPU of this node (mdev types, or the
+ * vendor interface's). The one place to ask: the cluster view adds the other nodes here. */
+static bool attach_type_offered(const struct offers *o, const char *type) {
+    for (size_t p = 0; p < o->h.nparents; p++) {
+        if (inv_parent_type(&o->h, p, type)) {
+            return true;
+        }
+    }
+    return vendor_iface_type_id(o->nv, o->nnv, type, NULL) != 0;
+}
+
+/* Does GPU gpu (a physical function or one of its VFs) offer type through mdevs? */
+static bool gpu_offers_mdev(const struct offers *o, const char *gpu, const char *type) {
+    for (size_t p = 0; p < o->h.nparents; p++) {
+        char pf[PCI_ID_LEN];
+        if (inventory_physfn(o->fs, o->h.parents[p].bdf, pf, sizeof(pf)) == 0 &&
+            (!strcmp(pf, gpu) || !strcmp(o->h.parents[p].bdf, gpu)) &&
+            inv_parent_type(&o->h, p, type)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The GPUs of this node that offer type, ", "-separated into buf ("" when none). */
+static void gpus_offering(const struct offers *o, const char *type, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (size_t g = 0; g < o->h.ngpus; g++) {
+        if (gpu_offers_mdev(o, o->h.gpus[g].bdf, type)) {
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", o->h.gpus[g].bdf);
+        }
+    }
+    for (size_t g = 0; g < o->nnv; g++) {
+        if (vendor_iface_type_id(o->nv, o->nnv, type, o->nv[g].bdf)) {
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", o->nv[g].bdf);
+        }
+    }
+}
+
+#define NEAREST_MAX 5
+struct near_type {
+    char name[64];
+    size_t dist;
+    unsigned fb_mib;
+};
+
+static bool near_before(const struct near_type *a, const struct near_type *b) {
+    return a->dist != b->dist       ? a->dist < b->dist
+           : a->fb_mib != b->fb_mib ? a->fb_mib < b->fb_mib
+                                    : strcasecmp(a->name, b->name) < 0;
+}
+
+/* Keep the NEAREST_MAX names nearest to q: by edit distance, then size, then name. */
+static void
+near_consider(struct near_type *best, size_t *n, const char *q, const char *name, unsigned fb_mib) {
+    for (size_t i = 0; i < *n; i++) {
+        if (!strcasecmp(best[i].name, name)) {
+            return;
+        }
+    }
+    struct near_type t = {.dist = str_edit_distance(q, name), .fb_mib = fb_mib};
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    size_t at = *n;
+    while (at > 0 && near_before(&t, &best[at - 1])) {
+        at--;
+    }
+    if (at == NEAREST_MAX) {
+        return;
+    }
+    size_t keep = *n < NEAREST_MAX ? *n : NEAREST_MAX - 1;
+    memmove(&best[at + 1], &best[at], (keep - at) * sizeof(*best));
+    best[at] = t;
+    *n = keep + 1;
+}
+
+/* The types this node offers nearest to query (short names, or ids when it is one), up to
+ * NEAREST_MAX, ", "-separated into buf ("" when the node offers none). */
+static void nearest_types(const struct offers *o, const char *query, char *buf, size_t size) {
+    struct near_type best[NEAREST_MAX];
+    size_t n = 0;
+    bool by_id = !strncasecmp(query, "nvidia-", 7);
+    const char *q = query; /* names are compared without NVIDIA's product prefix */
+    q += !strncasecmp(q, "GRID ", 5) ? 5 : !strncasecmp(q, "NVIDIA ", 7) ? 7 : 0;
+    for (size_t i = 0; i < o->h.ndefs; i++) {
+        const struct inv_typedef *d = &o->h.defs[i];
+        near_consider(
+            best, &n, q, by_id || !d->info.short_name[0] ? d->id : d->info.short_name,
+            d->info.fb_mib
+        );
+    }
+    for (size_t g = 0; g < o->nnv; g++) {
+        for (size_t i = 0; i < o->nv[g].free_vf.ncreatable; i++) {
+            const struct nvidia_iface_type *t = &o->nv[g].free_vf.creatable[i];
+            struct vgpu_type_info info;
+            char id[32];
+            snprintf(id, sizeof(id), "nvidia-%u", t->id);
+            vgpu_type_describe(t->name, "", &info);
+            near_consider(
+                best, &n, q, by_id || !info.short_name[0] ? id : info.short_name, info.fb_mib
+            );
+        }
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        str_append(buf, size, "%s%s", i ? ", " : "", best[i].name);
+    }
+}
+
+/* A type this node does not offer: refused, with the nearest names it does offer. */
+static int
+type_not_offered(const struct offers *o, const char *node, const char *type, struct pvh_err *e) {
+    char near[NEAREST_MAX * 66];
+    nearest_types(o, type, near, sizeof(near));
+    _cleanup_free_ char *esc = str_escape_ctl(type, strlen(type), false);
+    err_set(
+        e, -ENODEV, "no GPU on node %s offers type '%s', so the VM could not start here", node,
+        esc ? esc : "?"
+    );
+    if (near[0]) {
+        err_hint(
+            e, "did you mean %s? ('pve-vgpu-hook types' lists every type); nothing was changed",
+            near
+        );
+    } else {
+        err_hint(
+            e, "this node offers no vGPU types: 'pve-vgpu-hook doctor' says why; nothing was "
+               "changed"
+        );
+    }
+    return -ENODEV;
+}
+
+/* Each --gpu that is not on the vendor interface: a PCI device here that offers the type. */
+static int gpus_offer(
+    const struct offers *o, const char *node, const struct attach_request *req, struct pvh_err *e
+) {
+    for (size_t g = 0; g < req->ngpus; g++) {
+        const char *gpu = req->gpus[g];
+        char path[PATH_MAX], pf[PCI_ID_LEN], offering[ATTACH_GPUS_MAX * 16 + 256];
+        bool vendor = false;
+        for (size_t k = 0; k < o->nnv && !vendor; k++) {
+            vendor = inventory_physfn(o->fs, gpu, pf, sizeof(pf)) == 0 && !strcmp(o->nv[k].bdf, pf);
+        }
+        if (vendor || gpu_offers_mdev(o, gpu, req->type)) {
+            continue; /* the vendor interface: checked where its type id is found */
+        }
+        bool exists = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s", gpu) == 0 &&
+                      hostfs_exists(o->fs, path) == 0;
+        gpus_offering(o, req->type, offering, sizeof(offering));
+        if (exists) {
+            err_set(e, -ENODEV, "GPU %s on node %s does not offer type '%s'", gpu, node, req->type);
+        } else {
+            err_set(e, -ENODEV, "there is no PCI device %s on node %s", gpu, node);
+        }
+        if (offering[0]) {
+            err_hint(
+                e,
+                "GPUs offering %s here: %s (or leave --gpu out: every GPU offering it); "
+                "nothing was changed",
+                req->type, offering
+            );
+        } else {
+            err_hint(
+                e, "'pve-vgpu-hook types' lists the GPUs and their types; nothing was changed"
+            );
+        }
+        return -ENODEV;
+    }
+    return 0;
+}
+
+/* Which way managed mode goes on this node: 0 through an mdev in args; 1 through a resource
+ * mapping, when the type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id
+ * there). Refused: a type no GPU here offers, a --gpu that does not exist or offer it. */
 static int check_type_here(
     const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
     unsigned *vtype, struct pvh_warnings *w, struct pvh_err *e
 ) {
-    _cleanup_(inventory_freep) struct host h = {0};
-    struct nvidia_gpu *nv = NULL;
+    struct offers o = {.fs = env->fs};
     struct pvh_err le;
-    size_t nnv = 0;
     *vtype = 0;
-    if (inventory_load_all(env->fs, &h, &le) < 0) {
+    if (inventory_load_all(env->fs, &o.h, &le) < 0) {
+        inventory_free(&o.h);
         warn_add(w, "cannot read this node's GPUs (%s); not checking the type", le.msg);
         return 0;
     }
-    (void)inventory_nvidia_gpus(env->fs, &nv, &nnv);
+    (void)inventory_nvidia_gpus(env->fs, &o.nv, &o.nnv);
     bool anywhere = false;
-    for (size_t p = 0; p < h.nparents; p++) {
-        anywhere |= inv_parent_type(&h, p, req->type) != NULL;
+    for (size_t p = 0; p < o.h.nparents; p++) {
+        anywhere |= inv_parent_type(&o.h, p, req->type) != NULL;
     }
     bool named_vendor = false; /* a --gpu on the vendor interface */
     for (size_t g = 0; g < req->ngpus && !named_vendor; g++) {
         char pf[PCI_ID_LEN];
-        for (size_t k = 0; k < nnv && !named_vendor; k++) {
+        for (size_t k = 0; k < o.nnv && !named_vendor; k++) {
             named_vendor = inventory_physfn(env->fs, req->gpus[g], pf, sizeof(pf)) == 0 &&
-                           !strcmp(nv[k].bdf, pf);
+                           !strcmp(o.nv[k].bdf, pf);
         }
     }
     if (named_vendor || !anywhere) {
         for (size_t g = 0; g < req->ngpus && !*vtype; g++) {
-            *vtype = vendor_iface_type_id(nv, nnv, req->type, req->gpus[g]);
+            *vtype = vendor_iface_type_id(o.nv, o.nnv, req->type, req->gpus[g]);
         }
-        *vtype = *vtype ? *vtype : vendor_iface_type_id(nv, nnv, req->type, NULL);
+        *vtype = *vtype ? *vtype : vendor_iface_type_id(o.nv, o.nnv, req->type, NULL);
     }
-    inventory_nvidia_gpus_free(nv, nnv);
+    int r = 0;
     if (named_vendor && !*vtype) {
         err_set(
             e, -ENODEV,
@@ -438,32 +617,15 @@ static int check_type_here(
             e, "give the id as 'nvidia-N' ('pve-vgpu-hook types' lists them), or attach while a "
                "VF is free; nothing was changed"
         );
-        return -ENODEV;
+        r = -ENODEV;
+    } else if (!attach_type_offered(&o, req->type)) {
+        r = type_not_offered(&o, ed->node, req->type, e);
+    } else {
+        r = gpus_offer(&o, ed->node, req, e);
     }
-    if (*vtype) {
-        return 1;
-    }
-    if (!anywhere) {
-        warn_add(
-            w,
-            "no GPU on node %s offers type '%s' (see 'pve-vgpu-hook types'); the VM "
-            "will only start on a node that has one",
-            ed->node, req->type
-        );
-    }
-    for (size_t g = 0; g < req->ngpus; g++) {
-        bool offers = false;
-        for (size_t p = 0; p < h.nparents; p++) {
-            char pf[PCI_ID_LEN];
-            offers |= inventory_physfn(env->fs, h.parents[p].bdf, pf, sizeof(pf)) == 0 &&
-                      (!strcmp(pf, req->gpus[g]) || !strcmp(h.parents[p].bdf, req->gpus[g])) &&
-                      inv_parent_type(&h, p, req->type);
-        }
-        if (!offers) {
-            warn_add(w, "GPU %s on node %s does not offer '%s'", req->gpus[g], ed->node, req->type);
-        }
-    }
-    return 0;
+    inventory_nvidia_gpus_free(o.nv, o.nnv);
+    inventory_free(&o.h);
+    return r < 0 ? r : *vtype ? 1 : 0;
 }
 
 /* Proxmox refuses to start a VM whose hookscript volume does not exist; qm set would have

@@ -222,13 +222,70 @@ static void test_attach_refusals(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     assert_not_contains(R.err, "does not exist yet");
     assert_int_equal(run(NULL, "detach", "102", NULL), 0);
-    /* an unknown type is a warning: the VM may start on another node */
-    assert_int_equal(run(NULL, "attach", "102", "--type", "A40-2Q", NULL), 0);
-    assert_contains(R.err, "no GPU on node pve1 offers type 'A40-2Q'");
     /* a running VM is told when it gets the vGPU */
     fh_run_vm(FH, 102, 7102);
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     assert_contains(R.err, "VM 102 is running: it gets the vGPU at its next start");
+}
+
+/* A type or GPU this node does not have would cost a start: refused, with the nearest types
+ * it offers and the GPUs that offer the type; nothing written. */
+static void test_attach_type_and_gpu_refused(void **state) {
+    (void)state;
+    fh_vmconf(FH, 102, "cores: 2\n");
+    lock_files_exist();
+    static const struct {
+        const char *args[10];
+        const char *msg, *hint;
+    } cases[] = {
+        {{"attach", "102", "--type", "P40-99Q"},
+         "no GPU on node pve1 offers type 'P40-99Q', so the VM could not start here",
+         "did you mean P40-1Q, P40-2Q, P40-3Q, P40-4Q, P40-6Q? ('pve-vgpu-hook types' lists"},
+        {{"attach", "102", "--type", "P40 1Q"},
+         "no GPU on node pve1 offers type 'P40 1Q'",
+         "did you mean P40-1Q, "},
+        {{"attach", "102", "--type", "GRID P40-1X"},
+         "offers type 'GRID P40-1X'",
+         "did you mean P40-1A, P40-1B, P40-1Q, P40-2B, P40-2Q? "},
+        {{"attach", "102", "--type", "nvidia-45"},
+         "offers type 'nvidia-45'",
+         "did you mean nvidia-46, "},
+        {{"attach", "102", "--type", "A40-2Q"}, "offers type 'A40-2Q'", "did you mean P40-2Q, "},
+        {{"attach", "102", "--type", "P40-1Q", "--gpu", "0000:99:00.0"},
+         "there is no PCI device 0000:99:00.0 on node pve1",
+         "GPUs offering P40-1Q here: " GPU_A ", " GPU_B " (or leave --gpu out"},
+        {{"attach", "102", "--type", "P40-1Q", "--gpu", GPU_A, "--gpu", "00:1f.0"},
+         "there is no PCI device 0000:00:1f.0 on node pve1",
+         "nothing was changed"},
+    };
+    char *before = fh_snapshot(FH);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fh_runv(FH, &R, NULL, cases[i].args);
+        if (R.status != 1 || !strstr(R.err, cases[i].msg) || !strstr(R.err, cases[i].hint) ||
+            strstr(R.out, "attached")) {
+            fail_msg("case %zu: status %d:\n%s%s", i, R.status, R.out, R.err);
+        }
+        char *after = fh_snapshot(FH);
+        if (strcmp(before, after)) {
+            fail_msg("case %zu changed the host", i);
+        }
+        free(after);
+    }
+    free(before);
+    /* a PCI device that is there but offers no vGPU type */
+    fh_write(FH, "sys/bus/pci/devices/0000:00:02.0/vendor", "0x8086\n");
+    assert_int_equal(
+        run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", "0000:00:02.0", NULL), 1
+    );
+    assert_contains(R.err, "GPU 0000:00:02.0 on node pve1 does not offer type 'P40-1Q'");
+    assert_contains(R.err, "GPUs offering P40-1Q here: " GPU_A ", " GPU_B);
+    /* the same GPU twice is stored once */
+    assert_int_equal(
+        run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", GPU_B, "--gpu", "07:00.0", NULL), 0
+    );
+    char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
+    assert_contains(json, "\"pve1\": [\n          \"" GPU_B "\"\n        ]");
+    free(json);
 }
 
 static void test_attach_writes_nothing_half(void **state) {
@@ -606,6 +663,7 @@ int main(void) {
         T(test_corpus_roundtrip),
         T(test_attach_keeps_args_and_hookscript),
         T(test_attach_refusals),
+        T(test_attach_type_and_gpu_refused),
         T(test_attach_writes_nothing_half),
         T(test_undo_copy_left_behind),
         T(test_vm_lock),
