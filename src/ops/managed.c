@@ -9,6 +9,7 @@
 #include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
+#include "readiness.h"
 #include "sectioncfg.h"
 #include "strutil.h"
 #include "toml.h"
@@ -508,12 +509,27 @@ static void nearest_types(const struct offers *o, const char *query, char *buf, 
     }
 }
 
-/* A type this node does not offer: refused, with the nearest names it does offer. */
-static int
-type_not_offered(const struct offers *o, const char *node, const char *type, struct pvh_err *e) {
-    char near[NEAREST_MAX * 66];
+/* A type this node does not offer: refused, with the nearest names it does offer (or what
+ * keeps its GPUs from offering types, and the fix). */
+static int type_not_offered(
+    const struct hook_env *env, const struct offers *o, const char *node, const char *type,
+    struct pvh_err *e
+) {
+    char near[NEAREST_MAX * 66], also[NEAREST_MAX * 66 + 64] = "";
     nearest_types(o, type, near, sizeof(near));
     _cleanup_free_ char *esc = str_escape_ctl(type, strlen(type), false);
+    struct readiness_problem why;
+    if (plan_node_not_ready(env, &why)) { /* say what keeps types away, the names too */
+        if (near[0]) {
+            snprintf(also, sizeof(also), " (or did you mean %s?)", near);
+        }
+        err_set(
+            e, -ENODEV, "no GPU on node %s offers type '%s' now: %s", node, esc ? esc : "?",
+            why.what
+        );
+        err_hint(e, "%s, then attach again%s; nothing was changed", why.fix, also);
+        return -ENODEV;
+    }
     err_set(
         e, -ENODEV, "no GPU on node %s offers type '%s', so the VM could not start here", node,
         esc ? esc : "?"
@@ -619,7 +635,7 @@ static int check_type_here(
         );
         r = -ENODEV;
     } else if (!attach_type_offered(&o, req->type)) {
-        r = type_not_offered(&o, ed->node, req->type, e);
+        r = type_not_offered(env, &o, ed->node, req->type, e);
     } else {
         r = gpus_offer(&o, ed->node, req, e);
     }

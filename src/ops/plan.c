@@ -270,9 +270,13 @@ static bool gpu_not_ready(
             return true;
         }
     }
+    return c->n == 0 && plan_node_not_ready(env, why);
+}
+
+bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why) {
     struct readiness r;
     bool found = false;
-    if (c->n == 0 && readiness_check(env, &r) == 0) {
+    if (readiness_check(env, &r) == 0) {
         for (size_t i = 0; i < r.nproblems && !found; i++) {
             const char *check = r.problems[i].check;
             found = !strcmp(check, "sriov-off") || !strncmp(check, "vfio-", 5) ||
@@ -282,9 +286,7 @@ static bool gpu_not_ready(
             }
         }
     }
-    if (c->n == 0) {
-        readiness_free(&r);
-    }
+    readiness_free(&r);
     return found;
 }
 
