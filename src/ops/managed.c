@@ -706,9 +706,13 @@ static void managed_args_for(
     uuid_value(ed, a->uuid, a->uval, sizeof(a->uval));
 }
 
-/* args with our device and -uuid present (appended when missing, nothing else touched). */
-static int args_with_managed(const char *cur, const struct managed_args *a, char **out) {
-    _cleanup_free_ char *with_dev = NULL;
+/* args with our device and -uuid present (appended when missing, nothing else touched). QEMU
+ * takes one -uuid: another value in args is replaced in place (*replaced: that value,
+ * malloc'ed; NULL when none was). */
+static int
+args_with_managed(const char *cur, const struct managed_args *a, char **out, char **replaced) {
+    _cleanup_free_ char *with_dev = NULL, *other = NULL;
+    *replaced = NULL;
     int r = 0;
     if (!args_has_pair(cur, "-device", a->dev)) {
         r = args_append_pair(cur, "-device", a->dev, &with_dev);
@@ -719,11 +723,18 @@ static int args_with_managed(const char *cur, const struct managed_args *a, char
     if (r < 0) {
         return r;
     }
-    if (!args_has_pair(with_dev, "-uuid", a->uval)) {
-        return args_append_pair(with_dev, "-uuid", a->uval, out);
+    if (args_has_pair(with_dev, "-uuid", a->uval)) {
+        *out = TAKE_PTR(with_dev);
+        return 0;
     }
-    *out = TAKE_PTR(with_dev);
-    return 0;
+    if (args_uuid(with_dev, &other) == 0) {
+        bool changed;
+        if ((r = args_with_uuid(with_dev, a->uval, out, &changed)) == 0) {
+            *replaced = TAKE_PTR(other);
+        }
+        return r;
+    }
+    return args_append_pair(with_dev, "-uuid", a->uval, out);
 }
 
 /* What attach may not do to this VM: a hostpci vGPU, another index, another hookscript. */
@@ -832,10 +843,19 @@ static int attach_edit_conf(
         );
         return -EEXIST;
     }
-    _cleanup_free_ char *new_args = NULL;
-    int r = args_with_managed(cur, a, &new_args);
+    _cleanup_free_ char *new_args = NULL, *replaced = NULL;
+    int r = args_with_managed(cur, a, &new_args, &replaced);
     if (r < 0) {
         return err_set(e, r, "out of memory");
+    }
+    if (replaced) {
+        _cleanup_free_ char *esc = str_escape_ctl(replaced, strlen(replaced), false);
+        warn_add(
+            ed->w,
+            "args of VM %lu passed -uuid %s; replaced by %s, since QEMU takes one -uuid and the "
+            "vGPU needs the VM's (detach puts %s back)",
+            req->vmid, esc ? esc : "?", a->uval, esc ? esc : "?"
+        );
     }
     *changed = !cur || strcmp(cur, new_args) != 0;
     if (*changed && (r = pveconf_set(&ed->conf, "args", new_args)) < 0) {
@@ -1184,10 +1204,20 @@ static int detach_edit_conf(
     const char *cur = pveconf_get(&ed->conf, "args");
     int r;
     if (cur) {
-        _cleanup_free_ char *a1 = NULL, *a2 = NULL;
+        _cleanup_free_ char *a1 = NULL, *a2 = NULL, *orig = NULL;
         bool f1, f2;
-        if ((r = args_remove_pair(cur, "-device", a.dev, &a1, &f1)) < 0 ||
-            (r = args_remove_pair(a1, "-uuid", a.uval, &a2, &f2)) < 0) {
+        /* the -uuid attach replaced goes back where it was */
+        bool put_back =
+            vs->args_before && args_uuid(vs->args_before, &orig) == 0 && strcmp(orig, a.uval) != 0;
+        if ((r = args_remove_pair(cur, "-device", a.dev, &a1, &f1)) < 0) {
+            return err_set(e, r, "out of memory");
+        }
+        if (put_back && (f2 = args_has_pair(a1, "-uuid", a.uval))) {
+            r = args_with_uuid(a1, orig, &a2, &f2);
+        } else {
+            r = args_remove_pair(a1, "-uuid", a.uval, &a2, &f2);
+        }
+        if (r < 0) {
             return err_set(e, r, "out of memory");
         }
         if (!f2 && strcmp(a.uval, a.uuid)) { /* uuid_source changed since attach */

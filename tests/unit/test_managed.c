@@ -131,12 +131,17 @@ static void test_attach_keeps_args_and_hookscript(void **state) {
         fail_msg("attach failed:\n%s", R.err);
     }
     char *mid = fh_read_vmconf(FH, 100);
+    /* QEMU takes one -uuid: the other one is replaced where it was, and the user told */
     assert_contains(
-        mid, "args:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555 "
+        mid, "args:  -cpu host,kvm=off -uuid 00000002-0000-0000-0000-000000000100 "
              "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
-             "00000002-0000-0000-0000-000000000100 -uuid "
              "00000002-0000-0000-0000-000000000100\n"
     );
+    assert_contains(
+        R.err, "args of VM 100 passed -uuid 11111111-2222-3333-4444-555555555555; replaced by "
+               "00000002-0000-0000-0000-000000000100, since QEMU takes one -uuid"
+    );
+    assert_contains(R.err, "(detach puts 11111111-2222-3333-4444-555555555555 back)");
     assert_contains(mid, "hookscript: local:snippets/pve-vgpu-hook\n");
     free(mid);
     char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
