@@ -21,6 +21,10 @@ bool str_has_ctl(const char *s, bool keep_newline);
 /* Is s (len bytes) well-formed UTF-8? Else *bad is the offset of the first byte that is not. */
 bool str_utf8_valid(const char *s, size_t len, size_t *bad);
 
+/* Levenshtein distance of a and b, ASCII case ignored (for "did you mean"); SIZE_MAX when one
+ * is longer than 255 bytes. */
+size_t str_edit_distance(const char *a, const char *b);
+
 /* The line at *pos, without its '\n', as [*line, *line + *len); *pos moves past it. false at
  * the end of the text. */
 bool str_next_line(const char **pos, const char **line, size_t *len);

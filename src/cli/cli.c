@@ -194,8 +194,11 @@ static const struct command commands[] = {
      "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
      "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours instead)\n"
-     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. Run attach again to\n"
-     "change the type or GPUs, or to restore what it wrote after a hand edit.\n"
+     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type no GPU\n"
+     "of this node offers (with the nearest names it does offer) and a --gpu that does not\n"
+     "exist or offer it (with the GPUs that do): such a VM could not start. Another -uuid in\n"
+     "args is replaced (QEMU takes one; a warning names it, detach puts it back). Run attach\n"
+     "again to change the type or GPUs, or to restore what it wrote after a hand edit.\n"
      "NVIDIA's vendor interface (VFs with nvidia/current_vgpu_type, kernel 6.8 and later) has\n"
      "no mdev for args: there attach sets hostpci<index>: "
      "mapping=vgpu-hook-<vmid>,mdev=nvidia-<id>\n"
@@ -226,7 +229,8 @@ static const struct command commands[] = {
      "  --param K=V    NVIDIA plugin parameter, written to each vGPU's nvidia/vgpu_params as\n"
      "                 K=V,K=V: frame_rate_limiter=0 (no 60 fps limit), disable_vnc=1,\n"
      "                 enable_uvm=1 (CUDA unified memory), enable_debugging=1,\n"
-     "                 enable_profiling=1. Other keys go to the driver, with a warning.\n"
+     "                 enable_profiling=1: each 0 or 1 (the plugin reads integers; 'off' is\n"
+     "                 refused). Other keys go to the driver, with a warning.\n"
      "  --unlock K=V   vgpu_unlock-rs override, rendered into the [vm.<vmid>] table of this\n"
      "                 node's /etc/vgpu_unlock/profile_override.toml (every other byte of it\n"
      "                 stays; an admin's own [vm.<vmid>] is never overwritten):\n"
@@ -238,9 +242,12 @@ static const struct command commands[] = {
      "                 bar1_length (integers), card_name, vgpu_type (31 bytes; 63 from driver\n"
      "                 R580), adapter_name, short_gpu_name (63), features, license_type (127).\n"
      "                 Unknown keys and wrong types are refused (vgpu_unlock-rs would ignore\n"
-     "                 or fail them).\n"
+     "                 or fail them), and so is --unlock on a node without vgpu_unlock-rs\n"
+     "                 (the VM would not start there). An admin's [vm.<vmid>] of a VM without\n"
+     "                 unlock settings is left alone.\n"
      "  --clear [KEY]  remove every setting, or the KEYs named after the VMID\n"
-     "Without options it shows the VM's settings. A start is refused when the driver refuses\n"
+     "Without options it shows the VM's settings. A VMID without a VM on this node is\n"
+     "refused, as by attach and detach. A start is refused when the driver refuses\n"
      "vgpu_params (the device is already open), when profile_override.toml is malformed (with\n"
      "its line and column), or when the VM has unlock settings and vgpu_unlock-rs is not set up\n"
      "on that node (LD_PRELOAD in nvidia-vgpu-mgr.service.d); nothing is left half applied.\n"
@@ -959,7 +966,11 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
         } else if (pci_id_normalize(optarg, req.gpus[req.ngpus], sizeof(req.gpus[0])) < 0) {
             return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", optarg);
         } else {
-            req.ngpus++;
+            bool again = false; /* the same GPU twice (06:00.0 and 0000:06:00.0) is one */
+            for (size_t g = 0; g < req.ngpus && !again; g++) {
+                again = !strcmp(req.gpus[g], req.gpus[req.ngpus]);
+            }
+            req.ngpus += !again;
         }
     }
     if (status || (status = positional(argc, argv, 1, usage, &vmid))) {
@@ -1044,7 +1055,8 @@ static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings notes = {0}, w = {0};
     if (!req.clear && !req.nparams && !req.nunlock) {
         struct pvh_config cfg;
-        r = config_load_to_act(&env, &cfg, &w, &e);
+        r = managed_vm_require(&env, req.vmid, &e);
+        r = r < 0 ? r : config_load_to_act(&env, &cfg, &w, &e);
         log_warnings(&w);
         warn_free(&w);
         if (r == 0) {

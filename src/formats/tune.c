@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,17 +30,30 @@ bool tuning_empty(const struct vm_tuning *t) {
     return t->nparams == 0 && t->nunlock == 0;
 }
 
-static const char *const KNOWN_PARAMS[] = {
-    "frame_rate_limiter", "disable_vnc", "enable_uvm", "enable_debugging", "enable_profiling",
+/* NVIDIA's documented vgpu_params (vGPU user guide, KVM): each an integer switch, 0 or 1. */
+static const struct {
+    const char *key;
+    const char *example; /* the usual setting, for the hint */
+    const char *what;
+} KNOWN_PARAMS[] = {
+    {"frame_rate_limiter", "0", "0 turns the 60 fps limiter off"},
+    {"disable_vnc", "1", "1 turns the plugin's VNC console off"},
+    {"enable_uvm", "1", "1 turns CUDA unified memory on"},
+    {"enable_debugging", "1", "1 turns CUDA debuggers on"},
+    {"enable_profiling", "1", "1 turns CUDA profilers on"},
 };
 
-bool tune_param_known(const char *key) {
+static size_t known_param(const char *key) {
     for (size_t i = 0; i < sizeof(KNOWN_PARAMS) / sizeof(KNOWN_PARAMS[0]); i++) {
-        if (!strcmp(KNOWN_PARAMS[i], key)) {
-            return true;
+        if (!strcmp(KNOWN_PARAMS[i].key, key)) {
+            return i;
         }
     }
-    return false;
+    return SIZE_MAX;
+}
+
+bool tune_param_known(const char *key) {
+    return known_param(key) != SIZE_MAX;
 }
 
 int tune_param_check(const char *key, const char *value, struct pvh_err *e) {
@@ -64,6 +78,24 @@ int tune_param_check(const char *key, const char *value, struct pvh_err *e) {
             key
         );
         err_hint(e, "e.g. --param %s=0; nothing was changed", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int tune_param_value_check(const char *key, const char *value, struct pvh_err *e) {
+    size_t k = known_param(key);
+    if (k != SIZE_MAX && strcmp(value, "0") != 0 && strcmp(value, "1") != 0) {
+        err_set(
+            e, -EINVAL,
+            "%s takes 0 or 1, not '%s': NVIDIA's plugin reads it as an integer and would refuse "
+            "the vGPU at its start",
+            key, value
+        );
+        err_hint(
+            e, "e.g. --param %s=%s (%s); nothing was changed", key, KNOWN_PARAMS[k].example,
+            KNOWN_PARAMS[k].what
+        );
         return -EINVAL;
     }
     return 0;
@@ -467,6 +499,9 @@ int unlock_file_put(
     const struct toml_table *t = toml_find(d, path, 2);
     size_t len = strlen(text);
     *out = NULL;
+    if (t && !table && !own_table(t, text, vmid)) {
+        return (*out = strdup(text)) ? 0 : -ENOMEM; /* the admin's, and nothing of ours to put */
+    }
     if (t) {
         if (!own_table(t, text, vmid)) {
             err_set(

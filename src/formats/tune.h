@@ -35,6 +35,10 @@ bool tuning_empty(const struct vm_tuning *t);
 bool tune_param_known(const char *key);
 /* "key=value" for --param: key [a-z0-9_]+, value without ',', '=' or blanks. */
 int tune_param_check(const char *key, const char *value, struct pvh_err *e);
+/* The value a documented key takes: 0 or 1 (the plugin reads integers and refuses the vGPU
+ * otherwise). What tune stores; the settings loader keeps only the syntax check, so that a
+ * value stored before stays readable and is refused by the driver, not by every command. */
+int tune_param_value_check(const char *key, const char *value, struct pvh_err *e);
 
 enum unlock_kind { UNLOCK_UINT32, UNLOCK_UINT64, UNLOCK_BOOL01, UNLOCK_SIZE, UNLOCK_STRING };
 struct unlock_key {
@@ -74,7 +78,8 @@ int unlock_file_check(
 );
 /* The file's text with our [vm.<vmid>] table replaced by table (NULL: removed; appended
  * after a blank line when new); every other byte kept. -EEXIST (e says how to hand it over)
- * when [vm.<vmid>] is the admin's (no marker comment). *out malloc'ed. */
+ * when table must go where [vm.<vmid>] is the admin's (no marker comment); with no table of
+ * ours to put, the admin's stays as it is. *out malloc'ed. */
 int unlock_file_put(
     const char *text, const struct toml_doc *d, unsigned long vmid, const char *table, char **out,
     struct pvh_err *e

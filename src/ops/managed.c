@@ -9,6 +9,7 @@
 #include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
+#include "readiness.h"
 #include "sectioncfg.h"
 #include "strutil.h"
 #include "toml.h"
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Everything attach/detach read and may write back, with the originals for undoing. */
 struct edit {
@@ -141,6 +143,32 @@ static int edit_open_mapping(struct edit *ed, struct pvh_warnings *w, struct pvh
     return 0;
 }
 
+/* The one refusal of a VMID with no VM config on this node (a container said as such). */
+static int vm_missing(
+    const struct hook_env *env, unsigned long vmid, const char *conf_path, struct pvh_err *e
+) {
+    if (vmid_is_container(env->fs, vmid)) {
+        return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
+    }
+    char node[NODE_NAME_MAX];
+    node_name(env->fs, node, sizeof(node));
+    err_set(e, -ENOENT, "no VM %lu on this node (%s does not exist)", vmid, conf_path);
+    err_hint(
+        e,
+        "run the command on the node the VM belongs to ('qm list'; this node is %s); nothing "
+        "was changed",
+        node
+    );
+    return -ENOENT;
+}
+
+int managed_vm_require(const struct hook_env *env, unsigned long vmid, struct pvh_err *e) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
+    int r = hostfs_exists(env->fs, path);
+    return r == -ENOENT ? vm_missing(env, vmid, path, e) : 0; /* other errors: at the read */
+}
+
 /* An edit of the settings (and of VM vmid's config, when not 0), before any lock: *timeout_ms
  * is how long to wait for each. */
 static int edit_init(
@@ -152,12 +180,17 @@ static int edit_init(
     ed->w = w;
     ed->vmid = vmid;
     ed->vm_lock = -1;
+    /* before the lock: it leaves a file behind (vmid 0: an edit of the settings alone) */
+    int r = vmid ? managed_vm_require(env, vmid, e) : 0;
+    if (r < 0) {
+        return r;
+    }
     config_where(env, &ed->cfg_fs, &ed->cfg_path);
     node_name(env->fs, ed->node, sizeof(ed->node));
     /* The lock timeouts are settings: read them once before taking the locks (its warnings
      * come with the second read). */
     struct pvh_warnings first = {0};
-    int r = config_load_to_act(env, &ed->cfg, &first, e);
+    r = config_load_to_act(env, &ed->cfg, &first, e);
     warn_free(&first);
     if (r < 0) {
         return r;
@@ -214,16 +247,8 @@ static int edit_open(
     }
     snprintf(ed->conf_path, sizeof(ed->conf_path), PVE_VM_CONF_FMT, vmid);
     r = hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
-    if (r == -ENOENT) {
-        if (vmid_is_container(env->fs, vmid)) {
-            return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
-        }
-        err_set(e, r, "no VM %lu on this node (%s does not exist)", vmid, ed->conf_path);
-        err_hint(
-            e, "run the command on the node the VM belongs to ('qm list'; this node is %s)",
-            ed->node
-        );
-        return r;
+    if (r == -ENOENT) { /* gone since managed_vm_require */
+        return vm_missing(env, vmid, ed->conf_path, e);
     }
     if (r < 0) {
         return err_set(e, r, "cannot read %s: %s", ed->conf_path, strerror(-r));
@@ -431,42 +456,235 @@ static unsigned vendor_iface_type_id(
     return 0;
 }
 
-/* Which way managed mode goes on this node: 0 through an mdev in args (with a warning when no
- * GPU here offers the type, or a named GPU does not); 1 through a resource mapping, when the
- * type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id there). */
+/* What this node offers, read once for attach's checks. */
+struct offers {
+    const struct hostfs *fs;
+    struct host h;
+    struct nvidia_gpu *nv; /* NVIDIA's vendor interface */
+    size_t nnv;
+};
+
+/* Is the type offered where the VM may start: by a GPU of this node (mdev types, or the
+ * vendor interface's). The one place to ask: the cluster view adds the other nodes here. */
+static bool attach_type_offered(const struct offers *o, const char *type) {
+    for (size_t p = 0; p < o->h.nparents; p++) {
+        if (inv_parent_type(&o->h, p, type)) {
+            return true;
+        }
+    }
+    return vendor_iface_type_id(o->nv, o->nnv, type, NULL) != 0;
+}
+
+/* Does GPU gpu (a physical function or one of its VFs) offer type through mdevs? */
+static bool gpu_offers_mdev(const struct offers *o, const char *gpu, const char *type) {
+    for (size_t p = 0; p < o->h.nparents; p++) {
+        char pf[PCI_ID_LEN];
+        if (inventory_physfn(o->fs, o->h.parents[p].bdf, pf, sizeof(pf)) == 0 &&
+            (!strcmp(pf, gpu) || !strcmp(o->h.parents[p].bdf, gpu)) &&
+            inv_parent_type(&o->h, p, type)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The GPUs of this node that offer type, ", "-separated into buf ("" when none). */
+static void gpus_offering(const struct offers *o, const char *type, char *buf, size_t size) {
+    buf[0] = '\0';
+    for (size_t g = 0; g < o->h.ngpus; g++) {
+        if (gpu_offers_mdev(o, o->h.gpus[g].bdf, type)) {
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", o->h.gpus[g].bdf);
+        }
+    }
+    for (size_t g = 0; g < o->nnv; g++) {
+        if (vendor_iface_type_id(o->nv, o->nnv, type, o->nv[g].bdf)) {
+            str_append(buf, size, "%s%s", buf[0] ? ", " : "", o->nv[g].bdf);
+        }
+    }
+}
+
+#define NEAREST_MAX 5
+struct near_type {
+    char name[64];
+    size_t dist;
+    unsigned fb_mib;
+};
+
+static bool near_before(const struct near_type *a, const struct near_type *b) {
+    return a->dist != b->dist       ? a->dist < b->dist
+           : a->fb_mib != b->fb_mib ? a->fb_mib < b->fb_mib
+                                    : strcasecmp(a->name, b->name) < 0;
+}
+
+/* Keep the NEAREST_MAX names nearest to q: by edit distance, then size, then name. */
+static void
+near_consider(struct near_type *best, size_t *n, const char *q, const char *name, unsigned fb_mib) {
+    for (size_t i = 0; i < *n; i++) {
+        if (!strcasecmp(best[i].name, name)) {
+            return;
+        }
+    }
+    struct near_type t = {.dist = str_edit_distance(q, name), .fb_mib = fb_mib};
+    snprintf(t.name, sizeof(t.name), "%s", name);
+    size_t at = *n;
+    while (at > 0 && near_before(&t, &best[at - 1])) {
+        at--;
+    }
+    if (at == NEAREST_MAX) {
+        return;
+    }
+    size_t keep = *n < NEAREST_MAX ? *n : NEAREST_MAX - 1;
+    memmove(&best[at + 1], &best[at], (keep - at) * sizeof(*best));
+    best[at] = t;
+    *n = keep + 1;
+}
+
+/* The types this node offers nearest to query (short names, or ids when it is one), up to
+ * NEAREST_MAX, ", "-separated into buf ("" when the node offers none). */
+static void nearest_types(const struct offers *o, const char *query, char *buf, size_t size) {
+    struct near_type best[NEAREST_MAX];
+    size_t n = 0;
+    bool by_id = !strncasecmp(query, "nvidia-", 7);
+    const char *q = query; /* names are compared without NVIDIA's product prefix */
+    q += !strncasecmp(q, "GRID ", 5) ? 5 : !strncasecmp(q, "NVIDIA ", 7) ? 7 : 0;
+    for (size_t i = 0; i < o->h.ndefs; i++) {
+        const struct inv_typedef *d = &o->h.defs[i];
+        near_consider(
+            best, &n, q, by_id || !d->info.short_name[0] ? d->id : d->info.short_name,
+            d->info.fb_mib
+        );
+    }
+    for (size_t g = 0; g < o->nnv; g++) {
+        for (size_t i = 0; i < o->nv[g].free_vf.ncreatable; i++) {
+            const struct nvidia_iface_type *t = &o->nv[g].free_vf.creatable[i];
+            struct vgpu_type_info info;
+            char id[32];
+            snprintf(id, sizeof(id), "nvidia-%u", t->id);
+            vgpu_type_describe(t->name, "", &info);
+            near_consider(
+                best, &n, q, by_id || !info.short_name[0] ? id : info.short_name, info.fb_mib
+            );
+        }
+    }
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        str_append(buf, size, "%s%s", i ? ", " : "", best[i].name);
+    }
+}
+
+/* A type this node does not offer: refused, with the nearest names it does offer (or what
+ * keeps its GPUs from offering types, and the fix). */
+static int type_not_offered(
+    const struct hook_env *env, const struct offers *o, const char *node, const char *type,
+    struct pvh_err *e
+) {
+    char near[NEAREST_MAX * 66], also[NEAREST_MAX * 66 + 64] = "";
+    nearest_types(o, type, near, sizeof(near));
+    _cleanup_free_ char *esc = str_escape_ctl(type, strlen(type), false);
+    struct readiness_problem why;
+    if (plan_node_not_ready(env, &why)) { /* say what keeps types away, the names too */
+        if (near[0]) {
+            snprintf(also, sizeof(also), " (or did you mean %s?)", near);
+        }
+        err_set(
+            e, -ENODEV, "no GPU on node %s offers type '%s' now: %s", node, esc ? esc : "?",
+            why.what
+        );
+        err_hint(e, "%s, then attach again%s; nothing was changed", why.fix, also);
+        return -ENODEV;
+    }
+    err_set(
+        e, -ENODEV, "no GPU on node %s offers type '%s', so the VM could not start here", node,
+        esc ? esc : "?"
+    );
+    if (near[0]) {
+        err_hint(
+            e, "did you mean %s? ('pve-vgpu-hook types' lists every type); nothing was changed",
+            near
+        );
+    } else {
+        err_hint(
+            e, "this node offers no vGPU types: 'pve-vgpu-hook doctor' says why; nothing was "
+               "changed"
+        );
+    }
+    return -ENODEV;
+}
+
+/* Each --gpu that is not on the vendor interface: a PCI device here that offers the type. */
+static int gpus_offer(
+    const struct offers *o, const char *node, const struct attach_request *req, struct pvh_err *e
+) {
+    for (size_t g = 0; g < req->ngpus; g++) {
+        const char *gpu = req->gpus[g];
+        char path[PATH_MAX], pf[PCI_ID_LEN], offering[ATTACH_GPUS_MAX * 16 + 256];
+        bool vendor = false;
+        for (size_t k = 0; k < o->nnv && !vendor; k++) {
+            vendor = inventory_physfn(o->fs, gpu, pf, sizeof(pf)) == 0 && !strcmp(o->nv[k].bdf, pf);
+        }
+        if (vendor || gpu_offers_mdev(o, gpu, req->type)) {
+            continue; /* the vendor interface: checked where its type id is found */
+        }
+        bool exists = str_fmt(path, sizeof(path), SYS_PCI_DEVICES "/%s", gpu) == 0 &&
+                      hostfs_exists(o->fs, path) == 0;
+        gpus_offering(o, req->type, offering, sizeof(offering));
+        if (exists) {
+            err_set(e, -ENODEV, "GPU %s on node %s does not offer type '%s'", gpu, node, req->type);
+        } else {
+            err_set(e, -ENODEV, "there is no PCI device %s on node %s", gpu, node);
+        }
+        if (offering[0]) {
+            err_hint(
+                e,
+                "GPUs offering %s here: %s (or leave --gpu out: every GPU offering it); "
+                "nothing was changed",
+                req->type, offering
+            );
+        } else {
+            err_hint(
+                e, "'pve-vgpu-hook types' lists the GPUs and their types; nothing was changed"
+            );
+        }
+        return -ENODEV;
+    }
+    return 0;
+}
+
+/* Which way managed mode goes on this node: 0 through an mdev in args; 1 through a resource
+ * mapping, when the type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id
+ * there). Refused: a type no GPU here offers, a --gpu that does not exist or offer it. */
 static int check_type_here(
     const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
     unsigned *vtype, struct pvh_warnings *w, struct pvh_err *e
 ) {
-    _cleanup_(inventory_freep) struct host h = {0};
-    struct nvidia_gpu *nv = NULL;
+    struct offers o = {.fs = env->fs};
     struct pvh_err le;
-    size_t nnv = 0;
     *vtype = 0;
-    if (inventory_load_all(env->fs, &h, &le) < 0) {
+    if (inventory_load_all(env->fs, &o.h, &le) < 0) {
+        inventory_free(&o.h);
         warn_add(w, "cannot read this node's GPUs (%s); not checking the type", le.msg);
         return 0;
     }
-    (void)inventory_nvidia_gpus(env->fs, &nv, &nnv);
+    (void)inventory_nvidia_gpus(env->fs, &o.nv, &o.nnv);
     bool anywhere = false;
-    for (size_t p = 0; p < h.nparents; p++) {
-        anywhere |= inv_parent_type(&h, p, req->type) != NULL;
+    for (size_t p = 0; p < o.h.nparents; p++) {
+        anywhere |= inv_parent_type(&o.h, p, req->type) != NULL;
     }
     bool named_vendor = false; /* a --gpu on the vendor interface */
     for (size_t g = 0; g < req->ngpus && !named_vendor; g++) {
         char pf[PCI_ID_LEN];
-        for (size_t k = 0; k < nnv && !named_vendor; k++) {
+        for (size_t k = 0; k < o.nnv && !named_vendor; k++) {
             named_vendor = inventory_physfn(env->fs, req->gpus[g], pf, sizeof(pf)) == 0 &&
-                           !strcmp(nv[k].bdf, pf);
+                           !strcmp(o.nv[k].bdf, pf);
         }
     }
     if (named_vendor || !anywhere) {
         for (size_t g = 0; g < req->ngpus && !*vtype; g++) {
-            *vtype = vendor_iface_type_id(nv, nnv, req->type, req->gpus[g]);
+            *vtype = vendor_iface_type_id(o.nv, o.nnv, req->type, req->gpus[g]);
         }
-        *vtype = *vtype ? *vtype : vendor_iface_type_id(nv, nnv, req->type, NULL);
+        *vtype = *vtype ? *vtype : vendor_iface_type_id(o.nv, o.nnv, req->type, NULL);
     }
-    inventory_nvidia_gpus_free(nv, nnv);
+    int r = 0;
     if (named_vendor && !*vtype) {
         err_set(
             e, -ENODEV,
@@ -478,32 +696,15 @@ static int check_type_here(
             e, "give the id as 'nvidia-N' ('pve-vgpu-hook types' lists them), or attach while a "
                "VF is free; nothing was changed"
         );
-        return -ENODEV;
+        r = -ENODEV;
+    } else if (!attach_type_offered(&o, req->type)) {
+        r = type_not_offered(env, &o, ed->node, req->type, e);
+    } else {
+        r = gpus_offer(&o, ed->node, req, e);
     }
-    if (*vtype) {
-        return 1;
-    }
-    if (!anywhere) {
-        warn_add(
-            w,
-            "no GPU on node %s offers type '%s' (see 'pve-vgpu-hook types'); the VM "
-            "will only start on a node that has one",
-            ed->node, req->type
-        );
-    }
-    for (size_t g = 0; g < req->ngpus; g++) {
-        bool offers = false;
-        for (size_t p = 0; p < h.nparents; p++) {
-            char pf[PCI_ID_LEN];
-            offers |= inventory_physfn(env->fs, h.parents[p].bdf, pf, sizeof(pf)) == 0 &&
-                      (!strcmp(pf, req->gpus[g]) || !strcmp(h.parents[p].bdf, req->gpus[g])) &&
-                      inv_parent_type(&h, p, req->type);
-        }
-        if (!offers) {
-            warn_add(w, "GPU %s on node %s does not offer '%s'", req->gpus[g], ed->node, req->type);
-        }
-    }
-    return 0;
+    inventory_nvidia_gpus_free(o.nv, o.nnv);
+    inventory_free(&o.h);
+    return r < 0 ? r : *vtype ? 1 : 0;
 }
 
 /* Proxmox refuses to start a VM whose hookscript volume does not exist; qm set would have
@@ -568,9 +769,13 @@ static void managed_args_for(
     uuid_value(ed, a->uuid, a->uval, sizeof(a->uval));
 }
 
-/* args with our device and -uuid present (appended when missing, nothing else touched). */
-static int args_with_managed(const char *cur, const struct managed_args *a, char **out) {
-    _cleanup_free_ char *with_dev = NULL;
+/* args with our device and -uuid present (appended when missing, nothing else touched). QEMU
+ * takes one -uuid: another value in args is replaced in place (*replaced: that value,
+ * malloc'ed; NULL when none was). */
+static int
+args_with_managed(const char *cur, const struct managed_args *a, char **out, char **replaced) {
+    _cleanup_free_ char *with_dev = NULL, *other = NULL;
+    *replaced = NULL;
     int r = 0;
     if (!args_has_pair(cur, "-device", a->dev)) {
         r = args_append_pair(cur, "-device", a->dev, &with_dev);
@@ -581,11 +786,18 @@ static int args_with_managed(const char *cur, const struct managed_args *a, char
     if (r < 0) {
         return r;
     }
-    if (!args_has_pair(with_dev, "-uuid", a->uval)) {
-        return args_append_pair(with_dev, "-uuid", a->uval, out);
+    if (args_has_pair(with_dev, "-uuid", a->uval)) {
+        *out = TAKE_PTR(with_dev);
+        return 0;
     }
-    *out = TAKE_PTR(with_dev);
-    return 0;
+    if (args_uuid(with_dev, &other) == 0) {
+        bool changed;
+        if ((r = args_with_uuid(with_dev, a->uval, out, &changed)) == 0) {
+            *replaced = TAKE_PTR(other);
+        }
+        return r;
+    }
+    return args_append_pair(with_dev, "-uuid", a->uval, out);
 }
 
 /* What attach may not do to this VM: a hostpci vGPU, another index, another hookscript. */
@@ -694,10 +906,19 @@ static int attach_edit_conf(
         );
         return -EEXIST;
     }
-    _cleanup_free_ char *new_args = NULL;
-    int r = args_with_managed(cur, a, &new_args);
+    _cleanup_free_ char *new_args = NULL, *replaced = NULL;
+    int r = args_with_managed(cur, a, &new_args, &replaced);
     if (r < 0) {
         return err_set(e, r, "out of memory");
+    }
+    if (replaced) {
+        _cleanup_free_ char *esc = str_escape_ctl(replaced, strlen(replaced), false);
+        warn_add(
+            ed->w,
+            "args of VM %lu passed -uuid %s; replaced by %s, since QEMU takes one -uuid and the "
+            "vGPU needs the VM's (detach puts %s back)",
+            req->vmid, esc ? esc : "?", a->uval, esc ? esc : "?"
+        );
     }
     *changed = !cur || strcmp(cur, new_args) != 0;
     if (*changed && (r = pveconf_set(&ed->conf, "args", new_args)) < 0) {
@@ -1047,10 +1268,20 @@ static int detach_edit_conf(
     const char *cur = pveconf_get(&ed->conf, "args");
     int r;
     if (cur) {
-        _cleanup_free_ char *a1 = NULL, *a2 = NULL;
+        _cleanup_free_ char *a1 = NULL, *a2 = NULL, *orig = NULL;
         bool f1, f2;
-        if ((r = args_remove_pair(cur, "-device", a.dev, &a1, &f1)) < 0 ||
-            (r = args_remove_pair(a1, "-uuid", a.uval, &a2, &f2)) < 0) {
+        /* the -uuid attach replaced goes back where it was */
+        bool put_back =
+            vs->args_before && args_uuid(vs->args_before, &orig) == 0 && strcmp(orig, a.uval) != 0;
+        if ((r = args_remove_pair(cur, "-device", a.dev, &a1, &f1)) < 0) {
+            return err_set(e, r, "out of memory");
+        }
+        if (put_back && (f2 = args_has_pair(a1, "-uuid", a.uval))) {
+            r = args_with_uuid(a1, orig, &a2, &f2);
+        } else {
+            r = args_remove_pair(a1, "-uuid", a.uval, &a2, &f2);
+        }
+        if (r < 0) {
             return err_set(e, r, "out of memory");
         }
         if (!f2 && strcmp(a.uval, a.uuid)) { /* uuid_source changed since attach */
@@ -1256,6 +1487,9 @@ static int tune_setting(
     *value = eq + 1;
     int r = *unlock ? unlock_value_check(*key, *value, major, &is_string, e)
                     : tune_param_check(*key, *value, e);
+    if (r == 0 && !*unlock) {
+        r = tune_param_value_check(*key, *value, e);
+    }
     *number = *unlock && !is_string;
     return r;
 }
@@ -1306,6 +1540,16 @@ static int tune_apply(
     return 0;
 }
 
+/* --unlock on a node without vgpu_unlock-rs: the next start here would be refused. */
+static int
+tune_unlock_here(const struct hook_env *env, const struct tune_request *req, struct pvh_err *e) {
+    char node[NODE_NAME_MAX];
+    node_name(env->fs, node, sizeof(node));
+    _cleanup_free_ char *toml = NULL;
+    bool installed;
+    return plan_unlock_setup(env->fs, req->vmid, node, "", true, &installed, &toml, e);
+}
+
 int managed_tune(
     const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
@@ -1320,8 +1564,12 @@ int managed_tune(
             return r;
         }
     }
+    int r = managed_vm_require(env, req->vmid, e);
+    if (r < 0 || (req->nunlock && (r = tune_unlock_here(env, req, e)) < 0)) {
+        return r;
+    }
     struct edit ed;
-    int r = edit_open(&ed, env, req->vmid, w, e);
+    r = edit_open(&ed, env, req->vmid, w, e);
     if (r < 0) {
         edit_free(&ed);
         return r;

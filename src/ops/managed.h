@@ -24,6 +24,10 @@ struct attach_request {
     const char *hookscript; /* NULL: DEFAULT_HOOKSCRIPT */
 };
 
+/* attach, detach and tune (also without options) name a VM of this node: 0, or -ENOENT with
+ * the one message for every command (-EINVAL for a container). */
+int managed_vm_require(const struct hook_env *env, unsigned long vmid, struct pvh_err *e);
+
 /* notes: what was done, one line each, for the cli to print. */
 int managed_attach(
     const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,

@@ -269,9 +269,13 @@ static bool gpu_not_ready(
             return true;
         }
     }
+    return c->n == 0 && plan_node_not_ready(env, why);
+}
+
+bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why) {
     struct readiness r;
     bool found = false;
-    if (c->n == 0 && readiness_check(env, &r) == 0) {
+    if (readiness_check(env, &r) == 0) {
         for (size_t i = 0; i < r.nproblems && !found; i++) {
             const char *check = r.problems[i].check;
             found = !strcmp(check, "sriov-off") || !strncmp(check, "vfio-", 5) ||
@@ -281,9 +285,7 @@ static bool gpu_not_ready(
             }
         }
     }
-    if (c->n == 0) {
-        readiness_free(&r);
-    }
+    readiness_free(&r);
     return found;
 }
 
@@ -652,36 +654,64 @@ static int plan_vfmap(
     return 0;
 }
 
-/* vgpu_unlock's file as pre-start leaves it: our [vm.<vmid>] table written (or removed when
- * the VM has no unlock settings), every other byte kept. Refused: unlock settings on a node
- * without vgpu_unlock-rs, a file vgpu_unlock-rs would fail on, an admin's own table. */
-static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
-    bool want = p->tuning && p->tuning->nunlock;
+int plan_unlock_setup(
+    const struct hostfs *fs, unsigned long vmid, const char *node, const char *keys, bool at_tune,
+    bool *installed, char **toml, struct pvh_err *e
+) {
     _cleanup_free_ char *why = NULL;
-    int installed = readiness_vgpu_unlock(env->fs, &why, &p->unlock_path);
-    if (installed < 0) {
-        return err_set(e, installed, "out of memory");
+    int r = readiness_vgpu_unlock(fs, &why, toml);
+    if (r < 0) {
+        return err_set(e, r, "out of memory");
     }
-    if (want && !installed) {
+    *installed = r == 1;
+    if (!keys || *installed) {
+        return 0;
+    }
+    if (at_tune) {
         err_set(
             e, -ENOTSUP,
-            "VM %lu has vgpu_unlock settings (tune --unlock), but on node %s %s: they would "
-            "not apply",
-            p->vmid, p->node, why
+            "vgpu_unlock settings need vgpu_unlock-rs, but on node %s %s: VM %lu would not start "
+            "on this node with them",
+            node, why, vmid
         );
-        char keys[1024] = ""; /* every key fits: 25 of at most 24 bytes */
-        for (size_t i = 0; i < p->tuning->nunlock; i++) {
-            str_append(keys, sizeof(keys), " %s", p->tuning->unlock[i].key);
-        }
         err_hint(
             e,
-            "set vgpu_unlock-rs up on this node (its README: the LD_PRELOAD drop-in for "
-            "nvidia-vgpu-mgr), or drop the settings: pve-vgpu-hook tune %lu --clear%s",
-            p->vmid, keys
+            "%s, then tune again; without it, NVIDIA's own parameters still work (e.g. --param "
+            "frame_rate_limiter=0 for frl_enabled=0); nothing was changed",
+            PLAN_UNLOCK_SETUP
         );
         return -ENOTSUP;
     }
-    int r = hostfs_read_alloc(env->fs, p->unlock_path, CONFIG_MAX_BYTES, &p->unlock_old, NULL);
+    err_set(
+        e, -ENOTSUP,
+        "VM %lu has vgpu_unlock settings (tune --unlock), but on node %s %s: they would "
+        "not apply",
+        vmid, node, why
+    );
+    err_hint(
+        e, "%s, or drop the settings: pve-vgpu-hook tune %lu --clear%s", PLAN_UNLOCK_SETUP, vmid,
+        keys
+    );
+    return -ENOTSUP;
+}
+
+/* vgpu_unlock's file as pre-start leaves it: our [vm.<vmid>] table written (or removed when
+ * the VM has no unlock settings), every other byte kept. Refused: unlock settings on a node
+ * without vgpu_unlock-rs, a file vgpu_unlock-rs would fail on, an admin's own table where ours
+ * must go (an admin's table of a VM without unlock settings is left alone). */
+static int plan_unlock(const struct hook_env *env, struct vm_plan *p, struct pvh_err *e) {
+    bool want = p->tuning && p->tuning->nunlock, installed;
+    char keys[1024] = ""; /* every key fits: 25 of at most 24 bytes */
+    for (size_t i = 0; want && i < p->tuning->nunlock; i++) {
+        str_append(keys, sizeof(keys), " %s", p->tuning->unlock[i].key);
+    }
+    int r = plan_unlock_setup(
+        env->fs, p->vmid, p->node, want ? keys : NULL, false, &installed, &p->unlock_path, e
+    );
+    if (r < 0) {
+        return r;
+    }
+    r = hostfs_read_alloc(env->fs, p->unlock_path, CONFIG_MAX_BYTES, &p->unlock_old, NULL);
     if (r < 0 && r != -ENOENT) {
         err_set(e, r, "cannot read %s: %s", p->unlock_path, strerror(-r));
         err_hint(e, "make it a readable file of root's; vgpu_unlock-rs fails the vGPU otherwise");

@@ -80,4 +80,20 @@ int plan_managed_candidates(
  * config before the hook ran (never during a migration, when the config is not written)? */
 bool plan_refuses_once(const struct vm_plan *plan);
 
+/* Unlock settings need vgpu_unlock-rs on the node that starts the VM. *installed: it is set
+ * up; *toml: the overrides file it reads (malloc'ed). keys (" k1 k2", NULL when the VM has no
+ * unlock settings) while it is not set up: -ENOTSUP, e worded for pre-start or, at_tune, for
+ * tune (the VM would not start here). */
+#define PLAN_UNLOCK_SETUP                                                                          \
+    "set vgpu_unlock-rs up on this node (its README: the LD_PRELOAD drop-in for nvidia-vgpu-mgr)"
+int plan_unlock_setup(
+    const struct hostfs *fs, unsigned long vmid, const char *node, const char *keys, bool at_tune,
+    bool *installed, char **toml, struct pvh_err *e
+);
+
+/* Is a GPU of this node not ready for vGPUs (VFs off, the vfio module missing, no type
+ * offered)? Then *why (doctor's problem and fix) is why a type is not offered. */
+struct readiness_problem;
+bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why);
+
 #endif

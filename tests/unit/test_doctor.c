@@ -130,9 +130,14 @@ static void test_sriov_off(void **state) {
              "/usr/lib/nvidia/sriov-manage -e 0000:41:00.0)",
              NULL}
     );
-    /* a managed VM whose type no GPU offers now: the reason is the VFs, and the fix */
+    /* attach of a type no GPU offers now: refused, the reason is the VFs, and the fix */
     fh_vmconf(FH, 102, "cores: 2\n");
-    assert_int_equal(run(NULL, "attach", "102", "--type", "nvidia-558"), 0);
+    assert_int_equal(run(NULL, "attach", "102", "--type", "nvidia-558"), 1);
+    assert_contains(R.err, "no GPU on node pve1 offers type 'nvidia-558' now: NVIDIA GPU");
+    assert_contains(R.err, "none are enabled");
+    assert_contains(R.err, "what to do: systemctl enable --now pve-nvidia-sriov@ALL.service");
+    /* a managed VM whose type no GPU offers now: pre-start says the same */
+    fh_write(FH, "etc/pve/vgpu-hook.json", "{\"vms\": {\"102\": {\"type\": \"nvidia-558\"}}}\n");
     assert_int_equal(run(NULL, "102", "pre-start"), 1);
     assert_contains(R.err, "none are enabled");
     assert_contains(R.err, "what to do: systemctl enable --now pve-nvidia-sriov@ALL.service");

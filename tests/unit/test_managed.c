@@ -131,12 +131,17 @@ static void test_attach_keeps_args_and_hookscript(void **state) {
         fail_msg("attach failed:\n%s", R.err);
     }
     char *mid = fh_read_vmconf(FH, 100);
+    /* QEMU takes one -uuid: the other one is replaced where it was, and the user told */
     assert_contains(
-        mid, "args:  -cpu host,kvm=off -uuid 11111111-2222-3333-4444-555555555555 "
+        mid, "args:  -cpu host,kvm=off -uuid 00000002-0000-0000-0000-000000000100 "
              "-device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"
-             "00000002-0000-0000-0000-000000000100 -uuid "
              "00000002-0000-0000-0000-000000000100\n"
     );
+    assert_contains(
+        R.err, "args of VM 100 passed -uuid 11111111-2222-3333-4444-555555555555; replaced by "
+               "00000002-0000-0000-0000-000000000100, since QEMU takes one -uuid"
+    );
+    assert_contains(R.err, "(detach puts 11111111-2222-3333-4444-555555555555 back)");
     assert_contains(mid, "hookscript: local:snippets/pve-vgpu-hook\n");
     free(mid);
     char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
@@ -176,29 +181,62 @@ static void test_attach_refusals(void **state) {
     fh_write(FH, "etc/pve/nodes/pve1/lxc/200.conf", "arch: amd64\n");
     lock_files_exist();
     static const struct {
-        const char *args[8];
+        const char *args[10];
         int status;
-        const char *msg;
+        const char *msg, *hint; /* hint: NULL when any */
     } cases[] = {
-        {{"attach", "100", "--type", "P40-1Q"},
+        {{"attach", "100", "--type", "P40-1Q", NULL},
          1,
          "VM 100 already has hookscript local:snippets/other.pl, and Proxmox runs one hookscript "
-         "per VM"},
-        {{"attach", "101", "--type", "P40-1Q"}, 1, "already has a vGPU in hostpci0 (hostpci mode)"},
-        {{"attach", "103", "--type", "P40-1Q"}, 1, "no VM 103 on this node"},
-        {{"attach", "200", "--type", "P40-1Q"}, 1, "200 is a container"},
-        {{"attach", "102", "--type", "P40-1Q", "--hookscript", "../../etc/x"},
+         "per VM",
+         NULL},
+        {{"attach", "101", "--type", "P40-1Q"},
          1,
-         "is not a snippets volume id"},
-        {{"attach", "102"}, 2, "attach needs a VMID and --type"},
-        {{"attach", "102", "--type", "P40-1Q", "--index", "16"}, 2, "--index takes a number"},
-        {{"attach", "102", "--type", "P40-1Q", "--gpu", "gpu1"}, 2, "'gpu1' is not a PCI id"},
-        {{"detach", "102"}, 1, "VM 102 is not attached"},
+         "already has a vGPU in hostpci0 (hostpci mode)",
+         NULL},
+        {{"attach", "103", "--type", "P40-1Q"}, 1, "no VM 103 on this node", NULL},
+        {{"attach", "200", "--type", "P40-1Q"}, 1, "200 is a container", NULL},
+        {{"attach", "102", "--type", "P40-1Q", "--hookscript", "../../etc/x", NULL},
+         1,
+         "is not a snippets volume id",
+         NULL},
+        {{"attach", "102"}, 2, "attach needs a VMID and --type", NULL},
+        {{"attach", "102", "--type", "P40-1Q", "--index", "16"}, 2, "--index takes a number", NULL},
+        {{"attach", "102", "--type", "P40-1Q", "--gpu", "gpu1"}, 2, "'gpu1' is not a PCI id", NULL},
+        {{"detach", "102"}, 1, "VM 102 is not attached", NULL},
+        /* a type or GPU this node does not have would cost a start: the nearest types it
+         * offers, the GPUs that offer the type */
+        {{"attach", "102", "--type", "P40-99Q"},
+         1,
+         "no GPU on node pve1 offers type 'P40-99Q', so the VM could not start here",
+         "did you mean P40-1Q, P40-2Q, P40-3Q, P40-4Q, P40-6Q? ('pve-vgpu-hook types' lists"},
+        {{"attach", "102", "--type", "P40 1Q"},
+         1,
+         "no GPU on node pve1 offers type 'P40 1Q'",
+         "did you mean P40-1Q, "},
+        {{"attach", "102", "--type", "GRID P40-1X"},
+         1,
+         "offers type 'GRID P40-1X'",
+         "did you mean P40-1A, P40-1B, P40-1Q, P40-2B, P40-2Q? "},
+        {{"attach", "102", "--type", "nvidia-45"},
+         1,
+         "offers type 'nvidia-45'",
+         "did you mean nvidia-46, "},
+        {{"attach", "102", "--type", "A40-2Q"}, 1, "offers type 'A40-2Q'", "did you mean P40-2Q, "},
+        {{"attach", "102", "--type", "P40-1Q", "--gpu", "0000:99:00.0"},
+         1,
+         "there is no PCI device 0000:99:00.0 on node pve1",
+         "GPUs offering P40-1Q here: " GPU_A ", " GPU_B " (or leave --gpu out"},
+        {{"attach", "102", "--type", "P40-1Q", "--gpu", GPU_A, "--gpu", "00:1f.0"},
+         1,
+         "there is no PCI device 0000:00:1f.0 on node pve1",
+         "nothing was changed"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *before = fh_snapshot(FH);
         fh_runv(FH, &R, NULL, cases[i].args);
-        if (R.status != cases[i].status || !strstr(R.err, cases[i].msg)) {
+        if (R.status != cases[i].status || !strstr(R.err, cases[i].msg) ||
+            (cases[i].hint && !strstr(R.err, cases[i].hint)) || strstr(R.out, "attached")) {
             fail_msg(
                 "case %zu: status %d, stderr lacks '%s':\n%s", i, R.status, cases[i].msg, R.err
             );
@@ -222,13 +260,31 @@ static void test_attach_refusals(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     assert_not_contains(R.err, "does not exist yet");
     assert_int_equal(run(NULL, "detach", "102", NULL), 0);
-    /* an unknown type is a warning: the VM may start on another node */
-    assert_int_equal(run(NULL, "attach", "102", "--type", "A40-2Q", NULL), 0);
-    assert_contains(R.err, "no GPU on node pve1 offers type 'A40-2Q'");
     /* a running VM is told when it gets the vGPU */
     fh_run_vm(FH, 102, 7102);
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     assert_contains(R.err, "VM 102 is running: it gets the vGPU at its next start");
+}
+
+/* --gpu names a GPU that offers the type (else refused with those that do), each one once. */
+static void test_attach_gpus_checked(void **state) {
+    (void)state;
+    fh_vmconf(FH, 102, "cores: 2\n");
+    lock_files_exist();
+    /* a PCI device that is there but offers no vGPU type */
+    fh_write(FH, "sys/bus/pci/devices/0000:00:02.0/vendor", "0x8086\n");
+    assert_int_equal(
+        run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", "0000:00:02.0", NULL), 1
+    );
+    assert_contains(R.err, "GPU 0000:00:02.0 on node pve1 does not offer type 'P40-1Q'");
+    assert_contains(R.err, "GPUs offering P40-1Q here: " GPU_A ", " GPU_B);
+    /* the same GPU twice is stored once */
+    assert_int_equal(
+        run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", GPU_B, "--gpu", "07:00.0", NULL), 0
+    );
+    char *json = fh_read(FH, "etc/pve/vgpu-hook.json");
+    assert_contains(json, "\"pve1\": [\n          \"" GPU_B "\"\n        ]");
+    free(json);
 }
 
 static void test_attach_writes_nothing_half(void **state) {
@@ -606,6 +662,7 @@ int main(void) {
         T(test_corpus_roundtrip),
         T(test_attach_keeps_args_and_hookscript),
         T(test_attach_refusals),
+        T(test_attach_gpus_checked),
         T(test_attach_writes_nothing_half),
         T(test_undo_copy_left_behind),
         T(test_vm_lock),

@@ -300,6 +300,10 @@ static void test_unlock_file_put(void **state) {
     assert_non_null(
         strstr(e.hint, "pve-vgpu-hook tune 100 --unlock frl_enabled=0 --unlock 'card_name=x'")
     );
+    /* nothing of ours to put: the admin's table stays, byte for byte */
+    assert_int_equal(unlock_file_put(admins, &d, 100, NULL, &out, &e), 0);
+    assert_string_equal(out, admins);
+    free(out);
     toml_free(&d);
     /* a value with a quote is quoted for the shell; a table too long to paste is described */
     const char *quote = "[vm.100]\ncard_name = \"it's\"\n";
@@ -449,9 +453,22 @@ static void test_driver_refuses(void **state) {
 /* Refusals at start and at tune: each says why and what to do, and changes nothing. */
 static void test_refusals(void **state) {
     (void)state;
-    /* unlock settings on a node without vgpu_unlock-rs; params alone still work there */
-    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
+    /* unlock settings on a node without vgpu_unlock-rs: tune refuses them at once */
     char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "tune", "100", "--unlock", "frl_enabled=0"), 1);
+    assert_contains(
+        R.err, "vgpu_unlock settings need vgpu_unlock-rs, but on node pve1 nvidia-vgpu-mgr does "
+               "not preload vgpu_unlock-rs"
+    );
+    assert_contains(R.err, "VM 100 would not start on this node with them");
+    assert_contains(R.err, "--param frame_rate_limiter=0 for frl_enabled=0); nothing was changed");
+    assert_host_unchanged(FH, before);
+    /* ... and pre-start refuses those another node stored; params alone still work here */
+    fh_write(
+        FH, "etc/pve/vgpu-hook.json",
+        "{\"remove_wait_s\": 0, \"vms\": {\"100\": {\"unlock\": {\"frl_enabled\": 0}}}}\n"
+    );
+    before = fh_snapshot(FH);
     assert_int_equal(run(NULL, "100", "pre-start"), 1);
     assert_contains(R.err, "nvidia-vgpu-mgr does not preload vgpu_unlock-rs");
     assert_contains(R.err, "pve-vgpu-hook tune 100 --clear frl_enabled");
@@ -504,6 +521,90 @@ static void test_refusals(void **state) {
     assert_contains(R.err, "VM 100 has no setting nope");
     assert_int_equal(run(NULL, "tune", "100", "nope"), 2);
     assert_host_unchanged(FH, before);
+}
+
+/* NVIDIA's documented parameters take 0 or 1: anything else would fail the start. */
+static void test_param_values(void **state) {
+    (void)state;
+    char *before = fh_snapshot(FH);
+    static const struct {
+        const char *setting, *want;
+    } bad[] = {
+        {"frame_rate_limiter=off", "frame_rate_limiter takes 0 or 1, not 'off'"},
+        {"enable_uvm=2", "enable_uvm takes 0 or 1, not '2'"},
+        {"disable_vnc=true", "disable_vnc takes 0 or 1, not 'true'"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(run(NULL, "tune", "100", "--param", bad[i].setting), 1);
+        assert_contains(R.err, bad[i].want);
+        assert_contains(R.err, "NVIDIA's plugin reads it as an integer");
+        assert_contains(R.err, "nothing was changed");
+    }
+    assert_contains(R.err, "e.g. --param disable_vnc=1 (1 turns the plugin's VNC console off)");
+    assert_host_unchanged(FH, before);
+    /* an undocumented key still reaches the driver, with the warning */
+    assert_int_equal(run(NULL, "tune", "100", "--param", "my_key=off"), 0);
+    assert_contains(R.err, "my_key is not one of NVIDIA's documented vgpu_params");
+    /* a value an older tune stored stays readable: the driver has the last word */
+    fh_write(
+        FH, "etc/pve/vgpu-hook.json",
+        "{\"vms\": {\"100\": {\"params\": {\"frame_rate_limiter\": \"off\"}}}}\n"
+    );
+    assert_int_equal(run(NULL, "tune", "100"), 0);
+    assert_contains(R.out, "vgpu_params: frame_rate_limiter=off");
+}
+
+/* A VMID without a VM here: one refusal, the same for every command, nothing written. */
+static void test_no_such_vm(void **state) {
+    (void)state;
+    fh_write(FH, "etc/pve/nodes/pve1/lxc/300.conf", "arch: amd64\n");
+    char *before = fh_snapshot(FH);
+    static const char *const cmds[][6] = {
+        {"tune", "999"},
+        {"tune", "999", "--json"},
+        {"tune", "999", "--clear"},
+        {"tune", "999", "--param", "frame_rate_limiter=0"},
+        {"tune", "999", "--unlock", "frl_enabled=0"},
+        {"attach", "999", "--type", "P40-1Q"},
+        {"detach", "999"},
+    };
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        fh_runv(FH, &R, NULL, cmds[i]);
+        if (R.status != 1 ||
+            !strstr(
+                R.err, "no VM 999 on this node (/etc/pve/qemu-server/999.conf "
+                       "does not exist)"
+            ) ||
+            !strstr(
+                R.err, "run the command on the node the VM belongs to ('qm list'; this node "
+                       "is pve1); nothing was changed"
+            ) ||
+            R.out[0]) {
+            fail_msg("%s %s: status %d\n%s%s", cmds[i][0], cmds[i][2], R.status, R.out, R.err);
+        }
+    }
+    assert_int_equal(run(NULL, "tune", "300"), 1);
+    assert_contains(R.err, "300 is a container; vGPUs are for VMs");
+    assert_host_unchanged(FH, before);
+}
+
+/* The admin's own [vm.N] of a VM we do not tune is theirs: the VM starts, the file stays. */
+static void test_admin_table_left_alone(void **state) {
+    (void)state;
+    install_vgpu_unlock();
+    static const char admins[] = "[vm.100]\n# my settings\nframebuffer = 939524096\n";
+    fh_write(FH, TOML, admins);
+    assert_int_equal(run(NULL, "check", "100"), 0);
+    assert_not_contains(R.out, "your own table");
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_not_contains(R.err, "your own table");
+    assert_file(TOML, admins);
+    assert_int_equal(run(NULL, "100", "post-stop"), 0);
+    /* params of ours do not touch it either */
+    assert_int_equal(run(NULL, "tune", "100", "--param", "frame_rate_limiter=0"), 0);
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_file(TOML, admins);
+    assert_file(PARAMS(U100), "frame_rate_limiter=0");
 }
 
 /* What vgpu_unlock-rs may get wrong is said, at tune and at every start. */
@@ -598,6 +699,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_tune_and_start, setup, teardown),
     cmocka_unit_test_setup_teardown(test_driver_refuses, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_param_values, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_no_such_vm, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_admin_table_left_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_warnings, setup, teardown),
     cmocka_unit_test_setup_teardown(test_override_path, setup, teardown),
 };

@@ -480,6 +480,14 @@ static void test_refusals(void **state) {
 static void test_refused_start_keeps_mapping(void **state) {
     (void)state;
     fh_vmconf(N1, 100, "memory: 4096\n");
+    for (int i = 0; i < 2; i++) { /* tune refuses unlock settings where they cannot apply */
+        fh_write(
+            i ? N2 : N1, "etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf",
+            "[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/"
+            "libvgpu_unlock_rs.so\n"
+        );
+        fh_write(i ? N2 : N1, "opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so", "");
+    }
     assert_int_equal(run_on(N1, NULL, "attach", "100", "--type", "L40S-2Q"), 0);
     assert_int_equal(run_on(N1, NULL, "tune", "100", "--unlock", "frl_enabled=0"), 0);
     replicate(N1, N2, "pve2");
@@ -487,12 +495,6 @@ static void test_refused_start_keeps_mapping(void **state) {
     fh_write(N2, "etc/pve/nodes/pve2/qemu-server/100.conf", moved);
     unlink(path_on(N2, "etc/pve/nodes/pve1/qemu-server/100.conf"));
     free(moved);
-    fh_write(
-        N2, "etc/systemd/system/nvidia-vgpu-mgr.service.d/vgpu_unlock.conf",
-        "[Service]\nEnvironment=LD_PRELOAD=/opt/vgpu_unlock-rs/target/release/"
-        "libvgpu_unlock_rs.so\n"
-    );
-    fh_write(N2, "opt/vgpu_unlock-rs/target/release/libvgpu_unlock_rs.so", "");
     fh_write(N2, "etc/vgpu_unlock/profile_override.toml", "");
     char *before = fh_snapshot(N2);
     const char *fail[] = {"FAKE_FAIL=rename:2", NULL};
