@@ -256,6 +256,8 @@ static const struct command commands[] = {
      "prints one problem per line with the exact fix:\n"
      "  - an NVIDIA GPU bound to nvidia that offers no vGPU type: nvidia_vgpu_vfio not loaded,\n"
      "    or not built for the running kernel (DKMS)\n"
+     "  - no nvidia_vgpu_vfio for the kernel the node boots next (a kernel upgrade without the\n"
+     "    DKMS build): fix 'dkms autoinstall -k RELEASE' before the reboot\n"
      "  - an SR-IOV GPU (Ampere and newer) whose virtual functions are off (after every reboot)\n"
      "  - the IOMMU off (no /sys/kernel/iommu_groups)\n"
      "  - nvidia-vgpu-mgr not running\n"

@@ -119,11 +119,11 @@ static size_t vf_types(const struct hostfs *fs, const char *pf, size_t *nvfs) {
     return types;
 }
 
-/* Is there an nvidia_vgpu_vfio module for the running kernel (modules.dep lists it)? */
+/* Is there an nvidia_vgpu_vfio module for this kernel release (modules.dep lists it)? */
 static bool module_for_kernel(const struct hostfs *fs, const char *release) {
     char path[PATH_MAX];
     _cleanup_free_ char *dep = NULL;
-    if (!*release || str_fmt(path, sizeof(path), "/lib/modules/%s/modules.dep", release) < 0 ||
+    if (!*release || str_fmt(path, sizeof(path), MODULES_DEP_FMT, release) < 0 ||
         hostfs_read_alloc(fs, path, 16 << 20, &dep, NULL) < 0) {
         return false;
     }
@@ -245,6 +245,47 @@ static bool vgpu_mgr_runs(const struct hostfs *fs) {
     }
     hostfs_list_free(&l);
     return found;
+}
+
+/* The kernel the node boots next: the newest installed release (in `sort -V` order, which
+ * dpkg's comparison gives for Proxmox's 6.8.12-4-pve) that has a kernel image in /boot. */
+static void next_kernel(const struct hostfs *fs, char *out, size_t size) {
+    struct hostfs_list l;
+    out[0] = '\0';
+    if (hostfs_list(fs, LIB_MODULES_DIR, &l) < 0) {
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        char path[PATH_MAX];
+        if (strlen(l.names[i]) < size && (!out[0] || debver_cmp(l.names[i], out) > 0) &&
+            str_fmt(path, sizeof(path), BOOT_VMLINUZ_FMT, l.names[i]) == 0 &&
+            hostfs_exists(fs, path) == 0) {
+            snprintf(out, size, "%s", l.names[i]);
+        }
+    }
+    hostfs_list_free(&l);
+}
+
+/* After an upgrade the node boots a new kernel: without the module built for it, no vGPU
+ * starts after the reboot. */
+static int check_next_kernel(const struct hostfs *fs, struct readiness *r) {
+    char next[sizeof(r->kernel)], fix[256];
+    next_kernel(fs, next, sizeof(next));
+    if (!r->ngpus || !next[0] || !strcmp(next, r->kernel) || module_for_kernel(fs, next)) {
+        return 0;
+    }
+    str_msg(
+        fix, sizeof(fix),
+        "dkms autoinstall -k %s (DKMS rebuilds it for new kernels by itself only when the NVIDIA "
+        "vGPU driver was installed with --dkms)",
+        next
+    );
+    return add_problem(
+        r, "module-next-kernel", next, fix,
+        "the kernel the node boots next, %s, has no nvidia_vgpu_vfio module (running: %s): after "
+        "the reboot no vGPU can start",
+        next, r->kernel[0] ? r->kernel : "(unknown)"
+    );
 }
 
 static int check_host(const struct hook_env *env, struct readiness *r, bool vendor_iface) {
@@ -470,6 +511,9 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     int rc = check_gpus(env->fs, r, &vendor_iface);
     if (rc == 0) {
         rc = check_host(env, r, vendor_iface);
+    }
+    if (rc == 0) {
+        rc = check_next_kernel(env->fs, r);
     }
     if (rc == 0) {
         rc = check_settings(env, r);

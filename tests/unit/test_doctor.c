@@ -107,6 +107,29 @@ static void test_vfio_module_missing(void **state) {
     );
 }
 
+/* An upgrade installed kernel 6.8.12-10-pve (newer than 6.8.12-9-pve in version order, not in
+ * byte order) without the vGPU module: doctor names it before the reboot. */
+static void test_module_next_kernel(void **state) {
+    (void)state;
+    fh_write(FH, "boot/vmlinuz-6.8.12-4-pve", "");
+    fh_write(FH, "boot/vmlinuz-6.8.12-9-pve", "");
+    fh_write(FH, "lib/modules/6.8.12-9-pve/modules.dep", "updates/dkms/nvidia-vgpu-vfio.ko:\n");
+    fh_write(FH, "boot/vmlinuz-6.8.12-10-pve", "");
+    fh_write(FH, "lib/modules/6.8.12-10-pve/modules.dep", "kernel/drivers/vfio/vfio.ko:\n");
+    fh_write(FH, "lib/modules/6.8.12-11-pve/modules.dep", ""); /* removed: no image in /boot */
+    doctor(
+        1, (const char *const[]
+           ){"the kernel the node boots next, 6.8.12-10-pve, has no nvidia_vgpu_vfio module "
+             "(running: 6.8.12-4-pve)",
+             "fix: dkms autoinstall -k 6.8.12-10-pve", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"module-next-kernel\"");
+    /* built for it: ready again */
+    fh_write(FH, "lib/modules/6.8.12-10-pve/modules.dep", "updates/dkms/nvidia-vgpu-vfio.ko:\n");
+    doctor(0, (const char *const[]){"is ready", NULL});
+}
+
 static void test_no_types_with_module(void **state) {
     (void)state;
     fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia");
@@ -332,6 +355,7 @@ int main(void) {
         T(test_status_lists_every_vf),
         T(test_vfio_module_not_loaded),
         T(test_vfio_module_missing),
+        T(test_module_next_kernel),
         T(test_no_types_with_module),
         T(test_sriov_off),
         T(test_sriov_types_counted_per_gpu),
