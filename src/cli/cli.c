@@ -261,6 +261,7 @@ static const struct command commands[] = {
      "  - an SR-IOV GPU (Ampere and newer) whose virtual functions are off (after every reboot)\n"
      "  - the IOMMU off (no /sys/kernel/iommu_groups)\n"
      "  - nvidia-vgpu-mgr not running\n"
+     "  - nvidia-vgpud not running where GPUs before Ampere (no SR-IOV) need it\n"
      "  - qemu-server older than 8.2.5 where VFs use NVIDIA's vendor interface\n"
      "  - our settings or vgpu_unlock's files unreadable or invalid\n"
      "Exit status 0 when the node is ready, 1 when not. It changes nothing.\n"

@@ -200,10 +200,16 @@ int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readi
     return 0;
 }
 
+/* What the host checks need to know of the GPUs. */
+struct gpu_facts {
+    bool vendor_iface; /* a VF uses NVIDIA's vendor interface */
+    bool no_sriov;     /* a GPU before Ampere (no SR-IOV): its vGPUs need nvidia-vgpud */
+};
+
 /* Per NVIDIA GPU: count it and its types, and explain one that offers none. */
-static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor_iface) {
+static int check_gpus(const struct hostfs *fs, struct readiness *r, struct gpu_facts *gf) {
     struct hostfs_list l;
-    *vendor_iface = false;
+    memset(gf, 0, sizeof(*gf));
     if (hostfs_list(fs, SYS_PCI_DEVICES, &l) < 0) {
         return 0;
     }
@@ -213,13 +219,14 @@ static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor
         if (!nvidia_pf(fs, bdf)) {
             struct nvidia_iface nv;
             if (pci_has(fs, bdf, "physfn") && inventory_nvidia_iface(fs, bdf, &nv) == 0) {
-                *vendor_iface = true;
+                gf->vendor_iface = true;
                 nvidia_iface_free(&nv);
             }
             continue;
         }
         size_t nvfs;
         r->ngpus++;
+        gf->no_sriov |= !pci_has(fs, bdf, "sriov_totalvfs");
         r->ntypes += types_of(fs, bdf) + vf_types(fs, bdf, &nvfs);
         struct readiness_problem p;
         if (readiness_explain_gpu(fs, bdf, &p) == 0) {
@@ -230,8 +237,8 @@ static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor
     return rc;
 }
 
-/* Does a process named nvidia-vgpu-mgr run? (/proc/<pid>/comm) */
-static bool vgpu_mgr_runs(const struct hostfs *fs) {
+/* Does a process of this name run? (/proc/<pid>/comm) */
+static bool process_runs(const struct hostfs *fs, const char *name) {
     struct hostfs_list l;
     bool found = false;
     if (hostfs_list(fs, "/proc", &l) < 0) {
@@ -241,7 +248,7 @@ static bool vgpu_mgr_runs(const struct hostfs *fs) {
         char path[PATH_MAX], comm[64];
         found = isdigit((unsigned char)l.names[i][0]) &&
                 str_fmt(path, sizeof(path), "/proc/%s/comm", l.names[i]) == 0 &&
-                hostfs_read(fs, path, comm, sizeof(comm)) > 0 && !strcmp(comm, "nvidia-vgpu-mgr");
+                hostfs_read(fs, path, comm, sizeof(comm)) > 0 && !strcmp(comm, name);
     }
     hostfs_list_free(&l);
     return found;
@@ -288,7 +295,7 @@ static int check_next_kernel(const struct hostfs *fs, struct readiness *r) {
     );
 }
 
-static int check_host(const struct hook_env *env, struct readiness *r, bool vendor_iface) {
+static int check_host(const struct hook_env *env, struct readiness *r, const struct gpu_facts *gf) {
     struct hostfs_list l;
     int rc = 0;
     r->iommu = hostfs_list(env->fs, SYS_IOMMU_GROUPS, &l) == 0 && l.n > 0;
@@ -303,15 +310,23 @@ static int check_host(const struct hook_env *env, struct readiness *r, bool vend
             "the IOMMU is off (%s is empty): no device can be passed to a VM", SYS_IOMMU_GROUPS
         );
     }
-    r->vgpu_mgr = vgpu_mgr_runs(env->fs);
+    r->vgpu_mgr = process_runs(env->fs, "nvidia-vgpu-mgr");
     if (rc == 0 && r->ngpus && !r->vgpu_mgr) {
         rc = add_problem(
             r, "vgpu-mgr-down", "host", "systemctl enable --now nvidia-vgpu-mgr.service",
             "nvidia-vgpu-mgr is not running: no vGPU can start"
         );
     }
+    if (rc == 0 && gf->no_sriov && hostfs_exists(env->fs, SYS_VGPU_VFIO_MODULE) == 0 &&
+        !process_runs(env->fs, "nvidia-vgpud")) {
+        rc = add_problem(
+            r, "vgpud-not-running", "host", "systemctl enable --now nvidia-vgpud.service",
+            "nvidia-vgpud is not running: GPUs before Ampere (without SR-IOV) offer no vGPU type "
+            "without it"
+        );
+    }
     char ver[64];
-    if (rc == 0 && vendor_iface &&
+    if (rc == 0 && gf->vendor_iface &&
         debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0 &&
         !debver_qemu_server_vendor_iface(ver)) {
         rc = add_problem(
@@ -507,10 +522,10 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     memset(r, 0, sizeof(*r));
     node_name(env->fs, r->node, sizeof(r->node));
     (void)hostfs_read(env->fs, PROC_OSRELEASE, r->kernel, sizeof(r->kernel));
-    bool vendor_iface;
-    int rc = check_gpus(env->fs, r, &vendor_iface);
+    struct gpu_facts gf;
+    int rc = check_gpus(env->fs, r, &gf);
     if (rc == 0) {
-        rc = check_host(env, r, vendor_iface);
+        rc = check_host(env, r, &gf);
     }
     if (rc == 0) {
         rc = check_next_kernel(env->fs, r);

@@ -178,6 +178,19 @@ static void test_vgpu_mgr_down(void **state) {
     );
 }
 
+/* P40s (Pascal, no SR-IOV) offer vGPU types only with nvidia-vgpud running. */
+static void test_vgpud_not_running(void **state) {
+    (void)state;
+    unlink(path_in("proc/778/comm"));
+    doctor(
+        1, (const char *const[]
+           ){"nvidia-vgpud is not running: GPUs before Ampere",
+             "fix: systemctl enable --now nvidia-vgpud.service", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"vgpud-not-running\"");
+}
+
 static void test_qemu_server_old(void **state) {
     (void)state;
     assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2, "1414  : NVIDIA L40S-2Q\n"), 0);
@@ -361,6 +374,7 @@ int main(void) {
         T(test_sriov_types_counted_per_gpu),
         T(test_iommu_off),
         T(test_vgpu_mgr_down),
+        T(test_vgpud_not_running),
         T(test_qemu_server_old),
         T(test_settings),
         T(test_vf_types_left_set),
