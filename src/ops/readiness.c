@@ -5,6 +5,7 @@
 #include "cleanup.h"
 #include "config.h"
 #include "debver.h"
+#include "diagnose.h"
 #include "hostpaths.h"
 #include "inventory.h"
 #include "managed.h"
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
 #define SYS_VGPU_VFIO_MODULE "/sys/module/nvidia_vgpu_vfio"
@@ -295,6 +297,42 @@ static int check_next_kernel(const struct hostfs *fs, struct readiness *r) {
     );
 }
 
+#define UNLOCK_OUTDATED_WINDOW_S (24 * 3600)
+#define UNLOCK_OUTDATED_MAX 100000 /* journal entries read; the newest matter */
+
+/* vgpu_unlock-rs older than the driver: nvidia-vgpu-mgr logs that a structure's size is not
+ * what it expects and the overrides are silently ignored. The last day of its journal. */
+static int check_unlock_outdated(const struct hostfs *fs, struct readiness *r) {
+    struct journal_entry *je = NULL;
+    size_t n = 0;
+    bool capped;
+    struct pvh_err e;
+    unsigned long long since =
+        ((unsigned long long)time(NULL) - UNLOCK_OUTDATED_WINDOW_S) * 1000000;
+    if (journal_read_vgpu(fs, since, UNLOCK_OUTDATED_MAX, &je, &n, &capped, &e) < 0) {
+        return 0; /* no journal to read: nothing to say */
+    }
+    const struct journal_entry *hit = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (je[i].src == JOURNAL_VGPU_MGR && diagnose_entry_is("unlock-outdated", &je[i])) {
+            hit = &je[i];
+        }
+    }
+    int rc = 0;
+    if (hit) {
+        rc = add_problem(
+            r, "unlock-outdated", "vgpu_unlock-rs",
+            "rebuild vgpu_unlock-rs from a release that matches the driver branch (cargo build "
+            "--release), then systemctl restart nvidia-vgpu-mgr.service",
+            "vgpu_unlock-rs is older than the NVIDIA driver: its overrides are silently ignored "
+            "(nvidia-vgpu-mgr: %s)",
+            hit->msg
+        );
+    }
+    journal_entries_free(je, n);
+    return rc;
+}
+
 static int check_host(const struct hook_env *env, struct readiness *r, const struct gpu_facts *gf) {
     struct hostfs_list l;
     int rc = 0;
@@ -529,6 +567,9 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     }
     if (rc == 0) {
         rc = check_next_kernel(env->fs, r);
+    }
+    if (rc == 0) {
+        rc = check_unlock_outdated(env->fs, r);
     }
     if (rc == 0) {
         rc = check_settings(env, r);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct fakehost FH_HOST;
@@ -189,6 +190,41 @@ static void test_vgpud_not_running(void **state) {
     );
     assert_int_equal(run(NULL, "doctor", "--json"), 1);
     assert_contains(R.out, "\"check\": \"vgpud-not-running\"");
+}
+
+/* nvidia-vgpu-mgr logged an hour ago that vgpu_unlock-rs patched a structure of the wrong size;
+ * a line of two days ago is not reported. */
+static void test_unlock_outdated(void **state) {
+    (void)state;
+    char text[2048];
+    long long now = (long long)time(NULL) * 1000000;
+    snprintf(
+        text, sizeof(text),
+        "__REALTIME_TIMESTAMP=%lld\n__MONOTONIC_TIMESTAMP=1\n"
+        "_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=stdout\n_PID=900\n"
+        "_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
+        "MESSAGE=Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes\n\n",
+        now - 48LL * 3600 * 1000000
+    );
+    assert_int_equal(fh_write_journal(FH, text), 0);
+    doctor(0, (const char *const[]){"is ready", NULL});
+    snprintf(
+        text, sizeof(text),
+        "__REALTIME_TIMESTAMP=%lld\n__MONOTONIC_TIMESTAMP=2\n"
+        "_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=stdout\n_PID=901\n"
+        "_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
+        "MESSAGE=Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes\n\n",
+        now - 3600LL * 1000000
+    );
+    assert_int_equal(fh_write_journal(FH, text), 0);
+    doctor(
+        1, (const char *const[]
+           ){"vgpu_unlock-rs is older than the NVIDIA driver: its overrides are silently ignored",
+             "Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes",
+             "fix: rebuild vgpu_unlock-rs from a release that matches the driver branch", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"unlock-outdated\"");
 }
 
 static void test_qemu_server_old(void **state) {
@@ -375,6 +411,7 @@ int main(void) {
         T(test_iommu_off),
         T(test_vgpu_mgr_down),
         T(test_vgpud_not_running),
+        T(test_unlock_outdated),
         T(test_qemu_server_old),
         T(test_settings),
         T(test_vf_types_left_set),
