@@ -264,6 +264,7 @@ static const struct command commands[] = {
      "  - nvidia-vgpud not running where GPUs before Ampere (no SR-IOV) need it\n"
      "  - vgpu_unlock-rs older than the driver (nvidia-vgpu-mgr logged 'Parameters size for\n"
      "    ... was N bytes, expected M bytes' in the last 24 h): its overrides are ignored\n"
+     "  - the host clock not synchronised (guests' licensing takes its time from the host)\n"
      "  - qemu-server older than 8.2.5 where VFs use NVIDIA's vendor interface\n"
      "  - our settings or vgpu_unlock's files unreadable or invalid\n"
      "Exit status 0 when the node is ready, 1 when not. It changes nothing.\n"

@@ -3,6 +3,7 @@
 #include "tune.h"
 
 #include "cleanup.h"
+#include "clock.h"
 #include "config.h"
 #include "debver.h"
 #include "diagnose.h"
@@ -333,6 +334,20 @@ static int check_unlock_outdated(const struct hostfs *fs, struct readiness *r) {
     return rc;
 }
 
+/* Guests take their licence times from the host's clock: an unsynchronised one fails licensing. */
+static int check_clock(struct readiness *r) {
+    bool synced;
+    if (clock_synced(&synced) < 0 || synced) {
+        return 0;
+    }
+    return add_problem(
+        r, "clock-unsynced", "host",
+        "systemctl enable --now chrony (Proxmox VE 8's default), then check 'chronyc tracking'",
+        "the host clock is not synchronised (the kernel's NTP status): guests take their time from "
+        "it, and vGPU licensing fails on a wrong time"
+    );
+}
+
 static int check_host(const struct hook_env *env, struct readiness *r, const struct gpu_facts *gf) {
     struct hostfs_list l;
     int rc = 0;
@@ -570,6 +585,9 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     }
     if (rc == 0) {
         rc = check_unlock_outdated(env->fs, r);
+    }
+    if (rc == 0) {
+        rc = check_clock(r);
     }
     if (rc == 0) {
         rc = check_settings(env, r);

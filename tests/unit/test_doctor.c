@@ -227,6 +227,21 @@ static void test_unlock_outdated(void **state) {
     assert_contains(R.out, "\"check\": \"unlock-outdated\"");
 }
 
+static void test_clock_unsynced(void **state) {
+    (void)state;
+    setenv("FAKE_CLOCK_UNSYNC", "1", 1);
+    doctor(
+        1, (const char *const[]
+           ){"the host clock is not synchronised",
+             "fix: systemctl enable --now chrony (Proxmox VE 8's default), then check 'chronyc "
+             "tracking'",
+             NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    unsetenv("FAKE_CLOCK_UNSYNC");
+    assert_contains(R.out, "\"check\": \"clock-unsynced\"");
+}
+
 static void test_qemu_server_old(void **state) {
     (void)state;
     assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2, "1414  : NVIDIA L40S-2Q\n"), 0);
@@ -412,6 +427,7 @@ int main(void) {
         T(test_vgpu_mgr_down),
         T(test_vgpud_not_running),
         T(test_unlock_outdated),
+        T(test_clock_unsynced),
         T(test_qemu_server_old),
         T(test_settings),
         T(test_vf_types_left_set),
