@@ -131,9 +131,10 @@ qm_stop 100 >/dev/null
 echo; echo "== Is the host ready? doctor"
 echo; echo "\$ pve-vgpu-hook doctor"
 run doctor | sed 's/^/  /' && fail "doctor should find the simulated host not ready"
-mkdir -p "$HOST/sys/kernel/iommu_groups/0" "$HOST/sys/module/nvidia_vgpu_vfio" "$HOST/proc/777"
+mkdir -p "$HOST/sys/kernel/iommu_groups/0" "$HOST/sys/module/nvidia_vgpu_vfio" "$HOST/proc/777" "$HOST/proc/778"
 echo nvidia-vgpu-mgr >"$HOST/proc/777/comm"
-echo "# (IOMMU on, nvidia-vgpu-mgr started)"
+echo nvidia-vgpud >"$HOST/proc/778/comm" # the P40s (Pascal) need it
+echo "# (IOMMU on, nvidia-vgpu-mgr and nvidia-vgpud started)"
 echo "\$ pve-vgpu-hook doctor"
 run doctor | sed 's/^/  /' || fail "doctor should find the host ready now"
 

@@ -385,8 +385,26 @@ static int diag_owner(struct diag_ctx *c, const struct journal_entry *je, int *e
     return -1;
 }
 
+/* journal_source -> SRC_* */
+static const unsigned diag_journal_srcs[] = {SRC_KERNEL, SRC_MGR, SRC_VGPUD};
+
+bool diagnose_entry_is(const char *code, const struct journal_entry *je) {
+    bool hit = false;
+    for (size_t i = 0; i < NPATTERNS && !hit; i++) {
+        const struct diag_pattern *p = &diag_patterns[i];
+        regex_t re;
+        if (strcmp(p->code, code) || !(p->srcs & diag_journal_srcs[je->src]) ||
+            regcomp(&re, p->re, REG_EXTENDED | REG_NOSUB)) {
+            continue;
+        }
+        hit = regexec(&re, je->msg, 0, NULL, 0) == 0;
+        regfree(&re);
+    }
+    return hit;
+}
+
 static int diag_journal(struct diag_ctx *c) {
-    static const unsigned srcs[] = {SRC_KERNEL, SRC_MGR, SRC_VGPUD};
+    const unsigned *srcs = diag_journal_srcs;
     const struct diag_input *in = c->in;
     long long start_us = in->start * 1000000LL;
     long long host_end_us =

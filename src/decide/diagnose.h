@@ -55,6 +55,9 @@ struct diag_result {
 /* 0 and r filled; -ENOMEM. */
 int diagnose_logs(const struct diag_input *in, struct diag_result *r);
 void diag_result_free(struct diag_result *r);
+/* Does this journal entry show the catalogue's finding `code` ("unlock-outdated", ...)? For
+ * checks of the host, outside one VM's start (doctor). */
+bool diagnose_entry_is(const char *code, const struct journal_entry *je);
 /* "ok", "failed", "unknown" */
 const char *diag_outcome_name(enum diag_outcome o);
 

@@ -35,6 +35,9 @@
 #define SYS_PCI_DEVICES "/sys/bus/pci/devices"
 #define SYS_NVIDIA_VERSION "/sys/module/nvidia/version"
 #define PROC_PID_FMT "/proc/%ld"
+#define LIB_MODULES_DIR "/lib/modules" /* one directory per installed kernel release */
+#define MODULES_DEP_FMT "/lib/modules/%s/modules.dep"
+#define BOOT_VMLINUZ_FMT "/boot/vmlinuz-%s" /* a release the boot loader can boot */
 
 /* vgpu_unlock-rs, as its README and the seed guide set it up */
 #define UNLOCK_OVERRIDE_TOML "/etc/vgpu_unlock/profile_override.toml"

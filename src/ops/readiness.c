@@ -3,8 +3,10 @@
 #include "tune.h"
 
 #include "cleanup.h"
+#include "clock.h"
 #include "config.h"
 #include "debver.h"
+#include "diagnose.h"
 #include "hostpaths.h"
 #include "inventory.h"
 #include "managed.h"
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SYS_IOMMU_GROUPS "/sys/kernel/iommu_groups"
 #define SYS_VGPU_VFIO_MODULE "/sys/module/nvidia_vgpu_vfio"
@@ -119,11 +122,11 @@ static size_t vf_types(const struct hostfs *fs, const char *pf, size_t *nvfs) {
     return types;
 }
 
-/* Is there an nvidia_vgpu_vfio module for the running kernel (modules.dep lists it)? */
+/* Is there an nvidia_vgpu_vfio module for this kernel release (modules.dep lists it)? */
 static bool module_for_kernel(const struct hostfs *fs, const char *release) {
     char path[PATH_MAX];
     _cleanup_free_ char *dep = NULL;
-    if (!*release || str_fmt(path, sizeof(path), "/lib/modules/%s/modules.dep", release) < 0 ||
+    if (!*release || str_fmt(path, sizeof(path), MODULES_DEP_FMT, release) < 0 ||
         hostfs_read_alloc(fs, path, 16 << 20, &dep, NULL) < 0) {
         return false;
     }
@@ -200,10 +203,16 @@ int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readi
     return 0;
 }
 
+/* What the host checks need to know of the GPUs. */
+struct gpu_facts {
+    bool vendor_iface; /* a VF uses NVIDIA's vendor interface */
+    bool no_sriov;     /* a GPU before Ampere (no SR-IOV): its vGPUs need nvidia-vgpud */
+};
+
 /* Per NVIDIA GPU: count it and its types, and explain one that offers none. */
-static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor_iface) {
+static int check_gpus(const struct hostfs *fs, struct readiness *r, struct gpu_facts *gf) {
     struct hostfs_list l;
-    *vendor_iface = false;
+    memset(gf, 0, sizeof(*gf));
     if (hostfs_list(fs, SYS_PCI_DEVICES, &l) < 0) {
         return 0;
     }
@@ -213,13 +222,14 @@ static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor
         if (!nvidia_pf(fs, bdf)) {
             struct nvidia_iface nv;
             if (pci_has(fs, bdf, "physfn") && inventory_nvidia_iface(fs, bdf, &nv) == 0) {
-                *vendor_iface = true;
+                gf->vendor_iface = true;
                 nvidia_iface_free(&nv);
             }
             continue;
         }
         size_t nvfs;
         r->ngpus++;
+        gf->no_sriov |= !pci_has(fs, bdf, "sriov_totalvfs");
         r->ntypes += types_of(fs, bdf) + vf_types(fs, bdf, &nvfs);
         struct readiness_problem p;
         if (readiness_explain_gpu(fs, bdf, &p) == 0) {
@@ -230,8 +240,8 @@ static int check_gpus(const struct hostfs *fs, struct readiness *r, bool *vendor
     return rc;
 }
 
-/* Does a process named nvidia-vgpu-mgr run? (/proc/<pid>/comm) */
-static bool vgpu_mgr_runs(const struct hostfs *fs) {
+/* Does a process of this name run? (/proc/<pid>/comm) */
+static bool process_runs(const struct hostfs *fs, const char *name) {
     struct hostfs_list l;
     bool found = false;
     if (hostfs_list(fs, "/proc", &l) < 0) {
@@ -241,13 +251,104 @@ static bool vgpu_mgr_runs(const struct hostfs *fs) {
         char path[PATH_MAX], comm[64];
         found = isdigit((unsigned char)l.names[i][0]) &&
                 str_fmt(path, sizeof(path), "/proc/%s/comm", l.names[i]) == 0 &&
-                hostfs_read(fs, path, comm, sizeof(comm)) > 0 && !strcmp(comm, "nvidia-vgpu-mgr");
+                hostfs_read(fs, path, comm, sizeof(comm)) > 0 && !strcmp(comm, name);
     }
     hostfs_list_free(&l);
     return found;
 }
 
-static int check_host(const struct hook_env *env, struct readiness *r, bool vendor_iface) {
+/* The kernel the node boots next: the newest installed release (in `sort -V` order, which
+ * dpkg's comparison gives for Proxmox's 6.8.12-4-pve) that has a kernel image in /boot. */
+static void next_kernel(const struct hostfs *fs, char *out, size_t size) {
+    struct hostfs_list l;
+    out[0] = '\0';
+    if (hostfs_list(fs, LIB_MODULES_DIR, &l) < 0) {
+        return;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        char path[PATH_MAX];
+        if (strlen(l.names[i]) < size && (!out[0] || debver_cmp(l.names[i], out) > 0) &&
+            str_fmt(path, sizeof(path), BOOT_VMLINUZ_FMT, l.names[i]) == 0 &&
+            hostfs_exists(fs, path) == 0) {
+            snprintf(out, size, "%s", l.names[i]);
+        }
+    }
+    hostfs_list_free(&l);
+}
+
+/* After an upgrade the node boots a new kernel: without the module built for it, no vGPU
+ * starts after the reboot. */
+static int check_next_kernel(const struct hostfs *fs, struct readiness *r) {
+    char next[sizeof(r->kernel)], fix[256];
+    next_kernel(fs, next, sizeof(next));
+    if (!r->ngpus || !next[0] || !strcmp(next, r->kernel) || module_for_kernel(fs, next)) {
+        return 0;
+    }
+    str_msg(
+        fix, sizeof(fix),
+        "dkms autoinstall -k %s (DKMS rebuilds it for new kernels by itself only when the NVIDIA "
+        "vGPU driver was installed with --dkms)",
+        next
+    );
+    return add_problem(
+        r, "module-next-kernel", next, fix,
+        "the kernel the node boots next, %s, has no nvidia_vgpu_vfio module (running: %s): after "
+        "the reboot no vGPU can start",
+        next, r->kernel[0] ? r->kernel : "(unknown)"
+    );
+}
+
+#define UNLOCK_OUTDATED_WINDOW_S (24 * 3600)
+#define UNLOCK_OUTDATED_MAX 100000 /* journal entries read; the newest matter */
+
+/* vgpu_unlock-rs older than the driver: nvidia-vgpu-mgr logs that a structure's size is not
+ * what it expects and the overrides are silently ignored. The last day of its journal. */
+static int check_unlock_outdated(const struct hostfs *fs, struct readiness *r) {
+    struct journal_entry *je = NULL;
+    size_t n = 0;
+    bool capped;
+    struct pvh_err e;
+    unsigned long long since =
+        ((unsigned long long)time(NULL) - UNLOCK_OUTDATED_WINDOW_S) * 1000000;
+    if (journal_read_vgpu(fs, since, UNLOCK_OUTDATED_MAX, &je, &n, &capped, &e) < 0) {
+        return 0; /* no journal to read: nothing to say */
+    }
+    const struct journal_entry *hit = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (je[i].src == JOURNAL_VGPU_MGR && diagnose_entry_is("unlock-outdated", &je[i])) {
+            hit = &je[i];
+        }
+    }
+    int rc = 0;
+    if (hit) {
+        rc = add_problem(
+            r, "unlock-outdated", "vgpu_unlock-rs",
+            "rebuild vgpu_unlock-rs from a release that matches the driver branch (cargo build "
+            "--release), then systemctl restart nvidia-vgpu-mgr.service",
+            "vgpu_unlock-rs is older than the NVIDIA driver: its overrides are silently ignored "
+            "(nvidia-vgpu-mgr: %s)",
+            hit->msg
+        );
+    }
+    journal_entries_free(je, n);
+    return rc;
+}
+
+/* Guests take their licence times from the host's clock: an unsynchronised one fails licensing. */
+static int check_clock(struct readiness *r) {
+    bool synced;
+    if (clock_synced(&synced) < 0 || synced) {
+        return 0;
+    }
+    return add_problem(
+        r, "clock-unsynced", "host",
+        "systemctl enable --now chrony (Proxmox VE 8's default), then check 'chronyc tracking'",
+        "the host clock is not synchronised (the kernel's NTP status): guests take their time from "
+        "it, and vGPU licensing fails on a wrong time"
+    );
+}
+
+static int check_host(const struct hook_env *env, struct readiness *r, const struct gpu_facts *gf) {
     struct hostfs_list l;
     int rc = 0;
     r->iommu = hostfs_list(env->fs, SYS_IOMMU_GROUPS, &l) == 0 && l.n > 0;
@@ -262,15 +363,23 @@ static int check_host(const struct hook_env *env, struct readiness *r, bool vend
             "the IOMMU is off (%s is empty): no device can be passed to a VM", SYS_IOMMU_GROUPS
         );
     }
-    r->vgpu_mgr = vgpu_mgr_runs(env->fs);
+    r->vgpu_mgr = process_runs(env->fs, "nvidia-vgpu-mgr");
     if (rc == 0 && r->ngpus && !r->vgpu_mgr) {
         rc = add_problem(
             r, "vgpu-mgr-down", "host", "systemctl enable --now nvidia-vgpu-mgr.service",
             "nvidia-vgpu-mgr is not running: no vGPU can start"
         );
     }
+    if (rc == 0 && gf->no_sriov && hostfs_exists(env->fs, SYS_VGPU_VFIO_MODULE) == 0 &&
+        !process_runs(env->fs, "nvidia-vgpud")) {
+        rc = add_problem(
+            r, "vgpud-not-running", "host", "systemctl enable --now nvidia-vgpud.service",
+            "nvidia-vgpud is not running: GPUs before Ampere (without SR-IOV) offer no vGPU type "
+            "without it"
+        );
+    }
     char ver[64];
-    if (rc == 0 && vendor_iface &&
+    if (rc == 0 && gf->vendor_iface &&
         debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0 &&
         !debver_qemu_server_vendor_iface(ver)) {
         rc = add_problem(
@@ -466,10 +575,19 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     memset(r, 0, sizeof(*r));
     node_name(env->fs, r->node, sizeof(r->node));
     (void)hostfs_read(env->fs, PROC_OSRELEASE, r->kernel, sizeof(r->kernel));
-    bool vendor_iface;
-    int rc = check_gpus(env->fs, r, &vendor_iface);
+    struct gpu_facts gf;
+    int rc = check_gpus(env->fs, r, &gf);
     if (rc == 0) {
-        rc = check_host(env, r, vendor_iface);
+        rc = check_host(env, r, &gf);
+    }
+    if (rc == 0) {
+        rc = check_next_kernel(env->fs, r);
+    }
+    if (rc == 0) {
+        rc = check_unlock_outdated(env->fs, r);
+    }
+    if (rc == 0) {
+        rc = check_clock(r);
     }
     if (rc == 0) {
         rc = check_settings(env, r);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct fakehost FH_HOST;
@@ -107,6 +108,29 @@ static void test_vfio_module_missing(void **state) {
     );
 }
 
+/* An upgrade installed kernel 6.8.12-10-pve (newer than 6.8.12-9-pve in version order, not in
+ * byte order) without the vGPU module: doctor names it before the reboot. */
+static void test_module_next_kernel(void **state) {
+    (void)state;
+    fh_write(FH, "boot/vmlinuz-6.8.12-4-pve", "");
+    fh_write(FH, "boot/vmlinuz-6.8.12-9-pve", "");
+    fh_write(FH, "lib/modules/6.8.12-9-pve/modules.dep", "updates/dkms/nvidia-vgpu-vfio.ko:\n");
+    fh_write(FH, "boot/vmlinuz-6.8.12-10-pve", "");
+    fh_write(FH, "lib/modules/6.8.12-10-pve/modules.dep", "kernel/drivers/vfio/vfio.ko:\n");
+    fh_write(FH, "lib/modules/6.8.12-11-pve/modules.dep", ""); /* removed: no image in /boot */
+    doctor(
+        1, (const char *const[]
+           ){"the kernel the node boots next, 6.8.12-10-pve, has no nvidia_vgpu_vfio module "
+             "(running: 6.8.12-4-pve)",
+             "fix: dkms autoinstall -k 6.8.12-10-pve", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"module-next-kernel\"");
+    /* built for it: ready again */
+    fh_write(FH, "lib/modules/6.8.12-10-pve/modules.dep", "updates/dkms/nvidia-vgpu-vfio.ko:\n");
+    doctor(0, (const char *const[]){"is ready", NULL});
+}
+
 static void test_no_types_with_module(void **state) {
     (void)state;
     fh_add_pci(FH, "0000:0a:00.0", 0x10de, "nvidia");
@@ -158,6 +182,69 @@ static void test_vgpu_mgr_down(void **state) {
         (const char *const[]
         ){"nvidia-vgpu-mgr is not running", "systemctl enable --now nvidia-vgpu-mgr.service", NULL}
     );
+}
+
+/* P40s (Pascal, no SR-IOV) offer vGPU types only with nvidia-vgpud running. */
+static void test_vgpud_not_running(void **state) {
+    (void)state;
+    unlink(path_in("proc/778/comm"));
+    doctor(
+        1, (const char *const[]
+           ){"nvidia-vgpud is not running: GPUs before Ampere",
+             "fix: systemctl enable --now nvidia-vgpud.service", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"vgpud-not-running\"");
+}
+
+/* nvidia-vgpu-mgr logged an hour ago that vgpu_unlock-rs patched a structure of the wrong size;
+ * a line of two days ago is not reported. */
+static void test_unlock_outdated(void **state) {
+    (void)state;
+    char text[2048];
+    long long now = (long long)time(NULL) * 1000000;
+    snprintf(
+        text, sizeof(text),
+        "__REALTIME_TIMESTAMP=%lld\n__MONOTONIC_TIMESTAMP=1\n"
+        "_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=stdout\n_PID=900\n"
+        "_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
+        "MESSAGE=Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes\n\n",
+        now - 48LL * 3600 * 1000000
+    );
+    assert_int_equal(fh_write_journal(FH, text), 0);
+    doctor(0, (const char *const[]){"is ready", NULL});
+    snprintf(
+        text, sizeof(text),
+        "__REALTIME_TIMESTAMP=%lld\n__MONOTONIC_TIMESTAMP=2\n"
+        "_BOOT_ID=0123456789abcdef0123456789abcdef\n_TRANSPORT=stdout\n_PID=901\n"
+        "_SYSTEMD_UNIT=nvidia-vgpu-mgr.service\nSYSLOG_IDENTIFIER=nvidia-vgpu-mgr\n"
+        "MESSAGE=Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes\n\n",
+        now - 3600LL * 1000000
+    );
+    assert_int_equal(fh_write_journal(FH, text), 0);
+    doctor(
+        1, (const char *const[]
+           ){"vgpu_unlock-rs is older than the NVIDIA driver: its overrides are silently ignored",
+             "Parameters size for VGPU_CONFIG was 1024 bytes, expected 1056 bytes",
+             "fix: rebuild vgpu_unlock-rs from a release that matches the driver branch", NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    assert_contains(R.out, "\"check\": \"unlock-outdated\"");
+}
+
+static void test_clock_unsynced(void **state) {
+    (void)state;
+    setenv("FAKE_CLOCK_UNSYNC", "1", 1);
+    doctor(
+        1, (const char *const[]
+           ){"the host clock is not synchronised",
+             "fix: systemctl enable --now chrony (Proxmox VE 8's default), then check 'chronyc "
+             "tracking'",
+             NULL}
+    );
+    assert_int_equal(run(NULL, "doctor", "--json"), 1);
+    unsetenv("FAKE_CLOCK_UNSYNC");
+    assert_contains(R.out, "\"check\": \"clock-unsynced\"");
 }
 
 static void test_qemu_server_old(void **state) {
@@ -337,11 +424,15 @@ int main(void) {
         T(test_status_lists_every_vf),
         T(test_vfio_module_not_loaded),
         T(test_vfio_module_missing),
+        T(test_module_next_kernel),
         T(test_no_types_with_module),
         T(test_sriov_off),
         T(test_sriov_types_counted_per_gpu),
         T(test_iommu_off),
         T(test_vgpu_mgr_down),
+        T(test_vgpud_not_running),
+        T(test_unlock_outdated),
+        T(test_clock_unsynced),
         T(test_qemu_server_old),
         T(test_settings),
         T(test_vf_types_left_set),
