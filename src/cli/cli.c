@@ -677,6 +677,19 @@ static void publish_quietly(const struct hook_env *env, const struct host_status
     }
 }
 
+/* A command on one VM: its options, the VMID, and the root opened; a non-zero exit status
+ * when any of them fails (said on stderr). */
+static int open_vmid_command(
+    struct cli_ctx *ctx, int argc, char **argv, const char *allowed, const char *usage,
+    struct cmd_opts *o, unsigned long *vmid
+) {
+    int r = parse_opts(argc, argv, allowed, o, usage);
+    if (r == 0) {
+        r = parse_vmid_arg(o->vmid, vmid);
+    }
+    return r ? r : open_root(ctx);
+}
+
 static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     int r = parse_opts(argc, argv, "jpd", &o, "types [--parent PCI] [--json | --dumpjson]");
@@ -761,8 +774,8 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
 static int cmd_where(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = parse_opts(argc, argv, "jv", &o, "where VMID [--json]");
-    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+    int r = open_vmid_command(ctx, argc, argv, "jv", "where VMID [--json]", &o, &vmid);
+    if (r) {
         return r;
     }
     struct hook_env env = env_of(ctx);
@@ -830,8 +843,8 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = parse_opts(argc, argv, "jv", &o, "check VMID [--json]");
-    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+    int r = open_vmid_command(ctx, argc, argv, "jv", "check VMID [--json]", &o, &vmid);
+    if (r) {
         return r;
     }
     struct hook_env env = env_of(ctx);
@@ -872,8 +885,8 @@ static int cmd_doctor(struct cli_ctx *ctx, int argc, char **argv) {
 static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = parse_opts(argc, argv, "jv", &o, "diagnose VMID [--json]");
-    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+    int r = open_vmid_command(ctx, argc, argv, "jv", "diagnose VMID [--json]", &o, &vmid);
+    if (r) {
         return r;
     }
     struct hook_env env = env_of(ctx);
@@ -1000,8 +1013,8 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = parse_opts(argc, argv, "v", &o, "detach VMID");
-    if (r || (r = parse_vmid_arg(o.vmid, &vmid)) || (r = open_root(ctx))) {
+    int r = open_vmid_command(ctx, argc, argv, "v", "detach VMID", &o, &vmid);
+    if (r) {
         return r;
     }
     struct hook_env env = env_of(ctx);
