@@ -12,6 +12,7 @@
 #include "managed.h"
 #include "mdev_uuid.h"
 #include "pveconf.h"
+#include "qemu_server.h"
 #include "readiness.h"
 #include "report.h"
 #include "setup.h"
@@ -124,7 +125,7 @@ static const struct command commands[] = {
      "For each node of the cluster: would this VM's pre-start there place its vGPUs now, and\n"
      "on which GPU. It runs the same placement as pre-start over the inventory the node\n"
      "published, and also needs the VM's resource mapping to list the node, qemu-server\n"
-     "there to use the GPU's kind (NVIDIA's vendor interface: " QEMU_SERVER_VENDOR_IFACE
+     "there to use the GPU's kind (NVIDIA's vendor interface: " QSRV_VENDOR_IFACE_SINCE
      " or later) and,\n"
      "when the VM has vgpu_unlock-rs settings, vgpu_unlock-rs there. A node that cannot is\n"
      "named with a code (not-offered, no-room, not-mapped, qemu-server-old, no-vgpu-unlock,\n"

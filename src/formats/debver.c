@@ -191,7 +191,3 @@ int debver_installed_on(const struct hostfs *fs, const char *pkg, char *ver, siz
     hostfs_list_free(&l);
     return r;
 }
-
-bool debver_qemu_server_vendor_iface(const char *ver) {
-    return debver_cmp(ver, QEMU_SERVER_VENDOR_IFACE) >= 0;
-}

@@ -13,11 +13,6 @@ int debver_cmp(const char *a, const char *b);
  * but pkg is not installed (unpacked, half-configured, config-files...). */
 int debver_installed(const char *status_text, const char *pkg, char *ver, size_t size);
 
-/* Can this qemu-server use NVIDIA's vendor interface (nvidia/current_vgpu_type; 8.2.5,
- * 48ada698)? The one answer every check asks. */
-#define QEMU_SERVER_VENDOR_IFACE "8.2.5"
-bool debver_qemu_server_vendor_iface(const char *ver);
-
 struct hostfs;
 /* A package's installed version on the host: dpkg's status, then the entries dpkg journaled in
  * updates/ but not merged yet (they are newer). */

@@ -1,8 +1,8 @@
 #include "cluster.h"
 
 #include "cleanup.h"
-#include "debver.h"
 #include "hostpaths.h"
+#include "qemu_server.h"
 #include "readiness.h"
 #include "rules.h"
 #include "sectioncfg.h"
@@ -132,7 +132,7 @@ static void node_facts(const struct hook_env *env, struct node_inv *inv) {
             snprintf(inv->driver, sizeof(inv->driver), "%s", ver);
         }
     }
-    if (debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0) {
+    if (qsrv_installed(env->fs, ver, sizeof(ver)) == 0) {
         snprintf(inv->qemu_server, sizeof(inv->qemu_server), "%s", ver);
     }
     char *why = NULL, *toml = NULL;
@@ -624,14 +624,10 @@ static int where_candidates(
 static bool
 where_node_features(const struct where_vm *w, const struct node_inv *inv, struct where_node *wn) {
     for (size_t i = 0; i < wn->n; i++) {
+        struct pvh_err e = {0};
         if (wn->items[i].action == ACT_PROXMOX && inv->qemu_server[0] &&
-            !debver_qemu_server_vendor_iface(inv->qemu_server)) {
-            return where_refuse(
-                wn, "qemu-server-old",
-                "%s uses NVIDIA's vendor interface, which qemu-server %s there "
-                "cannot use (needs " QEMU_SERVER_VENDOR_IFACE " or later)",
-                wn->items[i].vf, inv->qemu_server
-            );
+            qsrv_require(inv->qemu_server, QSRV_VENDOR_IFACE, NULL, &e) < 0) {
+            return where_refuse(wn, e.reason, "%s is a VF, and there %s", wn->items[i].vf, e.msg);
         }
     }
     if (w->unlock && !inv->unlock) {

@@ -1,7 +1,6 @@
 #include "managed.h"
 
 #include "cleanup.h"
-#include "debver.h"
 #include "hostpaths.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
@@ -9,6 +8,7 @@
 #include "plan.h"
 #include "pveconf.h"
 #include "qemu_args.h"
+#include "qemu_server.h"
 #include "readiness.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -978,20 +978,18 @@ static int vfmap_attach_allowed(
         err_hint(e, "run 'pve-vgpu-hook detach %lu' first, then attach again", req->vmid);
         return -EEXIST;
     }
-    char ver[64] = "";
-    if (debver_installed_on(ed->env->fs, "qemu-server", ver, sizeof(ver)) == 0 && ver[0] &&
-        !debver_qemu_server_vendor_iface(ver)) {
-        err_set(
-            e, -ENOTSUP,
-            "'%s' is on NVIDIA's vendor interface (kernel 6.8 and later), which qemu-server %s "
-            "on node %s cannot use",
-            req->type, ver, ed->node
-        );
+    char ver[64];
+    if (qsrv_installed(ed->env->fs, ver, sizeof(ver)) == 0 &&
+        qsrv_require(ver, QSRV_VENDOR_IFACE, ed->node, e) < 0) {
         err_hint(
-            e, "upgrade Proxmox VE to qemu-server 8.2.5 or later ('apt update && apt "
-               "full-upgrade'), then attach; nothing was changed"
+            e,
+            "upgrade Proxmox VE to qemu-server %s or later ('apt update && apt full-upgrade'), "
+            "then attach; nothing was changed",
+            qsrv_since(QSRV_VENDOR_IFACE)
         );
-        return -ENOTSUP;
+        return err_prefix(
+            e, "cannot attach '%s', a type of NVIDIA's vendor interface: ", req->type
+        );
     }
     const char *cur = pveconf_get(&ed->conf, key);
     _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);

@@ -1,10 +1,10 @@
 #include "plan.h"
 
 #include "cleanup.h"
-#include "debver.h"
 #include "hostpaths.h"
 #include "mistakes.h"
 #include "qemu_args.h"
+#include "qemu_server.h"
 #include "readiness.h"
 #include "rules.h"
 #include "sectioncfg.h"
@@ -380,11 +380,7 @@ static int plan_items(
 /* The installed qemu-server version, read once per plan. */
 static const char *qemu_server_version(const struct hook_env *env, struct vm_plan *p) {
     if (!p->qemu_server[0] && !p->qemu_server_err) {
-        p->qemu_server_err =
-            debver_installed_on(env->fs, "qemu-server", p->qemu_server, sizeof(p->qemu_server));
-        if (p->qemu_server_err == 0 && !p->qemu_server[0]) {
-            p->qemu_server_err = -ENOENT;
-        }
+        p->qemu_server_err = qsrv_installed(env->fs, p->qemu_server, sizeof(p->qemu_server));
     }
     return p->qemu_server_err ? NULL : p->qemu_server;
 }
@@ -403,25 +399,17 @@ static int check_vendor_iface(const struct hook_env *env, struct vm_plan *p, str
         warn_add(
             &p->warnings,
             "cannot tell the installed qemu-server version (%s); NVIDIA's vendor interface "
-            "(hostpci%u on %s) needs 8.2.5 or later",
-            DPKG_STATUS, it->index, it->vf
+            "(hostpci%u on %s) needs %s or later",
+            DPKG_STATUS, it->index, it->vf, qsrv_since(QSRV_VENDOR_IFACE)
         );
         return 0;
     }
-    if (debver_qemu_server_vendor_iface(ver)) {
+    if (qsrv_require(ver, QSRV_VENDOR_IFACE, NULL, e) == 0) {
         return 0;
     }
-    err_set(
-        e, -ENOTSUP,
-        "hostpci%u: %s uses NVIDIA's vendor interface (nvidia/current_vgpu_type, kernel 6.8 and "
-        "later), which qemu-server %s cannot use: Proxmox would fail this start",
-        it->index, it->vf, ver
+    return err_prefix(
+        e, "hostpci%u: %s is a VF, and Proxmox would fail this start: ", it->index, it->vf
     );
-    err_hint(
-        e, "upgrade Proxmox VE to qemu-server 8.2.5 or later ('apt update && apt full-upgrade'), "
-           "then start the VM"
-    );
-    return -ENOTSUP;
 }
 
 static int check_managed_args(struct vm_plan *p, const char *cur, struct pvh_err *e) {
@@ -450,7 +438,7 @@ static int check_managed_args(struct vm_plan *p, const char *cur, struct pvh_err
 static int hostpci_needs_uuid_args(const struct hook_env *env, struct vm_plan *p) {
     const char *ver = qemu_server_version(env, p);
     if (p->cfg.uuid_args == UUID_ARGS_ALWAYS) {
-        if (ver && debver_cmp(ver, "7.2-4") >= 0) {
+        if (qsrv_supports(ver, QSRV_PASSES_UUID)) {
             warn_add(
                 &p->warnings,
                 "\"uuid_args\": \"always\" changes nothing on qemu-server %s: Proxmox appends "
@@ -459,7 +447,7 @@ static int hostpci_needs_uuid_args(const struct hook_env *env, struct vm_plan *p
             );
             snprintf(
                 p->uuid_reason, sizeof(p->uuid_reason),
-                "qemu-server %s passes -uuid itself (since 7.2-4)", ver
+                "qemu-server %s passes -uuid itself (since %s)", ver, qsrv_since(QSRV_PASSES_UUID)
             );
             return 0;
         }
@@ -475,16 +463,17 @@ static int hostpci_needs_uuid_args(const struct hook_env *env, struct vm_plan *p
         );
         return 0;
     }
-    if (debver_cmp(ver, "7.2-4") >= 0) {
+    if (qsrv_supports(ver, QSRV_PASSES_UUID)) {
         snprintf(
-            p->uuid_reason, sizeof(p->uuid_reason),
-            "qemu-server %s passes -uuid itself (since 7.2-4)", ver
+            p->uuid_reason, sizeof(p->uuid_reason), "qemu-server %s passes -uuid itself (since %s)",
+            ver, qsrv_since(QSRV_PASSES_UUID)
         );
         return 0;
     }
     snprintf(
         p->uuid_reason, sizeof(p->uuid_reason),
-        "qemu-server %s is older than 7.2-4 and does not pass -uuid for NVIDIA vGPUs", ver
+        "qemu-server %s is older than %s and does not pass -uuid for NVIDIA vGPUs", ver,
+        qsrv_since(QSRV_PASSES_UUID)
     );
     return 1;
 }

@@ -12,6 +12,7 @@
 #include "managed.h"
 #include "mistakes.h"
 #include "pveconf.h"
+#include "qemu_server.h"
 #include "strutil.h"
 #include "vmstate.h"
 
@@ -379,16 +380,10 @@ static int check_host(const struct hook_env *env, struct readiness *r, const str
         );
     }
     char ver[64];
-    if (rc == 0 && gf->vendor_iface &&
-        debver_installed_on(env->fs, "qemu-server", ver, sizeof(ver)) == 0 &&
-        !debver_qemu_server_vendor_iface(ver)) {
-        rc = add_problem(
-            r, "qemu-server-old", "host",
-            "upgrade Proxmox VE ('apt update && apt full-upgrade') to qemu-server 8.2.5 or later",
-            "VFs use NVIDIA's vendor interface (kernel 6.8 and later), which qemu-server %s cannot "
-            "use",
-            ver
-        );
+    struct pvh_err e = {0};
+    if (rc == 0 && gf->vendor_iface && qsrv_installed(env->fs, ver, sizeof(ver)) == 0 &&
+        qsrv_require(ver, QSRV_VENDOR_IFACE, NULL, &e) < 0) {
+        rc = add_problem(r, e.reason, "host", e.hint, "%s; this node's VFs use it", e.msg);
     }
     return rc;
 }

@@ -7,8 +7,10 @@
 #include <cmocka.h>
 
 #include "debver.h"
+#include "qemu_server.h"
 
 #include <errno.h>
+#include <string.h>
 
 static void test_order(void **state) {
     (void)state;
@@ -65,10 +67,42 @@ static void test_installed(void **state) {
     assert_int_equal(debver_installed(other, "qemu-server", v, sizeof(v)), -ENOENT);
 }
 
+/* Each feature of qemu-server from the release that brought it; one message for every caller. */
+static void test_qemu_server_features(void **state) {
+    (void)state;
+    static const struct {
+        const char *ver;
+        enum qsrv_feature f;
+        bool yes;
+    } cases[] = {
+        {"7.2-3", QSRV_PASSES_UUID, false},    {"7.2-4", QSRV_PASSES_UUID, true},
+        {"8.0.3", QSRV_MAPPING_MDEV, false},   {"8.0.4", QSRV_MAPPING_MDEV, true},
+        {"8.2.4", QSRV_VENDOR_IFACE, false},   {"8.2.5", QSRV_VENDOR_IFACE, true},
+        {"9.0.0", QSRV_VENDOR_IFACE, true},    {"8.3.8", QSRV_LIVE_MIGRATION, false},
+        {"8.3.9", QSRV_LIVE_MIGRATION, true},  {"", QSRV_PASSES_UUID, false},
+        {"8.10.0", QSRV_LIVE_MIGRATION, true}, {"8.2.5~rc1", QSRV_VENDOR_IFACE, false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(qsrv_supports(cases[i].ver, cases[i].f), cases[i].yes);
+        struct pvh_err e = {0};
+        assert_int_equal(
+            qsrv_require(cases[i].ver, cases[i].f, "pve2", &e), cases[i].yes ? 0 : -ENOTSUP
+        );
+        if (!cases[i].yes) {
+            assert_non_null(strstr(e.msg, "on node pve2 cannot"));
+            assert_non_null(strstr(e.msg, qsrv_since(cases[i].f)));
+            assert_string_equal(e.reason, "qemu-server-old");
+            assert_non_null(strstr(e.hint, "apt full-upgrade"));
+        }
+    }
+    assert_false(qsrv_supports(NULL, QSRV_PASSES_UUID));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_order),
         cmocka_unit_test(test_installed),
+        cmocka_unit_test(test_qemu_server_features),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

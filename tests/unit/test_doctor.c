@@ -251,7 +251,9 @@ static void test_qemu_server_old(void **state) {
     (void)state;
     assert_int_equal(fh_add_nvidia_iface(FH, "0000:81:00.0", 2, "1414  : NVIDIA L40S-2Q\n"), 0);
     fh_qemu_server_version(FH, "8.2.4");
-    doctor(1, (const char *const[]){"which qemu-server 8.2.4 cannot use", NULL});
+    doctor(
+        1, (const char *const[]){"qemu-server 8.2.4 cannot use NVIDIA's vendor interface", NULL}
+    );
     fh_qemu_server_version(FH, "8.2.5");
     doctor(0, NULL);
 }

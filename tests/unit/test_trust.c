@@ -444,7 +444,7 @@ static void test_09_vendor_interface_needs_8_2_5(void **state) {
     fh_vmconf(FH, 100, "hostpci0: 0000:81:00.4,mdev=nvidia-1414\n");
     fh_qemu_server_version(FH, "8.2.4");
     assert_int_equal(run(NULL, "check", "100", NULL), 1);
-    assert_contains(R.out, "which qemu-server 8.2.4 cannot use");
+    assert_contains(R.out, "qemu-server 8.2.4 cannot use NVIDIA's vendor interface");
     assert_int_equal(run(NULL, "100", "pre-start"), 1);
     assert_contains(R.err, "upgrade Proxmox VE to qemu-server 8.2.5 or later");
     fh_qemu_server_version(FH, "8.2.5");
@@ -466,7 +466,7 @@ static void test_09_attach_refuses_vendor_type(void **state) {
     fh_qemu_server_version(FH, "8.2.4");
     char *before = fh_snapshot(FH);
     assert_int_equal(run(NULL, "attach", "102", "--type", "L40S-2Q", NULL), 1);
-    assert_contains(R.err, "which qemu-server 8.2.4 on node pve1 cannot use");
+    assert_contains(R.err, "qemu-server 8.2.4 on node pve1 cannot use NVIDIA's vendor interface");
     assert_contains(R.err, "upgrade Proxmox VE to qemu-server 8.2.5 or later");
     assert_int_equal(
         run(NULL, "attach", "102", "--type", "P40-1Q", "--gpu", "0000:81:00.0", NULL), 1
