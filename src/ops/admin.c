@@ -4,6 +4,7 @@
 #include "hook.h"
 #include "hostpaths.h"
 #include "strutil.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <errno.h>
@@ -48,13 +49,8 @@ static void expected_vgpus(
     const struct hook_env *env, const struct pvh_config *cfg, unsigned long vmid,
     struct host_status *st
 ) {
-    char path[128];
-    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
-    _cleanup_free_ char *text = NULL;
-    size_t len;
     struct pveconf conf;
-    if (hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-        pveconf_parse(text, len, &conf) < 0) {
+    if (vmconf_load(env->fs, NULL, vmid, &conf) < 0) {
         return;
     }
     struct missing_vgpu want[HOSTPCI_MAX + 1];
@@ -133,21 +129,14 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
         return err_set(e, -ENOMEM, "out of memory");
     }
     /* Running VMs of this node whose vGPU is not there. */
-    struct hostfs_list l;
-    if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) == 0) {
-        for (size_t i = 0; i < l.n; i++) {
-            char id[16];
-            unsigned long vmid;
-            size_t nl = strlen(l.names[i]);
-            if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
-                continue;
-            }
-            snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
-            if (vmid_parse(id, &vmid) && vm_is_running(env->fs, vmid)) {
-                expected_vgpus(env, &st->cfg, vmid, st);
+    _cleanup_free_ unsigned long *vmids = NULL;
+    size_t nvm;
+    if (vmconf_list(env->fs, &vmids, &nvm) == 0) {
+        for (size_t i = 0; i < nvm; i++) {
+            if (vm_is_running(env->fs, vmids[i])) {
+                expected_vgpus(env, &st->cfg, vmids[i], st);
             }
         }
-        hostfs_list_free(&l);
     }
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <errno.h>
@@ -506,34 +507,22 @@ struct where_vm {
     bool unlock; /* the VM has vgpu_unlock-rs settings */
 };
 
-static int where_vm_conf(
-    const struct hook_env *env, const struct cluster_view *v, struct where_vm *w, struct pvh_err *e
-) {
-    char path[256];
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, w->vmid);
-    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
-    for (size_t i = 0; r == -ENOENT && i < v->n; i++) {
-        snprintf(path, sizeof(path), PVE_NODE_VM_CONF_FMT, v->nodes[i].name, w->vmid);
-        r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len);
-    }
+static int where_vm_conf(const struct hook_env *env, struct where_vm *w, struct pvh_err *e) {
+    int r = vmconf_find(env->fs, w->vmid, &w->conf, NULL, 0);
     if (r == -ENOENT) {
         err_set(e, r, "no node of the cluster has a config for VM %lu", w->vmid);
         err_hint(e, "check the VMID ('qm list' on each node, or 'pvesh get /cluster/resources')");
         return r;
     }
-    if (r < 0 || (r = pveconf_parse(text, len, &w->conf)) < 0) {
-        return err_set(e, r, "cannot read %s: %s", path, strerror(-r));
+    if (r < 0) {
+        return err_set(e, r, "cannot read VM %lu's config: %s", w->vmid, strerror(-r));
     }
     return pveconf_apply_pending(&w->conf) < 0 ? err_set(e, -ENOMEM, "out of memory") : 0;
 }
 
-static int where_vm_load(
-    const struct hook_env *env, const struct cluster_view *v, struct where_vm *w, struct pvh_err *e
-) {
+static int where_vm_load(const struct hook_env *env, struct where_vm *w, struct pvh_err *e) {
     struct pvh_warnings warns = {0};
-    int r = where_vm_conf(env, v, w, e);
+    int r = where_vm_conf(env, w, e);
     if (r == 0) {
         r = config_load_to_act(env, &w->cfg, &warns, e);
     }
@@ -726,7 +715,7 @@ int cluster_where(
     struct where_vm w = {.vmid = vmid};
     *out = NULL;
     *n = 0;
-    int r = where_vm_load(env, v, &w, e);
+    int r = where_vm_load(env, &w, e);
     if (r == 0 && !(*out = calloc(v->n ? v->n : 1, sizeof(**out)))) {
         r = err_set(e, -ENOMEM, "out of memory");
     }

@@ -7,6 +7,7 @@
 #include "journal.h"
 #include "pvetask.h"
 #include "strutil.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <errno.h>
@@ -69,8 +70,7 @@ static int diagnose_find_task(
         return 0;
     }
     char conf[128];
-    snprintf(conf, sizeof(conf), PVE_VM_CONF_FMT, vmid);
-    if (hostfs_exists(fs, conf) < 0) {
+    if (vmconf_path(NULL, vmid, conf, sizeof(conf)) < 0 || hostfs_exists(fs, conf) < 0) {
         err_set(e, -ENOENT, "VM %lu does not exist on this node (no %s)", vmid, conf);
         err_hint(e, "diagnose reads the logs of the node it runs on: run it on the VM's node");
     } else {
@@ -93,14 +93,11 @@ static int diagnose_find_task(
  * holding a vGPU type for it now. Only VFs: a physical GPU's lines may be any VM's. */
 static size_t
 diagnose_vfs(const struct hostfs *fs, unsigned long vmid, char (*out)[PCI_ID_LEN], size_t max) {
-    char path[128], pf[PCI_ID_LEN];
-    _cleanup_free_ char *text = NULL;
-    size_t len, n = 0, nh = 0;
+    char pf[PCI_ID_LEN];
+    size_t n = 0, nh = 0;
     struct pveconf conf;
     struct hostpci hps[HOSTPCI_MAX];
-    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
-    if (hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len) == 0 &&
-        pveconf_parse(text, len, &conf) == 0) {
+    if (vmconf_load(fs, NULL, vmid, &conf) == 0) {
         (void)hostpci_mdev_entries(&conf, hps, &nh, NULL, NULL);
         pveconf_free(&conf);
     }

@@ -10,6 +10,7 @@
 #include "hostpaths.h"
 #include "rules.h"
 #include "strutil.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <ctype.h>
@@ -548,13 +549,8 @@ static int reset_vf_types(const struct hook_env *env, unsigned long vmid) {
     if (inventory_vf_holders(env->fs, &vfs, &n) < 0 || n == 0) {
         return 0;
     }
-    char path[PATH_MAX];
-    _cleanup_free_ char *text = NULL;
-    size_t len;
     _cleanup_(pveconf_freep) struct pveconf conf = {0};
-    if (str_fmt(path, sizeof(path), PVE_VM_CONF_FMT, vmid) < 0 ||
-        hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-        pveconf_parse(text, len, &conf) < 0) {
+    if (vmconf_load(env->fs, NULL, vmid, &conf) < 0) {
         return 0; /* the VM is gone: cleanup handles what it left */
     }
     struct hostpci hps[HOSTPCI_MAX];

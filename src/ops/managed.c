@@ -15,6 +15,7 @@
 #include "toml.h"
 #include "vfmap.h"
 #include "vgpu_type.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <ctype.h>
@@ -164,8 +165,8 @@ static int vm_missing(
 
 int managed_vm_require(const struct hook_env *env, unsigned long vmid, struct pvh_err *e) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), PVE_VM_CONF_FMT, vmid);
-    int r = hostfs_exists(env->fs, path);
+    int r = vmconf_path(NULL, vmid, path, sizeof(path));
+    r = r < 0 ? r : hostfs_exists(env->fs, path);
     return r == -ENOENT ? vm_missing(env, vmid, path, e) : 0; /* other errors: at the read */
 }
 
@@ -245,8 +246,8 @@ static int edit_open(
     if (ed->vm_lock < 0) {
         return err_set(e, ed->vm_lock, "cannot lock %s: %s", lock, strerror(-ed->vm_lock));
     }
-    snprintf(ed->conf_path, sizeof(ed->conf_path), PVE_VM_CONF_FMT, vmid);
-    r = hostfs_read_alloc(env->fs, ed->conf_path, CONFIG_MAX_BYTES, &ed->conf_text, &ed->conf_len);
+    (void)vmconf_path(NULL, vmid, ed->conf_path, sizeof(ed->conf_path));
+    r = vmconf_read(env->fs, NULL, vmid, &ed->conf_text, &ed->conf_len);
     if (r == -ENOENT) { /* gone since managed_vm_require */
         return vm_missing(env, vmid, ed->conf_path, e);
     }

@@ -8,6 +8,7 @@
 #include "sectioncfg.h"
 #include "setup.h"
 #include "strutil.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <ctype.h>
@@ -217,7 +218,7 @@ int mistakes_node_hookscripts(
 ) {
     memset(out, 0, sizeof(*out));
     struct node_walk nw = {.fs = env->fs, .cfg = cfg, .out = out};
-    int r = vmconf_each(env->fs, PVE_VM_CONF_DIR, node_vm, &nw);
+    int r = vmconf_each(env->fs, node_vm, &nw);
     if (r == -ENOMEM) {
         vm_warnings_free(out);
     }

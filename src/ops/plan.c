@@ -12,6 +12,7 @@
 #include "toml.h"
 #include "tune.h"
 #include "vfmap.h"
+#include "vmconf.h"
 #include "vmstate.h"
 
 #include <ctype.h>
@@ -54,11 +55,9 @@ static int load_vm_conf(const struct hook_env *env, struct vm_plan *p, struct pv
             return err_set(e, -EINVAL, "PVE_MIGRATED_FROM='%s' is not a node name", src);
         }
         p->migrating = true;
-        r = str_fmt(p->conf_path, sizeof(p->conf_path), PVE_NODE_VM_CONF_FMT, src, p->vmid);
-    } else {
-        r = str_fmt(p->conf_path, sizeof(p->conf_path), PVE_VM_CONF_FMT, p->vmid);
     }
-    if (r < 0) {
+    if ((r = vmconf_path(p->migrating ? src : NULL, p->vmid, p->conf_path, sizeof(p->conf_path))) <
+        0) {
         return err_set(e, r, "VM config path too long");
     }
     _cleanup_free_ char *text = NULL;

@@ -5,6 +5,7 @@
 #include "mistakes.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
+#include "vmconf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,56 +21,52 @@ static bool shared_type(const char *type) {
            !strcmp(type, "glusterfs");
 }
 
-/* VMs of this node whose hookscript is something else: how to keep it alongside ours. */
+struct other_hookscripts {
+    const struct hook_env *env;
+    const char *volid;
+    struct pvh_warnings *notes;
+};
+
+/* A VM of this node whose hookscript is something else: how to keep it alongside ours. */
+static int advise_other_hookscript(void *ctx, unsigned long vmid, const struct pveconf *conf) {
+    const struct other_hookscripts *o = ctx;
+    const char *hs = pveconf_get(conf, "hookscript");
+    char hpath[PATH_MAX], why[PATH_MAX + 64];
+    if (!hs || !strcmp(hs, o->volid)) {
+        return 0;
+    }
+    if (hookscript_path(o->env->fs, hs, hpath, sizeof(hpath), why, sizeof(why)) == 0 &&
+        hookscript_is_ours(o->env->fs, hpath)) {
+        /* an earlier setup's snippet: this tool already, never a hook to chain */
+        warn_add(
+            o->notes,
+            "VM %lu has hookscript %s, which is pve-vgpu-hook already; keep it, or qm set "
+            "%lu --hookscript %s",
+            vmid, hs, vmid, o->volid
+        );
+        return 0;
+    }
+    /* a run-parts name: the file name without its extension, other bytes as '-' */
+    const char *file = strrchr(hs, '/') ? strrchr(hs, '/') + 1 : hs;
+    char name[64];
+    snprintf(name, sizeof(name), "%.*s", (int)strcspn(file, "."), file);
+    for (char *c = name; *c; c++) {
+        *c = isalnum((unsigned char)*c) || *c == '_' ? *c : '-';
+    }
+    warn_add(
+        o->notes,
+        "VM %lu has hookscript %s: to keep it, copy that script to %s/50-%s "
+        "on every node, then qm set %lu --hookscript %s",
+        vmid, hs, HOOKS_DIR, name, vmid, o->volid
+    );
+    return 0;
+}
+
 static void advise_other_hookscripts(
     const struct hook_env *env, const char *volid, struct pvh_warnings *notes
 ) {
-    struct hostfs_list l;
-    if (hostfs_list(env->fs, PVE_VM_CONF_DIR, &l) < 0) {
-        return;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        char path[PATH_MAX];
-        const char *hs;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        struct pveconf conf;
-        size_t nl = strlen(l.names[i]);
-        if (nl < 6 || strcmp(l.names[i] + nl - 5, ".conf") ||
-            str_fmt(path, sizeof(path), PVE_VM_CONF_DIR "/%s", l.names[i]) < 0 ||
-            hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-            pveconf_parse(text, len, &conf) < 0) {
-            continue;
-        }
-        char hpath[PATH_MAX], why[PATH_MAX + 64];
-        if ((hs = pveconf_get(&conf, "hookscript")) && strcmp(hs, volid) &&
-            hookscript_path(env->fs, hs, hpath, sizeof(hpath), why, sizeof(why)) == 0 &&
-            hookscript_is_ours(env->fs, hpath)) {
-            /* an earlier setup's snippet: this tool already, never a hook to chain */
-            warn_add(
-                notes,
-                "VM %.*s has hookscript %s, which is pve-vgpu-hook already; keep it, or qm set "
-                "%.*s --hookscript %s",
-                (int)(nl - 5), l.names[i], hs, (int)(nl - 5), l.names[i], volid
-            );
-        } else if (hs && strcmp(hs, volid)) {
-            /* a run-parts name: the file name without its extension, other bytes as '-' */
-            const char *file = strrchr(hs, '/') ? strrchr(hs, '/') + 1 : hs;
-            char name[64];
-            snprintf(name, sizeof(name), "%.*s", (int)strcspn(file, "."), file);
-            for (char *c = name; *c; c++) {
-                *c = isalnum((unsigned char)*c) || *c == '_' ? *c : '-';
-            }
-            warn_add(
-                notes,
-                "VM %.*s has hookscript %s: to keep it, copy that script to %s/50-%s "
-                "on every node, then qm set %.*s --hookscript %s",
-                (int)(nl - 5), l.names[i], hs, HOOKS_DIR, name, (int)(nl - 5), l.names[i], volid
-            );
-        }
-        pveconf_free(&conf);
-    }
-    hostfs_list_free(&l);
+    struct other_hookscripts o = {.env = env, .volid = volid, .notes = notes};
+    (void)vmconf_each(env->fs, advise_other_hookscript, &o);
 }
 
 static int setup_on_storage(

@@ -7,6 +7,7 @@
 #include "pveconf.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vmconf.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -141,62 +142,56 @@ qemu_user(const struct hostfs *fs, const struct hostfs_list *procs, const char *
     return 0;
 }
 
-/* The VMs of this node whose config names the VF in a hostpci entry with mdev=. */
+struct config_owner {
+    const struct hostfs *fs;
+    const char *bdf, *node;
+    const struct sectioncfg *mappings;
+    unsigned long first;
+    enum vm_state state;
+};
+
+/* Does this VM's config name the VF in a hostpci entry with mdev= (host= or its mapping)? */
+static int config_owner_vm(void *ctx, unsigned long vmid, const struct pveconf *conf) {
+    struct config_owner *o = ctx;
+    struct hostpci hps[HOSTPCI_MAX];
+    size_t n;
+    (void)hostpci_mdev_entries(conf, hps, &n, NULL, NULL);
+    bool names = false;
+    for (size_t k = 0; k < n && !names; k++) {
+        names = hps[k].nhost == 1 && !strcmp(hps[k].host[0], o->bdf);
+        char(*paths)[16] = NULL;
+        size_t np = 0;
+        struct pvh_err e;
+        if (!names && hps[k].mapping[0] && o->mappings &&
+            mapping_paths(o->mappings, hps[k].mapping, o->node, &paths, &np, &e) == 0) {
+            for (size_t q = 0; q < np; q++) {
+                names |= !strcmp(paths[q], o->bdf);
+            }
+        }
+        free(paths);
+    }
+    if (names) {
+        o->first = o->first ? o->first : vmid;
+        if (vm_is_busy(o->fs, vmid)) {
+            o->first = vmid;
+            o->state = VM_BUSY;
+        } else if (o->state != VM_BUSY) {
+            o->state = VM_STOPPED;
+        }
+    }
+    return 0;
+}
+
+/* The VMs of this node whose config names the VF. */
 static void config_owners(
     const struct hostfs *fs, const char *bdf, const struct sectioncfg *mappings, const char *node,
     unsigned long *first, enum vm_state *state
 ) {
-    struct hostfs_list l;
-    *first = 0;
-    *state = VM_NOT_OURS;
-    if (hostfs_list(fs, PVE_VM_CONF_DIR, &l) < 0) {
-        return;
-    }
-    for (size_t i = 0; i < l.n; i++) {
-        char path[PATH_MAX], id[16];
-        unsigned long vmid;
-        size_t nl = strlen(l.names[i]);
-        if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
-            continue;
-        }
-        snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        _cleanup_(pveconf_freep) struct pveconf conf = {0};
-        if (!vmid_parse(id, &vmid) ||
-            str_fmt(path, sizeof(path), PVE_VM_CONF_DIR "/%s", l.names[i]) < 0 ||
-            hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-            pveconf_parse(text, len, &conf) < 0) {
-            continue;
-        }
-        struct hostpci hps[HOSTPCI_MAX];
-        size_t n;
-        (void)hostpci_mdev_entries(&conf, hps, &n, NULL, NULL);
-        bool names = false;
-        for (size_t k = 0; k < n && !names; k++) {
-            names = hps[k].nhost == 1 && !strcmp(hps[k].host[0], bdf);
-            char(*paths)[16] = NULL;
-            size_t np = 0;
-            struct pvh_err e;
-            if (!names && hps[k].mapping[0] && mappings &&
-                mapping_paths(mappings, hps[k].mapping, node, &paths, &np, &e) == 0) {
-                for (size_t q = 0; q < np; q++) {
-                    names |= !strcmp(paths[q], bdf);
-                }
-            }
-            free(paths);
-        }
-        if (names) {
-            *first = *first ? *first : vmid;
-            if (vm_is_busy(fs, vmid)) {
-                *first = vmid;
-                *state = VM_BUSY;
-            } else if (*state != VM_BUSY) {
-                *state = VM_STOPPED;
-            }
-        }
-    }
-    hostfs_list_free(&l);
+    struct config_owner o = {
+        .fs = fs, .bdf = bdf, .node = node, .mappings = mappings, .state = VM_NOT_OURS};
+    (void)vmconf_each(fs, config_owner_vm, &o);
+    *first = o.first;
+    *state = o.state;
 }
 
 int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t *n) {
@@ -243,73 +238,5 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
     }
     hostfs_list_free(&devs);
     hostfs_list_free(&procs);
-    return r;
-}
-
-/* vmconf_each's callback without a node, and vmconf_each_cluster's with one. */
-struct vmconf_walk {
-    int (*fn)(void *ctx, unsigned long vmid, const struct pveconf *conf);
-    int (*node_fn)(void *ctx, const char *node, unsigned long vmid, const struct pveconf *conf);
-    const char *node;
-    void *ctx;
-};
-
-static int vmconf_walk_dir(const struct hostfs *fs, const char *dir, const struct vmconf_walk *w) {
-    struct hostfs_list l;
-    int r = hostfs_list(fs, dir, &l);
-    if (r < 0) {
-        return r;
-    }
-    for (size_t i = 0; r == 0 && i < l.n; i++) {
-        char path[PATH_MAX], id[16];
-        size_t nl = strlen(l.names[i]);
-        unsigned long vmid;
-        _cleanup_free_ char *text = NULL;
-        size_t len;
-        _cleanup_(pveconf_freep) struct pveconf conf = {0};
-        if (nl < 6 || nl - 5 >= sizeof(id) || strcmp(l.names[i] + nl - 5, ".conf")) {
-            continue;
-        }
-        snprintf(id, sizeof(id), "%.*s", (int)(nl - 5), l.names[i]);
-        if (!vmid_parse(id, &vmid) || str_fmt(path, sizeof(path), "%s/%s", dir, l.names[i]) < 0 ||
-            hostfs_read_alloc(fs, path, CONFIG_MAX_BYTES, &text, &len) < 0 ||
-            pveconf_parse(text, len, &conf) < 0) {
-            continue;
-        }
-        r = w->fn ? w->fn(w->ctx, vmid, &conf) : w->node_fn(w->ctx, w->node, vmid, &conf);
-    }
-    hostfs_list_free(&l);
-    return r;
-}
-
-int vmconf_each(
-    const struct hostfs *fs, const char *dir,
-    int (*fn)(void *ctx, unsigned long vmid, const struct pveconf *conf), void *ctx
-) {
-    struct vmconf_walk w = {.fn = fn, .ctx = ctx};
-    return vmconf_walk_dir(fs, dir, &w);
-}
-
-int vmconf_each_cluster(
-    const struct hostfs *fs,
-    int (*fn)(void *ctx, const char *node, unsigned long vmid, const struct pveconf *conf),
-    void *ctx
-) {
-    struct hostfs_list nodes;
-    int r = hostfs_list(fs, PVE_NODES_DIR, &nodes);
-    if (r < 0) {
-        return r;
-    }
-    for (size_t i = 0; r == 0 && i < nodes.n; i++) {
-        char dir[PATH_MAX];
-        struct vmconf_walk w = {.node_fn = fn, .node = nodes.names[i], .ctx = ctx};
-        if (!node_name_valid(nodes.names[i]) ||
-            str_fmt(dir, sizeof(dir), PVE_NODES_DIR "/%s/qemu-server", nodes.names[i]) < 0) {
-            continue; /* a name Proxmox cannot have is no node: never a path */
-        }
-        r = vmconf_walk_dir(fs, dir, &w);
-        r = r == -ENOENT || r == -ENOTDIR ? 0 : r;
-    }
-    hostfs_list_free(&nodes);
     return r;
 }

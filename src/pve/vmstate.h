@@ -31,21 +31,6 @@ void node_name(const struct hostfs *fs, char *buf, size_t size);
 /* Is vmid a container (it has /etc/pve/lxc/<vmid>.conf)? */
 bool vmid_is_container(const struct hostfs *fs, unsigned long vmid);
 
-/* Every VM config "<vmid>.conf" in dir (e.g. /etc/pve/qemu-server), parsed, in name order:
- * fn(ctx, vmid, conf); a file that cannot be read or parsed is skipped. fn returns 0 to go on,
- * non-zero to stop (that is returned). -errno when dir cannot be listed. */
-int vmconf_each(
-    const struct hostfs *fs, const char *dir,
-    int (*fn)(void *ctx, unsigned long vmid, const struct pveconf *conf), void *ctx
-);
-/* The same for every node of the cluster (/etc/pve/nodes/<node>/qemu-server), node names
- * validated before they become paths; fn also gets the node. */
-int vmconf_each_cluster(
-    const struct hostfs *fs,
-    int (*fn)(void *ctx, const char *node, unsigned long vmid, const struct pveconf *conf),
-    void *ctx
-);
-
 /* 1 when Proxmox holds the VM's config lock (a start or stop is under way). */
 int vm_is_busy(const struct hostfs *fs, unsigned long vmid);
 
