@@ -7,6 +7,7 @@
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vfmap.h"
 #include "vmconf.h"
 #include "vmstate.h"
 
@@ -544,8 +545,7 @@ static int where_vm_load(const struct hook_env *env, struct where_vm *w, struct 
     const struct vm_settings *vs = config_vm(&w->cfg, w->vmid);
     w->unlock = vs && vs->tuning.nunlock > 0;
     _cleanup_free_ char *maps = NULL;
-    if (hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &maps, NULL) == 0 &&
-        sectioncfg_parse(maps, false, &w->maps) < 0) {
+    if (vfmap_read(env->fs, &maps, NULL) == 0 && sectioncfg_parse(maps, false, &w->maps) < 0) {
         return err_set(e, -ENOMEM, "out of memory");
     }
     return 0;

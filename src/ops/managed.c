@@ -1238,12 +1238,11 @@ int managed_vfmap_write(
     }
     _cleanup_free_ char *text = NULL, *new_text = NULL;
     unsigned sep;
-    r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
-    if (r < 0 && r != -ENOENT) {
-        err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
-    } else if ((r = vfmap_put(text ? text : "", id, vmid, node, lines, &new_text, &sep)) < 0) {
+    if ((r = vfmap_read(env->fs, &text, e)) < 0) {
+        /* e says why */
+    } else if ((r = vfmap_put(text, id, vmid, node, lines, &new_text, &sep)) < 0) {
         err_set(e, r, "out of memory");
-    } else if (!text || strcmp(text, new_text) != 0) {
+    } else if (strcmp(text, new_text) != 0) {
         r = hostfs_replace_file(env->fs, PVE_PCI_MAPPING_CFG, new_text, strlen(new_text), 0640);
         if (r < 0) {
             err_set(e, r, "cannot write %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));

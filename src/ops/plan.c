@@ -113,14 +113,10 @@ static int hostpci_candidates(
             text = strdup(p->vfmap_text); /* as pre-start writes it before Proxmox reads it */
             r = text ? 0 : -ENOMEM;
         } else {
-            r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
+            r = vfmap_read(env->fs, &text, e);
         }
         if (r < 0) {
-            err_set(
-                e, r, "hostpci%u uses mapping '%s' but %s cannot be read: %s", hp->index,
-                hp->mapping, PVE_PCI_MAPPING_CFG, strerror(-r)
-            );
-            return r;
+            return err_prefix(e, "hostpci%u uses mapping '%s': ", hp->index, hp->mapping);
         }
         _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
         if ((r = sectioncfg_parse(text, false, &cfg)) < 0) {
@@ -628,14 +624,12 @@ static int plan_vfmap(
         return e->msg[0] ? r : err_set(e, r, "out of memory");
     }
     _cleanup_free_ char *text = NULL;
-    r = hostfs_read_alloc(env->fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL);
-    if (r < 0 && r != -ENOENT) {
-        return err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
+    if ((r = vfmap_read(env->fs, &text, e)) < 0) {
+        return r;
     }
     unsigned sep;
-    if ((r = vfmap_put(
-             text ? text : "", vs->mapping, p->vmid, p->node, p->vfmap_lines, &p->vfmap_text, &sep
-         )) < 0) {
+    if ((r = vfmap_put(text, vs->mapping, p->vmid, p->node, p->vfmap_lines, &p->vfmap_text, &sep)) <
+        0) {
         return err_set(e, r, "out of memory");
     }
     p->vfmap_changed = !text || strcmp(text, p->vfmap_text) != 0;

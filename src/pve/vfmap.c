@@ -1,6 +1,9 @@
 #include "vfmap.h"
 
 #include "cleanup.h"
+#include "config.h"
+#include "hostfs.h"
+#include "hostpaths.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -175,4 +178,13 @@ int vfmap_remove(const char *text, const char *id, unsigned sep_nl, char **out) 
         start -= ours ? sep_nl : 0;
     }
     return asprintf(out, "%.*s%s", (int)start, text, text + end) < 0 ? -ENOMEM : 0;
+}
+
+int vfmap_read(const struct hostfs *fs, char **text, struct pvh_err *e) {
+    int r = hostfs_read_alloc(fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, text, NULL);
+    if (r == -ENOENT) {
+        *text = strdup("");
+        r = *text ? 0 : -ENOMEM;
+    }
+    return r < 0 ? err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r)) : 0;
 }

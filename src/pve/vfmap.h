@@ -11,6 +11,7 @@
 #define PVH_VFMAP_H
 
 #include "inventory.h"
+#include "log.h"
 
 #include <stddef.h>
 
@@ -21,6 +22,11 @@ struct vfmap_vf {
     char bdf[PCI_ID_LEN];
     struct pci_ident ident;
 };
+
+struct hostfs;
+/* Proxmox's PCI resource mappings (/etc/pve/mapping/pci.cfg), the one reader: *text malloc'ed,
+ * "" when the file does not exist (no mapping yet). -errno with e naming the file. */
+int vfmap_read(const struct hostfs *fs, char **text, struct pvh_err *e);
 
 /* node's map lines, one "\tmap node=N,path=BDF,id=V:D[,subsystem-id=SV:SD][,iommugroup=G]\n"
  * per VF, in order; malloc'ed, NULL when out of memory. */

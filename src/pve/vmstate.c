@@ -7,6 +7,7 @@
 #include "pveconf.h"
 #include "sectioncfg.h"
 #include "strutil.h"
+#include "vfmap.h"
 #include "vmconf.h"
 
 #include <ctype.h>
@@ -208,8 +209,7 @@ int inventory_vf_holders(const struct hostfs *fs, struct vf_holder **out, size_t
     _cleanup_free_ char *text = NULL;
     _cleanup_(sectioncfg_freep) struct sectioncfg mappings = {0};
     bool have_mappings =
-        hostfs_read_alloc(fs, PVE_PCI_MAPPING_CFG, CONFIG_MAX_BYTES, &text, NULL) == 0 &&
-        sectioncfg_parse(text, false, &mappings) == 0;
+        vfmap_read(fs, &text, NULL) == 0 && sectioncfg_parse(text, false, &mappings) == 0;
     for (size_t i = 0; i < devs.n && r == 0; i++) {
         struct nvidia_iface nv;
         char vf[PCI_ID_LEN];
