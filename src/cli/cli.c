@@ -91,6 +91,15 @@ static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_where(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_publish(struct cli_ctx *ctx, int argc, char **argv);
 
+/* The options attach, detach, tune and setup share: one result, said as text or JSON. */
+#define EDIT_OPTS_HELP                                                                             \
+    "  --dry-run       say what would change (each file: create, modify or remove) and write\n"    \
+    "                  nothing, not even a lock file; the same checks and refusals\n"              \
+    "  --json          one object {vmid, dry_run, result, pending, message, changes [{file,\n"     \
+    "                  action}], details, warnings [{code, message}], error {code, message,\n"     \
+    "                  hint}}; a refusal is result \"refused\" with the error, exit 1 as in "      \
+    "text\n"
+
 static const struct command commands[] = {
     {"types", cmd_types, "types [--parent PCI] [--json | --dumpjson]",
      "vGPU types per GPU with friendly names, and what fits now",
@@ -181,7 +190,8 @@ static const struct command commands[] = {
      "  pve-vgpu-hook cleanup --dry-run\n"
      "  pve-vgpu-hook cleanup\n"},
     {"attach", cmd_attach,
-     "attach VMID --type TYPE [--gpu PCI]... [--index N] [--hookscript VOLID]",
+     "attach VMID --type TYPE [--gpu PCI]... [--index N] [--hookscript VOLID] [--dry-run] "
+     "[--json]",
      "give a VM a vGPU placed automatically at every start",
      "Managed mode: the VM names a vGPU type instead of a PCI address, and pre-start puts it on\n"
      "a GPU where it fits at every start (after a reboot, on another node after HA or a\n"
@@ -194,7 +204,8 @@ static const struct command commands[] = {
      "                  offers the type. Stored per node, so each node can have its own list.\n"
      "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
-     "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours instead)\n"
+     "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours "
+     "instead)\n" EDIT_OPTS_HELP
      "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type no GPU\n"
      "of this node offers (with the nearest names it does offer) and a --gpu that does not\n"
      "exist or offer it (with the GPUs that do): such a VM could not start. Another -uuid in\n"
@@ -209,20 +220,27 @@ static const struct command commands[] = {
      "the first VF that can. Needs qemu-server 8.2.5; an admin's mapping is never changed.\n"
      "The files change all or nothing; if one cannot be written and the ones before it not\n"
      "put back, the message says so, and running the same command again completes it.\n"
-     "'detach' undoes it exactly.\n"
+     "'detach' undoes it exactly. On a running VM, args and hostpciN change in the [PENDING]\n"
+     "section of its config, as 'qm set' puts what it cannot hot-plug (a removal in\n"
+     "'delete:'); the hookscript line changes at once (Proxmox hot-plugs it). The change takes\n"
+     "effect when the VM is stopped and started; 'qm config VMID --current' shows the running\n"
+     "config, 'check VMID' the next start.\n"
      "\n"
      "Examples:\n"
+     "  pve-vgpu-hook attach 100 --type P40-2Q --dry-run\n"
      "  pve-vgpu-hook attach 100 --type P40-2Q\n"
      "  pve-vgpu-hook attach 101 --type 'GRID P40-1Q' --gpu 0000:06:00.0 --gpu 0000:07:00.0\n"
      "  pve-vgpu-hook attach 200 --type L40S-2Q      (vendor interface: through a mapping)\n"},
-    {"detach", cmd_detach, "detach VMID", "undo attach",
+    {"detach", cmd_detach, "detach VMID [--dry-run] [--json]", "undo attach",
      "Removes what attach added to the VM config (args, or the hostpciN line and its resource\n"
      "mapping on NVIDIA's vendor interface, and the hookscript when attach set it) and the VM's\n"
-     "entry in /etc/pve/vgpu-hook.json. A running VM keeps its vGPU until it stops.\n"
-     "\n"
-     "Example:\n"
+     "entry in /etc/pve/vgpu-hook.json. A running VM keeps its vGPU until it "
+     "stops.\n" EDIT_OPTS_HELP "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook detach 100 --dry-run\n"
      "  pve-vgpu-hook detach 100\n"},
-    {"tune", cmd_tune, "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] [--json]",
+    {"tune", cmd_tune,
+     "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] [--dry-run] [--json]",
      "per-VM vGPU settings: NVIDIA plugin parameters, vgpu_unlock overrides",
      "Stores settings for the VM's vGPUs in /etc/pve/vgpu-hook.json (vms.<vmid>: cluster-wide,\n"
      "under pmxcfs' lock and the VM's lock, like qm set); every pre-start applies them on the\n"
@@ -246,8 +264,10 @@ static const struct command commands[] = {
      "                 or fail them), and so is --unlock on a node without vgpu_unlock-rs\n"
      "                 (the VM would not start there). An admin's [vm.<vmid>] of a VM without\n"
      "                 unlock settings is left alone.\n"
-     "  --clear [KEY]  remove every setting, or the KEYs named after the VMID\n"
-     "Without options it shows the VM's settings. A VMID without a VM on this node is\n"
+     "  --clear [KEY]  remove every setting, or the KEYs named after the VMID\n" EDIT_OPTS_HELP
+     "                  (tune's adds tuning {params, unlock}: the VM's settings after it)\n"
+     "Without options it shows the VM's settings (--json: result \"shown\"). A VMID without a VM "
+     "on this node is\n"
      "refused, as by attach and detach. A start is refused when the driver refuses\n"
      "vgpu_params (the device is already open), when profile_override.toml is malformed (with\n"
      "its line and column), or when the VM has unlock settings and vgpu_unlock-rs is not set up\n"
@@ -257,7 +277,7 @@ static const struct command commands[] = {
      "  pve-vgpu-hook tune 100 --param frame_rate_limiter=0 --param enable_uvm=1\n"
      "  pve-vgpu-hook tune 100 --unlock frl_enabled=0 --unlock framebuffer=896MiB\n"
      "  pve-vgpu-hook tune 100\n"
-     "  pve-vgpu-hook tune 100 --clear framebuffer\n"},
+     "  pve-vgpu-hook tune 100 --clear framebuffer --dry-run --json\n"},
     {"doctor", cmd_doctor, "doctor [--json]",
      "is this host ready for vGPUs? each problem with its fix",
      "Checks, read-only, what most often stops a vGPU start before any VM is involved, and\n"
@@ -324,7 +344,8 @@ static const struct command commands[] = {
      "  cp /etc/pve/vgpu-hook.json /root/vgpu-hook.json   (edit the copy)\n"
      "  pve-vgpu-hook config check /root/vgpu-hook.json\n"
      "  pve-vgpu-hook config check\n"},
-    {"setup", cmd_setup, "setup [--storage STORAGE]", "make the hookscript available on a storage",
+    {"setup", cmd_setup, "setup [--storage STORAGE] [--dry-run] [--json]",
+     "make the hookscript available on a storage",
      "Finds the storage's directory in /etc/pve/storage.cfg (default storage: local), checks\n"
      "that it allows snippets (if not, prints the exact 'pvesm set' command and stops), and\n"
      "puts pve-vgpu-hook into <path>/snippets/: a symlink to the installed binary\n"
@@ -339,9 +360,9 @@ static const struct command commands[] = {
      "and for at most hook_timeout_s seconds (see 'help config'). pve-vgpu-hook never runs\n"
      "itself there: a copy of it is skipped, and run from a hook (PVE_VGPU_HOOK_DEPTH set) it\n"
      "does nothing and names that hook. VMs whose hookscript is pve-vgpu-hook already are\n"
-     "named as such.\n"
-     "\n"
+     "named as such.\n" EDIT_OPTS_HELP "\n"
      "Examples:\n"
+     "  pve-vgpu-hook setup --dry-run\n"
      "  pve-vgpu-hook setup\n"
      "  pve-vgpu-hook setup --storage cephfs\n"
      "  qm set 100 --hookscript local:snippets/pve-vgpu-hook\n"},
@@ -941,23 +962,25 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     return status;
 }
 
-static int
-print_notes(struct pvh_warnings *notes, struct pvh_warnings *w, int r, const struct pvh_err *e) {
-    log_warnings(w);
-    if (r == 0) {
-        for (size_t i = 0; i < notes->n; i++) {
-            fprintf(text_out(), "%s\n", notes->items[i]);
-        }
+/* attach, detach, tune and setup: their one result, as text (warnings on stderr) or JSON. */
+static int print_edit(
+    struct edit_result *res, const struct vm_tuning *tuning, int r, const struct pvh_err *e,
+    bool json
+) {
+    if (!json) {
+        log_warnings(&res->warnings);
     }
-    warn_free(notes);
-    warn_free(w);
-    return r < 0 ? fail(e) : 0;
+    int status = report_edit(json ? stdout : text_out(), res, tuning, r, e, json);
+    edit_result_free(res);
+    return status;
 }
 
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID --type TYPE [--gpu PCI]... [--index N] "
-                               "[--hookscript VOLID]";
+                               "[--hookscript VOLID] [--dry-run] [--json]";
     static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"type", required_argument, NULL, OPT_TYPE},
         {"gpu", required_argument, NULL, OPT_GPU},
         {"index", required_argument, NULL, OPT_INDEX},
@@ -965,11 +988,16 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
         {0},
     };
     struct attach_request req = {.index = -1};
+    struct edit_result res = {0};
+    bool json = false;
     const char *vmid = NULL;
     int c, status = 0;
     optind = 0;
     while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
-        if (c == OPT_TYPE) {
+        if (c == OPT_JSON || c == OPT_DRY_RUN) {
+            json |= c == OPT_JSON;
+            res.dry_run |= c == OPT_DRY_RUN;
+        } else if (c == OPT_TYPE) {
             req.type = optarg;
         } else if (c == OPT_HOOKSCRIPT) {
             req.hookscript = optarg;
@@ -1005,44 +1033,78 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
-    struct pvh_warnings notes = {0}, w = {0};
-    r = managed_attach(&env, &req, &notes, &w, &e);
+    r = managed_attach(&env, &req, &res, &e);
     close_root(ctx);
-    return print_notes(&notes, &w, r, &e);
+    return print_edit(&res, NULL, r, &e, json);
 }
 
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = open_vmid_command(ctx, argc, argv, "v", "detach VMID", &o, &vmid);
+    int r =
+        open_vmid_command(ctx, argc, argv, "jnv", "detach VMID [--dry-run] [--json]", &o, &vmid);
     if (r) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
-    struct pvh_warnings notes = {0}, w = {0};
-    r = managed_detach(&env, vmid, &notes, &w, &e);
+    struct edit_result res = {.dry_run = o.dry_run};
+    r = managed_detach(&env, vmid, &res, &e);
     close_root(ctx);
-    return print_notes(&notes, &w, r, &e);
+    return print_edit(&res, NULL, r, &e, o.json);
+}
+
+/* tune VMID without a change: the VM's tuning, as stored. */
+static int
+tune_show(struct cli_ctx *ctx, const struct hook_env *env, struct edit_result *res, bool json) {
+    struct pvh_config cfg;
+    struct pvh_err e = {0};
+    int r = managed_vm_require(env, res->vmid, &e);
+    r = r < 0 ? r : config_load_to_act(env, &cfg, &res->warnings, &e);
+    static const struct vm_tuning none = {0};
+    const struct vm_settings *vs = r == 0 ? config_vm(&cfg, res->vmid) : NULL;
+    const struct vm_tuning *t = vs ? &vs->tuning : &none;
+    res->result = "shown";
+    snprintf(
+        res->message, sizeof(res->message), "VM %lu: %s", res->vmid,
+        tuning_empty(t) ? "no tuning" : "tuning applied at each start"
+    );
+    int status;
+    if (json || r < 0) {
+        status = print_edit(res, t, r, &e, json);
+    } else {
+        log_warnings(&res->warnings);
+        report_tune(text_out(), res->vmid, t);
+        edit_result_free(res);
+        status = 0;
+    }
+    if (r == 0) {
+        config_free(&cfg);
+    }
+    close_root(ctx);
+    return status;
 }
 
 static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
-    static const char *usage =
-        "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] [--json]";
+    static const char *usage = "tune VMID [--param K=V]... [--unlock K=V]... [--clear [KEY]...] "
+                               "[--dry-run] [--json]";
     static const struct option longopts[] = {
         {"param", required_argument, NULL, OPT_PARAM},
         {"unlock", required_argument, NULL, OPT_UNLOCK},
         {"clear", no_argument, NULL, OPT_CLEAR},
         {"json", no_argument, NULL, OPT_JSON},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {0},
     };
     struct tune_request req = {0};
+    struct edit_result res = {0};
     bool json = false;
     int c, status = 0;
     optind = 0;
     while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
-        if (c == OPT_JSON) {
-            json = true;
+        if (c == OPT_JSON || c == OPT_DRY_RUN) {
+            json |= c == OPT_JSON;
+            res.dry_run |= c == OPT_DRY_RUN;
         } else if (c == OPT_CLEAR) {
             req.clear = true;
         } else if ((c == OPT_PARAM ? req.nparams : req.nunlock) == TUNE_MAX) {
@@ -1070,39 +1132,34 @@ static int cmd_tune(struct cli_ctx *ctx, int argc, char **argv) {
     if (r || (r = open_root(ctx))) {
         return r;
     }
+    res.vmid = req.vmid;
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
-    struct pvh_warnings notes = {0}, w = {0};
     if (!req.clear && !req.nparams && !req.nunlock) {
-        struct pvh_config cfg;
-        r = managed_vm_require(&env, req.vmid, &e);
-        r = r < 0 ? r : config_load_to_act(&env, &cfg, &w, &e);
-        log_warnings(&w);
-        warn_free(&w);
-        if (r == 0) {
-            const struct vm_settings *vs = config_vm(&cfg, req.vmid);
-            report_tune(json ? stdout : text_out(), req.vmid, vs ? &vs->tuning : NULL, json);
-            config_free(&cfg);
-        }
-        close_root(ctx);
-        return r < 0 ? fail(&e) : 0;
+        return tune_show(ctx, &env, &res, json);
     }
-    r = managed_tune(&env, &req, &notes, &w, &e);
+    r = managed_tune(&env, &req, &res, &e);
     close_root(ctx);
-    return print_notes(&notes, &w, r, &e);
+    return print_edit(&res, res.has_tuning ? &res.tuning : NULL, r, &e, json);
 }
 
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
-    static const char *usage = "setup [--storage STORAGE]";
+    static const char *usage = "setup [--storage STORAGE] [--dry-run] [--json]";
     static const struct option longopts[] = {
         {"storage", required_argument, NULL, OPT_STORAGE},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {0},
     };
     const char *storage = "local", *extra;
+    struct edit_result res = {0};
+    bool json = false;
     int c, status = 0;
     optind = 0;
     while ((c = next_opt(argc, argv, longopts, usage, &status)) != -1) {
-        storage = optarg;
+        json |= c == OPT_JSON;
+        res.dry_run |= c == OPT_DRY_RUN;
+        storage = c == OPT_STORAGE ? optarg : storage;
     }
     if (status || (status = positional(argc, argv, 0, usage, &extra))) {
         return status;
@@ -1121,10 +1178,9 @@ static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv) {
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
-    struct pvh_warnings notes = {0}, w = {0};
-    r = setup_snippet(&env, storage, &notes, &e);
+    r = setup_snippet(&env, storage, &res, &e);
     close_root(ctx);
-    return print_notes(&notes, &w, r, &e);
+    return print_edit(&res, NULL, r, &e, json);
 }
 
 static int cmd_config(struct cli_ctx *ctx, int argc, char **argv) {

@@ -1410,21 +1410,89 @@ static void tuning_text(FILE *out, const struct vm_tuning *t, const char *indent
     }
 }
 
-void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json) {
+void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t) {
     static const struct vm_tuning none = {0};
     t = t ? t : &none;
-    if (json) {
-        json_object *o = tuning_json_of(t);
-        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)vmid));
-        report_print_json(out, o);
-        return;
-    }
     if (tuning_empty(t)) {
         fprintf(out, "VM %lu: no tuning (set some with --param K=V or --unlock K=V)\n", vmid);
         return;
     }
     fprintf(out, "VM %lu (applied at each start):\n", vmid);
     tuning_text(out, t, "  ");
+}
+
+/* ---------- attach, detach, tune, setup ---------- */
+
+static void edit_json(
+    FILE *out, const struct edit_result *res, const struct vm_tuning *tuning, int rc,
+    const struct pvh_err *e
+) {
+    json_object *o = json_object_new_object();
+    if (res->vmid) {
+        json_object_object_add(o, "vmid", json_object_new_int64((int64_t)res->vmid));
+    }
+    json_object_object_add(o, "dry_run", json_object_new_boolean(res->dry_run));
+    json_object_object_add(o, "result", jstr(rc < 0 ? "refused" : res->result));
+    json_object_object_add(o, "pending", json_object_new_boolean(rc == 0 && res->pending));
+    json_object_object_add(o, "message", jstr(rc < 0 ? e->msg : res->message));
+    json_object *changes = json_object_new_array();
+    for (size_t i = 0; rc == 0 && i < res->nchanges; i++) {
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "file", jstr(res->changes[i].file));
+        json_object_object_add(c, "action", jstr(edit_action_code(res->changes[i].action)));
+        json_object_array_add(changes, c);
+    }
+    json_object_object_add(o, "changes", changes);
+    json_object *details = json_object_new_array();
+    for (size_t i = 0; rc == 0 && i < res->details.n; i++) {
+        json_object_array_add(details, jstr(res->details.items[i]));
+    }
+    json_object_object_add(o, "details", details);
+    if (tuning && rc == 0) {
+        json_object_object_add(o, "tuning", tuning_json_of(tuning));
+    }
+    json_object *warn = json_object_new_array();
+    warnings_json(warn, &res->warnings);
+    json_object_object_add(o, "warnings", warn);
+    if (rc < 0) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", jstr(e->reason ? e->reason : "refused"));
+        json_object_object_add(err, "message", jstr(e->msg));
+        json_object_object_add(err, "hint", jstr(e->hint));
+        json_object_object_add(o, "error", err);
+    }
+    report_print_json(out, o);
+}
+
+int report_edit(
+    FILE *out, const struct edit_result *res, const struct vm_tuning *tuning, int rc,
+    const struct pvh_err *e, bool json
+) {
+    if (json) {
+        edit_json(out, res, tuning, rc, e);
+    }
+    if (rc < 0) {
+        log_err(e);
+        return 1;
+    }
+    if (json) {
+        return 0;
+    }
+    if (res->dry_run) {
+        fprintf(out, "Dry run: nothing was written.%s\n", res->nchanges ? " It would:" : "");
+        for (size_t i = 0; i < res->nchanges; i++) {
+            fprintf(
+                out, "  %s %s\n", edit_action_code(res->changes[i].action), res->changes[i].file
+            );
+        }
+    }
+    for (size_t i = 0; i < res->details.n; i++) {
+        fprintf(out, "%s\n", res->details.items[i]);
+    }
+    if (res->message[0]) {
+        fprintf(out, "%s\n", res->message);
+    }
+    return 0;
 }
 
 /* ---------- diagnose ---------- */

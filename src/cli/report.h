@@ -4,6 +4,7 @@
 
 #include "admin.h"
 #include "diagnose_vm.h"
+#include "edit_result.h"
 #include "hook.h"
 #include "readiness.h"
 
@@ -51,8 +52,15 @@ int report_config_check(
     FILE *out, const struct pvh_config *cfg, bool exists, const struct config_error *ce,
     const char *file, bool json
 );
-/* A VM's tuning (t NULL: none). */
-void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t, bool json);
+/* A VM's tuning (t NULL: none), as text (--json: report_edit with result "shown"). */
+void report_tune(FILE *out, unsigned long vmid, const struct vm_tuning *t);
+/* What attach, detach, tune or setup did, or would do (res->dry_run), or its refusal (rc < 0,
+ * e; said on stderr too): JSON or text. tuning: tune's, NULL for the others. Returns the exit
+ * status. */
+int report_edit(
+    FILE *out, const struct edit_result *res, const struct vm_tuning *tuning, int rc,
+    const struct pvh_err *e, bool json
+);
 
 /* metrics: Prometheus' text format of status' host model (st NULL: it could not be read) and
  * doctor's verdict (rd NULL: none); up false says a part of the host could not be read. Returns

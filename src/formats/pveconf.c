@@ -388,6 +388,216 @@ int pveconf_apply_pending(struct pveconf *c) {
     return r < 0 ? r : 1;
 }
 
+/* The line of key in section sec (the last one), or -1. */
+static long section_key_line(const struct pveconf *c, int sec, const char *key) {
+    long found = -1;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->lines[i].section == sec && !strcmp(c->lines[i].key, key)) {
+            found = (long)i;
+        }
+    }
+    return found;
+}
+
+static void remove_line(struct pveconf *c, size_t i) {
+    free(c->lines[i].text);
+    free(c->lines[i].value);
+    memmove(&c->lines[i], &c->lines[i + 1], (c->n - i - 1) * sizeof(*c->lines));
+    c->n--;
+}
+
+static bool blank_line(const struct pveconf_line *ln) {
+    for (size_t k = 0; k < ln->len; k++) {
+        if (!isspace((unsigned char)ln->text[k])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A new line of text (copied) at index at, in section sec. */
+static int insert_text(struct pveconf *c, const char *text, size_t at, int sec) {
+    char *t = strdup(text);
+    int r = t ? insert_line(c, t, strlen(t), at) : -ENOMEM;
+    if (r < 0) {
+        free(t);
+        return r;
+    }
+    c->lines[at].section = sec;
+    return section_header(t, strlen(t)) ? 0 : classify_line(&c->lines[at]);
+}
+
+/* The [PENDING] section, made where qemu-server writes it (after the current config, a blank
+ * line before each header) when missing. */
+static int pending_open(struct pveconf *c) {
+    int sec = pending_section(c);
+    if (sec >= 0) {
+        return sec;
+    }
+    size_t at = 0;
+    while (at < c->n && c->lines[at].section == 0) {
+        at++;
+    }
+    bool more = at < c->n;
+    sec = more ? c->lines[at].section : 1;
+    for (size_t i = at; i < c->n; i++) {
+        c->lines[i].section++;
+    }
+    struct pveconf_line *prev = at ? &c->lines[at - 1] : NULL;
+    int r = 0;
+    if (prev && prev->text[prev->len - 1] != '\n') {
+        r = insert_text(c, "\n", at++, 0); /* a last line without newline */
+    }
+    if (r == 0 && at && !blank_line(&c->lines[at - 1])) {
+        r = insert_text(c, "\n", at++, 0);
+    }
+    r = r < 0 ? r : insert_text(c, "[PENDING]\n", at, sec);
+    if (r == 0 && more) { /* the blank line before the next header */
+        r = insert_text(c, "\n", at + 1, sec);
+    }
+    return r < 0 ? r : sec;
+}
+
+/* Drop [PENDING] when no key is left in it, with the blank line before it when it was last. */
+static void pending_drop_empty(struct pveconf *c, int sec) {
+    size_t first = c->n, end = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->lines[i].section == sec) {
+            if (c->lines[i].key[0] || (c->lines[i].len && c->lines[i].text[0] == '#')) {
+                return;
+            }
+            first = first < i ? first : i;
+            end = i + 1;
+        }
+    }
+    if (first == c->n) {
+        return;
+    }
+    bool last = end == c->n;
+    for (size_t i = end; i > first; i--) {
+        remove_line(c, i - 1);
+    }
+    if (last && first && blank_line(&c->lines[first - 1])) {
+        remove_line(c, first - 1);
+    }
+    for (size_t i = first; i < c->n; i++) {
+        c->lines[i].section--;
+    }
+}
+
+/* Set key's line in section sec (value NULL: remove it), in PVE's sorted key order. */
+static int section_put(struct pveconf *c, int sec, const char *key, const char *value) {
+    long old;
+    while ((old = section_key_line(c, sec, key)) >= 0) {
+        remove_line(c, (size_t)old);
+    }
+    if (!value) {
+        return 0;
+    }
+    size_t at = c->n;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->lines[i].section != sec) {
+            continue;
+        }
+        if (at == c->n || c->lines[i].key[0] || c->lines[i].text[0] == '#') {
+            at = i + 1; /* after the header, the description and the smaller keys */
+        }
+        if (c->lines[i].key[0] && strcmp(c->lines[i].key, key) > 0) {
+            at = i;
+            break;
+        }
+    }
+    size_t len = strlen(key) + strlen(value) + 3;
+    _cleanup_free_ char *text = malloc(len + 1);
+    if (!text) {
+        return -ENOMEM;
+    }
+    snprintf(text, len + 1, "%s: %s\n", key, value);
+    return insert_text(c, text, at, sec);
+}
+
+/* One key of a pending "delete:" value ("!": forced). */
+struct pending_del {
+    char key[40];
+    bool force;
+};
+#define PENDING_DEL_MAX 64
+
+/* The keys of a pending "delete:" value, as parse_pending_delete reads them. */
+static size_t pending_delete_keys(const char *v, struct pending_del *d, size_t max) {
+    size_t n = 0;
+    while (v && *v && n < max) {
+        v += strspn(v, ",; \t");
+        size_t l = strcspn(v, ",; \t");
+        if (l && l < sizeof(d->key)) {
+            d[n].force = *v == '!';
+            snprintf(d[n].key, sizeof(d->key), "%.*s", (int)(l - d[n].force), v + d[n].force);
+            n++;
+        }
+        v += l;
+    }
+    return n;
+}
+
+static int cmp_del(const void *a, const void *b) {
+    return strcmp(((const struct pending_del *)a)->key, ((const struct pending_del *)b)->key);
+}
+
+const char *pveconf_next(const struct pveconf *c, const char *key) {
+    int sec = pending_section(c);
+    long i = sec < 0 ? -1 : section_key_line(c, sec, key);
+    if (i >= 0) {
+        return c->lines[i].value;
+    }
+    long d = sec < 0 ? -1 : section_key_line(c, sec, "delete");
+    struct pending_del del[PENDING_DEL_MAX];
+    size_t n = d < 0 ? 0 : pending_delete_keys(c->lines[d].value, del, PENDING_DEL_MAX);
+    for (size_t k = 0; k < n; k++) {
+        if (!strcmp(del[k].key, key)) {
+            return NULL;
+        }
+    }
+    return pveconf_get(c, key);
+}
+
+int pveconf_set_pending(struct pveconf *c, const char *key, const char *value) {
+    if (value && (strchr(value, '\n') || strchr(value, '\r') || !*value)) {
+        return -EINVAL;
+    }
+    int sec = pending_open(c);
+    if (sec < 0) {
+        return sec;
+    }
+    const char *cur = pveconf_get(c, key);
+    /* a value equal to the current one is no change (cleanup_pending) */
+    int r = section_put(c, sec, key, value && !(cur && !strcmp(cur, value)) ? value : NULL);
+    long d = section_key_line(c, sec, "delete");
+    struct pending_del del[PENDING_DEL_MAX + 1] = {0};
+    char out[(PENDING_DEL_MAX + 1) * 42] = "";
+    size_t n = d < 0 ? 0 : pending_delete_keys(c->lines[d].value, del, PENDING_DEL_MAX);
+    for (size_t k = 0; k < n; k++) { /* ours is set again below, unforced (add_to_pending_delete) */
+        del[k].key[0] = strcmp(del[k].key, key) ? del[k].key[0] : '\0';
+    }
+    if (!value && cur) {
+        snprintf(del[n++].key, sizeof(del->key), "%s", key);
+    }
+    qsort(del, n, sizeof(del[0]), cmp_del);
+    for (size_t k = 0; r == 0 && k < n; k++) {
+        /* kept: keys the current config has, once each (cleanup_pending, print_pending_delete) */
+        if (del[k].key[0] && pveconf_get(c, del[k].key) &&
+            !(k && !strcmp(del[k].key, del[k - 1].key))) {
+            str_append(
+                out, sizeof(out), "%s%s%s", out[0] ? "," : "", del[k].force ? "!" : "", del[k].key
+            );
+        }
+    }
+    r = r < 0 ? r : section_put(c, sec, "delete", out[0] ? out : NULL);
+    if (r == 0) {
+        pending_drop_empty(c, sec);
+    }
+    return r;
+}
+
 char *pveconf_serialize(const struct pveconf *c, size_t *len) {
     size_t total = 0;
     for (size_t i = 0; i < c->n; i++) {

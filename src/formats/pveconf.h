@@ -49,6 +49,14 @@ int pveconf_delete(struct pveconf *c, const char *key);
  * "delete:" keys go, its keys replace the current ones. In memory only (check predicts a start
  * with it; the file is never written from it). 1 when there was something pending, 0 when not. */
 int pveconf_apply_pending(struct pveconf *c);
+/* The value key has at the VM's next cold start: its [PENDING] value, NULL when pending
+ * deletion, else the current one. */
+const char *pveconf_next(const struct pveconf *c, const char *key);
+/* qm set on a running VM, for a key that is not hot-plugged (args, hostpciN): the new value
+ * (NULL: the key's removal) goes into [PENDING] as qemu-server writes it: keys sorted, a
+ * removal listed in "delete: k1,k2" (sorted, comma-separated), a pending value equal to the
+ * current one dropped, an empty [PENDING] removed. The current config is not touched. */
+int pveconf_set_pending(struct pveconf *c, const char *key, const char *value);
 /* The whole document as text (malloc'ed, NUL-terminated). */
 char *pveconf_serialize(const struct pveconf *c, size_t *len);
 DEFINE_CLEANUP_FUNC(pveconf_freep, struct pveconf, pveconf_free)

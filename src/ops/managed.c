@@ -1,6 +1,7 @@
 #include "managed.h"
 
 #include "cleanup.h"
+#include "edit_result.h"
 #include "hostpaths.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
@@ -51,6 +52,10 @@ struct edit {
     bool map_change;
     char *map_new; /* its new content; NULL (with map_change) removes the file */
     struct pvh_warnings *w;
+    /* what the command did or, dry_run, would do (NULL: cleanup's edit, no report) */
+    struct edit_result *res;
+    bool dry_run; /* no lock is taken and nothing written */
+    bool running; /* args and hostpciN changes go into [PENDING], as qm set puts them */
     /* The VM's record in the settings belongs to an earlier VM of this VMID: why. */
     bool stale;
     char stale_why[512];
@@ -128,10 +133,11 @@ lock_settings(struct edit *ed, int timeout_ms, struct pvh_warnings *w, struct pv
 
 /* The resource mapping file, read under its cluster lock. */
 static int edit_open_mapping(struct edit *ed, struct pvh_warnings *w, struct pvh_err *e) {
-    int r = managed_cluster_lock(
-        ed->env, PCI_MAPPING_LOCK_DIR, PVE_PCI_MAPPING_CFG, ed->cfg.lock_timeout_s * 1000,
-        &ed->map_locked, w, e
-    );
+    int r = ed->dry_run ? 0
+                        : managed_cluster_lock(
+                              ed->env, PCI_MAPPING_LOCK_DIR, PVE_PCI_MAPPING_CFG,
+                              ed->cfg.lock_timeout_s * 1000, &ed->map_locked, w, e
+                          );
     if (r < 0) {
         return r;
     }
@@ -149,11 +155,14 @@ static int vm_missing(
     const struct hook_env *env, unsigned long vmid, const char *conf_path, struct pvh_err *e
 ) {
     if (vmid_is_container(env->fs, vmid)) {
-        return err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
+        err_set(e, -EINVAL, "%lu is a container; vGPUs are for VMs", vmid);
+        err_reason(e, "vm-is-container");
+        return -EINVAL;
     }
     char node[NODE_NAME_MAX];
     node_name(env->fs, node, sizeof(node));
     err_set(e, -ENOENT, "no VM %lu on this node (%s does not exist)", vmid, conf_path);
+    err_reason(e, "vm-missing");
     err_hint(
         e,
         "run the command on the node the VM belongs to ('qm list'; this node is %s); nothing "
@@ -222,19 +231,24 @@ static int edit_load_settings(
     return r;
 }
 
-/* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours. */
+/* Lock the VM like `qm set` does, then read its config and (under the cluster lock) ours;
+ * res: the command's report (a dry run takes no lock: it writes nothing). */
 static int edit_open(
-    struct edit *ed, const struct hook_env *env, unsigned long vmid, struct pvh_warnings *w,
+    struct edit *ed, const struct hook_env *env, unsigned long vmid, struct edit_result *res,
     struct pvh_err *e
 ) {
     int timeout_ms;
-    int r = edit_init(ed, env, vmid, &timeout_ms, w, e);
+    int r = edit_init(ed, env, vmid, &timeout_ms, &res->warnings, e);
+    ed->res = res;
+    ed->dry_run = res->dry_run;
+    res->vmid = vmid;
     if (r < 0) {
         return r;
     }
+    struct pvh_warnings *w = &res->warnings;
     char lock[PATH_MAX];
     snprintf(lock, sizeof(lock), PVE_VM_LOCK_FMT, vmid);
-    ed->vm_lock = hostfs_lock(env->fs, lock, timeout_ms);
+    ed->vm_lock = ed->dry_run ? -1 : hostfs_lock(env->fs, lock, timeout_ms);
     if (ed->vm_lock == -ETIMEDOUT) {
         err_set(
             e, -ETIMEDOUT, "VM %lu is locked by another Proxmox task (%s held for %d s)", vmid,
@@ -243,7 +257,7 @@ static int edit_open(
         err_hint(e, "wait for the task to finish (see the task list) and run the command again");
         return -ETIMEDOUT;
     }
-    if (ed->vm_lock < 0) {
+    if (ed->vm_lock < 0 && !ed->dry_run) {
         return err_set(e, ed->vm_lock, "cannot lock %s: %s", lock, strerror(-ed->vm_lock));
     }
     (void)vmconf_path(NULL, vmid, ed->conf_path, sizeof(ed->conf_path));
@@ -258,12 +272,43 @@ static int edit_open(
         return err_set(e, r, "cannot parse %s", ed->conf_path);
     }
     /* Another node may edit the settings at the same moment. */
-    if ((r = edit_load_settings(ed, timeout_ms, false, w, e)) < 0) {
+    if ((r = edit_load_settings(ed, timeout_ms, ed->dry_run, w, e)) < 0) {
         return r;
     }
     const struct vm_settings *vs = config_vm(&ed->cfg, vmid);
     ed->stale = vs && config_record_stale(vs, &ed->conf, ed->stale_why, sizeof(ed->stale_why));
+    ed->running = vm_is_running(env->fs, vmid) == 1;
     return 0;
+}
+
+/* The value of key (args, hostpciN) the VM's next start gets: a running VM's may be pending. */
+static const char *edit_get(const struct edit *ed, const char *key) {
+    return ed->running ? pveconf_next(&ed->conf, key) : pveconf_get(&ed->conf, key);
+}
+
+/* Set key (value NULL: remove it) as qm set does: on a running VM args and hostpciN cannot be
+ * hot-plugged and go into [PENDING]; res->pending says a change waits there. */
+static int edit_put(struct edit *ed, const char *key, const char *value) {
+    if (!ed->running) {
+        int r = value ? pveconf_set(&ed->conf, key, value) : pveconf_delete(&ed->conf, key);
+        return r == -ENOENT ? 0 : r;
+    }
+    int r = pveconf_set_pending(&ed->conf, key, value);
+    const char *now = pveconf_get(&ed->conf, key), *next = pveconf_next(&ed->conf, key);
+    ed->res->pending |= r == 0 && (!now != !next || (now && strcmp(now, next)));
+    return r;
+}
+
+/* A running VM's pending change, in the result's message. */
+static void edit_say_pending(const struct edit *ed) {
+    if (ed->res->pending) {
+        str_append(
+            ed->res->message, sizeof(ed->res->message),
+            "; pending until VM %lu is stopped and started ('qm config %lu --current' shows the "
+            "running config)",
+            ed->vmid, ed->vmid
+        );
+    }
 }
 
 /* attach and tune on a VM whose record is stale: that record goes, nothing of it is kept or
@@ -335,6 +380,17 @@ static void sweep_unchanged(
     }
 }
 
+/* The files that change, into the command's result; true on a dry run (nothing written). */
+static bool edit_report(struct edit *ed, const struct hostfs_change *changes, size_t n) {
+    for (size_t i = 0; ed->res && i < n; i++) {
+        edit_result_change(
+            ed->res, changes[i].path, changes[i].old, changes[i].old_len, changes[i].data,
+            changes[i].len
+        );
+    }
+    return ed->dry_run;
+}
+
 /* Write both files, all or nothing as far as the host lets us: the record of what we own is
  * written first by attach (record_first) and removed last by detach, so that a crash between
  * the two renames leaves a state that running the same command again completes. */
@@ -395,6 +451,9 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     }
     if (!(empty && !ed->cfg_text) && !record_first) {
         changes[n++] = settings;
+    }
+    if (edit_report(ed, changes, n)) {
+        return 0;
     }
     struct hostfs_txn_report rep;
     int r = hostfs_replace_files(changes, n, &rep);
@@ -880,7 +939,7 @@ static int attach_edit_conf(
 ) {
     /* copies: editing the config replaces the values these point to */
     _cleanup_free_ char *cur_copy = NULL, *hook_copy = NULL;
-    const char *cur = pveconf_get(&ed->conf, "args");
+    const char *cur = edit_get(ed, "args");
     const char *has_hook = pveconf_get(&ed->conf, "hookscript");
     if ((cur && !(cur = cur_copy = strdup(cur))) ||
         (has_hook && !(has_hook = hook_copy = strdup(has_hook)))) {
@@ -922,7 +981,7 @@ static int attach_edit_conf(
         );
     }
     *changed = !cur || strcmp(cur, new_args) != 0;
-    if (*changed && (r = pveconf_set(&ed->conf, "args", new_args)) < 0) {
+    if (*changed && (r = edit_put(ed, "args", new_args)) < 0) {
         return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
     }
     if (*changed) {
@@ -992,7 +1051,7 @@ static int vfmap_attach_allowed(
             e, "cannot attach '%s', a type of NVIDIA's vendor interface: ", req->type
         );
     }
-    const char *cur = pveconf_get(&ed->conf, key);
+    const char *cur = edit_get(ed, key);
     _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);
     if (cur && strcmp(cur, want) != 0 && !(ours && cur_mapping && !strcmp(cur_mapping, id))) {
         _cleanup_free_ char *esc = str_escape_ctl(cur, strlen(cur), false);
@@ -1077,9 +1136,9 @@ static int attach_vfmap(
             nvfs == 1 ? "" : "s", ed->node
         );
     }
-    const char *cur = pveconf_get(&ed->conf, key);
+    const char *cur = edit_get(ed, key);
     if (!cur || strcmp(cur, want) != 0) {
-        if ((r = pveconf_set(&ed->conf, key, want)) < 0) {
+        if ((r = edit_put(ed, key, want)) < 0) {
             return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
         }
         *changed = true;
@@ -1105,16 +1164,18 @@ static int attach_vfmap(
 }
 
 int managed_attach(
-    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
-    struct pvh_warnings *w, struct pvh_err *e
+    const struct hook_env *env, const struct attach_request *req, struct edit_result *res,
+    struct pvh_err *e
 ) {
     const char *hookscript = req->hookscript ? req->hookscript : DEFAULT_HOOKSCRIPT;
+    struct pvh_warnings *notes = &res->details, *w = &res->warnings;
+    res->vmid = req->vmid;
     int r = validate_request(req, hookscript, e);
     if (r < 0) {
         return r;
     }
     struct edit ed;
-    if ((r = edit_open(&ed, env, req->vmid, w, e)) < 0) {
+    if ((r = edit_open(&ed, env, req->vmid, res, e)) < 0) {
         edit_free(&ed);
         return r;
     }
@@ -1159,25 +1220,25 @@ int managed_attach(
         str_append(where, sizeof(where), "%s%s", g ? ", " : "", req->gpus[g]);
     }
     warn_hookscript_missing(env, hookscript, w);
+    res->result = "attached";
+    const char *verb = res->dry_run ? "would attach" : "attached";
     if (vtype) {
-        warn_add(
-            notes,
-            "VM %lu: attached %s (nvidia-%u) through resource mapping " VFMAP_ID_FMT
+        snprintf(
+            res->message, sizeof(res->message),
+            "VM %lu: %s %s (nvidia-%u) through resource mapping " VFMAP_ID_FMT
             " in hostpci%u; each start lists the VFs of %s%s (node %s; other nodes at their "
             "first start) in placement order, and Proxmox takes the first that can",
-            req->vmid, req->type, vtype, req->vmid, index,
+            req->vmid, verb, req->type, vtype, req->vmid, index,
             req->ngpus ? "" : "every GPU offering it", where, ed.node
         );
     } else {
-        warn_add(
-            notes, "VM %lu: attached %s as mdev %s; each start places it on %s%s (node %s)",
-            req->vmid, req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where,
-            ed.node
+        snprintf(
+            res->message, sizeof(res->message),
+            "VM %lu: %s %s as mdev %s; each start places it on %s%s (node %s)", req->vmid, verb,
+            req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
         );
     }
-    if (vm_is_running(env->fs, req->vmid)) {
-        warn_add(w, "VM %lu is running: it gets the vGPU at its next start", req->vmid);
-    }
+    edit_say_pending(&ed);
     edit_free(&ed);
     return 0;
 }
@@ -1191,11 +1252,14 @@ static int detach_vfmap(
 ) {
     char key[16];
     snprintf(key, sizeof(key), "hostpci%u", vs->index);
-    const char *cur = pveconf_get(&ed->conf, key);
+    const char *cur = edit_get(ed, key);
     _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);
     bool refers = cur_mapping && !strcmp(cur_mapping, vs->mapping);
     if (refers) {
-        pveconf_delete(&ed->conf, key);
+        int r = edit_put(ed, key, NULL);
+        if (r < 0) {
+            return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
+        }
         *changed = true;
         warn_add(notes, "%s: (removed)", key);
     } else if (cur) {
@@ -1263,7 +1327,7 @@ static int detach_edit_conf(
 ) {
     struct managed_args a;
     managed_args_for(ed, ed->vmid, vs->index, &a);
-    const char *cur = pveconf_get(&ed->conf, "args");
+    _cleanup_free_ char *cur = edit_get(ed, "args") ? strdup(edit_get(ed, "args")) : NULL;
     int r;
     if (cur) {
         _cleanup_free_ char *a1 = NULL, *a2 = NULL, *orig = NULL;
@@ -1298,9 +1362,8 @@ static int detach_edit_conf(
             );
         }
         if (f1 || f2) {
-            r = *restore ? pveconf_set(&ed->conf, "args", restore)
-                         : pveconf_delete(&ed->conf, "args");
-            if (r < 0 && r != -ENOENT) {
+            r = edit_put(ed, "args", *restore ? restore : NULL);
+            if (r < 0) {
                 return err_set(e, r, "cannot edit the VM config");
             }
             *changed = true;
@@ -1317,11 +1380,11 @@ static int detach_edit_conf(
 }
 
 int managed_detach(
-    const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
-    struct pvh_warnings *w, struct pvh_err *e
+    const struct hook_env *env, unsigned long vmid, struct edit_result *res, struct pvh_err *e
 ) {
+    struct pvh_warnings *notes = &res->details, *w = &res->warnings;
     struct edit ed;
-    int r = edit_open(&ed, env, vmid, w, e);
+    int r = edit_open(&ed, env, vmid, res, e);
     if (r < 0) {
         edit_free(&ed);
         return r;
@@ -1358,8 +1421,13 @@ int managed_detach(
         edit_free(&ed);
         return r;
     }
-    warn_add(notes, "VM %lu: detached", vmid);
-    if (vm_is_running(env->fs, vmid)) {
+    res->result = "detached";
+    snprintf(
+        res->message, sizeof(res->message), "VM %lu: %s", vmid,
+        res->dry_run ? "would detach" : "detached"
+    );
+    edit_say_pending(&ed);
+    if (ed.running) {
         warn_add(
             w,
             "VM %lu is running with its vGPU; it keeps it until it stops (post-stop "
@@ -1440,27 +1508,30 @@ static void tune_warnings(
     }
 }
 
-/* What the VM's tuning is now, as tune prints it. */
-static void tune_note(
-    unsigned long vmid, json_object *params, json_object *unlock, struct pvh_warnings *notes
-) {
-    _cleanup_(tuning_freep) struct vm_tuning t = {0};
-    if (config_tuning_parse(params, unlock, &t) < 0) {
+/* What the VM's tuning is (would be) now, as tune says it. */
+static void
+tune_note(unsigned long vmid, json_object *params, json_object *unlock, struct edit_result *res) {
+    res->result = "tuned";
+    tuning_free(&res->tuning);
+    if (config_tuning_parse(params, unlock, &res->tuning) < 0) {
         return;
     }
+    res->has_tuning = true;
+    const struct vm_tuning t = res->tuning;
     _cleanup_free_ char *p = tune_params_string(&t), *u = tune_unlock_string(&t);
     if (!p || !u) {
         return;
     }
+    const char *would = res->dry_run ? " would be" : "";
     if (tuning_empty(&t)) {
-        warn_add(notes, "VM %lu: no tuning left", vmid);
+        snprintf(res->message, sizeof(res->message), "VM %lu:%s no tuning left", vmid, would);
         return;
     }
-    warn_add(
-        notes, "VM %lu: %s%s%s%s%s", vmid, *p ? "vgpu_params " : "", p, *p && *u ? "; " : "",
-        *u ? "vgpu_unlock " : "", u
+    snprintf(
+        res->message, sizeof(res->message),
+        "VM %lu:%s %s%s%s%s%s; applied at each start of the VM, on the node it starts on", vmid,
+        would, *p ? "vgpu_params " : "", p, *p && *u ? "; " : "", *u ? "vgpu_unlock " : "", u
     );
-    warn_add(notes, "applied at each start of the VM, on the node it starts on");
 }
 
 /* The i-th setting of the request: "K=V" split (key malloc'ed), checked as tune checks it.
@@ -1549,9 +1620,11 @@ tune_unlock_here(const struct hook_env *env, const struct tune_request *req, str
 }
 
 int managed_tune(
-    const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
-    struct pvh_warnings *w, struct pvh_err *e
+    const struct hook_env *env, const struct tune_request *req, struct edit_result *res,
+    struct pvh_err *e
 ) {
+    struct pvh_warnings *notes = &res->details, *w = &res->warnings;
+    res->vmid = req->vmid;
     unsigned major = inventory_nvidia_driver_major(env->fs);
     for (size_t i = 0; i < req->nparams + req->nunlock; i++) { /* all, before any lock */
         _cleanup_free_ char *key = NULL;
@@ -1567,7 +1640,7 @@ int managed_tune(
         return r;
     }
     struct edit ed;
-    r = edit_open(&ed, env, req->vmid, w, e);
+    r = edit_open(&ed, env, req->vmid, res, e);
     if (r < 0) {
         edit_free(&ed);
         return r;
@@ -1582,7 +1655,7 @@ int managed_tune(
     r = r < 0 ? r : edit_drop_stale(&ed, notes, e);
     if (r == 0) {
         tune_warnings(&ed, params, unlock, w);
-        tune_note(req->vmid, params, unlock, notes);
+        tune_note(req->vmid, params, unlock, res);
         json_object *pkeep = json_object_object_length(params) ? json_object_get(params) : NULL;
         json_object *ukeep = json_object_object_length(unlock) ? json_object_get(unlock) : NULL;
         r = config_doc_set_tuning(ed.doc, req->vmid, pkeep, ukeep);

@@ -8,6 +8,7 @@
 #ifndef PVH_MANAGED_H
 #define PVH_MANAGED_H
 
+#include "edit_result.h"
 #include "hook.h"
 #include "records.h"
 
@@ -28,14 +29,13 @@ struct attach_request {
  * the one message for every command (-EINVAL for a container). */
 int managed_vm_require(const struct hook_env *env, unsigned long vmid, struct pvh_err *e);
 
-/* notes: what was done, one line each, for the cli to print. */
+/* res: what was done (res->dry_run: would be done, nothing written), for the cli to render. */
 int managed_attach(
-    const struct hook_env *env, const struct attach_request *req, struct pvh_warnings *notes,
-    struct pvh_warnings *warnings, struct pvh_err *e
+    const struct hook_env *env, const struct attach_request *req, struct edit_result *res,
+    struct pvh_err *e
 );
 int managed_detach(
-    const struct hook_env *env, unsigned long vmid, struct pvh_warnings *notes,
-    struct pvh_warnings *warnings, struct pvh_err *e
+    const struct hook_env *env, unsigned long vmid, struct edit_result *res, struct pvh_err *e
 );
 
 /* tune: set (K=V), clear (keys; all when none) the VM's params and unlock settings. */
@@ -51,8 +51,8 @@ struct tune_request {
     size_t nclear;
 };
 int managed_tune(
-    const struct hook_env *env, const struct tune_request *req, struct pvh_warnings *notes,
-    struct pvh_warnings *warnings, struct pvh_err *e
+    const struct hook_env *env, const struct tune_request *req, struct edit_result *res,
+    struct pvh_err *e
 );
 
 /* pmxcfs' cluster lock on a file of /etc/pve, taken as cfs_lock_file does (lockdir); *locked

@@ -71,7 +71,7 @@ static void advise_other_hookscripts(
 
 static int setup_on_storage(
     const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
-    const char *self_exe, struct pvh_warnings *notes, struct pvh_err *e
+    const char *self_exe, struct edit_result *res, struct pvh_err *e
 );
 
 /* An absolute path without ".." components (Proxmox demands absolute storage paths). */
@@ -91,7 +91,7 @@ static bool absolute_clean(const char *p) {
 }
 
 int setup_snippet(
-    const struct hook_env *env, const char *storage, struct pvh_warnings *notes, struct pvh_err *e
+    const struct hook_env *env, const char *storage, struct edit_result *res, struct pvh_err *e
 ) {
     _cleanup_free_ char *text = NULL;
     int r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
@@ -104,15 +104,49 @@ int setup_snippet(
     if ((r = sectioncfg_parse(text, true, &cfg)) < 0) {
         return err_set(e, r, "out of memory");
     }
-    return setup_on_storage(env, &cfg, storage, PVH_INSTALLED_BINARY, notes, e);
+    return setup_on_storage(env, &cfg, storage, PVH_INSTALLED_BINARY, res, e);
+}
+
+/* The snippet written (a dry run: only said): the wrapper on shared storage of type shared,
+ * else a link to self_exe. */
+static int setup_write(
+    const struct hook_env *env, const char *dir, const char *file, const char *shared,
+    const char *self_exe, struct edit_result *res, struct pvh_err *e
+) {
+    const char *content = shared ? SNIPPET_WRAPPER : self_exe;
+    edit_result_change(res, file, NULL, 0, content, strlen(content));
+    int r = res->dry_run ? 0 : hostfs_mkdir(env->fs, dir, 0755);
+    if (r < 0 && r != -EEXIST) {
+        return err_set(e, r, "cannot create %s: %s", dir, strerror(-r));
+    }
+    r = res->dry_run ? 0
+        : shared     ? hostfs_replace_file(env->fs, file, content, strlen(content), 0755)
+                     : hostfs_symlink(env->fs, self_exe, file);
+    if (r < 0) {
+        return err_set(e, r, "cannot %s %s: %s", shared ? "write" : "create", file, strerror(-r));
+    }
+    if (shared) {
+        snprintf(
+            res->message, sizeof(res->message),
+            "%s %s: it runs /usr/bin/pve-vgpu-hook on every node (%s storage)",
+            res->dry_run ? "would write" : "wrote", file, shared
+        );
+    } else {
+        snprintf(
+            res->message, sizeof(res->message), "%s %s -> %s",
+            res->dry_run ? "would link" : "linked", file, self_exe
+        );
+    }
+    return 0;
 }
 
 /* Over 80 lines on purpose: the checks an administrator meets in order (storage, path,
  * snippets, existing file), each with its own message and fix. */
 static int setup_on_storage(
     const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
-    const char *self_exe, struct pvh_warnings *notes, struct pvh_err *e
+    const char *self_exe, struct edit_result *res, struct pvh_err *e
 ) {
+    struct pvh_warnings *notes = &res->details;
     int r;
     struct storage_info st;
     if (storage_find(cfg, storage, &st) < 0) {
@@ -169,10 +203,8 @@ static int setup_on_storage(
         return err_set(e, -ENAMETOOLONG, "the storage path is too long");
     }
     snprintf(volid, sizeof(volid), "%s:snippets/%s", storage, SNIPPET_NAME);
-    if ((r = hostfs_mkdir(env->fs, dir, 0755)) < 0 && r != -EEXIST) {
-        return err_set(e, r, "cannot create %s: %s", dir, strerror(-r));
-    }
     bool wrapper = shared_type(st.type);
+    res->result = "installed";
     char target[PATH_MAX];
     _cleanup_free_ char *existing = NULL;
     if (hostfs_readlink(env->fs, file, target, sizeof(target)) >= 0) {
@@ -181,7 +213,10 @@ static int setup_on_storage(
             err_hint(e, "remove it if it is an old install (rm %s), then run setup again", file);
             return -EEXIST;
         }
-        warn_add(notes, "%s already links to %s; nothing to do", file, self_exe);
+        snprintf(
+            res->message, sizeof(res->message), "%s already links to %s; nothing to do", file,
+            self_exe
+        );
     } else if (hostfs_read_alloc(env->fs, file, 65536, &existing, NULL) == 0) {
         if (!wrapper || strcmp(existing, SNIPPET_WRAPPER)) {
             err_set(e, -EEXIST, "%s exists and is not pve-vgpu-hook's", file);
@@ -191,21 +226,12 @@ static int setup_on_storage(
             );
             return -EEXIST;
         }
-        warn_add(notes, "%s is already the pve-vgpu-hook wrapper; nothing to do", file);
-    } else if (wrapper) {
-        if ((r = hostfs_replace_file(env->fs, file, SNIPPET_WRAPPER, strlen(SNIPPET_WRAPPER), 0755)
-            ) < 0) {
-            return err_set(e, r, "cannot write %s: %s", file, strerror(-r));
-        }
-        warn_add(
-            notes, "wrote %s: it runs /usr/bin/pve-vgpu-hook on every node (%s storage)", file,
-            st.type
+        snprintf(
+            res->message, sizeof(res->message),
+            "%s is already the pve-vgpu-hook wrapper; nothing to do", file
         );
-    } else {
-        if ((r = hostfs_symlink(env->fs, self_exe, file)) < 0) {
-            return err_set(e, r, "cannot create %s: %s", file, strerror(-r));
-        }
-        warn_add(notes, "linked %s -> %s", file, self_exe);
+    } else if ((r = setup_write(env, dir, file, wrapper ? st.type : NULL, self_exe, res, e)) < 0) {
+        return r;
     }
     warn_add(notes, "next: qm set VMID --hookscript %s", volid);
     advise_other_hookscripts(env, volid, notes);

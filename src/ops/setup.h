@@ -3,6 +3,7 @@
 #ifndef PVH_SETUP_H
 #define PVH_SETUP_H
 
+#include "edit_result.h"
 #include "hook.h"
 
 #define SNIPPET_NAME "pve-vgpu-hook"
@@ -15,9 +16,9 @@
     "exec /usr/bin/pve-vgpu-hook \"$@\"\n"
 
 /* The snippet on storage: a link to the installed binary (PVH_INSTALLED_BINARY, which must
- * exist), or on shared storage the wrapper that runs it. notes: what was done and what next. */
+ * exist), or on shared storage the wrapper that runs it. res: what was (would be) done. */
 int setup_snippet(
-    const struct hook_env *env, const char *storage, struct pvh_warnings *notes, struct pvh_err *e
+    const struct hook_env *env, const char *storage, struct edit_result *res, struct pvh_err *e
 );
 
 #endif

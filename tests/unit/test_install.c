@@ -43,6 +43,13 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* The snippet setup writes on storage snip. */
+static const char *link_path(struct fakehost *fh) {
+    static char path[4200];
+    snprintf(path, sizeof(path), "%s/srv/snip/snippets/pve-vgpu-hook", fh->root);
+    return path;
+}
+
 static void test_setup(void **state) {
     (void)state;
     fh_vmconf(&FH, 100, "cores: 1\nhookscript: local:snippets/gpu-fan.pl\n");
@@ -75,7 +82,33 @@ static void test_setup(void **state) {
     fh_run(&FH, &R, NULL, "setup", "--storage", "a/b", NULL);
     assert_int_equal(R.status, 2);
 
+    /* --dry-run: what it would create, nothing written (not even the snippets directory) */
+    before = fh_snapshot(&FH);
+    assert_int_equal(fh_run(&FH, &R, NULL, "setup", "--storage", "snip", "--dry-run", NULL), 0);
+    assert_contains(
+        R.out, "Dry run: nothing was written. It would:\n"
+               "  create /srv/snip/snippets/pve-vgpu-hook\n"
+    );
+    assert_contains(R.out, "would link /srv/snip/snippets/pve-vgpu-hook -> /usr/bin/pve-vgpu-hook");
+    fh_run(&FH, &R, NULL, "setup", "--storage", "snip", "--dry-run", "--json", NULL);
+    assert_int_equal(R.status, 0);
+    assert_contains(R.out, "\"dry_run\": true");
+    assert_contains(R.out, "\"result\": \"installed\"");
+    assert_contains(
+        R.out, "{\n      \"file\": \"/srv/snip/snippets/pve-vgpu-hook\",\n      \"action\": "
+               "\"create\"\n    }"
+    );
+    fh_run(&FH, &R, NULL, "setup", "--storage", "nope", "--json", NULL);
+    assert_int_equal(R.status, 1);
+    assert_contains(R.out, "\"message\": \"there is no storage 'nope'");
+    assert_host_unchanged(&FH, before);
+
     /* a directory storage: a symlink to the binary, created once */
+    fh_run(&FH, &R, NULL, "setup", "--storage", "snip", "--json", NULL);
+    assert_int_equal(R.status, 0);
+    assert_contains(R.out, "\"dry_run\": false");
+    assert_contains(R.out, "\"action\": \"create\"");
+    unlink(link_path(&FH));
     fh_run(&FH, &R, NULL, "setup", "--storage", "snip", NULL);
     assert_int_equal(R.status, 0);
     assert_contains(R.out, "linked /srv/snip/snippets/pve-vgpu-hook -> ");

@@ -260,10 +260,10 @@ static void test_attach_refusals(void **state) {
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
     assert_not_contains(R.err, "does not exist yet");
     assert_int_equal(run(NULL, "detach", "102", NULL), 0);
-    /* a running VM is told when it gets the vGPU */
+    /* a running VM is told when it gets the vGPU: the args wait in [PENDING] */
     fh_run_vm(FH, 102, 7102);
     assert_int_equal(run(NULL, "attach", "102", "--type", "P40-1Q", NULL), 0);
-    assert_contains(R.err, "VM 102 is running: it gets the vGPU at its next start");
+    assert_contains(R.out, "; pending until VM 102 is stopped and started");
 }
 
 /* --gpu names a GPU that offers the type (else refused with those that do), each one once. */

@@ -567,9 +567,22 @@ static void test_no_such_vm(void **state) {
         {"tune", "999", "--unlock", "frl_enabled=0"},
         {"attach", "999", "--type", "P40-1Q"},
         {"detach", "999"},
+        {"attach", "999", "--type", "P40-1Q", "--json"},
+        {"detach", "999", "--json", "--dry-run"},
+        {"tune", "999", "--param", "frame_rate_limiter=0", "--json"},
     };
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         fh_runv(FH, &R, NULL, cmds[i]);
+        bool json = false; /* --json: the same refusal as an error object on stdout */
+        for (size_t k = 0; cmds[i][k]; k++) {
+            json |= !strcmp(cmds[i][k], "--json");
+        }
+        if (json) {
+            assert_contains(R.out, "\"result\": \"refused\"");
+            assert_contains(R.out, "\"code\": \"vm-missing\"");
+            assert_contains(R.out, "\"message\": \"no VM 999 on this node");
+            R.out[0] = '\0';
+        }
         if (R.status != 1 ||
             !strstr(
                 R.err, "no VM 999 on this node (/etc/pve/qemu-server/999.conf "

@@ -386,6 +386,7 @@ static void test_two_nodes(void **state) {
     assert_int_equal(run_on(N2, NULL, "check", "100"), 0);
     assert_contains(R.out, "(tried in this order; as it is now)");
     proxmox_starts(N2, 100, "0000:41:00.4");
+    fh_stop_vm(N2, 100); /* stopped: a running VM's detach would wait in [PENDING] */
     assert_int_equal(run_on(N2, NULL, "100", "post-stop"), 0);
 
     /* detach on node 2, where the VM is now: every file as before attach */
