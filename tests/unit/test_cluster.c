@@ -323,6 +323,17 @@ static void test_ha_sync_groups(void **state) {
     assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
 }
 
+/* "ha_rules": true makes the publish timer keep the rules; off by default. */
+static void test_ha_rules_setting(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+    fh_write(N1, "etc/pve/vgpu-hook.json", "{\"ha_rules\": true}");
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+}
+
 /* Another holder of HA's lock, or no quorum: refused with why, nothing written. */
 static void test_ha_sync_lock_and_quorum(void **state) {
     (void)state;
@@ -359,6 +370,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_others_left_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
 };
 
 int main(void) {
