@@ -90,6 +90,7 @@ static int cmd_metrics(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_diagnose(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_where(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_publish(struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_ha_sync(struct cli_ctx *ctx, int argc, char **argv);
 
 /* The options attach, detach, tune and setup share: one result, said as text or JSON. */
 #define EDIT_OPTS_HELP                                                                             \
@@ -150,10 +151,37 @@ static const struct command commands[] = {
      "than 5 minutes: pmxcfs copies every write to every node. pre-start, post-stop, status\n"
      "and types publish too; the package's pve-vgpu-hook-publish.timer (enabled) runs this\n"
      "at boot and every 3 minutes. Without quorum pmxcfs refuses the write: exit 1, and\n"
-     "nothing else is affected.\n"
+     "nothing else is affected. With \"ha_rules\": true in the settings it then runs ha-sync\n"
+     "too, so the timer keeps the HA rules in step.\n"
      "\n"
      "Example:\n"
      "  pve-vgpu-hook publish\n"},
+    {"ha-sync", cmd_ha_sync, "ha-sync [--dry-run] [--json]",
+     "keep HA from moving vGPU VMs to nodes that cannot start them",
+     "HA knows nothing of vGPUs: it recovers or relocates a VM to any node, where pre-start\n"
+     "may refuse it, and gives up after max_relocate. For every HA-managed VM\n"
+     "(/etc/pve/ha/resources.cfg) with a vGPU (hostpciN ...,mdev=, or attached) ha-sync keeps\n"
+     "a strict HA rule vgpu-hook-VMID naming the nodes that can start it: where 'where VMID'\n"
+     "says it could start now (type offered, room, mapping, qemu-server), plus nodes whose\n"
+     "data is stale or that are offline but offered its type when last seen (what they have\n"
+     "now is unknown, and dropping a node makes HA move a VM away from it).\n"
+     "  pve-ha-manager " HA_MANAGER_RULES_VERSION " and later: a node-affinity rule (strict 1) in\n"
+     "      /etc/pve/ha/rules.cfg. A VM already in another node-affinity rule is skipped:\n"
+     "      Proxmox ignores both rules of a resource named twice.\n"
+     "  older: a restricted HA group in /etc/pve/ha/groups.cfg. ha-sync never edits\n"
+     "      resources.cfg (Proxmox's, with the admin's choices): it prints the command that\n"
+     "      puts the VM into the group (ha-manager set vm:VMID --group vgpu-hook-VMID).\n"
+     "Only sections named vgpu-hook-VMID AND carrying ha-sync's comment are ever changed;\n"
+     "everything else in the file stays byte for byte. A VM that is no HA resource any more,\n"
+     "or has no vGPU any more, loses its rule. A VM no node can start keeps its rule as it\n"
+     "was (exit 1). The file is written atomically under pmxcfs' HA lock (the one\n"
+     "ha-manager takes), and only when it changes. Without quorum nothing is written (exit\n"
+     "1). With \"ha_rules\": true in the settings the publish timer runs it every 3 minutes.\n"
+     "--dry-run only says what it would do.\n"
+     "\n"
+     "Examples:\n"
+     "  pve-vgpu-hook ha-sync --dry-run\n"
+     "  pve-vgpu-hook ha-sync\n"},
     {"check", cmd_check, "check VMID [--json]", "dry run of a VM's pre-start",
      "Dry run of pre-start: shows which mdev would be created where, or why the start would be\n"
      "refused, and whether pre-start would have to add -uuid to the VM's args. Changes nothing.\n"
@@ -829,8 +857,45 @@ static int cmd_publish(struct cli_ctx *ctx, int argc, char **argv) {
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     r = cluster_publish(&env, NULL, &e);
+    int status = r < 0 ? fail(&e) : 0;
+    struct pvh_config cfg;
+    struct pvh_warnings w = {0};
+    struct config_error ce;
+    if (config_load(&env, CONFIG_USE_SHOW, &cfg, &w, &ce) == 0 && cfg.ha_rules) {
+        struct hasync_result res;
+        struct pvh_err he = {0};
+        r = ha_sync(&env, false, &res, &w, &he);
+        status |= r < 0 ? fail(&he) : 0;
+        hasync_free(&res);
+    }
+    log_warnings(&w);
+    warn_free(&w);
+    config_free(&cfg);
     close_root(ctx);
-    return r < 0 ? fail(&e) : 0;
+    return status;
+}
+
+static int cmd_ha_sync(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "jn", &o, "ha-sync [--dry-run] [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    struct pvh_err e = {0};
+    struct pvh_warnings w = {0};
+    struct hasync_result res;
+    r = ha_sync(&env, o.dry_run, &res, &w, &e);
+    log_warnings(&w);
+    warn_free(&w);
+    report_ha_sync(o.json ? stdout : text_out(), &res, r, &e, o.dry_run, o.json);
+    bool skipped = false;
+    for (size_t i = 0; i < res.n; i++) {
+        skipped |= res.items[i].action == HASYNC_SKIP;
+    }
+    hasync_free(&res);
+    close_root(ctx);
+    return r < 0 ? fail(&e) : skipped;
 }
 
 static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {

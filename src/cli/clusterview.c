@@ -149,3 +149,80 @@ void report_where(
         fprintf(out, "\n");
     }
 }
+
+static json_object *ha_item_json(const struct hasync_item *it) {
+    json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+    char id[HARULES_ID_MAX];
+    snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
+    for (const char *p = it->nodes; *p;) {
+        size_t l = strcspn(p, ",");
+        json_object_array_add(nodes, json_object_new_string_len(p, (int)l));
+        p += l + (p[l] == ',');
+    }
+    json_object_object_add(o, "vmid", json_object_new_int64((int64_t)it->vmid));
+    json_object_object_add(o, "rule", json_object_new_string(id));
+    json_object_object_add(o, "type", it->type[0] ? json_object_new_string(it->type) : NULL);
+    json_object_object_add(o, "nodes", nodes);
+    json_object_object_add(o, "action", json_object_new_string(hasync_action_name(it->action)));
+    json_object_object_add(o, "code", json_object_new_string(it->code));
+    json_object_object_add(o, "message", json_object_new_string(it->message));
+    return o;
+}
+
+static void ha_sync_json(
+    FILE *out, const struct hasync_result *res, int rc, const struct pvh_err *e, bool dry_run
+) {
+    json_object *o = json_object_new_object(), *items = json_object_new_array();
+    bool known = rc == 0 || res->file;
+    json_object_object_add(
+        o, "form", known ? json_object_new_string(ha_form_name(res->form)) : NULL
+    );
+    json_object_object_add(
+        o, "ha_manager", res->ha_manager[0] ? json_object_new_string(res->ha_manager) : NULL
+    );
+    json_object_object_add(o, "file", res->file ? json_object_new_string(res->file) : NULL);
+    json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
+    json_object_object_add(o, "changed", json_object_new_boolean(rc == 0 && res->changed));
+    for (size_t i = 0; i < res->n; i++) {
+        json_object_array_add(items, ha_item_json(&res->items[i]));
+    }
+    json_object_object_add(o, "resources", items);
+    if (rc < 0) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(
+            err, "code", json_object_new_string(e->reason ? e->reason : "refused")
+        );
+        json_object_object_add(err, "message", json_object_new_string(e->msg));
+        json_object_object_add(err, "hint", json_object_new_string(e->hint));
+        json_object_object_add(o, "error", err);
+    }
+    report_print_json(out, o);
+}
+
+void report_ha_sync(
+    FILE *out, const struct hasync_result *res, int rc, const struct pvh_err *e, bool dry_run,
+    bool json
+) {
+    if (json) {
+        ha_sync_json(out, res, rc, e, dry_run);
+        return;
+    }
+    if (rc < 0) {
+        return; /* the error is on stderr */
+    }
+    for (size_t i = 0; i < res->n; i++) {
+        const struct hasync_item *it = &res->items[i];
+        fprintf(
+            out, "%s " HARULES_ID_FMT ": %s\n", hasync_action_name(it->action), it->vmid,
+            it->message
+        );
+    }
+    if (!res->changed) {
+        fprintf(out, "%s: nothing to change\n", res->file);
+    } else {
+        fprintf(
+            out, "%s: %s\n", res->file,
+            dry_run ? "would be written; run without --dry-run to write it" : "written"
+        );
+    }
+}

@@ -3,12 +3,18 @@
 #define PVH_CLUSTERVIEW_H
 
 #include "cluster.h"
+#include "hasync.h"
 
 #include <stdio.h>
 
 void report_cluster(FILE *out, const struct cluster_view *v, bool json);
 void report_where(
     FILE *out, unsigned long vmid, const struct where_node *nodes, size_t n, bool json
+);
+/* ha-sync: each VM's rule and what was (dry_run: would be) done, or the error (rc < 0, e). */
+void report_ha_sync(
+    FILE *out, const struct hasync_result *res, int rc, const struct pvh_err *e, bool dry_run,
+    bool json
 );
 
 #endif

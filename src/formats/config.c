@@ -661,6 +661,11 @@ parse_root(json_object *root, struct parse_ctx *px, struct pvh_config *c, struct
                 return bad_value(px, key, "must be true or false");
             }
             c->reclaim_stale = json_object_get_boolean(v);
+        } else if (!strcmp(key, "ha_rules")) {
+            if (!json_object_is_type(v, json_type_boolean)) {
+                return bad_value(px, key, "must be true or false");
+            }
+            c->ha_rules = json_object_get_boolean(v);
         } else if (!strcmp(key, "vms")) {
             if (!json_object_is_type(v, json_type_object)) {
                 return bad_value(px, key, "must be an object keyed by VMID");
@@ -1020,6 +1025,8 @@ const char CONFIG_HELP[] =
     "                  before removing it ourselves (default 10, 0..600)\n"
     "  reclaim_stale   pre-start may remove leftover vGPUs of stopped VMs when nothing else\n"
     "                  fits (default true)\n"
+    "  ha_rules        true: the publish timer also runs ha-sync, keeping HA rules that\n"
+    "                  restrict HA vGPU VMs to nodes able to start them (default false)\n"
     "  lock_timeout_s  attach/detach: seconds to wait for the VM's lock and the cluster lock\n"
     "                  (default 10, like qm set; 1..600)\n"
     "  hook_timeout_s  seconds each chained hook in " HOOKS_DIR " may run\n"

@@ -74,6 +74,7 @@ struct pvh_config {
     int lock_timeout_s; /* attach/detach: Proxmox's VM lock and pmxcfs' cluster lock */
     int hook_timeout_s; /* each chained hook in hooks.d */
     bool reclaim_stale;
+    bool ha_rules; /* the publish timer runs ha-sync too */
     struct vm_settings *vms;
     size_t nvms;
 };

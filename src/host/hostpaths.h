@@ -17,6 +17,10 @@
 #define PVE_STORAGE_CFG "/etc/pve/storage.cfg"
 #define PVE_PCI_MAPPING_CFG "/etc/pve/mapping/pci.cfg"
 #define PVE_CLUSTER_LOCK_DIR "/etc/pve/priv/lock"
+#define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg"
+#define PVE_HA_RULES_CFG "/etc/pve/ha/rules.cfg"       /* pve-ha-manager 5.0.2 and later */
+#define PVE_HA_GROUPS_CFG "/etc/pve/ha/groups.cfg"     /* before */
+#define PVE_HA_LOCK_DIR "/etc/pve/priv/lock/domain-ha" /* cfs_lock_domain('ha') */
 #define PVE_VM_LOCK_FMT "/var/lock/qemu-server/lock-%lu.conf"
 #define PVE_VM_PID_FMT "/run/qemu-server/%lu.pid"
 #define PVE_VM_PIDFILE_ARG_FMT "/var/run/qemu-server/%lu.pid" /* as QEMU's -pidfile names it */

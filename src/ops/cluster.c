@@ -729,21 +729,94 @@ int cluster_where(
     return r;
 }
 
+/* Did the node's (last) published inventory offer type (id or name)? */
+static bool node_offers(const struct cluster_node *n, const char *type) {
+    for (size_t g = 0; n->has_inv && g < n->inv.ngpus; g++) {
+        for (size_t t = 0; t < n->inv.gpus[g].ntypes; t++) {
+            const struct ninv_type *ty = &n->inv.gpus[g].types[t];
+            if (vgpu_type_matches(type, ty->id, ty->name)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 void cluster_nodes_offering(
     const struct cluster_view *v, const char *type, char *buf, size_t size
 ) {
     buf[0] = '\0';
     for (size_t i = 0; i < v->n; i++) {
         const struct cluster_node *n = &v->nodes[i];
-        bool offers = false;
-        for (size_t g = 0; n->has_inv && g < n->inv.ngpus; g++) {
-            for (size_t t = 0; t < n->inv.gpus[g].ntypes; t++) {
-                const struct ninv_type *ty = &n->inv.gpus[g].types[t];
-                offers |= vgpu_type_matches(type, ty->id, ty->name);
-            }
-        }
-        if (offers && strcmp(n->name, v->self)) {
+        if (node_offers(n, type) && strcmp(n->name, v->self)) {
             str_append(buf, size, "%s%s", buf[0] ? ", " : "", n->name);
         }
     }
+}
+
+/* A node whose data is old, or that is offline, stays allowed when it offered every type of the
+ * VM when last seen: what it has now is unknown, and dropping it would make HA move a VM that
+ * runs there. */
+static bool ha_last_seen_offers(const struct where_vm *w, const struct cluster_node *n) {
+    if (n->fresh != NODE_STALE && n->fresh != NODE_OFFLINE) {
+        return false;
+    }
+    for (size_t i = 0; i < w->nitems; i++) {
+        if (!node_offers(n, w->managed ? w->managed->type : w->hps[i].mdev)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int ha_name_cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* names, sorted as Proxmox writes a rule's nodes, comma-separated into buf; never truncated. */
+static int ha_join_sorted(const char **names, size_t n, char *buf, size_t size, struct pvh_err *e) {
+    qsort(names, n, sizeof(*names), ha_name_cmp);
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int k = snprintf(buf + used, size - used, "%s%s", used ? "," : "", names[i]);
+        if (k < 0 || (size_t)k >= size - used) {
+            return err_set(e, -E2BIG, "too many nodes for one HA rule (%zu)", n);
+        }
+        used += (size_t)k;
+    }
+    return 0;
+}
+
+int cluster_ha_nodes(
+    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v, char *type,
+    size_t tsize, char *nodes, size_t nsize, struct pvh_err *e
+) {
+    struct where_vm w = {.vmid = vmid};
+    nodes[0] = type[0] = '\0';
+    int r = where_vm_load(env, &w, e);
+    if (r == 0) {
+        snprintf(type, tsize, "%s", w.managed ? w.managed->type : w.hps[0].mdev);
+    }
+    struct where_node *wn = r == 0 ? calloc(1, sizeof(*wn)) : NULL;
+    const char **names = r == 0 ? calloc(v->n ? v->n : 1, sizeof(*names)) : NULL;
+    if (r == 0 && (!wn || !names)) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    size_t n = 0;
+    for (size_t i = 0; r == 0 && i < v->n; i++) {
+        memset(wn, 0, sizeof(*wn));
+        if ((r = where_one(&w, &v->nodes[i], wn)) < 0) {
+            err_set(e, r, "out of memory");
+        } else if (wn->can || ha_last_seen_offers(&w, &v->nodes[i])) {
+            names[n++] = v->nodes[i].name;
+        }
+    }
+    if (r == 0) {
+        r = ha_join_sorted(names, n, nodes, nsize, e);
+    }
+    free(names);
+    free(wn);
+    where_vm_free(&w);
+    return r;
 }

@@ -348,6 +348,10 @@ static void write_error_hint(struct pvh_err *e, int r, const char *then) {
     }
 }
 
+void managed_write_hint(struct pvh_err *e, int r, const char *then) {
+    write_error_hint(e, r, then);
+}
+
 /* Temp or undo copies beside path that could not be deleted: pmxcfs copies them to every node,
  * so the admin hears of it, and the next change of the file removes them. */
 static void

@@ -62,6 +62,10 @@ int managed_cluster_lock(
     struct pvh_warnings *w, struct pvh_err *e
 );
 
+/* The hint for a failed write to /etc/pve (quorum lost, pmxcfs full, else), then `then`
+ * ("nothing was changed"). */
+void managed_write_hint(struct pvh_err *e, int r, const char *then);
+
 /* Pre-start of a VM managed through its resource mapping: this node's map lines into the
  * mapping (recomputed on the file as it is under the lock), before Proxmox reads it. */
 int managed_vfmap_write(

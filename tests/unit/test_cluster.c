@@ -204,6 +204,160 @@ static void test_invalid_node_names(void **state) {
     assert_contains(R.out, "Node pve3: STALE: its inventory is refused: it names node 'pve1'");
 }
 
+/* ha-sync: an HA cluster's files on every node (pmxcfs), this node's pve-ha-manager version. */
+#define HA_RESOURCES                                                                               \
+    "vm: 100\n\tstate started\n\nct: 200\n\tstate started\n\nvm: 101\n\tstate started\n\n"
+#define ADMIN_RULE                                                                                 \
+    "node-affinity: fast-nodes\n\tcomment keep on fast nodes\n\tnodes pve1:2,pve2\n\tresources "   \
+    "vm:300\n\tstrict 1\n\n"
+#define OUR_COMMENT                                                                                \
+    "\tcomment kept by pve-vgpu-hook ha-sync (the nodes that can start the VM's vGPU)\n"
+/* Exactly what PVE::SectionConfig writes for these rules (comment first, keys sorted, nodes
+ * sorted and comma-joined), so HA's parser reads them and a rewrite by Proxmox keeps them. */
+#define OUR_RULE(vmid, nodes)                                                                      \
+    "node-affinity: vgpu-hook-" vmid "\n" OUR_COMMENT "\tnodes " nodes "\n\tresources vm:" vmid    \
+    "\n\tstrict 1\n\n"
+#define RULE_100 OUR_RULE("100", "pve1,pve2")
+#define RULE_101 OUR_RULE("101", "pve2")
+
+static void ha_cluster(const char *ha_manager, const char *rules) {
+    char status[512];
+    snprintf(
+        status, sizeof(status),
+        "Package: qemu-server\nStatus: install ok installed\nVersion: 8.3.0\n\n"
+        "Package: pve-ha-manager\nStatus: install ok installed\nVersion: %s\n\n",
+        ha_manager
+    );
+    fh_write(N1, "var/lib/dpkg/status", status);
+    fh_write(N1, "etc/pve/ha/resources.cfg", HA_RESOURCES);
+    if (rules) {
+        fh_write(N1, "etc/pve/ha/rules.cfg", rules);
+    }
+}
+
+static ino_t inode_of(struct fakehost *fh, const char *rel) {
+    char path[PATH_MAX + 64];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", fh->root, rel);
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_ino;
+}
+
+static void assert_file(struct fakehost *fh, const char *rel, const char *want) {
+    char *got = fh_read(fh, rel);
+    assert_non_null(got);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+static void test_ha_sync_rules(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", ADMIN_RULE);
+    char *res_before = fh_read(N1, "etc/pve/ha/resources.cfg");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(R.out, "create vgpu-hook-100: HA runs vm:100 only on pve1,pve2");
+    assert_contains(R.out, "would be written");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    /* VM 101 is pinned to GPU_A, full on pve1: only pve2 can start it; the admin's rule and
+     * resources.cfg stay byte for byte */
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE RULE_100 RULE_101);
+    assert_file(N1, "etc/pve/ha/resources.cfg", res_before);
+    free(res_before);
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
+    /* a second run writes nothing */
+    ino_t ino = inode_of(N1, "etc/pve/ha/rules.cfg");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--json"), 0);
+    assert_contains(R.out, "\"action\": \"unchanged\"");
+    assert_contains(R.out, "\"changed\": false");
+    assert_contains(R.out, "\"form\": \"rules\"");
+    assert_int_equal(inode_of(N1, "etc/pve/ha/rules.cfg"), ino);
+    /* a VM no HA resource any more, and one without a vGPU, lose their rules */
+    fh_write(N1, "etc/pve/ha/resources.cfg", "vm: 100\n\tstate started\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "remove vgpu-hook-101: vm:101 is no HA resource any more");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE RULE_100);
+    fh_vmconf(N1, 100, "memory: 2048\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "remove vgpu-hook-100: VM 100 has no vGPU");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE);
+}
+
+/* A node whose data is old stays allowed when it offered the type when last seen. */
+static void test_ha_sync_stale_node_kept(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    backdate(N1, "pve2", 3 * 300 + 30);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+}
+
+/* Never an admin's section, and never a second rule for a resource. */
+static void test_ha_sync_others_left_alone(void **state) {
+    (void)state;
+    const char *theirs = "node-affinity: vgpu-hook-100\n\tnodes pve1\n\tresources vm:100\n\n"
+                         "node-affinity: pin\n\tnodes pve1\n\tresources vm:101,vm:300\n\n";
+    ha_cluster("5.2.0", theirs);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
+    assert_contains(
+        R.out, "skip vgpu-hook-100: /etc/pve/ha/rules.cfg has a section vgpu-hook-100 "
+               "that ha-sync did not write"
+    );
+    assert_contains(R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule pin already");
+    assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
+}
+
+static void test_ha_sync_groups(void **state) {
+    (void)state;
+    ha_cluster("4.0.7", NULL);
+    fh_write(N1, "etc/pve/ha/groups.cfg", "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "'ha-manager set vm:100 --group vgpu-hook-100'");
+    assert_file(
+        N1, "etc/pve/ha/groups.cfg",
+        "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n"
+        "group: vgpu-hook-100\n" OUR_COMMENT "\tnodes pve1,pve2\n\trestricted 1\n\n"
+        "group: vgpu-hook-101\n" OUR_COMMENT "\tnodes pve2\n\trestricted 1\n\n"
+    );
+    assert_file(N1, "etc/pve/ha/resources.cfg", HA_RESOURCES);
+    assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+}
+
+/* "ha_rules": true makes the publish timer keep the rules; off by default. */
+static void test_ha_rules_setting(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+    fh_write(N1, "etc/pve/vgpu-hook.json", "{\"ha_rules\": true}");
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+}
+
+/* Another holder of HA's lock, or no quorum: refused with why, nothing written. */
+static void test_ha_sync_lock_and_quorum(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", ADMIN_RULE);
+    fh_write(N1, "etc/pve/vgpu-hook.json", "{\"lock_timeout_s\": 1}");
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/etc/pve/priv/lock/domain-ha", N1->root);
+    assert_int_equal(mkdir(path, 0755), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
+    assert_contains(
+        R.err, "another node or command is editing /etc/pve/ha/rules.cfg (the cluster "
+               "lock /etc/pve/priv/lock/domain-ha is held)"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE);
+    assert_int_equal(rmdir(path), 0);
+    const char *ro[] = {"FAKE_PMXCFS_RO=1", NULL};
+    assert_int_equal(run_on(N1, ro, "ha-sync", "--json"), 1);
+    assert_contains(R.err, "cannot write /etc/pve/ha/rules.cfg: Permission denied");
+    assert_contains(R.err, "read-only without cluster quorum");
+    assert_contains(R.out, "\"error\": {");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE);
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
@@ -211,6 +365,12 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_unchanged_status_writes_nothing, setup, teardown),
     cmocka_unit_test_setup_teardown(test_no_quorum_still_starts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_invalid_node_names, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_stale_node_kept, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_others_left_alone, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
 };
 
 int main(void) {

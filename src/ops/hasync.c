@@ -1,0 +1,324 @@
+#include "hasync.h"
+
+#include "cleanup.h"
+#include "cluster.h"
+#include "debver.h"
+#include "hostfs.h"
+#include "hostpaths.h"
+#include "managed.h"
+#include "mdev_uuid.h"
+#include "sectioncfg.h"
+#include "strutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct hasync {
+    const struct hook_env *env;
+    struct hasync_result *res;
+    struct cluster_view v;
+    struct sectioncfg resources; /* resources.cfg */
+    struct sectioncfg cur;       /* the rules or groups file as read */
+    char *orig;                  /* its bytes; NULL when it does not exist */
+    char *text;                  /* with our changes */
+};
+
+const char *hasync_action_name(enum hasync_action a) {
+    static const char *const names[] = {"create", "update", "remove", "unchanged", "skip"};
+    return names[a];
+}
+
+void hasync_free(struct hasync_result *res) {
+    free(res->items);
+    res->items = NULL;
+    res->n = 0;
+}
+
+/* rules.cfg from pve-ha-manager 5.0.2, groups.cfg before: as this node's package reads them. */
+static int hasync_form(const struct hook_env *env, struct hasync_result *res, struct pvh_err *e) {
+    int r =
+        debver_installed_on(env->fs, "pve-ha-manager", res->ha_manager, sizeof(res->ha_manager));
+    if (r < 0) {
+        err_set(e, r, "pve-ha-manager is not installed (%s): this node runs no HA", DPKG_STATUS);
+        err_hint(e, "ha-sync keeps HA rules; run it on a node of an HA cluster");
+        return r;
+    }
+    bool rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
+    res->form = rules ? HA_FORM_RULES : HA_FORM_GROUPS;
+    res->file = rules ? PVE_HA_RULES_CFG : PVE_HA_GROUPS_CFG;
+    return 0;
+}
+
+static int
+hasync_read(const struct hook_env *env, const char *path, char **text, struct pvh_err *e) {
+    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, text, NULL);
+    if (r == -ENOENT) {
+        *text = NULL;
+        return 0;
+    }
+    return r < 0 ? err_set(e, r, "cannot read %s: %s", path, strerror(-r)) : 0;
+}
+
+/* resources.cfg and our file, parsed. */
+static int hasync_load(struct hasync *h, struct pvh_err *e) {
+    _cleanup_free_ char *res = NULL;
+    int r = hasync_read(h->env, PVE_HA_RESOURCES_CFG, &res, e);
+    if (r == 0) {
+        r = hasync_read(h->env, h->res->file, &h->orig, e);
+    }
+    if (r == 0 && (sectioncfg_parse(res ? res : "", true, &h->resources) < 0 ||
+                   sectioncfg_parse(h->orig ? h->orig : "", true, &h->cur) < 0 ||
+                   !(h->text = strdup(h->orig ? h->orig : "")))) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
+    return r;
+}
+
+static struct hasync_item *hasync_push(struct hasync *h, unsigned long vmid) {
+    struct hasync_result *res = h->res;
+    struct hasync_item *n = realloc(res->items, (res->n + 1) * sizeof(*n));
+    if (!n) {
+        return NULL;
+    }
+    res->items = n;
+    memset(&n[res->n], 0, sizeof(*n));
+    n[res->n].vmid = vmid;
+    return &n[res->n++];
+}
+
+/* Our section of vmid in the file as read, or NULL; *foreign: a section of that id not ours. */
+static const struct sectioncfg_section *
+hasync_ours(const struct hasync *h, unsigned long vmid, bool *foreign) {
+    char id[HARULES_ID_MAX];
+    unsigned long owner;
+    snprintf(id, sizeof(id), HARULES_ID_FMT, vmid);
+    const struct sectioncfg_section *s = sectioncfg_find(&h->cur, id);
+    bool ours = s && harules_ours(s, h->res->form, &owner) && owner == vmid;
+    *foreign = s && !ours;
+    return ours ? s : NULL;
+}
+
+/* Put sec (NULL: remove) as vmid's section into the text; the action it amounts to. */
+static int hasync_apply(
+    struct hasync *h, struct hasync_item *it, const char *sec, bool exists, struct pvh_err *e
+) {
+    char id[HARULES_ID_MAX];
+    size_t start, end;
+    snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
+    if (exists && sec && sectioncfg_span(h->text, true, id, &start, &end) == 0 &&
+        end - start == strlen(sec) && !memcmp(h->text + start, sec, end - start)) {
+        it->action = HASYNC_UNCHANGED;
+        return 0;
+    }
+    char *out = NULL;
+    if (harules_put(h->text, id, sec, &out) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    free(h->text);
+    h->text = out;
+    it->action = !sec ? HASYNC_REMOVE : exists ? HASYNC_UPDATE : HASYNC_CREATE;
+    h->res->changed = true;
+    return 0;
+}
+
+/* In the groups form the group binds the VM only through its resource's `group`, which is
+ * Proxmox's file: say whether it does, and the command that binds it. */
+static void hasync_group_note(
+    const struct hasync *h, const struct sectioncfg_section *res, struct hasync_item *it
+) {
+    const char *g = sectioncfg_get(res, "group");
+    char id[HARULES_ID_MAX];
+    snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
+    if (h->res->form == HA_FORM_RULES || (g && !strcmp(g, id))) {
+        return;
+    }
+    if (g && g[0]) {
+        it->code = "other-group";
+        str_append(
+            it->message, sizeof(it->message),
+            "; but vm:%lu is in HA group %s, which HA follows instead: 'ha-manager set vm:%lu "
+            "--group %s' moves it",
+            it->vmid, g, it->vmid, id
+        );
+        return;
+    }
+    it->code = "unbound";
+    str_append(
+        it->message, sizeof(it->message),
+        "; it takes effect once vm:%lu is in it: 'ha-manager set vm:%lu --group %s' (ha-sync "
+        "never edits resources.cfg)",
+        it->vmid, it->vmid, id
+    );
+}
+
+/* An HA VM with a vGPU: its section made to name the nodes that can start it. */
+static int hasync_keep(
+    struct hasync *h, const struct sectioncfg_section *res, struct hasync_item *it,
+    struct pvh_err *e
+) {
+    bool foreign;
+    const struct sectioncfg_section *ours = hasync_ours(h, it->vmid, &foreign);
+    char sid[32], other[256];
+    snprintf(sid, sizeof(sid), "vm:%lu", it->vmid);
+    it->action = HASYNC_SKIP;
+    if (foreign) {
+        it->code = "not-ours";
+        str_fmt(
+            it->message, sizeof(it->message),
+            "%s has a section " HARULES_ID_FMT " that ha-sync did not write (without its comment "
+            "'%s'); left as it is: rename or remove it to let ha-sync keep the VM's rule",
+            h->res->file, it->vmid, HARULES_COMMENT
+        );
+        return 0;
+    }
+    if (h->res->form == HA_FORM_RULES && harules_other_rule(&h->cur, sid, other, sizeof(other))) {
+        it->code = "other-rule";
+        str_fmt(
+            it->message, sizeof(it->message),
+            "%s is in node-affinity rule %s already, and Proxmox ignores every node-affinity "
+            "rule of a resource named in two: ha-sync keeps none for it; put the nodes that can "
+            "start it ('pve-vgpu-hook where %lu') into %s",
+            sid, other, it->vmid, other
+        );
+        return ours ? hasync_apply(h, it, NULL, true, e) : 0;
+    }
+    if (!it->nodes[0]) {
+        it->code = "no-node";
+        str_fmt(
+            it->message, sizeof(it->message),
+            "no node can start VM %lu's %s vGPU ('pve-vgpu-hook where %lu' says why); %s", it->vmid,
+            it->type, it->vmid, ours ? "its rule is left as it was" : "no rule written"
+        );
+        return 0;
+    }
+    _cleanup_free_ char *sec = harules_section(h->res->form, it->vmid, it->nodes);
+    if (!sec) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    it->code = "ok";
+    str_fmt(
+        it->message, sizeof(it->message),
+        "HA runs %s only on %s: the nodes that can start its %s vGPU", sid, it->nodes, it->type
+    );
+    hasync_group_note(h, res, it);
+    return hasync_apply(h, it, sec, ours != NULL, e);
+}
+
+/* One HA resource: kept when a VM with a vGPU, its section removed when it has none any more. */
+static int
+hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct pvh_err *e) {
+    unsigned long vmid;
+    bool foreign;
+    if (strcmp(res->type, "vm") || !vmid_parse(res->id, &vmid)) {
+        return 0; /* containers have no vGPU */
+    }
+    struct hasync_item it = {.vmid = vmid};
+    struct pvh_err why = {0};
+    int r = cluster_ha_nodes(
+        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), &why
+    );
+    if (r == -ENOENT) {
+        if (!hasync_ours(h, vmid, &foreign)) {
+            return 0; /* an HA VM without a vGPU: none of ours */
+        }
+        it.code = "no-vgpu";
+        it.nodes[0] = it.type[0] = '\0';
+        str_fmt(it.message, sizeof(it.message), "%s: its rule is removed", why.msg);
+        r = hasync_apply(h, &it, NULL, true, e);
+    } else if (r < 0) {
+        *e = why;
+        return r;
+    } else {
+        r = hasync_keep(h, res, &it, e);
+    }
+    struct hasync_item *slot = r == 0 ? hasync_push(h, vmid) : NULL;
+    if (r == 0 && !slot) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    if (slot) {
+        *slot = it;
+    }
+    return r;
+}
+
+/* Our sections of VMs that are no HA resource any more. */
+static int hasync_orphans(struct hasync *h, struct pvh_err *e) {
+    for (size_t i = 0; i < h->cur.n; i++) {
+        unsigned long vmid;
+        char sid[32];
+        if (!harules_ours(&h->cur.sections[i], h->res->form, &vmid)) {
+            continue;
+        }
+        snprintf(sid, sizeof(sid), "%lu", vmid);
+        const struct sectioncfg_section *s = sectioncfg_find(&h->resources, sid);
+        if (s && !strcmp(s->type, "vm")) {
+            continue;
+        }
+        struct hasync_item *it = hasync_push(h, vmid);
+        if (!it) {
+            return err_set(e, -ENOMEM, "out of memory");
+        }
+        it->code = "not-ha";
+        str_fmt(
+            it->message, sizeof(it->message),
+            "vm:%lu is no HA resource any more: its rule is removed", vmid
+        );
+        int r = hasync_apply(h, it, NULL, true, e);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+static int hasync_decide(struct hasync *h, struct pvh_err *e) {
+    int r = hasync_load(h, e);
+    for (size_t i = 0; r == 0 && i < h->resources.n; i++) {
+        r = hasync_resource(h, &h->resources.sections[i], e);
+    }
+    return r == 0 ? hasync_orphans(h, e) : r;
+}
+
+int ha_sync(
+    const struct hook_env *env, bool dry_run, struct hasync_result *res, struct pvh_warnings *w,
+    struct pvh_err *e
+) {
+    memset(res, 0, sizeof(*res));
+    struct hasync h = {.env = env, .res = res};
+    struct pvh_config cfg;
+    bool locked = false;
+    /* settings first: a VM must never lose its rule because our settings could not be read */
+    int r = config_load_to_act(env, &cfg, w, e);
+    int timeout_ms = cfg.lock_timeout_s * 1000;
+    config_free(&cfg);
+    if (r == 0) {
+        r = hasync_form(env, res, e);
+    }
+    if (r == 0 && (r = cluster_load(env, &h.v, e)) == 0 && !dry_run) {
+        r = managed_cluster_lock(env, PVE_HA_LOCK_DIR, res->file, timeout_ms, &locked, w, e);
+    }
+    if (r == 0) {
+        r = hasync_decide(&h, e);
+    }
+    if (r == 0 && res->changed && !dry_run) {
+        r = hostfs_replace_file(env->fs, res->file, h.text, strlen(h.text), 0640);
+        if (r < 0) {
+            err_set(e, r, "cannot write %s: %s", res->file, strerror(-r));
+            managed_write_hint(e, r, "nothing was changed");
+        }
+    }
+    if (locked) {
+        hostfs_cluster_unlock(env->fs, PVE_HA_LOCK_DIR);
+    }
+    if (r < 0) {
+        hasync_free(res);
+    }
+    cluster_view_free(&h.v);
+    sectioncfg_free(&h.resources);
+    sectioncfg_free(&h.cur);
+    free(h.orig);
+    free(h.text);
+    return r;
+}

@@ -1,0 +1,44 @@
+/*
+ * hasync: ha-sync keeps, for every HA-managed VM with a vGPU, a strict HA node-affinity rule
+ * (pve-ha-manager 5.0.2 and later) or restricted HA group (before) vgpu-hook-<vmid> that names
+ * the nodes able to start its vGPUs (cluster_ha_nodes), so that HA recovers and relocates it
+ * only there. Only our own sections (formats/harules) are ever changed, under pmxcfs' HA lock,
+ * atomically, and only when the content changes. resources.cfg is only read.
+ */
+#ifndef PVH_HASYNC_H
+#define PVH_HASYNC_H
+
+#include "config.h"
+#include "harules.h"
+#include "hook_env.h"
+
+enum hasync_action { HASYNC_CREATE, HASYNC_UPDATE, HASYNC_REMOVE, HASYNC_UNCHANGED, HASYNC_SKIP };
+
+struct hasync_item {
+    unsigned long vmid;
+    char type[VGPU_TYPE_MAX]; /* its (first) vGPU's type; "" when it has none any more */
+    char nodes[4096];         /* comma-separated, sorted; "" for remove */
+    enum hasync_action action;
+    const char *code; /* why, a literal: ok, unbound, other-group, no-vgpu, not-ha, no-node,
+                       * other-rule, not-ours */
+    char message[1024];
+};
+
+struct hasync_result {
+    enum ha_form form;
+    char ha_manager[64]; /* the pve-ha-manager version that chose the form */
+    const char *file;    /* rules.cfg or groups.cfg */
+    struct hasync_item *items;
+    size_t n;
+    bool changed; /* the file was (dry run: would be) written */
+};
+
+/* dry_run: decide, write nothing, take no lock. */
+int ha_sync(
+    const struct hook_env *env, bool dry_run, struct hasync_result *res, struct pvh_warnings *w,
+    struct pvh_err *e
+);
+void hasync_free(struct hasync_result *res);
+const char *hasync_action_name(enum hasync_action a);
+
+#endif
