@@ -16,6 +16,7 @@
 #define PVE_CT_CONF_FMT "/etc/pve/lxc/%lu.conf"
 #define PVE_STORAGE_CFG "/etc/pve/storage.cfg"
 #define PVE_PCI_MAPPING_CFG "/etc/pve/mapping/pci.cfg"
+#define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg" /* "vm: <vmid>": HA starts it */
 #define PVE_CLUSTER_LOCK_DIR "/etc/pve/priv/lock"
 #define PVE_VM_LOCK_FMT "/var/lock/qemu-server/lock-%lu.conf"
 #define PVE_VM_PID_FMT "/run/qemu-server/%lu.pid"
