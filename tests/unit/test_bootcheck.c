@@ -137,6 +137,28 @@ static void test_all_start_json(void **state) {
     assert_contains(R.out, "\"code\": \"refused\"");
 }
 
+/* A VM that would not start holds nothing: its first vGPU placed, its second refused. */
+static void test_refused_vm_takes_nothing(void **state) {
+    (void)state;
+    vm(106, "onboot: 1\nstartup: order=0\nhostpci0: 0000:07:00.0,mdev=nvidia-53\n"
+            "hostpci1: 0000:07:00.0,mdev=nvidia-53\n");
+    /* without reclaiming, a device of 106 left in the model would keep 102 off GPU B */
+    char *cfg = fh_read(FH, "etc/pve/vgpu-hook.json");
+    json_object *o = json_tokener_parse(cfg);
+    json_object_object_add(o, "reclaim_stale", json_object_new_boolean(false));
+    assert_int_equal(fh_write(FH, "etc/pve/vgpu-hook.json", json_object_to_json_string(o)), 0);
+    json_object_put(o);
+    free(cfg);
+    assert_int_equal(run("check", "--all", NULL), 1);
+    assert_contains(
+        R.out, "VM 106 (order=0): would NOT start\n  cannot place nvidia-53 for hostpci1"
+    );
+    assert_contains(
+        R.out,
+        "VM 102 (order=3): would start\n  index 0: nvidia-53 (GRID P40-24Q) on 0000:07:00.0\n"
+    );
+}
+
 static void test_usage(void **state) {
     (void)state;
     assert_int_equal(run("check", "100", "--all", NULL), 2);
@@ -150,6 +172,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_fourth_does_not_fit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_start_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refused_vm_takes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
