@@ -201,13 +201,13 @@ static unsigned iface_type_fb(const struct nvidia_iface_type *t, bool *mig) {
 }
 
 /* What the GPU's free VFs offer once G->used hold their types: the driver's equal-size mode
- * (the default) offers the hosted size only, and no more of it than the GPU's memory takes. */
+ * (the default) offers the hosted size only. How many of it the GPU takes the names do not
+ * tell (the list may lack the full-size type): a free VF is the limit. */
 static int offer_after(struct nvidia_gpu *G, const struct nvidia_iface *fresh) {
-    unsigned gpu_fb = 0, hosted = 0;
+    unsigned hosted = 0;
     bool mig;
     for (size_t i = 0; i < fresh->ncreatable; i++) {
         unsigned fb = iface_type_fb(&fresh->creatable[i], &mig);
-        gpu_fb = fb > gpu_fb ? fb : gpu_fb;
         hosted = fresh->creatable[i].id == G->used[0].type ? fb : hosted;
     }
     nvidia_iface_free(&G->free_vf);
@@ -220,8 +220,7 @@ static int offer_after(struct nvidia_gpu *G, const struct nvidia_iface *fresh) {
     for (size_t i = 0; G->free_bdf[0] && i < fresh->ncreatable; i++) {
         const struct nvidia_iface_type *t = &fresh->creatable[i];
         unsigned fb = iface_type_fb(t, &mig);
-        bool fits =
-            hosted && !mig ? fb == hosted && G->nused < gpu_fb / hosted : t->id == G->used[0].type;
+        bool fits = hosted && !mig ? fb == hosted : t->id == G->used[0].type;
         if (fits && iface_add(&G->free_vf, t) < 0) {
             return -ENOMEM;
         }

@@ -159,6 +159,40 @@ static void test_refused_vm_takes_nothing(void **state) {
     );
 }
 
+/* NVIDIA's vendor interface: every VF free after a reboot, the GPU in equal-size mode once the
+ * first VM's type is set (so a VM of another size fails), even though a VF is in use now. */
+static int setup_iface(void **state) {
+    (void)state;
+    assert_int_equal(fh_create(FH), 0);
+    assert_int_equal(fh_qemu_server_version(FH, "8.3.0"), 0);
+    assert_int_equal(fh_install_hookscript(FH), 0);
+    assert_int_equal(
+        fh_add_nvidia_iface(FH, "0000:41:00.0", 3, "1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"), 0
+    );
+    return 0;
+}
+
+static void test_vendor_interface(void **state) {
+    (void)state;
+    vm(100, "onboot: 1\nhostpci0: 0000:41:00.4,mdev=nvidia-2\n");
+    vm(101, "onboot: 1\nhostpci0: 0000:41:00.5,mdev=nvidia-1\n");
+    vm(102, "onboot: 1\nhostpci0: 0000:41:00.6,mdev=nvidia-2\n");
+    vm(200, "hostpci0: 0000:41:00.4,mdev=nvidia-1\n"); /* runs now on 100's VF */
+    assert_int_equal(
+        fh_write(FH, "sys/bus/pci/devices/0000:41:00.4/nvidia/current_vgpu_type", "1\n"), 0
+    );
+    assert_int_equal(fh_run_vm_on_vf(FH, 200, 5200, "0000:41:00.4"), 0);
+    assert_int_equal(run("check", "--all", NULL), 1);
+    assert_contains(
+        R.out,
+        "VM 100 (no order): would start\n  index 0: nvidia-2 on 0000:41:00.4 (GPU 0000:41:00.0)\n"
+        "VM 101 (no order): would NOT start\n"
+        "  cannot place nvidia-1 for hostpci0: 0000:41:00.5 (NVIDIA's vendor interface) "
+        "cannot take nvidia-1 now\n    creatable there now: nvidia-2 (NVIDIA L40S-4Q)\n"
+    );
+    assert_contains(R.out, "VM 102 (no order): would start\n  index 0: nvidia-2 on 0000:41:00.6");
+}
+
 static void test_usage(void **state) {
     (void)state;
     assert_int_equal(run("check", "100", "--all", NULL), 2);
@@ -173,6 +207,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_order_decides, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_start_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_vm_takes_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vendor_interface, setup_iface, teardown),
         cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
