@@ -17,10 +17,10 @@
 
 struct boot_device {
     unsigned index;
-    char type[64];        /* the sysfs id (nvidia-<id>) */
-    char name[128];       /* "" when unknown */
-    char pci[PCI_ID_LEN]; /* the mdev parent or the VF */
-    char gpu[PCI_ID_LEN]; /* its physical GPU */
+    char type[VGPU_TYPE_MAX]; /* the sysfs id (nvidia-<id>) */
+    char name[128];           /* "" when unknown */
+    char pci[PCI_ID_LEN];     /* the mdev parent or the VF */
+    char gpu[PCI_ID_LEN];     /* its physical GPU */
 };
 
 /* One onboot vGPU VM, in boot order. */
