@@ -1,6 +1,7 @@
 #include "cli.h"
 
 #include "admin.h"
+#include "bootcheck.h"
 #include "cluster.h"
 #include "clusterview.h"
 #include "config.h"
@@ -182,10 +183,21 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook ha-sync --dry-run\n"
      "  pve-vgpu-hook ha-sync\n"},
-    {"check", cmd_check, "check VMID [--json]", "dry run of a VM's pre-start",
+    {"check", cmd_check, "check VMID [--json] | check --all [--json]",
+     "dry run of a VM's pre-start, or of the node's next boot",
      "Dry run of pre-start: shows which mdev would be created where, or why the start would be\n"
      "refused, and whether pre-start would have to add -uuid to the VM's args. Changes nothing.\n"
      "Exit status 0 when the VM would start, 1 when not.\n"
+     "\n"
+     "--all: will every onboot vGPU VM of this node come up after a reboot? Simulates the\n"
+     "boot: an empty host (no vGPU of any VM, every GPU idle, every VF free), then this\n"
+     "node's VMs with onboot: 1 in Proxmox's boot order (startup: order=N ascending, VMs\n"
+     "without an order after the others, ties by VMID), each placed as pre-start would\n"
+     "place it, the vGPUs of the VMs before it taking their room. Templates are skipped;\n"
+     "HA-managed VMs (/etc/pve/ha/resources.cfg) are started by HA, not onboot: listed, not\n"
+     "simulated. VMs without a vGPU are not listed. Per VM: where each vGPU goes, or the\n"
+     "refusal check VMID would give. Exit status 0 when all would start, 1 otherwise; the\n"
+     "text ends naming the VMs that would not, and why.\n"
      "\n"
      "It also names mistakes that would cost a start, each with the fix to run:\n"
      "  mdev=P40-1Q     a type name where Proxmox needs the sysfs id (mdev=nvidia-46):\n"
@@ -202,8 +214,9 @@ static const struct command commands[] = {
      "cloned-args-uuid; 'warning' for others) and a refusal's error with its code\n"
      "(mdev-type-name, else refused).\n"
      "\n"
-     "Example:\n"
-     "  pve-vgpu-hook check 100\n"},
+     "Examples:\n"
+     "  pve-vgpu-hook check 100\n"
+     "  pve-vgpu-hook check --all\n"},
     {"cleanup", cmd_cleanup, "cleanup [--dry-run] [--json]", "remove leftover mdevs of stopped VMs",
      "Removes mdevs whose UUID names a VM (%08d-0000-0000-0000-%012d) that is not running and\n"
      "not being started or stopped; Proxmox skips post-stop on some paths (migration source,\n"
@@ -614,7 +627,7 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* Options of an admin command: flags and one optional positional VMID. */
 struct cmd_opts {
-    bool json, dry_run, dumpjson, cluster;
+    bool json, dry_run, dumpjson, cluster, all;
     const char *parent;
     const char *vmid;
 };
@@ -634,6 +647,7 @@ enum {
     OPT_OUTPUT,
     OPT_DUMPJSON,
     OPT_CLUSTER,
+    OPT_ALL,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -682,8 +696,9 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         {"parent", required_argument, NULL, OPT_PARENT},
         {"dumpjson", no_argument, NULL, OPT_DUMPJSON},
         {"cluster", no_argument, NULL, OPT_CLUSTER},
+        {"all", no_argument, NULL, OPT_ALL},
     };
-    static const char letters[] = {'j', 'n', 'p', 'd', 'c'};
+    static const char letters[] = {'j', 'n', 'p', 'd', 'c', 'a'};
     struct option longopts[ARRAY_SIZE(all) + 1] = {{0}};
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -699,6 +714,7 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         o->dry_run |= c == OPT_DRY_RUN;
         o->dumpjson |= c == OPT_DUMPJSON;
         o->cluster |= c == OPT_CLUSTER;
+        o->all |= c == OPT_ALL;
         o->parent = c == OPT_PARENT ? optarg : o->parent;
     }
     if (status) {
@@ -927,9 +943,42 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv) {
     return r < 0 ? fail(&e) : settings_bad;
 }
 
+/* check --all: every onboot vGPU VM of this node, in boot order, on a freshly booted host. */
+static int check_all(struct cli_ctx *ctx, int argc, char **argv) {
+    struct cmd_opts o;
+    int r = parse_opts(argc, argv, "ja", &o, "check --all [--json]");
+    if (r || (r = open_root(ctx))) {
+        return r;
+    }
+    struct hook_env env = env_of(ctx);
+    env.dry_run = true;
+    struct pvh_err e = {0};
+    struct boot_check c;
+    r = bootcheck_run(&env, &c, &e);
+    if (!o.json) {
+        log_warnings(&c.warnings);
+        for (size_t i = 0; r == 0 && i < c.n; i++) {
+            char vm[32];
+            snprintf(vm, sizeof(vm), "VM %lu", c.vms[i].vmid);
+            log_set_context(vm);
+            log_warnings(&c.vms[i].warnings);
+            log_set_context(NULL);
+        }
+    }
+    int status = r < 0 ? fail(&e) : report_check_all(o.json ? stdout : text_out(), &c, o.json);
+    bootcheck_free(&c);
+    close_root(ctx);
+    return status;
+}
+
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--all")) {
+            return check_all(ctx, argc, argv);
+        }
+    }
     int r = open_vmid_command(ctx, argc, argv, "jv", "check VMID [--json]", &o, &vmid);
     if (r) {
         return r;

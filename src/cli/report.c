@@ -937,7 +937,7 @@ struct check_verdict {
 static struct check_verdict check_verdict(int rc, const struct vm_plan *p) {
     struct check_verdict v = {.refuse_once = rc == 0 && plan_refuses_once(p)};
     /* pre-start refuses every start while the settings cannot be used */
-    v.status = (rc < 0 || v.refuse_once || p->settings_bad) ? 1 : 0;
+    v.status = plan_would_start(rc, p) ? 0 : 1;
     v.text = rc < 0 || p->settings_bad ? "refused"
              : rc > 0                  ? "not a VM"
              : p->n == 0               ? "no vGPU"
@@ -1168,6 +1168,125 @@ int report_check(
         check_plan_text(out, p);
     }
     return v.status;
+}
+
+/* ---------- check --all ---------- */
+
+static void boot_order_text(const struct boot_result *b, char *buf, size_t size) {
+    if (b->has_order) {
+        snprintf(buf, size, "order=%ld", b->order);
+    } else {
+        snprintf(buf, size, "no order");
+    }
+}
+
+static json_object *boot_vm_json(const struct boot_result *b) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "vmid", json_object_new_int64((int64_t)b->vmid));
+    json_object_object_add(o, "order", b->has_order ? json_object_new_int64(b->order) : NULL);
+    json_object_object_add(o, "would_start", json_object_new_boolean(b->would_start));
+    json_object *devs = json_object_new_array();
+    for (size_t i = 0; i < b->ndevs; i++) {
+        const struct boot_device *d = &b->devs[i];
+        json_object *dj = json_object_new_object();
+        json_object_object_add(dj, "index", json_object_new_int64(d->index));
+        json_object_object_add(dj, "type", jstr(d->type));
+        json_object_object_add(dj, "name", d->name[0] ? jstr(d->name) : NULL);
+        json_object_object_add(dj, "pci", jstr(d->pci));
+        json_object_object_add(dj, "gpu", jstr(d->gpu));
+        json_object_object_add(dj, "vmid", json_object_new_int64((int64_t)b->vmid));
+        json_object_array_add(devs, dj);
+    }
+    json_object_object_add(o, "devices", devs);
+    if (!b->would_start) {
+        json_object *err = json_object_new_object();
+        json_object_object_add(err, "code", jstr(b->err.reason ? b->err.reason : "refused"));
+        json_object_object_add(err, "message", jstr(b->err.msg));
+        json_object_object_add(err, "hint", jstr(b->err.hint));
+        json_object_object_add(o, "error", err);
+    }
+    json_object *warn = json_object_new_array();
+    warnings_json(warn, &b->warnings);
+    json_object_object_add(o, "warnings", warn);
+    return o;
+}
+
+static void check_all_json(FILE *out, const struct boot_check *c) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "node", jstr(c->node));
+    json_object *vms = json_object_new_array();
+    for (size_t i = 0; i < c->n; i++) {
+        json_object_array_add(vms, boot_vm_json(&c->vms[i]));
+    }
+    json_object_object_add(o, "vms", vms);
+    json_object *ha = json_object_new_array();
+    for (size_t i = 0; i < c->nha; i++) {
+        json_object_array_add(ha, json_object_new_int64((int64_t)c->ha[i]));
+    }
+    json_object_object_add(o, "ha_managed", ha);
+    json_object_object_add(o, "all_start", json_object_new_boolean(c->all_start));
+    json_object *warn = json_object_new_array();
+    warnings_json(warn, &c->warnings);
+    json_object_object_add(o, "warnings", warn);
+    report_print_json(out, o);
+}
+
+/* One VM's verdict: where each vGPU goes, or why not. */
+static void boot_vm_text(FILE *out, const struct boot_result *b) {
+    char order[32];
+    boot_order_text(b, order, sizeof(order));
+    fprintf(
+        out, "VM %lu (%s): %s\n", b->vmid, order, b->would_start ? "would start" : "would NOT start"
+    );
+    for (size_t i = 0; i < b->ndevs; i++) {
+        const struct boot_device *d = &b->devs[i];
+        fprintf(
+            out, "  index %u: %s%s%s%s on %s", d->index, d->type, d->name[0] ? " (" : "", d->name,
+            d->name[0] ? ")" : "", d->pci
+        );
+        fprintf(out, strcmp(d->pci, d->gpu) ? " (GPU %s)\n" : "\n", d->gpu);
+    }
+    if (!b->would_start) {
+        print_indented(out, b->err.msg, "  ");
+        if (b->err.hint[0]) {
+            fprintf(out, "  what to do: %s\n", b->err.hint);
+        }
+    }
+}
+
+int report_check_all(FILE *out, const struct boot_check *c, bool json) {
+    if (json) {
+        check_all_json(out, c);
+        return !c->all_start;
+    }
+    fprintf(
+        out, "Node %s after a reboot: its onboot vGPU VMs in boot order, on an empty host\n",
+        c->node
+    );
+    for (size_t i = 0; i < c->n; i++) {
+        boot_vm_text(out, &c->vms[i]);
+    }
+    for (size_t i = 0; i < c->nha; i++) {
+        fprintf(out, "VM %lu: HA-managed: HA starts it, not onboot; not simulated\n", c->ha[i]);
+    }
+    if (c->n == 0) {
+        fprintf(out, "No onboot VM of this node has a vGPU.\n");
+    } else if (c->all_start) {
+        fprintf(out, "All %zu onboot vGPU VMs would start.\n", c->n);
+    } else {
+        fprintf(out, "Would NOT start after a reboot:\n");
+        for (size_t i = 0; i < c->n; i++) {
+            const struct boot_result *b = &c->vms[i];
+            const char *nl = strchr(b->err.msg, '\n');
+            if (!b->would_start) {
+                fprintf(
+                    out, "  VM %lu: %.*s\n", b->vmid,
+                    nl ? (int)(nl - b->err.msg) : (int)strlen(b->err.msg), b->err.msg
+                );
+            }
+        }
+    }
+    return !c->all_start;
 }
 
 /* ---------- cleanup ---------- */

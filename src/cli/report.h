@@ -3,6 +3,7 @@
 #define PVH_REPORT_H
 
 #include "admin.h"
+#include "bootcheck.h"
 #include "diagnose_vm.h"
 #include "edit_result.h"
 #include "hook.h"
@@ -37,6 +38,9 @@ int report_check(
     FILE *out, unsigned long vmid, int rc, const struct vm_plan *p, const struct pvh_err *e,
     bool json
 );
+/* check --all: each onboot vGPU VM's verdict in boot order. Returns the exit status (0: all
+ * would start). */
+int report_check_all(FILE *out, const struct boot_check *c, bool json);
 void report_cleanup(
     FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
     bool dry_run, bool json

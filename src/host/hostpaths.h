@@ -16,6 +16,7 @@
 #define PVE_CT_CONF_FMT "/etc/pve/lxc/%lu.conf"
 #define PVE_STORAGE_CFG "/etc/pve/storage.cfg"
 #define PVE_PCI_MAPPING_CFG "/etc/pve/mapping/pci.cfg"
+#define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg" /* "vm: <vmid>": HA starts it */
 #define PVE_CLUSTER_LOCK_DIR "/etc/pve/priv/lock"
 #define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg"
 #define PVE_HA_RULES_CFG "/etc/pve/ha/rules.cfg"       /* pve-ha-manager 5.0.2 and later */

@@ -26,6 +26,10 @@ bool plan_refuses_once(const struct vm_plan *p) {
     return p->n && p->args_change && !p->migrating;
 }
 
+bool plan_would_start(int rc, const struct vm_plan *p) {
+    return rc >= 0 && !(rc == 0 && plan_refuses_once(p)) && !p->settings_bad;
+}
+
 void plan_free(struct vm_plan *p) {
     pveconf_free(&p->conf);
     config_free(&p->cfg);
@@ -202,7 +206,8 @@ static int load_candidates(
         }
         struct nvidia_iface nv;
         if (inv_find_parent(h, c->ids[k]) != NO_INDEX ||
-            inventory_nvidia_iface(env->fs, c->ids[k], &nv) < 0) {
+            (p->sim ? bootsim_vf_iface(p->sim, c->ids[k], &nv)
+                    : inventory_nvidia_iface(env->fs, c->ids[k], &nv)) < 0) {
             continue;
         }
         if ((!c->iface && !(c->iface = calloc(c->n, sizeof(*c->iface)))) ||
@@ -210,7 +215,7 @@ static int load_candidates(
             nvidia_iface_free(&nv);
             return err_set(e, -ENOMEM, "out of memory");
         }
-        nv.used_by = vf_user(env, p, c->ids[k]);
+        nv.used_by = p->sim ? nv.used_by : vf_user(env, p, c->ids[k]);
         *c->iface[k] = nv;
     }
     return 0;
@@ -245,11 +250,14 @@ static int resolve_items(
         if ((r = load_candidates(env, p, &cands[i], tolerant, it->index, e)) < 0) {
             return r;
         }
-        if (mdev_lookup(env->fs, it->uuid, &it->existing) < 0) {
+        /* after a reboot no mdev exists, and the model's devices are of VMs started before */
+        if (!p->sim && mdev_lookup(env->fs, it->uuid, &it->existing) < 0) {
             memset(&it->existing, 0, sizeof(it->existing));
         }
     }
-    inventory_read_vm_states(env->fs, h->mdevs, h->nmdevs);
+    if (!p->sim) {
+        inventory_read_vm_states(env->fs, h->mdevs, h->nmdevs);
+    }
     return 0;
 }
 
@@ -532,19 +540,16 @@ plan_uuid_args(const struct hook_env *env, struct vm_plan *p, bool managed, stru
     return r < 0 ? err_set(e, r, "out of memory") : 0;
 }
 
-int plan_vf_lines(
-    const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
-    size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
+/* plan_vf_lines over the given GPUs (this node's now, or check --all's after a reboot). */
+static int vf_lines_of(
+    const struct hostfs *fs, const struct nvidia_gpu *gpus, size_t ngpus, const char *node,
+    unsigned type_id, const char (*only)[PCI_ID_LEN], size_t nonly, enum pvh_placement placement,
+    char **lines, size_t *nvfs, struct pvh_err *e
 ) {
-    struct nvidia_gpu *gpus = NULL;
-    size_t ngpus = 0;
     _cleanup_free_ const char **vfs = NULL;
     *lines = NULL;
     *nvfs = 0;
-    int r = inventory_nvidia_gpus(fs, &gpus, &ngpus);
-    if (r == 0) {
-        r = place_vf_order(gpus, ngpus, type_id, only, nonly, placement, &vfs, nvfs);
-    }
+    int r = place_vf_order(gpus, ngpus, type_id, only, nonly, placement, &vfs, nvfs);
     _cleanup_free_ struct vfmap_vf *vv = r == 0 ? calloc(*nvfs, sizeof(*vv)) : NULL;
     for (size_t i = 0; r == 0 && vv && i < *nvfs; i++) {
         memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
@@ -554,6 +559,21 @@ int plan_vf_lines(
     }
     if (r == 0 && (!vv || !(*lines = vfmap_node_lines(node, vv, *nvfs)))) {
         r = err_set(e, -ENOMEM, "out of memory");
+    }
+    return r;
+}
+
+int plan_vf_lines(
+    const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
+    size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
+) {
+    struct nvidia_gpu *gpus = NULL;
+    size_t ngpus = 0;
+    *lines = NULL;
+    *nvfs = 0;
+    int r = inventory_nvidia_gpus(fs, &gpus, &ngpus);
+    if (r == 0) {
+        r = vf_lines_of(fs, gpus, ngpus, node, type_id, only, nonly, placement, lines, nvfs, e);
     }
     inventory_nvidia_gpus_free(gpus, ngpus);
     if (r < 0 && r != -ENODEV && !e->msg[0]) {
@@ -594,7 +614,13 @@ static int plan_vfmap(
     struct readiness_problem why;
     size_t nvfs;
     int r = plan_managed_candidates(vs, p->node, &only);
-    if (r == 0) {
+    if (r == 0 && p->sim) {
+        r = vf_lines_of(
+            env->fs, p->sim->ifgpus, p->sim->nifgpus, p->node, type_id, only.ids, only.n,
+            p->cfg.placement, &p->vfmap_lines, &nvfs, e
+        );
+        r = r < 0 && r != -ENODEV && !e->msg[0] ? err_set(e, r, "out of memory") : r;
+    } else if (r == 0) {
         r = plan_vf_lines(
             env->fs, p->node, type_id, only.ids, only.n, p->cfg.placement, &p->vfmap_lines, &nvfs, e
         );
@@ -795,11 +821,16 @@ static void plan_stale_record(struct vm_plan *p) {
     }
 }
 
-int plan_pre_start(
-    const struct hook_env *env, unsigned long vmid, struct vm_plan *p, struct pvh_err *e
+static int plan_run(
+    const struct hook_env *env, unsigned long vmid, struct bootsim *sim, struct vm_plan *p,
+    struct pvh_err *e
 ) {
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
+    if ((p->sim = sim)) {
+        p->host = sim->host; /* borrowed: the caller takes it back */
+        memset(&sim->host, 0, sizeof(sim->host));
+    }
     node_name(env->fs, p->node, sizeof(p->node));
     /* check shows the rest of the plan with the defaults; pre-start refuses right away */
     enum config_use use = env->dry_run ? CONFIG_USE_SHOW : CONFIG_USE_ACT;
@@ -848,4 +879,17 @@ int plan_pre_start(
     }
     mistakes_plan(env, p); /* also beside a refusal: each is one more thing to fix */
     return r;
+}
+
+int plan_pre_start(
+    const struct hook_env *env, unsigned long vmid, struct vm_plan *p, struct pvh_err *e
+) {
+    return plan_run(env, vmid, NULL, p, e);
+}
+
+int plan_pre_start_on(
+    const struct hook_env *env, unsigned long vmid, struct bootsim *sim, struct vm_plan *p,
+    struct pvh_err *e
+) {
+    return plan_run(env, vmid, sim, p, e);
 }

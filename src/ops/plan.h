@@ -6,6 +6,7 @@
 #ifndef PVH_PLAN_H
 #define PVH_PLAN_H
 
+#include "bootsim.h"
 #include "config.h"
 #include "hook_env.h"
 #include "hostfs.h"
@@ -55,6 +56,7 @@ struct vm_plan {
     char *unlock_new;
     char qemu_server[64]; /* installed version, once read; "" before */
     int qemu_server_err;  /* 0, or why it could not be read */
+    struct bootsim *sim;  /* check --all: the host after a reboot, not sysfs; NULL: sysfs */
 };
 
 /* The pre-start decision without changing anything. 0 = would start (or nothing to do: n == 0),
@@ -63,6 +65,17 @@ struct vm_plan {
 int plan_pre_start(
     const struct hook_env *env, unsigned long vmid, struct vm_plan *plan, struct pvh_err *e
 );
+/* The same decision on a simulated host (check --all): sim->host is the model instead of what
+ * sysfs has now (no mdev looked up, no VM's state read) and sim's VFs of NVIDIA's vendor
+ * interface instead of sysfs'. The model is borrowed: plan->host holds it, with the VM's
+ * devices placed, until the caller takes it back (bootcheck). */
+int plan_pre_start_on(
+    const struct hook_env *env, unsigned long vmid, struct bootsim *sim, struct vm_plan *plan,
+    struct pvh_err *e
+);
+/* The verdict check gives: would this start go through (a refusal, settings that cannot be
+ * used and args that must gain -uuid first all fail it)? */
+bool plan_would_start(int rc, const struct vm_plan *plan);
 void plan_free(struct vm_plan *plan);
 /* Managed mode on NVIDIA's vendor interface: the map lines of this node's resource mapping for
  * a type (vfmap_node_lines), its candidate VFs in the order Proxmox should try them
