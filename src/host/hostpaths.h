@@ -18,7 +18,6 @@
 #define PVE_PCI_MAPPING_CFG "/etc/pve/mapping/pci.cfg"
 #define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg" /* "vm: <vmid>": HA starts it */
 #define PVE_CLUSTER_LOCK_DIR "/etc/pve/priv/lock"
-#define PVE_HA_RESOURCES_CFG "/etc/pve/ha/resources.cfg"
 #define PVE_HA_RULES_CFG "/etc/pve/ha/rules.cfg"       /* pve-ha-manager 5.0.2 and later */
 #define PVE_HA_GROUPS_CFG "/etc/pve/ha/groups.cfg"     /* before */
 #define PVE_HA_LOCK_DIR "/etc/pve/priv/lock/domain-ha" /* cfs_lock_domain('ha') */

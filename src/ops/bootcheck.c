@@ -2,6 +2,7 @@
 
 #include "bootsim.h"
 #include "cleanup.h"
+#include "ha.h"
 #include "hostpaths.h"
 #include "mdev_uuid.h"
 #include "plan.h"
@@ -25,33 +26,15 @@ void bootcheck_free(struct boot_check *c) {
     memset(c, 0, sizeof(*c));
 }
 
-/* The VMs HA manages ("vm: <vmid>" sections of resources.cfg): pve-manager's startall skips
- * them (PVE::HA::Config::vm_is_ha_managed), HA starts them. */
+/* The VMs HA manages: pve-manager's startall skips them, HA starts them. */
 static int ha_vms(const struct hostfs *fs, struct sectioncfg *ha, struct pvh_warnings *w) {
-    _cleanup_free_ char *text = NULL;
-    int r = hostfs_read_alloc(fs, PVE_HA_RESOURCES_CFG, CONFIG_MAX_BYTES, &text, NULL);
-    if (r == -ENOENT) {
+    struct pvh_err e = {0};
+    int r = ha_resources_load(fs, ha, &e);
+    if (r < 0 && r != -ENOMEM) {
+        warn_add(w, "%s: HA-managed VMs are simulated as onboot VMs", e.msg);
         return 0;
     }
-    if (r < 0) {
-        warn_add(
-            w, "cannot read %s (%s): HA-managed VMs are simulated as onboot VMs",
-            PVE_HA_RESOURCES_CFG, strerror(-r)
-        );
-        return 0;
-    }
-    return sectioncfg_parse(text, true, ha);
-}
-
-static bool ha_managed(const struct sectioncfg *ha, unsigned long vmid) {
-    for (size_t i = 0; i < ha->n; i++) {
-        unsigned long id;
-        if (!strcmp(ha->sections[i].type, "vm") && vmid_parse(ha->sections[i].id, &id) &&
-            id == vmid) {
-            return true;
-        }
-    }
-    return false;
+    return r;
 }
 
 /* startup's order as pve_parse_startup_order reads it: parts "[order=]N", "up=N", "down=N";
@@ -92,7 +75,7 @@ static int collect_vm(void *ctx, unsigned long vmid, const struct pveconf *conf)
         pve_bool_true(pveconf_get(conf, "template"))) {
         return 0;
     }
-    if (ha_managed(l->ha, vmid)) {
+    if (ha_vm_managed(l->ha, vmid)) {
         if (GROW(l->out->ha, l->out->nha, 1) < 0) {
             return -ENOMEM;
         }

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "cluster.h"
 #include "debver.h"
+#include "ha.h"
 #include "hostfs.h"
 #include "hostpaths.h"
 #include "managed.h"
@@ -63,13 +64,11 @@ hasync_read(const struct hook_env *env, const char *path, char **text, struct pv
 
 /* resources.cfg and our file, parsed. */
 static int hasync_load(struct hasync *h, struct pvh_err *e) {
-    _cleanup_free_ char *res = NULL;
-    int r = hasync_read(h->env, PVE_HA_RESOURCES_CFG, &res, e);
+    int r = ha_resources_load(h->env->fs, &h->resources, e);
     if (r == 0) {
         r = hasync_read(h->env, h->res->file, &h->orig, e);
     }
-    if (r == 0 && (sectioncfg_parse(res ? res : "", true, &h->resources) < 0 ||
-                   sectioncfg_parse(h->orig ? h->orig : "", true, &h->cur) < 0 ||
+    if (r == 0 && (sectioncfg_parse(h->orig ? h->orig : "", true, &h->cur) < 0 ||
                    !(h->text = strdup(h->orig ? h->orig : "")))) {
         r = err_set(e, -ENOMEM, "out of memory");
     }
@@ -247,13 +246,10 @@ hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct p
 static int hasync_orphans(struct hasync *h, struct pvh_err *e) {
     for (size_t i = 0; i < h->cur.n; i++) {
         unsigned long vmid;
-        char sid[32];
         if (!harules_ours(&h->cur.sections[i], h->res->form, &vmid)) {
             continue;
         }
-        snprintf(sid, sizeof(sid), "%lu", vmid);
-        const struct sectioncfg_section *s = sectioncfg_find(&h->resources, sid);
-        if (s && !strcmp(s->type, "vm")) {
+        if (ha_vm_managed(&h->resources, vmid)) {
             continue;
         }
         struct hasync_item *it = hasync_push(h, vmid);
