@@ -81,6 +81,31 @@ static int cmd_types(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
+/* --gpu PCI or NODE:PCI into the request; the same GPU twice (06:00.0 and 0000:06:00.0) is
+ * stored once. -EINVAL: neither. A node name holds no ':', a PCI id does: the whole argument is
+ * a PCI id first, else the part before the first ':' is the node. */
+static int attach_gpu_arg(const char *arg, struct attach_request *req) {
+    char *pci = req->gpus[req->ngpus], *node = req->gpu_nodes[req->ngpus];
+    node[0] = '\0';
+    if (pci_id_normalize(arg, pci, sizeof(req->gpus[0])) < 0) {
+        size_t n = strcspn(arg, ":");
+        if (!arg[n] || n >= sizeof(req->gpu_nodes[0]) ||
+            pci_id_normalize(arg + n + 1, pci, sizeof(req->gpus[0])) < 0) {
+            return -EINVAL;
+        }
+        snprintf(node, sizeof(req->gpu_nodes[0]), "%.*s", (int)n, arg);
+        if (!node_name_valid(node)) {
+            return -EINVAL;
+        }
+    }
+    bool again = false;
+    for (size_t g = 0; g < req->ngpus && !again; g++) {
+        again = !strcmp(req->gpus[g], pci) && !strcmp(req->gpu_nodes[g], node);
+    }
+    req->ngpus += !again;
+    return 0;
+}
+
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_detach(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_setup(struct cli_ctx *ctx, int argc, char **argv);
@@ -231,7 +256,7 @@ static const struct command commands[] = {
      "  pve-vgpu-hook cleanup --dry-run\n"
      "  pve-vgpu-hook cleanup\n"},
     {"attach", cmd_attach,
-     "attach VMID --type TYPE [--gpu PCI]... [--index N] [--hookscript VOLID] [--dry-run] "
+     "attach VMID --type TYPE [--gpu [NODE:]PCI]... [--index N] [--hookscript VOLID] [--dry-run] "
      "[--json]",
      "give a VM a vGPU placed automatically at every start",
      "Managed mode: the VM names a vGPU type instead of a PCI address, and pre-start puts it on\n"
@@ -241,15 +266,18 @@ static const struct command commands[] = {
      "  -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid> -uuid <uuid>\n"
      "and sets the hookscript (default local:snippets/pve-vgpu-hook).\n"
      "  --type TYPE     sysfs id (nvidia-47), full name ('GRID P40-2Q') or short name (P40-2Q)\n"
-     "  --gpu PCI       candidate GPU on this node; repeat for more; default: every GPU that\n"
-     "                  offers the type. Stored per node, so each node can have its own list.\n"
+     "  --gpu [NODE:]PCI  candidate GPU, on this node or on NODE of the cluster (as that\n"
+     "                  node published it); repeat for more; default: every GPU that offers\n"
+     "                  the type. Stored per node, so each node can have its own list.\n"
      "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
      "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours "
      "instead)\n" EDIT_OPTS_HELP
-     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type no GPU\n"
-     "of this node offers (with the nearest names it does offer) and a --gpu that does not\n"
-     "exist or offer it (with the GPUs that do): such a VM could not start. Another -uuid in\n"
+     "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type no\n"
+     "node offers (with the nearest names this node does offer) and a --gpu that does not\n"
+     "exist or offer it (with the GPUs that do): such a VM could not start. A type only other\n"
+     "nodes offer (in their published inventories) is accepted, with a warning naming them:\n"
+     "the VM starts there ('where VMID' says where it can now). Another -uuid in\n"
      "args is replaced (QEMU takes one; a warning names it, detach puts it back). Run attach\n"
      "again to change the type or GPUs, or to restore what it wrote after a hand edit.\n"
      "NVIDIA's vendor interface (VFs with nvidia/current_vgpu_type, kernel 6.8 and later) has\n"
@@ -271,6 +299,7 @@ static const struct command commands[] = {
      "  pve-vgpu-hook attach 100 --type P40-2Q --dry-run\n"
      "  pve-vgpu-hook attach 100 --type P40-2Q\n"
      "  pve-vgpu-hook attach 101 --type 'GRID P40-1Q' --gpu 0000:06:00.0 --gpu 0000:07:00.0\n"
+     "  pve-vgpu-hook attach 102 --type P40-2Q --gpu 0000:06:00.0 --gpu pve2:0000:81:00.0\n"
      "  pve-vgpu-hook attach 200 --type L40S-2Q      (vendor interface: through a mapping)\n"},
     {"detach", cmd_detach, "detach VMID [--dry-run] [--json]", "undo attach",
      "Removes what attach added to the VM config (args, or the hostpciN line and its resource\n"
@@ -1125,14 +1154,11 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
             req.index = (int)v;
         } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
             return usage_error("at most %zu --gpu options", ARRAY_SIZE(req.gpus));
-        } else if (pci_id_normalize(optarg, req.gpus[req.ngpus], sizeof(req.gpus[0])) < 0) {
-            return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", optarg);
-        } else {
-            bool again = false; /* the same GPU twice (06:00.0 and 0000:06:00.0) is one */
-            for (size_t g = 0; g < req.ngpus && !again; g++) {
-                again = !strcmp(req.gpus[g], req.gpus[req.ngpus]);
-            }
-            req.ngpus += !again;
+        } else if (attach_gpu_arg(optarg, &req) < 0) {
+            return usage_error(
+                "'%s' is not a PCI id (like 0000:06:00.0) or NODE:PCI (like pve2:0000:81:00.0)",
+                optarg
+            );
         }
     }
     if (status || (status = positional(argc, argv, 1, usage, &vmid))) {

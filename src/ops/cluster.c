@@ -730,28 +730,104 @@ int cluster_where(
 }
 
 /* Did the node's (last) published inventory offer type (id or name)? */
-static bool node_offers(const struct cluster_node *n, const char *type) {
-    for (size_t g = 0; n->has_inv && g < n->inv.ngpus; g++) {
-        for (size_t t = 0; t < n->inv.gpus[g].ntypes; t++) {
-            const struct ninv_type *ty = &n->inv.gpus[g].types[t];
-            if (vgpu_type_matches(type, ty->id, ty->name)) {
-                return true;
-            }
+static bool gpu_offers_type(const struct ninv_gpu *g, const char *type) {
+    for (size_t t = 0; t < g->ntypes; t++) {
+        if (vgpu_type_matches(type, g->types[t].id, g->types[t].name)) {
+            return true;
         }
     }
     return false;
 }
 
+/* Does node n offer type: on any GPU (kind < 0), or on GPUs of NVIDIA's vendor interface (kind
+ * 1) or of mdevs (kind 0)? */
+static bool node_offers_kind(const struct cluster_node *n, const char *type, int kind) {
+    for (size_t g = 0; n->has_inv && g < n->inv.ngpus; g++) {
+        const struct ninv_gpu *G = &n->inv.gpus[g];
+        if ((kind < 0 || kind == (G->kind == NINV_VENDOR_IFACE)) && gpu_offers_type(G, type)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool node_offers(const struct cluster_node *n, const char *type) {
+    return node_offers_kind(n, type, -1);
+}
+
 void cluster_nodes_offering(
-    const struct cluster_view *v, const char *type, char *buf, size_t size
+    const struct cluster_view *v, const char *type, bool vendor_iface, char *buf, size_t size
 ) {
     buf[0] = '\0';
     for (size_t i = 0; i < v->n; i++) {
         const struct cluster_node *n = &v->nodes[i];
-        if (node_offers(n, type) && strcmp(n->name, v->self)) {
+        if (node_offers_kind(n, type, vendor_iface) && strcmp(n->name, v->self)) {
             str_append(buf, size, "%s%s", buf[0] ? ", " : "", n->name);
         }
     }
+}
+
+static bool gpu_has_function(const struct ninv_gpu *g, const char *pci) {
+    bool has = !strcmp(g->pci, pci);
+    for (size_t f = 0; f < g->nfunctions && !has; f++) {
+        has = !strcmp(g->functions[f], pci);
+    }
+    return has;
+}
+
+int cluster_gpu_offers(
+    const struct cluster_view *v, const char *node, const char *pci, const char *type,
+    struct pvh_err *e
+) {
+    const struct cluster_node *n = NULL;
+    char names[512] = "";
+    for (size_t i = 0; i < v->n; i++) {
+        n = !strcmp(v->nodes[i].name, node) ? &v->nodes[i] : n;
+        str_append(names, sizeof(names), "%s%s", names[0] ? ", " : "", v->nodes[i].name);
+    }
+    if (!n) {
+        err_set(e, -ENOENT, "there is no node %s in the cluster (nodes: %s)", node, names);
+        err_hint(e, "name a node as 'pvecm nodes' lists it; nothing was changed");
+        return -ENOENT;
+    }
+    if (!n->has_inv) {
+        err_set(e, -ENOENT, "node %s has published no vGPU inventory", node);
+        err_hint(
+            e,
+            "run 'pve-vgpu-hook status' on %s (or wait for its publish timer), then attach "
+            "again; nothing was changed",
+            node
+        );
+        return -ENOENT;
+    }
+    char offering[512] = "";
+    bool there = false;
+    for (size_t g = 0; g < n->inv.ngpus; g++) {
+        const struct ninv_gpu *G = &n->inv.gpus[g];
+        if (gpu_has_function(G, pci) && gpu_offers_type(G, type)) {
+            return 0;
+        }
+        there |= gpu_has_function(G, pci);
+        if (gpu_offers_type(G, type)) {
+            str_append(offering, sizeof(offering), "%s%s", offering[0] ? ", " : "", G->pci);
+        }
+    }
+    if (there) {
+        err_set(e, -ENODEV, "GPU %s on node %s does not offer type %s", pci, node, type);
+    } else {
+        err_set(e, -ENODEV, "node %s has no GPU %s (as it last published)", node, pci);
+    }
+    if (offering[0]) {
+        err_hint(e, "GPUs of %s offering %s: %s; nothing was changed", node, type, offering);
+    } else {
+        err_hint(
+            e,
+            "no GPU of %s offers %s ('pve-vgpu-hook status --cluster' lists them); nothing "
+            "was changed",
+            node, type
+        );
+    }
+    return -ENODEV;
 }
 
 /* A node whose data is old, or that is offline, stays allowed when it offered every type of the

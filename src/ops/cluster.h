@@ -67,9 +67,20 @@ int cluster_where(
     struct where_node **out, size_t *n, struct pvh_err *e
 );
 
-/* The nodes other than this one whose published inventory offers a type (id or name):
- * comma-separated in buf, "" when none. */
-void cluster_nodes_offering(const struct cluster_view *v, const char *type, char *buf, size_t size);
+/* The nodes other than this one whose published inventory offers a type (id or name) through
+ * NVIDIA's vendor interface (vendor_iface) or through mdevs: ", "-separated in buf, "" when
+ * none. */
+void cluster_nodes_offering(
+    const struct cluster_view *v, const char *type, bool vendor_iface, char *buf, size_t size
+);
+
+/* attach --gpu NODE:PCI: 0 when node's published inventory lists GPU pci (the GPU or one of
+ * its functions) offering type. -ENOENT (no such node, or nothing published) or -ENODEV (no
+ * such GPU there, or it offers no such type) with e naming what the node has. */
+int cluster_gpu_offers(
+    const struct cluster_view *v, const char *node, const char *pci, const char *type,
+    struct pvh_err *e
+);
 
 /* ha-sync: the nodes HA may run VM vmid on, comma-separated in cluster_load's order (sorted):
  * where its pre-start could place its vGPUs now (as where decides), and the stale or offline

@@ -1,6 +1,7 @@
 #include "managed.h"
 
 #include "cleanup.h"
+#include "cluster.h"
 #include "edit_result.h"
 #include "hostpaths.h"
 #include "inventory.h"
@@ -714,6 +715,85 @@ static int gpus_offer(
     return 0;
 }
 
+/* A type no GPU of this node offers: accepted when other nodes offer it through mdevs (as they
+ * last published: the VM starts there), refused otherwise. On NVIDIA's vendor interface the
+ * mapping needs the GPU's node: attach there. */
+static int type_elsewhere(
+    const struct hook_env *env, const struct offers *o, const struct edit *ed, const char *type,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    struct cluster_view v;
+    char mdev_nodes[512] = "", vendor_nodes[512] = "";
+    if (cluster_load(env, &v, NULL) == 0) {
+        cluster_nodes_offering(&v, type, false, mdev_nodes, sizeof(mdev_nodes));
+        cluster_nodes_offering(&v, type, true, vendor_nodes, sizeof(vendor_nodes));
+    }
+    cluster_view_free(&v);
+    if (mdev_nodes[0]) {
+        warn_add_code(
+            w, "type-elsewhere",
+            "no GPU on node %s offers %s; %s offer%s it (as last published): VM %lu starts "
+            "there, not here ('pve-vgpu-hook where %lu' tells where it can start now)",
+            ed->node, type, mdev_nodes, strchr(mdev_nodes, ',') ? "" : "s", ed->vmid, ed->vmid
+        );
+        return 0;
+    }
+    if (vendor_nodes[0]) {
+        err_set(
+            e, -ENODEV,
+            "no GPU on node %s offers %s; %s offer%s it on NVIDIA's vendor interface, whose "
+            "resource mapping only the GPU's own node can write",
+            ed->node, type, vendor_nodes, strchr(vendor_nodes, ',') ? "" : "s"
+        );
+        err_hint(
+            e,
+            "migrate VM %lu there (qm migrate %lu NODE) and attach on that node; nothing was "
+            "changed",
+            ed->vmid, ed->vmid
+        );
+        return -ENODEV;
+    }
+    return type_not_offered(env, o, ed->node, type, e);
+}
+
+/* Each --gpu NODE:PCI of another node: that node's published inventory lists the GPU offering
+ * the type. */
+static int gpus_elsewhere(
+    const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
+    struct pvh_err *e
+) {
+    struct cluster_view v;
+    bool loaded = false;
+    int r = 0;
+    for (size_t g = 0; r == 0 && g < req->ngpus; g++) {
+        if (!req->gpu_nodes[g][0] || !strcmp(req->gpu_nodes[g], ed->node)) {
+            continue;
+        }
+        if (!loaded && (r = cluster_load(env, &v, e)) < 0) {
+            return r;
+        }
+        loaded = true;
+        r = cluster_gpu_offers(&v, req->gpu_nodes[g], req->gpus[g], req->type, e);
+    }
+    if (loaded) {
+        cluster_view_free(&v);
+    }
+    return r;
+}
+
+/* The request with only this node's GPUs: what this node's checks and mapping see. */
+static void
+request_here(const struct attach_request *req, const char *node, struct attach_request *here) {
+    *here = *req;
+    here->ngpus = 0;
+    for (size_t g = 0; g < req->ngpus; g++) {
+        if (!req->gpu_nodes[g][0] || !strcmp(req->gpu_nodes[g], node)) {
+            memcpy(here->gpus[here->ngpus], req->gpus[g], sizeof(here->gpus[0]));
+            here->gpu_nodes[here->ngpus++][0] = '\0';
+        }
+    }
+}
+
 /* Which way managed mode goes on this node: 0 through an mdev in args; 1 through a resource
  * mapping, when the type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id
  * there). Refused: a type no GPU here offers, a --gpu that does not exist or offer it. */
@@ -762,7 +842,7 @@ static int check_type_here(
         );
         r = -ENODEV;
     } else if (!attach_type_offered(&o, req->type)) {
-        r = type_not_offered(env, &o, ed->node, req->type, e);
+        r = type_elsewhere(env, &o, ed, req->type, w, e);
     } else {
         r = gpus_offer(&o, ed->node, req, e);
     }
@@ -788,14 +868,23 @@ warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pv
     }
 }
 
-/* vms.<vmid>.gpus: this node's list replaced, other nodes' lists kept. */
+/* The node a --gpu names: its NODE: prefix, else this node. */
+static const char *gpu_node(const struct edit *ed, const struct attach_request *req, size_t g) {
+    return req->gpu_nodes[g][0] ? req->gpu_nodes[g] : ed->node;
+}
+
+/* vms.<vmid>.gpus: the lists of the nodes --gpu names replaced, other nodes' lists kept. */
 static json_object *
 gpus_json(const struct edit *ed, const struct vm_settings *old, const struct attach_request *req) {
     json_object *by_node = json_object_new_object();
     for (size_t k = 0; old && k < old->nlists; k++) {
         const struct vm_gpu_list *l = &old->lists[k];
         const char *node = l->node[0] ? l->node : ed->node;
-        if (!strcmp(node, ed->node) && req->ngpus) {
+        bool named = false;
+        for (size_t g = 0; g < req->ngpus && !named; g++) {
+            named = !strcmp(gpu_node(ed, req, g), node);
+        }
+        if (named) {
             continue;
         }
         json_object *arr = json_object_new_array();
@@ -804,12 +893,13 @@ gpus_json(const struct edit *ed, const struct vm_settings *old, const struct att
         }
         json_object_object_add(by_node, node, arr);
     }
-    if (req->ngpus) {
-        json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < req->ngpus; i++) {
-            json_object_array_add(arr, json_object_new_string(req->gpus[i]));
+    for (size_t g = 0; g < req->ngpus; g++) {
+        json_object *arr = json_object_object_get(by_node, gpu_node(ed, req, g));
+        if (!arr) {
+            arr = json_object_new_array();
+            json_object_object_add(by_node, gpu_node(ed, req, g), arr);
         }
-        json_object_object_add(by_node, ed->node, arr);
+        json_object_array_add(arr, json_object_new_string(req->gpus[g]));
     }
     if (json_object_object_length(by_node) == 0) {
         json_object_put(by_node);
@@ -1187,18 +1277,21 @@ int managed_attach(
     unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     struct managed_args a;
     managed_args_for(&ed, req->vmid, index, &a);
+    struct attach_request here; /* this node's GPUs: what its checks and mapping see */
+    request_here(req, ed.node, &here);
     bool conf_changed = false;
     json_object *record = NULL;
     unsigned vtype = 0;
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
-        (r = edit_drop_stale(&ed, notes, e)) < 0 ||
-        (r = check_type_here(env, &ed, req, &vtype, w, e)) < 0 ||
-        (r = vtype
-                 ? attach_vfmap(
-                       &ed, req, old, index, vtype, hookscript, &conf_changed, &record, notes, w, e
-                   )
-                 : attach_edit_conf(&ed, req, old, &a, hookscript, &conf_changed, &record, notes, e)
-        ) < 0) {
+        (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(env, &ed, req, e)) < 0 ||
+        (r = check_type_here(env, &ed, &here, &vtype, w, e)) < 0 ||
+        (r = vtype ? attach_vfmap(
+                         &ed, &here, old, index, vtype, hookscript, &conf_changed, &record, notes,
+                         w, e
+                     )
+                   : attach_edit_conf(
+                         &ed, &here, old, &a, hookscript, &conf_changed, &record, notes, e
+                     )) < 0) {
         json_object_put(record);
         edit_free(&ed);
         return r;
@@ -1219,9 +1312,17 @@ int managed_attach(
         edit_free(&ed);
         return r;
     }
-    char where[ATTACH_GPUS_MAX * (PCI_ID_LEN + 2)] = "";
+    char where[ATTACH_GPUS_MAX * (NODE_NAME_MAX + PCI_ID_LEN + 3)] = "";
+    bool remote = here.ngpus < req->ngpus; /* then every GPU is named NODE:PCI */
     for (size_t g = 0; g < req->ngpus; g++) {
-        str_append(where, sizeof(where), "%s%s", g ? ", " : "", req->gpus[g]);
+        str_append(
+            where, sizeof(where), "%s%s%s%s", g ? ", " : "", remote ? gpu_node(&ed, req, g) : "",
+            remote ? ":" : "", req->gpus[g]
+        );
+    }
+    char node_note[NODE_NAME_MAX + 16] = "";
+    if (!remote) {
+        snprintf(node_note, sizeof(node_note), " (node %s)", ed.node);
     }
     warn_hookscript_missing(env, hookscript, w);
     res->result = "attached";
@@ -1238,8 +1339,8 @@ int managed_attach(
     } else {
         snprintf(
             res->message, sizeof(res->message),
-            "VM %lu: %s %s as mdev %s; each start places it on %s%s (node %s)", req->vmid, verb,
-            req->type, a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, ed.node
+            "VM %lu: %s %s as mdev %s; each start places it on %s%s%s", req->vmid, verb, req->type,
+            a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, node_note
         );
     }
     edit_say_pending(&ed);

@@ -18,8 +18,10 @@
 struct attach_request {
     unsigned long vmid;
     const char *type;
-    char gpus[ATTACH_GPUS_MAX][PCI_ID_LEN]; /* normalised PCI ids for this node; none = every
-                                             * GPU offering the type */
+    char gpus[ATTACH_GPUS_MAX][PCI_ID_LEN];         /* normalised PCI ids; none = every GPU offering
+                                                     * the type */
+    char gpu_nodes[ATTACH_GPUS_MAX][NODE_NAME_MAX]; /* each GPU's node (--gpu NODE:PCI); "":
+                                                     * this node */
     size_t ngpus;
     int index;              /* -1: keep the current one, or 0 */
     const char *hookscript; /* NULL: DEFAULT_HOOKSCRIPT */

@@ -358,6 +358,57 @@ static void test_ha_sync_lock_and_quorum(void **state) {
     assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
 }
 
+/* attach knows the cluster: a type only another node offers is accepted and names it; --gpu
+ * NODE:PCI is checked against that node's published inventory and stored under that node. */
+static void test_attach_knows_cluster(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    replicate(N2, N1, "pve1");
+    fh_vmconf(N1, 102, "cores: 2\n");
+    char *before = fh_read(N1, "etc/pve/vgpu-hook.json");
+
+    assert_int_equal(run_on(N1, NULL, "attach", "102", "--type", "A40-99Q"), 1);
+    assert_non_null(strstr(R.err, "no GPU on node pve1 offers type 'A40-99Q'"));
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve9:" GPU_A), 1
+    );
+    assert_non_null(strstr(R.err, "there is no node pve9 in the cluster (nodes: pve1, pve2)"));
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve2:0000:99:00.0"), 1
+    );
+    assert_non_null(strstr(R.err, "node pve2 has no GPU 0000:99:00.0"));
+    assert_non_null(strstr(R.err, "GPUs of pve2 offering P40-2Q: " GPU_A));
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve2:0000:41:00.0"), 1
+    );
+    assert_non_null(strstr(R.err, "GPU 0000:41:00.0 on node pve2 does not offer type P40-2Q"));
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "a_b:06:00.0"), 2
+    );
+    char *after = fh_read(N1, "etc/pve/vgpu-hook.json");
+    assert_true((!before && !after) || (before && after && !strcmp(before, after)));
+    free(after);
+
+    assert_int_equal(run_on(N1, NULL, "attach", "102", "--type", "A40-2Q"), 0);
+    assert_non_null(strstr(R.err, "no GPU on node pve1 offers A40-2Q; pve2 offers it"));
+    assert_int_equal(
+        run_on(
+            N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve2:06:00.0", "--gpu", GPU_B,
+            "--gpu", "pve2:" GPU_A
+        ),
+        0
+    );
+    assert_non_null(strstr(R.out, "one of pve2:" GPU_A ", pve1:" GPU_B));
+    after = fh_read(N1, "etc/pve/vgpu-hook.json");
+    assert_non_null(strstr(
+        after, "\"gpus\": {\n        \"pve2\": [\n          \"" GPU_A
+               "\"\n        ],\n        \"pve1\": [\n          \"" GPU_B "\"\n        ]\n      }"
+    ));
+    free(after);
+    free(before);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
@@ -371,6 +422,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
 };
 
 int main(void) {
