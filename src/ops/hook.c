@@ -492,14 +492,7 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
         log_msg(LOG_LVL_INFO, "what to do: fix the chained hook or move it out of %s", HOOKS_DIR);
         r = -ECANCELED;
     }
-    bool created = false;
-    for (size_t i = 0; r == 0 && i < p.n; i++) {
-        created |= p.items[i].action == ACT_CREATE || p.items[i].action == ACT_REPLACE;
-    }
-    if (created) {
-        hook_publish(env);
-    }
-    plan_free(&p);
+    plan_free(&p); /* post-start publishes what this start created (hook_post_start) */
     return errno_exit(r);
 }
 
@@ -653,6 +646,19 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
     return failed;
 }
 
+/* The cluster learns of a start's vGPUs once the VM runs: publishing reads the whole host,
+ * which the start need not wait for. Only a VM with a device of ours changed the inventory. */
+static void phase_post_start(const struct hook_env *env, unsigned long vmid) {
+    struct pvh_warnings w = {0};
+    struct inv_mdev *mine = NULL;
+    size_t n = 0;
+    if (mdev_list(env->fs, vmid, &mine, &n, &w) == 0 && n) {
+        hook_publish(env);
+    }
+    free(mine);
+    warn_free(&w);
+}
+
 int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) {
     if (env->chained_from && env->chained_from[0]) {
         /* Doing the work again would also run hooks.d again, each level in its own process
@@ -683,7 +689,9 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
     int status = 0;
     if (!strcmp(phase, "post-stop")) {
         status = phase_post_stop(env, vmid, cfg.remove_wait_s);
-    } else if (strcmp(phase, "post-start") && strcmp(phase, "pre-stop")) {
+    } else if (!strcmp(phase, "post-start")) {
+        phase_post_start(env, vmid);
+    } else if (strcmp(phase, "pre-stop")) {
         log_msg(
             LOG_LVL_WARN,
             "unknown phase '%s' ignored (known: pre-start, post-start, "

@@ -347,11 +347,12 @@ static int explain_refusal(
     return -ENOSPC;
 }
 
-static int plan_items(
-    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nhp,
+/* Gather the items' candidates into the model, then decide where each goes. A refusal on a
+ * partial model is not explained: it is decided again on the whole one. */
+static int place_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nitems,
     const struct vm_settings *managed, struct pvh_err *e
 ) {
-    size_t nitems = managed ? 1 : nhp;
     struct place_candidates cands[HOSTPCI_MAX] = {0};
     int r = resolve_items(env, p, hps, nitems, managed, cands, e);
     if (r == 0 && !managed) {
@@ -366,7 +367,7 @@ static int plan_items(
         .items = p->items,
         .cands = cands,
         .n = nitems};
-    if (r == 0 && (r = place_vgpus(&pl)) < 0) {
+    if (r == 0 && (r = place_vgpus(&pl)) < 0 && !p->host.partial) {
         r = explain_refusal(env, p, &pl, r, e);
     }
     p->reclaim = TAKE_PTR(pl.reclaim);
@@ -374,6 +375,52 @@ static int plan_items(
         place_candidates_free(&cands[i]);
     }
     p->n = nitems;
+    return r;
+}
+
+/* Does a decision taken on a partial model hold? Yes when it only creates or reuses: the
+ * driver's count of the asked type said yes, and no other type's count was needed. A refusal,
+ * a leftover to reclaim or a device to replace leans on the whole GPU (its mode, what fits). */
+static bool plan_partial_holds(const struct vm_plan *p, int r) {
+    for (size_t m = 0; r == 0 && p->reclaim && m < p->host.nmdevs; m++) {
+        r = p->reclaim[m] ? -EAGAIN : 0;
+    }
+    for (size_t i = 0; r == 0 && i < p->n; i++) {
+        r = p->items[i].action == ACT_REPLACE ? -EAGAIN : 0;
+    }
+    return r == 0;
+}
+
+/* Drop what a decision on the partial model added, before deciding again. */
+static void plan_forget_items(struct vm_plan *p, size_t nwarnings) {
+    inventory_free(&p->host);
+    free(p->reclaim);
+    p->reclaim = NULL;
+    while (p->warnings.n > nwarnings) {
+        free(p->warnings.items[--p->warnings.n]);
+    }
+}
+
+/* On the way to a start, only the asked types' available_instances are read (a GPU offers
+ * dozens per VF); whatever a partial model cannot settle is decided on the whole one. */
+static int plan_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nhp,
+    const struct vm_settings *managed, struct pvh_err *e
+) {
+    size_t nitems = managed ? 1 : nhp, nwarnings = p->warnings.n;
+    const char *asked[HOSTPCI_MAX];
+    for (size_t i = 0; i < nitems; i++) {
+        asked[i] = managed ? managed->type : hps[i].mdev;
+    }
+    p->host.avail_only = asked;
+    p->host.navail_only = nitems;
+    int r = place_items(env, p, hps, nitems, managed, e);
+    p->host.avail_only = NULL;
+    if (p->host.partial && !plan_partial_holds(p, r)) {
+        plan_forget_items(p, nwarnings);
+        *e = (struct pvh_err){0};
+        r = place_items(env, p, hps, nitems, managed, e);
+    }
     return r;
 }
 
