@@ -552,17 +552,3 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
     }
     return 0;
 }
-
-const char *vm_state_name(enum vm_state s) {
-    static const char *const names[] = {
-        [VM_NOT_OURS] = "not a VMID UUID",
-        [VM_STOPPED] = "leftover",
-        [VM_RUNNING] = "running",
-        [VM_BUSY] = "busy",
-    };
-    return names[s];
-}
-
-bool inv_mdev_is_leftover(const struct inv_mdev *m) {
-    return m->owned && m->state == VM_STOPPED;
-}

@@ -103,9 +103,4 @@ struct pci_ident {
 };
 int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out);
 
-/* "running", "busy", "leftover" or "not a VMID UUID". */
-const char *vm_state_name(enum vm_state s);
-/* A leftover: an mdev of ours whose VM is neither running nor busy. */
-bool inv_mdev_is_leftover(const struct inv_mdev *m);
-
 #endif

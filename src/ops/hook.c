@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "hostpaths.h"
+#include "leftover.h"
 #include "rules.h"
 #include "strutil.h"
 #include "vmstate.h"
@@ -561,7 +562,7 @@ static int reset_vf_types(const struct hook_env *env, unsigned long vmid) {
             ours = (hps[k].nhost == 1 && !strcmp(hps[k].host[0], v->bdf)) ||
                    (hps[k].mapping[0] && v->vmid == vmid);
         }
-        if (!ours || v->state == VM_RUNNING || (v->state == VM_BUSY && v->vmid != vmid)) {
+        if (!leftover_removable(leftover_verdict(ours, v->state, v->vmid, vmid))) {
             continue;
         }
         int r = inventory_vf_reset(env->fs, v->bdf);
@@ -617,7 +618,8 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
             continue;
         }
         /* Proxmox may have started the VM again meanwhile (a reboot): keep its devices. */
-        if (vm_is_running(env->fs, vmid)) {
+        mine[i].state = vm_is_running(env->fs, vmid) ? VM_RUNNING : VM_BUSY; /* its own stop */
+        if (!leftover_removable(leftover_of_mdev(&mine[i], vmid))) {
             log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
             break;
         }
