@@ -587,7 +587,7 @@ static int type_not_offered(
     nearest_types(o, type, near, sizeof(near));
     _cleanup_free_ char *esc = str_escape_ctl(type, strlen(type), false);
     struct readiness_problem why;
-    if (plan_node_not_ready(env, &why)) { /* say what keeps types away, the names too */
+    if (readiness_gpus_not_ready(env->fs, &why)) { /* say what keeps types away, the names too */
         if (near[0]) {
             snprintf(also, sizeof(also), " (or did you mean %s?)", near);
         }

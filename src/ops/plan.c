@@ -269,24 +269,7 @@ static bool gpu_not_ready(
             return true;
         }
     }
-    return c->n == 0 && plan_node_not_ready(env, why);
-}
-
-bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why) {
-    struct readiness r;
-    bool found = false;
-    if (readiness_check(env, &r) == 0) {
-        for (size_t i = 0; i < r.nproblems && !found; i++) {
-            const char *check = r.problems[i].check;
-            found = !strcmp(check, "sriov-off") || !strncmp(check, "vfio-", 5) ||
-                    !strcmp(check, "no-vgpu-types");
-            if (found) {
-                *why = r.problems[i];
-            }
-        }
-    }
-    readiness_free(&r);
-    return found;
+    return c->n == 0 && readiness_gpus_not_ready(env->fs, why);
 }
 
 /* The refusal as the administrator reads it: the reason per candidate, which other GPUs could

@@ -91,9 +91,4 @@ int plan_unlock_setup(
     bool *installed, char **toml, struct pvh_err *e
 );
 
-/* Is a GPU of this node not ready for vGPUs (VFs off, the vfio module missing, no type
- * offered)? Then *why (doctor's problem and fix) is why a type is not offered. */
-struct readiness_problem;
-bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why);
-
 #endif
