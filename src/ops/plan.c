@@ -21,6 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What plan reads at most once per run, for whichever step needs it first. */
+struct plan_reads {
+    struct vf_holder *vf_holders; /* VFs of NVIDIA's vendor interface with a type */
+    size_t nvf_holders;
+    bool vf_holders_read;
+    char qemu_server[64]; /* installed version; "" before */
+    int qemu_server_err;  /* 0, or why it could not be read */
+};
+
 bool plan_refuses_once(const struct vm_plan *p) {
     return p->n && p->args_change && !p->migrating;
 }
@@ -31,8 +40,11 @@ void plan_free(struct vm_plan *p) {
     warn_free(&p->warnings);
     inventory_free(&p->host);
     free(p->reclaim);
-    free(p->vf_holders);
-    p->vf_holders = NULL;
+    if (p->reads) {
+        free(p->reads->vf_holders);
+    }
+    free(p->reads);
+    p->reads = NULL;
     free(p->new_args);
     free(p->vfmap_lines);
     free(p->vfmap_text);
@@ -172,13 +184,14 @@ int plan_managed_candidates(
 
 /* The VM whose QEMU uses a VF (read once per plan, for all VFs with a type). */
 static unsigned long vf_user(const struct hook_env *env, struct vm_plan *p, const char *vf) {
-    if (!p->vf_holders_read) {
-        p->vf_holders_read = true;
-        (void)inventory_vf_holders(env->fs, &p->vf_holders, &p->nvf_holders);
+    struct plan_reads *rd = p->reads;
+    if (!rd->vf_holders_read) {
+        rd->vf_holders_read = true;
+        (void)inventory_vf_holders(env->fs, &rd->vf_holders, &rd->nvf_holders);
     }
-    for (size_t i = 0; i < p->nvf_holders; i++) {
-        if (!strcmp(p->vf_holders[i].bdf, vf) && p->vf_holders[i].state == VM_RUNNING) {
-            return p->vf_holders[i].vmid ? p->vf_holders[i].vmid : ULONG_MAX; /* no -id */
+    for (size_t i = 0; i < rd->nvf_holders; i++) {
+        if (!strcmp(rd->vf_holders[i].bdf, vf) && rd->vf_holders[i].state == VM_RUNNING) {
+            return rd->vf_holders[i].vmid ? rd->vf_holders[i].vmid : ULONG_MAX; /* no -id */
         }
     }
     return 0;
@@ -409,14 +422,15 @@ static int plan_items(
 
 /* The installed qemu-server version, read once per plan. */
 static const char *qemu_server_version(const struct hook_env *env, struct vm_plan *p) {
-    if (!p->qemu_server[0] && !p->qemu_server_err) {
-        p->qemu_server_err =
-            debver_installed_on(env->fs, "qemu-server", p->qemu_server, sizeof(p->qemu_server));
-        if (p->qemu_server_err == 0 && !p->qemu_server[0]) {
-            p->qemu_server_err = -ENOENT;
+    struct plan_reads *rd = p->reads;
+    if (!rd->qemu_server[0] && !rd->qemu_server_err) {
+        rd->qemu_server_err =
+            debver_installed_on(env->fs, "qemu-server", rd->qemu_server, sizeof(rd->qemu_server));
+        if (rd->qemu_server_err == 0 && !rd->qemu_server[0]) {
+            rd->qemu_server_err = -ENOENT;
         }
     }
-    return p->qemu_server_err ? NULL : p->qemu_server;
+    return rd->qemu_server_err ? NULL : rd->qemu_server;
 }
 
 /* NVIDIA's vendor interface needs qemu-server 8.2.5: older releases fail the start. */
@@ -848,6 +862,9 @@ int plan_pre_start(
 ) {
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
+    if (!(p->reads = calloc(1, sizeof(*p->reads)))) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
     node_name(env->fs, p->node, sizeof(p->node));
     /* check shows the rest of the plan with the defaults; pre-start refuses right away */
     enum config_use use = env->dry_run ? CONFIG_USE_SHOW : CONFIG_USE_ACT;
