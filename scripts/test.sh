@@ -6,10 +6,10 @@ cd "$(dirname "$0")/.."
 # everything the tests use, before any test runs (ctest runs them in parallel): mdevctl for
 # the agreement tests, QEMU and busybox for the kernel test, the Debian tools for the package,
 # promtool (Debian's prometheus) for the metrics test, systemd-journal-remote to write the
-# diagnose test's journal files
+# diagnose test's journal files, universal-ctags for the function length check
 scripts/deps.sh mdevctl qemu-system-x86 busybox-static cpio libelf1 \
     debhelper dpkg-dev lintian debootstrap fakeroot clang-format clang prometheus \
-    python3-jsonschema systemd-journal-remote
+    python3-jsonschema systemd-journal-remote universal-ctags
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
 for variant in build:OFF build-asan:ON; do

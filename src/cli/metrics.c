@@ -6,6 +6,7 @@
 #include "report.h"
 
 #include "cleanup.h"
+#include "leftover.h"
 #include "rules.h"
 #include "strutil.h"
 
@@ -223,27 +224,27 @@ static size_t vm_family(FILE *out, const struct host_status *st) {
         const struct inv_typedef *d = inv_gpu_typedef(h, g, md->type_id);
         char vmid[24];
         snprintf(vmid, sizeof(vmid), "%lu", md->vmid);
+        enum leftover_verdict lv = leftover_of_mdev(md, 0);
         const char *l[] = {"vmid", vmid,        "gpu",       h->gpus[g].bdf,
                            "type", md->type_id, "type_name", d ? d->name : "",
-                           "uuid", md->uuid,    "state",     vm_state_name(md->state),
+                           "uuid", md->uuid,    "state",     leftover_state_name(lv),
                            NULL};
         sample(out, "vm_info", l, 1);
-        leftovers += inv_mdev_is_leftover(md);
+        leftovers += lv == LEFTOVER_STALE;
     }
     for (size_t g = 0; g < st->nnvidia; g++) {
         const struct nvidia_gpu *nv = &st->nvidia[g];
         for (size_t i = 0; nv->users_known && i < nv->nused; i++) {
             const struct vf_holder *v = &nv->used[i];
-            bool in_use = v->state == VM_RUNNING || v->state == VM_BUSY;
-            leftovers += !in_use;
+            enum leftover_verdict lv = leftover_verdict(true, v->state, v->vmid, 0);
+            leftovers += lv == LEFTOVER_STALE;
             char vmid[24], id[32];
             snprintf(vmid, sizeof(vmid), "%lu", v->vmid);
             snprintf(id, sizeof(id), "nvidia-%u", v->type);
-            const char *l[] = {
-                "vmid", vmid, "gpu",       nv->bdf,
-                "type", id,   "type_name", iface_type_name(nv, v->type),
-                "uuid", "",   "state",     in_use ? vm_state_name(v->state) : "leftover",
-                NULL};
+            const char *l[] = {"vmid", vmid, "gpu",       nv->bdf,
+                               "type", id,   "type_name", iface_type_name(nv, v->type),
+                               "uuid", "",   "state",     leftover_state_name(lv),
+                               NULL};
             if (v->vmid) {
                 sample(out, "vm_info", l, 1);
             }

@@ -3,6 +3,7 @@
 #include "admin.h"
 
 #include "cleanup.h"
+#include "leftover.h"
 #include "rules.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -355,11 +356,12 @@ static void
 vf_use_text(const struct nvidia_gpu *g, const struct vf_holder *v, char *buf, size_t size) {
     const char *who = "";
     char vm[48] = "";
-    if (g->users_known && v->state == VM_RUNNING && v->vmid) {
+    enum leftover_verdict lv = leftover_verdict(true, v->state, v->vmid, 0);
+    if (g->users_known && lv == LEFTOVER_RUNNING && v->vmid) {
         snprintf(vm, sizeof(vm), " (VM %lu)", v->vmid);
-    } else if (g->users_known && v->state == VM_BUSY) {
+    } else if (g->users_known && lv == LEFTOVER_BUSY) {
         snprintf(vm, sizeof(vm), " (VM %lu, busy)", v->vmid);
-    } else if (g->users_known && v->state != VM_RUNNING) {
+    } else if (g->users_known && lv == LEFTOVER_STALE) {
         who = " (no VM runs it: left over)";
     }
     snprintf(buf, size, "%s nvidia-%u%s%s", v->bdf, v->type, vm, who);
@@ -418,12 +420,7 @@ gpu_mode_json(json_object *o, const struct pvh_config *cfg, const struct host *h
 
 /* What a VF of NVIDIA's vendor interface holds, as an object: its type and who has it. */
 static json_object *vf_use_json(const struct nvidia_gpu *g, const struct vf_holder *v) {
-    static const char *const states[] = {
-        [VM_NOT_OURS] = "leftover",
-        [VM_STOPPED] = "leftover",
-        [VM_RUNNING] = "running",
-        [VM_BUSY] = "busy",
-    };
+    const char *state = leftover_state_name(leftover_verdict(true, v->state, v->vmid, 0));
     char type[32], text[VF_USE_TEXT_MAX];
     snprintf(type, sizeof(type), "nvidia-%u", v->type);
     vf_use_text(g, v, text, sizeof(text));
@@ -433,7 +430,7 @@ static json_object *vf_use_json(const struct nvidia_gpu *g, const struct vf_hold
     json_object_object_add(
         o, "vmid", g->users_known && v->vmid ? json_object_new_int64((int64_t)v->vmid) : NULL
     );
-    json_object_object_add(o, "state", g->users_known ? jstr(states[v->state]) : NULL);
+    json_object_object_add(o, "state", g->users_known ? jstr(state) : NULL);
     json_object_object_add(o, "message", jstr(text));
     return o;
 }
@@ -676,7 +673,7 @@ lock_text(const struct pvh_config *cfg, const struct host *h, size_t g, char *bu
 }
 
 static const char *owner_state(const struct host_status *st, size_t m) {
-    return vm_state_name(st->host.mdevs[m].state);
+    return leftover_state_name(leftover_of_mdev(&st->host.mdevs[m], 0));
 }
 
 /* Stale records as objects {vmid, code, message} (and result, when cleanup acted on them). */
@@ -831,7 +828,7 @@ static size_t status_gpu_text(FILE *out, const struct host_status *st, size_t g)
         if (md->owned) {
             snprintf(owner, sizeof(owner), "VM %lu", md->vmid);
         }
-        leftovers += inv_mdev_is_leftover(md);
+        leftovers += leftover_of_mdev(md, 0) == LEFTOVER_STALE;
         bool on_vf = strcmp(md->parent_bdf, h->gpus[g].bdf) != 0;
         fprintf(
             out, "  %s  %-11s %-16s %-12s %s%s%s\n", md->uuid, md->type_id,

@@ -1,6 +1,7 @@
 #include "place.h"
 
 #include "cleanup.h"
+#include "leftover.h"
 #include "rules.h"
 #include "strutil.h"
 
@@ -62,8 +63,7 @@ static int grow_masks(struct try *t) {
 /* A leftover that may be removed: another VM's (by UUID) that is neither running nor busy (a
  * VM whose start is under way holds its Proxmox lock: its fresh mdev is not stale). */
 static bool is_stale(const struct placement *pl, size_t m) {
-    const struct inv_mdev *md = &pl->host->mdevs[m];
-    return inv_mdev_is_leftover(md) && md->vmid != pl->vmid;
+    return leftover_of_mdev(&pl->host->mdevs[m], pl->vmid) == LEFTOVER_STALE;
 }
 
 /* Will removals free room on gpu: reclaimed leftovers, or this VM's own devices replaced? */

@@ -28,8 +28,44 @@ static const char *label(const struct inv_typedef *d) {
     return d->name[0] ? d->name : d->id;
 }
 
-/* Over 80 lines on purpose: one switch holds every policy side by side, each refusal with its
- * own sentence; split, the policies could no longer be compared at a glance. */
+/* The equal-size policy: a resident (d, NULL when the GPU does not list its type) of another
+ * size or of a series outside want's group refuses want; why says so. */
+static bool equal_size_refuses(
+    const struct pvh_config *cfg, const struct inv_typedef *d, const char *lbl,
+    const struct inv_typedef *want, char *why, size_t whysize
+) {
+    if (!d) {
+        /* A type the GPU does not list: its size cannot be compared. */
+        snprintf(
+            why, whysize,
+            "the equal-size policy (your settings) cannot be checked: it hosts %s, a type this "
+            "GPU does not list",
+            lbl
+        );
+        return true;
+    }
+    if (d->info.fb_mib != want->info.fb_mib) {
+        snprintf(
+            why, whysize,
+            "the equal-size policy (your settings) locks it to %u MiB vGPUs (it hosts %s), and "
+            "%s has %u MiB",
+            d->info.fb_mib, lbl, label(want), want->info.fb_mib
+        );
+        return true;
+    }
+    if (!same_group(cfg, d->info.series, want->info.series)) {
+        snprintf(
+            why, whysize,
+            "series %c and %c may not share a GPU (it hosts %s; series_groups in your settings "
+            "allow mixing only within a group)",
+            d->info.series ? d->info.series : '?', want->info.series ? want->info.series : '?', lbl
+        );
+        return true;
+    }
+    return false;
+}
+
+/* One switch holds every policy side by side, so that they can be compared at a glance. */
 bool rules_type_fits(
     const struct pvh_config *cfg, const struct host *h, size_t gpu, const struct inv_typedef *want,
     const bool *ignore, char *why, size_t whysize
@@ -65,33 +101,7 @@ bool rules_type_fits(
             }
             break;
         case POLICY_EQUAL_SIZE:
-            if (!d) {
-                /* A type the GPU does not list: its size cannot be compared. */
-                snprintf(
-                    why, whysize,
-                    "the equal-size policy (your settings) cannot be checked: it hosts %s, a "
-                    "type this GPU does not list",
-                    lbl
-                );
-                return false;
-            }
-            if (fb != want->info.fb_mib) {
-                snprintf(
-                    why, whysize,
-                    "the equal-size policy (your settings) locks it to %u MiB vGPUs (it hosts "
-                    "%s), and %s has %u MiB",
-                    fb, lbl, label(want), want->info.fb_mib
-                );
-                return false;
-            }
-            if (!same_group(cfg, d->info.series, want->info.series)) {
-                snprintf(
-                    why, whysize,
-                    "series %c and %c may not share a GPU (it hosts %s; series_groups in your "
-                    "settings allow mixing only within a group)",
-                    d->info.series ? d->info.series : '?',
-                    want->info.series ? want->info.series : '?', lbl
-                );
+            if (equal_size_refuses(cfg, d, lbl, want, why, whysize)) {
                 return false;
             }
             break;

@@ -532,6 +532,31 @@ parse_vm_type(json_object *t, struct vm_settings *vm, struct parse_ctx *px, cons
     return 0;
 }
 
+/* "gpus": one list for every node, or an object of lists keyed by node name. */
+static int
+parse_vm_gpus(json_object *val, struct vm_settings *vm, struct parse_ctx *px, const char *sub) {
+    size_t n = json_object_is_type(val, json_type_object) ? json_object_object_length(val) : 1;
+    vm->lists = calloc(n ? n : 1, sizeof(*vm->lists));
+    if (!vm->lists) {
+        return -ENOMEM;
+    }
+    if (!json_object_is_type(val, json_type_object)) {
+        return parse_gpu_array(val, &vm->lists[vm->nlists++], px, sub);
+    }
+    json_object_object_foreach(val, node, arr) {
+        struct vm_gpu_list *l = &vm->lists[vm->nlists++];
+        if (!node_name_valid(node)) {
+            return bad_value(px, sub, "must be keyed by node names");
+        }
+        snprintf(l->node, sizeof(l->node), "%s", node);
+        int r = parse_gpu_array(arr, l, px, sub);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
 static int parse_vm(
     const char *id, json_object *v, struct vm_settings *vm, struct parse_ctx *px,
     struct pvh_warnings *w
@@ -568,29 +593,9 @@ static int parse_vm(
             }
             vm->index = (unsigned)json_object_get_int64(val);
         } else if (!strcmp(k, "gpus")) {
-            size_t n =
-                json_object_is_type(val, json_type_object) ? json_object_object_length(val) : 1;
-            vm->lists = calloc(n ? n : 1, sizeof(*vm->lists));
-            if (!vm->lists) {
-                return -ENOMEM;
-            }
-            if (json_object_is_type(val, json_type_object)) {
-                json_object_object_foreach(val, node, arr) {
-                    struct vm_gpu_list *l = &vm->lists[vm->nlists++];
-                    if (!node_name_valid(node)) {
-                        return bad_value(px, sub, "must be keyed by node names");
-                    }
-                    snprintf(l->node, sizeof(l->node), "%s", node);
-                    int r = parse_gpu_array(arr, l, px, sub);
-                    if (r < 0) {
-                        return r;
-                    }
-                }
-            } else {
-                int r = parse_gpu_array(val, &vm->lists[vm->nlists++], px, sub);
-                if (r < 0) {
-                    return r;
-                }
+            int r = parse_vm_gpus(val, vm, px, sub);
+            if (r < 0) {
+                return r;
             }
         } else if (!strcmp(k, "attached") || !strcmp(k, "identity")) {
             int r = !strcmp(k, "identity") ? parse_identity(val, vm, px, sub)

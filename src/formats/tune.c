@@ -203,6 +203,37 @@ int unlock_size_parse(const char *s, unsigned long long *bytes) {
     return -EINVAL;
 }
 
+/* A text setting: printable, and no longer than the driver's field (31 bytes before driver
+ * 580 for the fields that grew to 63). */
+static int unlock_string_check(
+    const struct unlock_key *k, const char *key, const char *value, unsigned driver_major,
+    struct pvh_err *e
+) {
+    size_t max = k->max_len == 31 && driver_major >= 580 ? 63 : k->max_len;
+    size_t len = strlen(value);
+    if (str_has_ctl(value, false) || strpbrk(value, "\t\"\\")) {
+        err_set(
+            e, -EINVAL,
+            "%s: the value must be printable UTF-8 without control characters, quotes or "
+            "backslashes",
+            key
+        );
+        err_hint(e, "nothing was changed");
+        return -EINVAL;
+    }
+    if (len > max) {
+        err_set(
+            e, -EINVAL,
+            "%s (%s) is %zu bytes; the driver's field holds %zu (vgpu_unlock-rs would fail "
+            "the vGPU)",
+            key, k->what, len, max
+        );
+        err_hint(e, "shorten it; nothing was changed");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int unlock_value_check(
     const char *key, const char *value, unsigned driver_major, bool *is_string, struct pvh_err *e
 ) {
@@ -261,32 +292,9 @@ int unlock_value_check(
         /* bytes go in as a TOML integer when they are one, else as the string it also reads */
         *is_string = toml_int(value, &v) < 0;
         return 0;
-    case UNLOCK_STRING: {
-        size_t max = k->max_len == 31 && driver_major >= 580 ? 63 : k->max_len;
-        size_t len = strlen(value);
-        if (str_has_ctl(value, false) || strpbrk(value, "\t\"\\")) {
-            err_set(
-                e, -EINVAL,
-                "%s: the value must be printable UTF-8 without control characters, quotes or "
-                "backslashes",
-                key
-            );
-            err_hint(e, "nothing was changed");
-            return -EINVAL;
-        }
-        if (len > max) {
-            err_set(
-                e, -EINVAL,
-                "%s (%s) is %zu bytes; the driver's field holds %zu (vgpu_unlock-rs would fail "
-                "the vGPU)",
-                key, k->what, len, max
-            );
-            err_hint(e, "shorten it; nothing was changed");
-            return -EINVAL;
-        }
-        *is_string = true;
-        return 0;
-    }
+    case UNLOCK_STRING:
+        *is_string = unlock_string_check(k, key, value, driver_major, e) == 0;
+        return *is_string ? 0 : -EINVAL;
     }
     return -EINVAL;
 }

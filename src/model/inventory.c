@@ -156,6 +156,17 @@ int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ide
     return out->vendor[0] && out->device[0] ? 0 : -ENODEV;
 }
 
+/* Is available_instances of this type one the caller asked for (host.avail_only)? */
+static bool avail_wanted(struct host *h, const struct inv_typedef *d) {
+    for (size_t i = 0; h->avail_only && i < h->navail_only; i++) {
+        if (!strcmp(d->id, h->avail_only[i]) ||
+            vgpu_type_matches(h->avail_only[i], d->id, d->name)) {
+            return true;
+        }
+    }
+    return !h->avail_only;
+}
+
 /* tdirfd: the parent's mdev_supported_types directory. */
 static int load_typedef(
     const struct hostfs *fs, struct host *h, size_t gpu, int tdirfd, const char *id, size_t *def
@@ -182,7 +193,9 @@ static int load_typedef(
         hostfs_read_at(fs, tdirfd, path, d->description, sizeof(d->description)) < 0) {
         d->description[0] = '\0';
     }
-    if (str_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
+    /* device_api is for listing types (types --dumpjson): a partial model reads only the asked
+     * types' */
+    if (avail_wanted(h, d) && str_fmt(path, sizeof(path), "%s/device_api", id) == 0 &&
         hostfs_read_at(fs, tdirfd, path, d->device_api, sizeof(d->device_api)) < 0) {
         d->device_api[0] = '\0';
     }
@@ -345,6 +358,12 @@ static int load_parent(
             continue;
         } else if ((r = load_typedef(fs, h, gpu, tdirfd, l.names[i], &t->def)) < 0) {
             break;
+        }
+        if (!avail_wanted(h, &h->defs[t->def])) {
+            *t = (struct inv_type){.def = t->def, .available = -1, .unread = true};
+            h->partial = true;
+            p.ntypes++;
+            continue;
         }
         r = read_available(fs, h, tdirfd, bdf, h->defs[t->def].id, t);
         if (r == -ENOENT) {
@@ -532,18 +551,4 @@ int inventory_load_all(const struct hostfs *fs, struct host *h, struct pvh_err *
         return err_set(e, r, "cannot list %s: %s", SYS_MDEV_DEVICES, strerror(-r));
     }
     return 0;
-}
-
-const char *vm_state_name(enum vm_state s) {
-    static const char *const names[] = {
-        [VM_NOT_OURS] = "not a VMID UUID",
-        [VM_STOPPED] = "leftover",
-        [VM_RUNNING] = "running",
-        [VM_BUSY] = "busy",
-    };
-    return names[s];
-}
-
-bool inv_mdev_is_leftover(const struct inv_mdev *m) {
-    return m->owned && m->state == VM_STOPPED;
 }

@@ -32,8 +32,9 @@ struct inv_typedef {
 /* A type as offered by one parent. */
 struct inv_type {
     size_t def;
-    long available;    /* -1 when unreadable */
+    long available;    /* -1 when unreadable or unread */
     int available_err; /* 0, or the -errno / -EINVAL of available_instances */
+    bool unread;       /* not asked for (host.avail_only): available is -1, nothing was read */
 };
 
 struct inv_parent {
@@ -62,6 +63,11 @@ struct host {
     struct inv_mdev *mdevs;
     size_t nmdevs;
     struct pvh_warnings warnings;
+    /* Set before loading to read available_instances only of these types (ids or names, the
+     * caller's strings): a start needs no other type's count on its way to a create. NULL: all. */
+    const char *const *avail_only;
+    size_t navail_only;
+    bool partial; /* some type's available_instances was left unread */
 };
 
 /* Every mdev parent on the host (/sys/class/mdev_bus), plus warnings for dangling links. */
@@ -96,10 +102,5 @@ struct pci_ident {
     long iommu_group;
 };
 int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out);
-
-/* "running", "busy", "leftover" or "not a VMID UUID". */
-const char *vm_state_name(enum vm_state s);
-/* A leftover: an mdev of ours whose VM is neither running nor busy. */
-bool inv_mdev_is_leftover(const struct inv_mdev *m);
 
 #endif

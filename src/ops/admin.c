@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "hook.h"
 #include "hostpaths.h"
+#include "leftover.h"
 #include "strutil.h"
 #include "vmconf.h"
 #include "vmstate.h"
@@ -141,6 +142,21 @@ int admin_status(const struct hook_env *env, struct host_status *st, struct pvh_
     return 0;
 }
 
+/* What cleanup does with a vGPU, by the one leftover verdict: true when it is kept (verdict
+ * says why), false when it is to be removed. */
+static bool cleanup_keeps(struct cleanup_item *it, enum leftover_verdict v) {
+    static const enum cleanup_verdict kept[] = {
+        [LEFTOVER_NOT_OURS] = CLEAN_NOT_OURS,
+        [LEFTOVER_RUNNING] = CLEAN_KEPT_RUNNING,
+        [LEFTOVER_BUSY] = CLEAN_KEPT_BUSY,
+    };
+    if (leftover_removable(v)) {
+        return false;
+    }
+    it->verdict = kept[v];
+    return true;
+}
+
 /* The VF types of cleanup: reset those no QEMU uses and no busy VM names. */
 static int
 cleanup_vfs(const struct hook_env *env, bool dry_run, struct cleanup_item **items, size_t *n) {
@@ -158,10 +174,8 @@ cleanup_vfs(const struct hook_env *env, bool dry_run, struct cleanup_item **item
     for (size_t i = 0; i < nvf; i++) {
         struct cleanup_item *it = &grown[(*n)++];
         *it = (struct cleanup_item){.is_vf = true, .vf = vfs[i]};
-        if (vfs[i].state == VM_RUNNING) {
-            it->verdict = CLEAN_KEPT_RUNNING;
-        } else if (vfs[i].state == VM_BUSY) {
-            it->verdict = CLEAN_KEPT_BUSY;
+        if (cleanup_keeps(it, leftover_verdict(true, vfs[i].state, vfs[i].vmid, 0))) {
+            continue;
         } else if (dry_run) {
             it->verdict = CLEAN_WOULD_REMOVE;
         } else if ((it->err = inventory_vf_reset(env->fs, vfs[i].bdf)) < 0) {
@@ -209,12 +223,8 @@ int admin_cleanup(
     for (size_t i = 0; i < nall; i++) {
         struct cleanup_item *it = &out[i];
         it->mdev = all[i];
-        if (it->mdev.state == VM_NOT_OURS) {
-            it->verdict = CLEAN_NOT_OURS;
-        } else if (it->mdev.state == VM_RUNNING) {
-            it->verdict = CLEAN_KEPT_RUNNING;
-        } else if (it->mdev.state == VM_BUSY) {
-            it->verdict = CLEAN_KEPT_BUSY;
+        if (cleanup_keeps(it, leftover_of_mdev(&it->mdev, 0))) {
+            continue;
         } else if (dry_run) {
             it->verdict = CLEAN_WOULD_REMOVE;
         } else if ((it->err = mdev_remove(env->fs, it->mdev.uuid)) < 0) {

@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "hostpaths.h"
+#include "leftover.h"
 #include "qemu_server.h"
 #include "readiness.h"
 #include "rules.h"
@@ -21,11 +22,13 @@
 #include <string.h>
 #include <time.h>
 
+/* The published state of a vGPU: the one leftover verdict, in the inventory's words. */
 static const enum ninv_state state_of[] = {
-    [VM_NOT_OURS] = NINV_FOREIGN,
-    [VM_STOPPED] = NINV_LEFTOVER,
-    [VM_RUNNING] = NINV_RUNNING,
-    [VM_BUSY] = NINV_BUSY};
+    [LEFTOVER_NOT_OURS] = NINV_FOREIGN,
+    [LEFTOVER_RUNNING] = NINV_RUNNING,
+    [LEFTOVER_BUSY] = NINV_BUSY,
+    [LEFTOVER_STALE] = NINV_LEFTOVER,
+    [LEFTOVER_OWN] = NINV_LEFTOVER};
 
 /* The types of an mdev GPU: what each offers, and how many more fit on the GPU now (on SR-IOV
  * the GPU's room, never the sum of its VFs). */
@@ -115,7 +118,7 @@ static int mdev_vgpus(const struct host *h, struct node_inv *inv) {
             return -ENOMEM;
         }
         vg->vmid = md->owned ? md->vmid : 0;
-        vg->state = state_of[md->state];
+        vg->state = state_of[leftover_of_mdev(md, 0)];
         snprintf(vg->type, sizeof(vg->type), "%s", md->type_id);
         size_t g = md->parent != NO_INDEX ? h->parents[md->parent].gpu : NO_INDEX;
         snprintf(vg->gpu, sizeof(vg->gpu), "%s", g != NO_INDEX ? h->gpus[g].bdf : md->parent_bdf);

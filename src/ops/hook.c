@@ -8,6 +8,7 @@
 
 #include "cleanup.h"
 #include "hostpaths.h"
+#include "leftover.h"
 #include "rules.h"
 #include "strutil.h"
 #include "vmconf.h"
@@ -493,14 +494,7 @@ static int phase_pre_start(const struct hook_env *env, unsigned long vmid) {
         log_msg(LOG_LVL_INFO, "what to do: fix the chained hook or move it out of %s", HOOKS_DIR);
         r = -ECANCELED;
     }
-    bool created = false;
-    for (size_t i = 0; r == 0 && i < p.n; i++) {
-        created |= p.items[i].action == ACT_CREATE || p.items[i].action == ACT_REPLACE;
-    }
-    if (created) {
-        hook_publish(env);
-    }
-    plan_free(&p);
+    plan_free(&p); /* post-start publishes what this start created (hook_post_start) */
     return errno_exit(r);
 }
 
@@ -564,7 +558,7 @@ static int reset_vf_types(const struct hook_env *env, unsigned long vmid) {
             ours = (hps[k].nhost == 1 && !strcmp(hps[k].host[0], v->bdf)) ||
                    (hps[k].mapping[0] && v->vmid == vmid);
         }
-        if (!ours || v->state == VM_RUNNING || (v->state == VM_BUSY && v->vmid != vmid)) {
+        if (!leftover_removable(leftover_verdict(ours, v->state, v->vmid, vmid))) {
             continue;
         }
         int r = inventory_vf_reset(env->fs, v->bdf);
@@ -620,7 +614,8 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
             continue;
         }
         /* Proxmox may have started the VM again meanwhile (a reboot): keep its devices. */
-        if (vm_is_running(env->fs, vmid)) {
+        mine[i].state = vm_is_running(env->fs, vmid) ? VM_RUNNING : VM_BUSY; /* its own stop */
+        if (!leftover_removable(leftover_of_mdev(&mine[i], vmid))) {
             log_msg(LOG_LVL_INFO, "VM is running again; leaving its vGPUs in place");
             break;
         }
@@ -647,6 +642,19 @@ static int phase_post_stop(const struct hook_env *env, unsigned long vmid, int w
     hook_publish(env); /* an mdev removed, or a VF's type reset: written only when changed */
     free(mine);
     return failed;
+}
+
+/* The cluster learns of a start's vGPUs once the VM runs: publishing reads the whole host,
+ * which the start need not wait for. Only a VM with a device of ours changed the inventory. */
+static void phase_post_start(const struct hook_env *env, unsigned long vmid) {
+    struct pvh_warnings w = {0};
+    struct inv_mdev *mine = NULL;
+    size_t n = 0;
+    if (mdev_list(env->fs, vmid, &mine, &n, &w) == 0 && n) {
+        hook_publish(env);
+    }
+    free(mine);
+    warn_free(&w);
 }
 
 int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) {
@@ -679,7 +687,9 @@ int hook_run(const struct hook_env *env, unsigned long vmid, const char *phase) 
     int status = 0;
     if (!strcmp(phase, "post-stop")) {
         status = phase_post_stop(env, vmid, cfg.remove_wait_s);
-    } else if (strcmp(phase, "post-start") && strcmp(phase, "pre-stop")) {
+    } else if (!strcmp(phase, "post-start")) {
+        phase_post_start(env, vmid);
+    } else if (strcmp(phase, "pre-stop")) {
         log_msg(
             LOG_LVL_WARN,
             "unknown phase '%s' ignored (known: pre-start, post-start, "

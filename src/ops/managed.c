@@ -396,6 +396,27 @@ static bool edit_report(struct edit *ed, const struct hostfs_change *changes, si
     return ed->dry_run;
 }
 
+/* Which file of the edit could not be written, and whether the ones before it were put back. */
+static int edit_write_failed(
+    const struct hostfs_change *changes, const struct hostfs_txn_report *rep, int r,
+    struct pvh_err *e
+) {
+    const char *failed = changes[rep->failed_at].path;
+    if (rep->not_undone) {
+        err_set(
+            e, r,
+            "%s was changed, but %s could not be written (%s), and the first file could not "
+            "be put back",
+            changes[0].path, failed, strerror(-r)
+        );
+        write_error_hint(e, r, "it completes the change");
+    } else {
+        err_set(e, r, "cannot write %s: %s", failed, strerror(-r));
+        write_error_hint(e, r, "nothing was changed");
+    }
+    return r;
+}
+
 /* Write both files, all or nothing as far as the host lets us: the record of what we own is
  * written first by attach (record_first) and removed last by detach, so that a crash between
  * the two renames leaves a state that running the same command again completes. */
@@ -468,23 +489,7 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
             ed, conf_changed || !ed->conf_path[0] ? NULL : &vmconf, ed->map_change ? NULL : &mapping
         );
     }
-    if (r == 0) {
-        return 0;
-    }
-    const char *failed = changes[rep.failed_at].path;
-    if (rep.not_undone) {
-        err_set(
-            e, r,
-            "%s was changed, but %s could not be written (%s), and the first file could not "
-            "be put back",
-            changes[0].path, failed, strerror(-r)
-        );
-        write_error_hint(e, r, "it completes the change");
-    } else {
-        err_set(e, r, "cannot write %s: %s", failed, strerror(-r));
-        write_error_hint(e, r, "nothing was changed");
-    }
-    return r;
+    return r == 0 ? 0 : edit_write_failed(changes, &rep, r, e);
 }
 
 /* The -uuid value for the VM: the mdev UUID, or its smbios1 uuid with uuid_source smbios. */
@@ -647,7 +652,7 @@ static int type_not_offered(
     nearest_types(o, type, near, sizeof(near));
     _cleanup_free_ char *esc = str_escape_ctl(type, strlen(type), false);
     struct readiness_problem why;
-    if (plan_node_not_ready(env, &why)) { /* say what keeps types away, the names too */
+    if (readiness_gpus_not_ready(env->fs, &why)) { /* say what keeps types away, the names too */
         if (near[0]) {
             snprintf(also, sizeof(also), " (or did you mean %s?)", near);
         }

@@ -22,6 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What plan reads at most once per run, for whichever step needs it first. */
+struct plan_reads {
+    struct vf_holder *vf_holders; /* VFs of NVIDIA's vendor interface with a type */
+    size_t nvf_holders;
+    bool vf_holders_read;
+    char qemu_server[64]; /* installed version; "" before */
+    int qemu_server_err;  /* 0, or why it could not be read */
+};
+
 bool plan_refuses_once(const struct vm_plan *p) {
     return p->n && p->args_change && !p->migrating;
 }
@@ -36,8 +45,11 @@ void plan_free(struct vm_plan *p) {
     warn_free(&p->warnings);
     inventory_free(&p->host);
     free(p->reclaim);
-    free(p->vf_holders);
-    p->vf_holders = NULL;
+    if (p->reads) {
+        free(p->reads->vf_holders);
+    }
+    free(p->reads);
+    p->reads = NULL;
     free(p->new_args);
     free(p->vfmap_lines);
     free(p->vfmap_text);
@@ -171,13 +183,14 @@ int plan_managed_candidates(
 
 /* The VM whose QEMU uses a VF (read once per plan, for all VFs with a type). */
 static unsigned long vf_user(const struct hook_env *env, struct vm_plan *p, const char *vf) {
-    if (!p->vf_holders_read) {
-        p->vf_holders_read = true;
-        (void)inventory_vf_holders(env->fs, &p->vf_holders, &p->nvf_holders);
+    struct plan_reads *rd = p->reads;
+    if (!rd->vf_holders_read) {
+        rd->vf_holders_read = true;
+        (void)inventory_vf_holders(env->fs, &rd->vf_holders, &rd->nvf_holders);
     }
-    for (size_t i = 0; i < p->nvf_holders; i++) {
-        if (!strcmp(p->vf_holders[i].bdf, vf) && p->vf_holders[i].state == VM_RUNNING) {
-            return p->vf_holders[i].vmid ? p->vf_holders[i].vmid : ULONG_MAX; /* no -id */
+    for (size_t i = 0; i < rd->nvf_holders; i++) {
+        if (!strcmp(rd->vf_holders[i].bdf, vf) && rd->vf_holders[i].state == VM_RUNNING) {
+            return rd->vf_holders[i].vmid ? rd->vf_holders[i].vmid : ULONG_MAX; /* no -id */
         }
     }
     return 0;
@@ -272,24 +285,7 @@ static bool gpu_not_ready(
             return true;
         }
     }
-    return c->n == 0 && plan_node_not_ready(env, why);
-}
-
-bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why) {
-    struct readiness r;
-    bool found = false;
-    if (readiness_check(env, &r) == 0) {
-        for (size_t i = 0; i < r.nproblems && !found; i++) {
-            const char *check = r.problems[i].check;
-            found = !strcmp(check, "sriov-off") || !strncmp(check, "vfio-", 5) ||
-                    !strcmp(check, "no-vgpu-types");
-            if (found) {
-                *why = r.problems[i];
-            }
-        }
-    }
-    readiness_free(&r);
-    return found;
+    return c->n == 0 && readiness_gpus_not_ready(env->fs, why);
 }
 
 /* The refusal as the administrator reads it: the reason per candidate, which other GPUs could
@@ -350,11 +346,12 @@ static int explain_refusal(
     return -ENOSPC;
 }
 
-static int plan_items(
-    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nhp,
+/* Gather the items' candidates into the model, then decide where each goes. A refusal on a
+ * partial model is not explained: it is decided again on the whole one. */
+static int place_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nitems,
     const struct vm_settings *managed, struct pvh_err *e
 ) {
-    size_t nitems = managed ? 1 : nhp;
     struct place_candidates cands[HOSTPCI_MAX] = {0};
     int r = resolve_items(env, p, hps, nitems, managed, cands, e);
     if (r == 0 && !managed) {
@@ -369,7 +366,7 @@ static int plan_items(
         .items = p->items,
         .cands = cands,
         .n = nitems};
-    if (r == 0 && (r = place_vgpus(&pl)) < 0) {
+    if (r == 0 && (r = place_vgpus(&pl)) < 0 && !p->host.partial) {
         r = explain_refusal(env, p, &pl, r, e);
     }
     p->reclaim = TAKE_PTR(pl.reclaim);
@@ -380,12 +377,59 @@ static int plan_items(
     return r;
 }
 
+/* Does a decision taken on a partial model hold? Yes when it only creates or reuses: the
+ * driver's count of the asked type said yes, and no other type's count was needed. A refusal,
+ * a leftover to reclaim or a device to replace leans on the whole GPU (its mode, what fits). */
+static bool plan_partial_holds(const struct vm_plan *p, int r) {
+    for (size_t m = 0; r == 0 && p->reclaim && m < p->host.nmdevs; m++) {
+        r = p->reclaim[m] ? -EAGAIN : 0;
+    }
+    for (size_t i = 0; r == 0 && i < p->n; i++) {
+        r = p->items[i].action == ACT_REPLACE ? -EAGAIN : 0;
+    }
+    return r == 0;
+}
+
+/* Drop what a decision on the partial model added, before deciding again. */
+static void plan_forget_items(struct vm_plan *p, size_t nwarnings) {
+    inventory_free(&p->host);
+    free(p->reclaim);
+    p->reclaim = NULL;
+    while (p->warnings.n > nwarnings) {
+        free(p->warnings.items[--p->warnings.n]);
+    }
+}
+
+/* On the way to a start, only the asked types' available_instances are read (a GPU offers
+ * dozens per VF); whatever a partial model cannot settle is decided on the whole one. */
+static int plan_items(
+    const struct hook_env *env, struct vm_plan *p, const struct hostpci *hps, size_t nhp,
+    const struct vm_settings *managed, struct pvh_err *e
+) {
+    size_t nitems = managed ? 1 : nhp, nwarnings = p->warnings.n;
+    const char *asked[HOSTPCI_MAX];
+    for (size_t i = 0; i < nitems; i++) {
+        asked[i] = managed ? managed->type : hps[i].mdev;
+    }
+    p->host.avail_only = asked;
+    p->host.navail_only = nitems;
+    int r = place_items(env, p, hps, nitems, managed, e);
+    p->host.avail_only = NULL;
+    if (p->host.partial && !plan_partial_holds(p, r)) {
+        plan_forget_items(p, nwarnings);
+        *e = (struct pvh_err){0};
+        r = place_items(env, p, hps, nitems, managed, e);
+    }
+    return r;
+}
+
 /* The installed qemu-server version, read once per plan. */
 static const char *qemu_server_version(const struct hook_env *env, struct vm_plan *p) {
-    if (!p->qemu_server[0] && !p->qemu_server_err) {
-        p->qemu_server_err = qsrv_installed(env->fs, p->qemu_server, sizeof(p->qemu_server));
+    struct plan_reads *rd = p->reads;
+    if (!rd->qemu_server[0] && !rd->qemu_server_err) {
+        rd->qemu_server_err = qsrv_installed(env->fs, rd->qemu_server, sizeof(rd->qemu_server));
     }
-    return p->qemu_server_err ? NULL : p->qemu_server;
+    return rd->qemu_server_err ? NULL : rd->qemu_server;
 }
 
 /* NVIDIA's vendor interface needs qemu-server 8.2.5: older releases fail the start. */
@@ -827,6 +871,9 @@ static int plan_run(
 ) {
     memset(p, 0, sizeof(*p));
     p->vmid = vmid;
+    if (!(p->reads = calloc(1, sizeof(*p->reads)))) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
     if ((p->sim = sim)) {
         p->host = sim->host; /* borrowed: the caller takes it back */
         memset(&sim->host, 0, sizeof(sim->host));

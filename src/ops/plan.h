@@ -19,7 +19,12 @@
 
 #define NOT_A_VM 1 /* plan_pre_start: the id is a container: nothing to do */
 
+struct plan_reads; /* what plan reads at most once per run (plan.c's own) */
+
+/* The plan: what was gathered (the decision's input), then what was decided (pre-start acts on
+ * it, check reports it). */
 struct vm_plan {
+    /* ---- gathered ---- */
     unsigned long vmid;
     char node[NODE_NAME_MAX];
     char conf_path[512];
@@ -28,8 +33,18 @@ struct vm_plan {
     struct pvh_config cfg; /* the defaults when settings_bad */
     bool settings_bad;     /* the settings file cannot be used: settings says why */
     struct config_error settings;
-    struct pvh_warnings warnings;
+    /* The host model: the candidates' GPUs (placement adds the planned devices to it). */
     struct host host;
+    /* tune: the VM's settings, and vgpu_unlock's profile_override.toml as it is now */
+    const struct vm_tuning *tuning; /* into cfg; NULL when it has none */
+    char *unlock_path;              /* the overrides file vgpu_unlock-rs reads on this node */
+    char *unlock_old;               /* the file now; NULL when it does not exist */
+    /* Managed mode on NVIDIA's vendor interface: the VM's resource mapping. */
+    const char *vfmap_id; /* points into cfg; NULL for other VMs */
+    struct plan_reads *reads;
+
+    /* ---- decided ---- */
+    struct pvh_warnings warnings;
     struct planned_mdev items[HOSTPCI_MAX];
     size_t n;
     bool *reclaim; /* per host.mdevs index: a stale leftover to remove first */
@@ -38,25 +53,16 @@ struct vm_plan {
     char *new_args;
     char want_uuid[64];
     char uuid_reason[256];
-    struct vf_holder *vf_holders; /* VFs of NVIDIA's vendor interface with a type, once read */
-    size_t nvf_holders;
-    bool vf_holders_read;
-    /* Managed mode on NVIDIA's vendor interface: the VM's resource mapping, with this node's
-     * VFs in the order Proxmox should try them, as pre-start writes it before Proxmox reads it. */
-    const char *vfmap_id; /* points into cfg; NULL for other VMs */
-    char *vfmap_lines;    /* this node's map lines */
-    char *vfmap_text;     /* /etc/pve/mapping/pci.cfg with them */
-    bool vfmap_changed;   /* the file does not hold them yet */
-    /* tune: the VM's settings, and vgpu_unlock's profile_override.toml as pre-start leaves it */
-    const struct vm_tuning *tuning; /* into cfg; NULL when it has none */
-    char *params;                   /* "k=v,k=v" for each vGPU's nvidia/vgpu_params; NULL: none */
-    char *unlock_path;              /* the overrides file vgpu_unlock-rs reads on this node */
-    bool unlock_change;             /* the file changes (unlock_new; NULL removes nothing) */
-    char *unlock_old;               /* the file now; NULL when it does not exist */
+    /* the mapping with this node's VFs in the order Proxmox should try them, as pre-start
+     * writes it before Proxmox reads it */
+    char *vfmap_lines;  /* this node's map lines */
+    char *vfmap_text;   /* /etc/pve/mapping/pci.cfg with them */
+    bool vfmap_changed; /* the file does not hold them yet */
+    /* tune, as pre-start leaves it */
+    char *params;       /* "k=v,k=v" for each vGPU's nvidia/vgpu_params; NULL: none */
+    bool unlock_change; /* the file changes (unlock_new; NULL removes nothing) */
     char *unlock_new;
-    char qemu_server[64]; /* installed version, once read; "" before */
-    int qemu_server_err;  /* 0, or why it could not be read */
-    struct bootsim *sim;  /* check --all: the host after a reboot, not sysfs; NULL: sysfs */
+    struct bootsim *sim; /* check --all: the host after a reboot, not sysfs; NULL: sysfs */
 };
 
 /* The pre-start decision without changing anything. 0 = would start (or nothing to do: n == 0),
@@ -103,10 +109,5 @@ int plan_unlock_setup(
     const struct hostfs *fs, unsigned long vmid, const char *node, const char *keys, bool at_tune,
     bool *installed, char **toml, struct pvh_err *e
 );
-
-/* Is a GPU of this node not ready for vGPUs (VFs off, the vfio module missing, no type
- * offered)? Then *why (doctor's problem and fix) is why a type is not offered. */
-struct readiness_problem;
-bool plan_node_not_ready(const struct hook_env *env, struct readiness_problem *why);
 
 #endif

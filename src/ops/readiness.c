@@ -204,6 +204,20 @@ int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readi
     return 0;
 }
 
+bool readiness_gpus_not_ready(const struct hostfs *fs, struct readiness_problem *why) {
+    struct hostfs_list l;
+    bool found = false;
+    if (hostfs_list(fs, SYS_PCI_DEVICES, &l) < 0) {
+        return false;
+    }
+    /* in doctor's order: the first physical function it would report */
+    for (size_t i = 0; i < l.n && !found; i++) {
+        found = nvidia_pf(fs, l.names[i]) && readiness_explain_gpu(fs, l.names[i], why) == 0;
+    }
+    hostfs_list_free(&l);
+    return found;
+}
+
 /* What the host checks need to know of the GPUs. */
 struct gpu_facts {
     bool vendor_iface; /* a VF uses NVIDIA's vendor interface */

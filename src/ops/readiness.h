@@ -44,6 +44,10 @@ void readiness_free(struct readiness *r);
 /* Why an NVIDIA GPU (or VF) offers no vGPU type, and the fix: 0 with p filled, -ENOENT when
  * nothing about it explains that (not an NVIDIA GPU, or it does offer types). */
 int readiness_explain_gpu(const struct hostfs *fs, const char *bdf, struct readiness_problem *p);
+/* Is an NVIDIA GPU of this node not ready for vGPUs (VFs off, the vfio module missing, no type
+ * offered)? Then *why (doctor's problem and fix for the first such GPU) is why a type is not
+ * offered. Only the GPUs are read, not the rest of doctor's checks. */
+bool readiness_gpus_not_ready(const struct hostfs *fs, struct readiness_problem *why);
 
 /* Is vgpu_unlock-rs set up on this host: a drop-in of nvidia-vgpu-mgr.service preloads a
  * libvgpu_unlock_rs.so that exists? 1 yes, 0 no (*why says what is missing), -ENOMEM. *toml:

@@ -140,14 +140,11 @@ static int setup_write(
     return 0;
 }
 
-/* Over 80 lines on purpose: the checks an administrator meets in order (storage, path,
- * snippets, existing file), each with its own message and fix. */
-static int setup_on_storage(
-    const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
-    const char *self_exe, struct edit_result *res, struct pvh_err *e
+/* Can the storage hold the snippet: it exists, has an absolute directory, allows snippets?
+ * The checks an administrator meets in order, each with its own message and fix. */
+static int setup_storage_usable(
+    const struct sectioncfg *cfg, const char *storage, struct storage_info *out, struct pvh_err *e
 ) {
-    struct pvh_warnings *notes = &res->details;
-    int r;
     struct storage_info st;
     if (storage_find(cfg, storage, &st) < 0) {
         err_set(e, -ENOENT, "there is no storage '%s' in %s", storage, PVE_STORAGE_CFG);
@@ -181,6 +178,22 @@ static int setup_on_storage(
             st.content, st.content[0] ? "," : ""
         );
         return -EPERM;
+    }
+    *out = st;
+    return 0;
+}
+
+/* The snippet on the storage (a link to the installed binary, or on shared storage a wrapper
+ * that runs it), unless it is there already; anything else of that name is left alone. */
+static int setup_on_storage(
+    const struct hook_env *env, const struct sectioncfg *cfg, const char *storage,
+    const char *self_exe, struct edit_result *res, struct pvh_err *e
+) {
+    struct pvh_warnings *notes = &res->details;
+    struct storage_info st;
+    int r = setup_storage_usable(cfg, storage, &st, e);
+    if (r < 0) {
+        return r;
     }
     mode_t mode = 0;
     /* the snippet runs the installed binary on every node, never the one that ran setup (a

@@ -45,8 +45,11 @@ static int setup(void **state) {
     fh_vmconf(N1, 100, "hostpci0: " GPU_A ",mdev=nvidia-53\n");
     fh_vmconf(N1, 101, "hostpci0: " GPU_A ",mdev=nvidia-47\n");
     assert_int_equal(run_on(N1, NULL, "100", "pre-start"), 0);
-    assert_int_equal(fh_exists(N1, "etc/pve/nodes/pve1/vgpu-hook.json"), 1);
+    /* the start does not wait for the cluster: post-start publishes what pre-start created */
+    assert_int_equal(fh_exists(N1, "etc/pve/nodes/pve1/vgpu-hook.json"), 0);
     fh_run_vm(N1, 100, 5100);
+    assert_int_equal(run_on(N1, NULL, "100", "post-start"), 0);
+    assert_int_equal(fh_exists(N1, "etc/pve/nodes/pve1/vgpu-hook.json"), 1);
     assert_int_equal(run_on(N1, NULL, "publish"), 0); /* as the timer does: VM 100 runs now */
     replicate(N1, N2, "pve2");
     assert_int_equal(run_on(N2, NULL, "publish"), 0);
@@ -162,9 +165,10 @@ static void test_no_quorum_still_starts(void **state) {
     char *before = fh_read(N1, "etc/pve/nodes/pve1/vgpu-hook.json");
     fh_vmconf(N1, 103, "hostpci0: " GPU_B ",mdev=nvidia-47\n");
     assert_int_equal(run_on(N1, ro, "103", "pre-start"), 0);
+    assert_int_equal(fh_exists(N1, "sys/bus/mdev/devices/00000000-0000-0000-0000-000000000103"), 1);
+    assert_int_equal(run_on(N1, ro, "103", "post-start"), 0);
     assert_contains(R.err, "cannot publish this node's vGPU inventory");
     assert_contains(R.err, "the start is not affected");
-    assert_int_equal(fh_exists(N1, "sys/bus/mdev/devices/00000000-0000-0000-0000-000000000103"), 1);
     char *after = fh_read(N1, "etc/pve/nodes/pve1/vgpu-hook.json");
     assert_string_equal(before, after);
     free(before);

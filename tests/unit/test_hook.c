@@ -808,6 +808,30 @@ static void test_missing_config_and_broken_sysfs(void **state) {
     );
 }
 
+/* On the way to a start, pre-start reads available_instances of the asked types only (a GPU
+ * offers dozens per VF): a broken count of another type is never read, so never warned about;
+ * a refusal is still explained from the whole GPU. */
+static void test_reads_only_asked_types(void **state) {
+    (void)state;
+    const char *broken = "sys/devices/pci0000:00/" GPU_A "/mdev_supported_types/nvidia-47/"
+                         "available_instances";
+    assert_int_equal(fh_write(FH, broken, "garbage\n"), 0);
+    vm(100, "hostpci0: " GPU_A ",mdev=nvidia-46\n");
+    assert_int_equal(hook("100", "pre-start"), 0);
+    assert_contains(R.err, "created mdev " U100 " (nvidia-46, GRID P40-1Q) on " GPU_A);
+    assert_not_contains(R.err, "nvidia-47/available_instances");
+    fh_run_vm(FH, 100, 5100);
+    assert_int_equal(fh_write(FH, broken, "garbage\n"), 0); /* the create recomputed it */
+    /* asked for: read, and the unreadable count refuses (as 0 available) */
+    vm(101, "hostpci0: " GPU_A ",mdev=nvidia-47\n");
+    assert_int_equal(hook("101", "pre-start"), 1);
+    assert_contains(R.err, "nvidia-47/available_instances (Invalid argument)");
+    /* a refusal on a partial read is decided again on the whole GPU, with what fits there */
+    vm(102, "hostpci0: " GPU_A ",mdev=nvidia-48\n");
+    assert_int_equal(hook("102", "pre-start"), 1);
+    assert_contains(R.err, "types that fit there now: P40-1B, P40-1Q");
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
@@ -831,6 +855,7 @@ int main(void) {
         T(test_refusals_change_nothing),
         T(test_ignored_lines),
         T(test_missing_config_and_broken_sysfs),
+        T(test_reads_only_asked_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
