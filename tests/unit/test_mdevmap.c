@@ -48,6 +48,11 @@ static const char CONF[] = "# my VM\nboot: order=scsi0\nmemory: 8192\nname: rend
 #define U102 "00000000-0000-0000-0000-000000000102"
 #define U102_1 "00000001-0000-0000-0000-000000000102"
 #define MAPPED "hostpci0: mapping=vgpu-hook-100,mdev=nvidia-47\n"
+/* CONF once attached: the hookscript and hostpci0, in Proxmox's key order, the rest as it was */
+#define CONF_MAPPED                                                                                \
+    "# my VM\nboot: order=scsi0\nhookscript: local:snippets/pve-vgpu-hook\n" MAPPED                \
+    "memory: 8192\nname: render1\nscsi0: local-lvm:vm-100-disk-0,size=32G\n\n[snap1]\n"            \
+    "memory: 4096\n"
 #define DESC "\tdescription vGPU of VM 100, kept by pve-vgpu-hook (detach removes it)\n"
 #define LINE_A                                                                                     \
     "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38,subsystem-id=10de:11d9,iommugroup=30\n"
@@ -88,12 +93,7 @@ static void test_attach_start_detach(void **state) {
     assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q"), 0);
     assert_contains(R.out, "mapping vgpu-hook-100 lists 2 mdev parents of node pve1");
     assert_contains(R.out, "attached P40-2Q (nvidia-47) through resource mapping vgpu-hook-100");
-    assert_file(
-        "etc/pve/nodes/pve1/qemu-server/100.conf",
-        "# my VM\nboot: order=scsi0\nhookscript: local:snippets/pve-vgpu-hook\n" MAPPED
-        "memory: 8192\nname: render1\nscsi0: local-lvm:vm-100-disk-0,size=32G\n\n[snap1]\n"
-        "memory: 4096\n"
-    );
+    assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
     assert_file(
         "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B "\tmdev 1\n\n"
     );
@@ -208,12 +208,7 @@ static void test_conversion(void **state) {
     fh_stop_vm(FH, 100);
     assert_int_equal(run(NULL, "attach", "100"), 0);
     assert_contains(R.out, "VM 100: converted from args to a resource mapping");
-    assert_file(
-        "etc/pve/nodes/pve1/qemu-server/100.conf",
-        "# my VM\nboot: order=scsi0\nhookscript: local:snippets/pve-vgpu-hook\n" MAPPED
-        "memory: 8192\nname: render1\nscsi0: local-lvm:vm-100-disk-0,size=32G\n\n[snap1]\n"
-        "memory: 4096\n"
-    );
+    assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
     assert_file(
         "etc/pve/mapping/pci.cfg",
         "vgpu-hook-100\n" DESC "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
