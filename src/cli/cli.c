@@ -257,20 +257,30 @@ static const struct command commands[] = {
      "  pve-vgpu-hook cleanup --dry-run\n"
      "  pve-vgpu-hook cleanup\n"},
     {"attach", cmd_attach,
-     "attach VMID --type TYPE [--gpu [NODE:]PCI]... [--index N] [--hookscript VOLID] [--dry-run] "
-     "[--json]",
+     "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] [--hookscript VOLID] "
+     "[--dry-run] [--json]",
      "give a VM a vGPU placed automatically at every start",
      "Managed mode: the VM names a vGPU type instead of a PCI address, and pre-start puts it on\n"
      "a GPU where it fits at every start (after a reboot, on another node after HA or a\n"
      "migration, when one GPU is full). attach records the VM in /etc/pve/vgpu-hook.json and,\n"
-     "under the VM's lock like 'qm set', adds to its args\n"
+     "under the VM's lock like 'qm set', sets the hookscript (default local:snippets/\n"
+     "pve-vgpu-hook) and, on qemu-server 8.0.4 and later, a vGPU Proxmox sees (Hardware view,\n"
+     "migration check):\n"
+     "  hostpciN: mapping=vgpu-hook-<vmid>,mdev=<type id>   (N: --index, else the first free)\n"
+     "with that resource mapping in /etc/pve/mapping/pci.cfg: one 'map' line per candidate\n"
+     "device of this node with its PCI ids (a P40 itself, an SR-IOV A40's VFs, the VFs of\n"
+     "NVIDIA's vendor interface, which needs 8.2.5). Each pre-start rewrites the node's lines\n"
+     "in placement order before Proxmox reads them (a node gets its lines at its first start):\n"
+     "on mdev GPUs it creates the vGPU first and lists its GPU first, and Proxmox adopts it; on\n"
+     "the vendor interface Proxmox takes the first VF that can. An admin's mapping is never\n"
+     "changed. Before 8.0.4 (mdev GPUs only) attach adds to args instead\n"
      "  -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/<uuid> -uuid <uuid>\n"
-     "and sets the hookscript (default local:snippets/pve-vgpu-hook).\n"
-     "  --type TYPE     sysfs id (nvidia-47), full name ('GRID P40-2Q') or short name (P40-2Q)\n"
+     "  --type TYPE     sysfs id (nvidia-47), full name ('GRID P40-2Q') or short name (P40-2Q);\n"
+     "                  without it, the type the VM is attached with\n"
      "  --gpu [NODE:]PCI  candidate GPU, on this node or on NODE of the cluster (as that\n"
      "                  node published it); repeat for more; default: every GPU that offers\n"
      "                  the type. Stored per node, so each node can have its own list.\n"
-     "  --index N       the N in the UUID %08d-0000-0000-0000-%012d (0 to 15, default 0)\n"
+     "  --index N       hostpciN, and the N in the UUID %08d-0000-0000-0000-%012d (0 to 15)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
      "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours "
      "instead)\n" EDIT_OPTS_HELP
@@ -280,14 +290,9 @@ static const struct command commands[] = {
      "nodes offer (in their published inventories) is accepted, with a warning naming them:\n"
      "the VM starts there ('where VMID' says where it can now). Another -uuid in\n"
      "args is replaced (QEMU takes one; a warning names it, detach puts it back). Run attach\n"
-     "again to change the type or GPUs, or to restore what it wrote after a hand edit.\n"
-     "NVIDIA's vendor interface (VFs with nvidia/current_vgpu_type, kernel 6.8 and later) has\n"
-     "no mdev for args: there attach sets hostpci<index>: "
-     "mapping=vgpu-hook-<vmid>,mdev=nvidia-<id>\n"
-     "and writes that resource mapping to /etc/pve/mapping/pci.cfg, one 'map' line per\n"
-     "candidate VF of this node. Each pre-start rewrites the node's lines in placement order\n"
-     "before Proxmox reads them (a node gets its lines at its first start), and Proxmox takes\n"
-     "the first VF that can. Needs qemu-server 8.2.5; an admin's mapping is never changed.\n"
+     "again to change the type or GPUs, or to restore what it wrote after a hand edit; on a VM\n"
+     "attached through args it converts it to the mapping form where qemu-server can (stop the\n"
+     "VM first).\n"
      "The files change all or nothing; if one cannot be written and the ones before it not\n"
      "put back, the message says so, and running the same command again completes it.\n"
      "'detach' undoes it exactly. On a running VM, args and hostpciN change in the [PENDING]\n"
@@ -301,12 +306,12 @@ static const struct command commands[] = {
      "  pve-vgpu-hook attach 100 --type P40-2Q\n"
      "  pve-vgpu-hook attach 101 --type 'GRID P40-1Q' --gpu 0000:06:00.0 --gpu 0000:07:00.0\n"
      "  pve-vgpu-hook attach 102 --type P40-2Q --gpu 0000:06:00.0 --gpu pve2:0000:81:00.0\n"
-     "  pve-vgpu-hook attach 200 --type L40S-2Q      (vendor interface: through a mapping)\n"},
+     "  pve-vgpu-hook attach 200 --type L40S-2Q      (vendor interface: through a mapping)\n"
+     "  pve-vgpu-hook attach 100                     (again: args form to mapping form)\n"},
     {"detach", cmd_detach, "detach VMID [--dry-run] [--json]", "undo attach",
      "Removes what attach added to the VM config (args, or the hostpciN line and its resource\n"
-     "mapping on NVIDIA's vendor interface, and the hookscript when attach set it) and the VM's\n"
-     "entry in /etc/pve/vgpu-hook.json. A running VM keeps its vGPU until it "
-     "stops.\n" EDIT_OPTS_HELP "\n"
+     "mapping, and the hookscript when attach set it) and the VM's entry in\n"
+     "/etc/pve/vgpu-hook.json. A running VM keeps its vGPU until it stops.\n" EDIT_OPTS_HELP "\n"
      "Examples:\n"
      "  pve-vgpu-hook detach 100 --dry-run\n"
      "  pve-vgpu-hook detach 100\n"},
@@ -1120,7 +1125,7 @@ static int print_edit(
 }
 
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
-    static const char *usage = "attach VMID --type TYPE [--gpu PCI]... [--index N] "
+    static const char *usage = "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] "
                                "[--hookscript VOLID] [--dry-run] [--json]";
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
@@ -1165,8 +1170,8 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     if (status || (status = positional(argc, argv, 1, usage, &vmid))) {
         return status;
     }
-    if (!vmid || !req.type) {
-        return usage_error("attach needs a VMID and --type; usage: pve-vgpu-hook %s", usage);
+    if (!vmid) { /* without --type: the attached type again */
+        return usage_error("attach needs a VMID; usage: pve-vgpu-hook %s", usage);
     }
     int r = parse_vmid_arg(vmid, &req.vmid);
     if (r || (r = open_root(ctx))) {

@@ -6,6 +6,7 @@
 #include "hostpaths.h"
 #include "inventory.h"
 #include "mdev_uuid.h"
+#include "mdevmap.h"
 #include "mistakes.h"
 #include "plan.h"
 #include "pveconf.h"
@@ -33,6 +34,7 @@
 struct edit {
     const struct hook_env *env;
     unsigned long vmid;
+    bool type_elsewhere; /* attach: only other nodes offer the type (as they published) */
     char node[NODE_NAME_MAX];
     int vm_lock;
     bool cfg_locked;
@@ -724,7 +726,7 @@ static int gpus_offer(
  * last published: the VM starts there), refused otherwise. On NVIDIA's vendor interface the
  * mapping needs the GPU's node: attach there. */
 static int type_elsewhere(
-    const struct hook_env *env, const struct offers *o, const struct edit *ed, const char *type,
+    const struct hook_env *env, const struct offers *o, struct edit *ed, const char *type,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
     struct cluster_view v;
@@ -734,7 +736,7 @@ static int type_elsewhere(
         cluster_nodes_offering(&v, type, true, vendor_nodes, sizeof(vendor_nodes));
     }
     cluster_view_free(&v);
-    if (mdev_nodes[0]) {
+    if ((ed->type_elsewhere = mdev_nodes[0])) {
         warn_add_code(
             w, "type-elsewhere",
             "no GPU on node %s offers %s; %s offer%s it (as last published): VM %lu starts "
@@ -803,8 +805,8 @@ request_here(const struct attach_request *req, const char *node, struct attach_r
  * mapping, when the type or a named GPU is on NVIDIA's vendor interface (*vtype: the type's id
  * there). Refused: a type no GPU here offers, a --gpu that does not exist or offer it. */
 static int check_type_here(
-    const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
-    unsigned *vtype, struct pvh_warnings *w, struct pvh_err *e
+    const struct hook_env *env, struct edit *ed, const struct attach_request *req, unsigned *vtype,
+    struct pvh_warnings *w, struct pvh_err *e
 ) {
     struct offers o = {.fs = env->fs};
     struct pvh_err le;
@@ -1012,7 +1014,7 @@ static int attach_allowed(
 
 static int
 validate_request(const struct attach_request *req, const char *hookscript, struct pvh_err *e) {
-    if (!vgpu_type_query_valid(req->type)) {
+    if (req->type && !vgpu_type_query_valid(req->type)) { /* none: attach again (attach_again) */
         _cleanup_free_ char *esc = str_escape_ctl(req->type, strlen(req->type), false);
         err_set(e, -EINVAL, "'%s' is not a vGPU type", esc ? esc : "?");
         err_hint(
@@ -1124,10 +1126,10 @@ static char *hostpci_mapping(const char *value) {
  * qemu-server that cannot, take a hostpci slot in use (other than by its own mapping). */
 static int vfmap_attach_allowed(
     const struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
-    const char *key, const char *want, const char *id, struct pvh_err *e
+    const char *key, const char *want, const char *id, bool classic, struct pvh_err *e
 ) {
     bool ours = old && old->mapping && !strcmp(old->mapping, id);
-    if (old && old->attached && !old->mapping) {
+    if (old && old->attached && !old->mapping && !classic) {
         err_set(
             e, -EEXIST,
             "VM %lu is attached with an mdev in args; '%s' is on NVIDIA's vendor "
@@ -1138,7 +1140,7 @@ static int vfmap_attach_allowed(
         return -EEXIST;
     }
     char ver[64];
-    if (qsrv_installed(ed->env->fs, ver, sizeof(ver)) == 0 &&
+    if (!classic && qsrv_installed(ed->env->fs, ver, sizeof(ver)) == 0 &&
         qsrv_require(ver, QSRV_VENDOR_IFACE, ed->node, e) < 0) {
         err_hint(
             e,
@@ -1187,24 +1189,96 @@ static int vfmap_attach_lines(
     return r;
 }
 
-/* Managed mode on NVIDIA's vendor interface: the VM's resource mapping with this node's VFs in
- * placement order, and hostpci<index> referring to it; the hookscript as for mdevs. Other
- * nodes add theirs at their first pre-start (plan_vfmap). An admin's mapping of the same name
- * is never touched. */
+/* How attach passes the vGPU through the VM's resource mapping: hostpci<index> with
+ * mdev=<mdev>, this node's n map lines (classic: mdev parents; else the vendor interface's VFs). */
+struct map_form {
+    unsigned index;
+    char mdev[VGPU_TYPE_MAX];
+    bool classic;
+    char *lines;
+    size_t n;
+};
+
+static int detach_edit_conf(
+    struct edit *ed, const struct vm_settings *vs, bool *changed, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+);
+
+/* A VM attached in the args form, now given the mapping form: our -device and -uuid out of
+ * args as detach takes them (the hookscript stays, still ours). A running VM would keep a
+ * vGPU its config no longer names: refused. */
+static int attach_convert(
+    struct edit *ed, const struct vm_settings *old, bool *changed, struct pvh_warnings *notes,
+    struct pvh_warnings *w, struct pvh_err *e
+) {
+    if (vm_is_running(ed->env->fs, ed->vmid)) {
+        err_set(
+            e, -EBUSY,
+            "VM %lu is running with its vGPU passed through args; moving it to a resource "
+            "mapping now would leave the running VM with a device its config no longer names",
+            ed->vmid
+        );
+        err_hint(
+            e, "stop VM %lu first ('qm shutdown %lu'), then attach again; nothing was changed",
+            ed->vmid, ed->vmid
+        );
+        return -EBUSY;
+    }
+    struct vm_settings args_only = *old;
+    args_only.hookscript_added = NULL;
+    int r = detach_edit_conf(ed, &args_only, changed, notes, w, e);
+    if (r == 0) {
+        warn_add(
+            notes, "VM %lu: converted from args to a resource mapping (qemu-server %s and later)",
+            ed->vmid, qsrv_since(QSRV_MAPPING_MDEV)
+        );
+    }
+    return r;
+}
+
+/* hostpci<key> as want; a line that already refers to mapping id keeps its other options. */
+static int attach_hostpci(
+    struct edit *ed, const char *key, const char *want, const char *id, const char *mdev,
+    bool *changed, struct pvh_warnings *notes, struct pvh_err *e
+) {
+    const char *cur = edit_get(ed, key);
+    _cleanup_free_ char *cur_mapping = hostpci_mapping(cur);
+    _cleanup_free_ char *value =
+        cur_mapping && !strcmp(cur_mapping, id) ? propstr_with(cur, "mdev", mdev) : strdup(want);
+    if (!value) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    if (cur && !strcmp(cur, value)) {
+        return 0;
+    }
+    int r = edit_put(ed, key, value);
+    if (r < 0) {
+        return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
+    }
+    *changed = true;
+    warn_add(notes, "%s: %s", key, value);
+    return 0;
+}
+
+/* Managed mode through the VM's resource mapping (NVIDIA's vendor interface; classic mdev GPUs
+ * on qemu-server 8.0.4 and later): the mapping with this node's lines in placement order, and
+ * hostpci<index> referring to it; the hookscript as for mdevs. Other nodes add theirs at their
+ * first pre-start (plan_vfmap). An admin's mapping of the same name is never touched. */
 static int attach_vfmap(
     struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
-    unsigned index, unsigned type_id, const char *hookscript, bool *changed, json_object **record,
+    const struct map_form *m, const char *hookscript, bool *changed, json_object **record,
     struct pvh_warnings *notes, struct pvh_warnings *w, struct pvh_err *e
 ) {
-    char id[VFMAP_ID_MAX], key[16], want[VFMAP_ID_MAX + 48];
+    char id[VFMAP_ID_MAX], key[16], want[VFMAP_ID_MAX + VGPU_TYPE_MAX + 16];
     snprintf(id, sizeof(id), VFMAP_ID_FMT, req->vmid);
-    snprintf(key, sizeof(key), "hostpci%u", index);
-    snprintf(want, sizeof(want), "mapping=%s,mdev=nvidia-%u", id, type_id);
+    snprintf(key, sizeof(key), "hostpci%u", m->index);
+    snprintf(want, sizeof(want), "mapping=%s,mdev=%s", id, m->mdev);
     bool ours = old && old->mapping && !strcmp(old->mapping, id);
-    _cleanup_free_ char *lines = NULL;
-    size_t nvfs, start, end;
-    int r = vfmap_attach_allowed(ed, req, old, key, want, id, e);
-    if (r < 0 || (r = edit_open_mapping(ed, w, e)) < 0) {
+    bool converting = m->classic && old && old->attached && !old->mapping;
+    size_t start, end;
+    int r = vfmap_attach_allowed(ed, req, old, key, want, id, m->classic, e);
+    if (r < 0 || (converting && (r = attach_convert(ed, old, changed, notes, w, e)) < 0) ||
+        (r = edit_open_mapping(ed, w, e)) < 0) {
         return r;
     }
     const char *text = ed->map_text ? ed->map_text : "";
@@ -1220,10 +1294,7 @@ static int attach_vfmap(
         return -EEXIST;
     }
     unsigned sep;
-    if ((r = vfmap_attach_lines(ed, req, type_id, &lines, &nvfs, e)) < 0) {
-        return r;
-    }
-    if ((r = vfmap_put(text, id, req->vmid, ed->node, lines, &ed->map_new, &sep)) < 0) {
+    if ((r = vfmap_put(text, id, req->vmid, ed->node, m->lines, &ed->map_new, &sep)) < 0) {
         return err_set(e, r, "out of memory");
     }
     sep = ours ? old->mapping_sep_nl : sep; /* what the first attach did, detach undoes */
@@ -1231,19 +1302,14 @@ static int attach_vfmap(
     ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
     if (ed->map_change) {
         warn_add(
-            notes, "%s: mapping %s lists %zu VF%s of node %s", PVE_PCI_MAPPING_CFG, id, nvfs,
-            nvfs == 1 ? "" : "s", ed->node
+            notes, "%s: mapping %s lists %zu %s%s of node %s", PVE_PCI_MAPPING_CFG, id, m->n,
+            m->classic ? "mdev parent" : "VF", m->n == 1 ? "" : "s", ed->node
         );
     }
-    const char *cur = edit_get(ed, key);
-    if (!cur || strcmp(cur, want) != 0) {
-        if ((r = edit_put(ed, key, want)) < 0) {
-            return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
-        }
-        *changed = true;
-        warn_add(notes, "%s: %s", key, want);
+    if ((r = attach_hostpci(ed, key, want, id, m->mdev, changed, notes, e)) < 0) {
+        return r;
     }
-    const char *added = ours ? old->hookscript_added : NULL;
+    const char *added = ours || converting ? old->hookscript_added : NULL;
     if (!pveconf_get(&ed->conf, "hookscript")) {
         if ((r = pveconf_set(&ed->conf, "hookscript", hookscript)) < 0) {
             return err_set(e, r, "cannot edit the VM config: %s", strerror(-r));
@@ -1260,6 +1326,137 @@ static int attach_vfmap(
     json_object_object_add(*record, "mapping_sep_nl", json_object_new_int((int)sep));
     json_object_object_add(*record, "mapping_file_created", json_object_new_boolean(created));
     return 0;
+}
+
+/* The first hostpciN the VM config does not use; -ENOSPC when all are. */
+static int first_free_hostpci(const struct edit *ed, unsigned *index, struct pvh_err *e) {
+    for (unsigned i = 0; i < HOSTPCI_MAX; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "hostpci%u", i);
+        if (!pveconf_get(&ed->conf, key)) {
+            *index = i;
+            return 0;
+        }
+    }
+    err_set(
+        e, -ENOSPC, "VM %lu uses every hostpci slot (hostpci0 to hostpci%u)", ed->vmid,
+        HOSTPCI_MAX - 1
+    );
+    err_hint(
+        e, "remove a hostpci line ('qm set %lu --delete hostpciN'); nothing was changed", ed->vmid
+    );
+    return -ENOSPC;
+}
+
+/* Classic mdev GPUs through the mapping: the type's id, the index (--index, the attached
+ * one, else the first free slot) and this node's mdev parents in placement order. */
+static int mdevmap_form(
+    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    struct map_form *m, struct pvh_err *e
+) {
+    _cleanup_(inventory_freep) struct host h = {0};
+    int r = req->index >= 0 || (old && old->attached) ? 0 : first_free_hostpci(ed, &m->index, e);
+    if (r < 0 || (r = inventory_load_all(ed->env->fs, &h, e)) < 0) {
+        return r;
+    }
+    m->classic = true;
+    r = mdevmap_lines(
+        ed->env->fs, &h, &ed->cfg, ed->node, req->type, req->gpus, req->ngpus, NO_INDEX, m->mdev,
+        sizeof(m->mdev), &m->lines, &m->n, e
+    );
+    if (r == -ENODEV) {
+        err_set(e, r, "no GPU on node %s offers '%s' now", ed->node, req->type);
+        err_hint(e, "'pve-vgpu-hook types' shows what each GPU can take; nothing was changed");
+    }
+    return r;
+}
+
+/* Which form attach gives the VM: a resource mapping (m->lines set) on NVIDIA's vendor
+ * interface (vtype: the type's id there) and, where qemu-server can, on classic mdev GPUs;
+ * else the args form. */
+static int attach_form(
+    struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    unsigned vtype, struct map_form *m, struct pvh_err *e
+) {
+    if (vtype) {
+        snprintf(m->mdev, sizeof(m->mdev), "nvidia-%u", vtype);
+        return vfmap_attach_lines(ed, req, vtype, &m->lines, &m->n, e);
+    }
+    /* a type only other nodes offer has no map line here: the args form, which any node can
+     * start (those nodes' lines would come from their own sysfs) */
+    return mdevmap_supported(ed->env->fs) && !ed->type_elsewhere ? mdevmap_form(ed, req, old, m, e)
+                                                                 : 0;
+}
+
+/* attach without --type: the VM's attached type again (which also converts the args form to
+ * the mapping form where qemu-server can); *req then points to again. */
+static int attach_again(
+    const struct edit *ed, const struct vm_settings *old, const struct attach_request **req,
+    struct attach_request *again, struct pvh_err *e
+) {
+    if (!old || !old->attached) {
+        err_set(e, -EINVAL, "VM %lu is not attached, so attach needs --type", ed->vmid);
+        err_hint(
+            e,
+            "e.g. pve-vgpu-hook attach %lu --type P40-2Q ('pve-vgpu-hook types' lists the "
+            "types); nothing was changed",
+            ed->vmid
+        );
+        return -EINVAL;
+    }
+    *again = **req;
+    again->type = old->type;
+    *req = again;
+    return 0;
+}
+
+/* What attach did, as the last note. */
+static void attach_message(
+    const struct edit *ed, const struct attach_request *req, bool remote, const struct map_form *m,
+    struct edit_result *res
+) {
+    /* with a GPU of another node named, every GPU is named NODE:PCI */
+    char where[ATTACH_GPUS_MAX * (NODE_NAME_MAX + PCI_ID_LEN + 3)] = "", uuid[MDEV_UUID_LEN + 1];
+    for (size_t g = 0; g < req->ngpus; g++) {
+        str_append(
+            where, sizeof(where), "%s%s%s%s", g ? ", " : "", remote ? gpu_node(ed, req, g) : "",
+            remote ? ":" : "", req->gpus[g]
+        );
+    }
+    char node_note[NODE_NAME_MAX + 48] = "";
+    if (!remote) {
+        snprintf(
+            node_note, sizeof(node_note), " (node %s%s)", ed->node,
+            m->lines ? "; other nodes at their first start" : ""
+        );
+    }
+    const char *verb = res->dry_run ? "would attach" : "attached";
+    const char *on = req->ngpus ? "one of " : "any GPU offering it";
+    mdev_uuid_for(req->vmid, m->index, uuid);
+    if (m->lines && !m->classic) {
+        snprintf(
+            res->message, sizeof(res->message),
+            "VM %lu: %s %s (%s) through resource mapping " VFMAP_ID_FMT
+            " in hostpci%u; each start lists the VFs of %s%s%s in placement order, and Proxmox "
+            "takes the first that can",
+            req->vmid, verb, req->type, m->mdev, req->vmid, m->index,
+            req->ngpus ? "" : "every GPU offering it", where, node_note
+        );
+    } else if (m->lines) {
+        snprintf(
+            res->message, sizeof(res->message),
+            "VM %lu: %s %s (%s) through resource mapping " VFMAP_ID_FMT
+            " in hostpci%u; each start creates mdev %s on %s%s%s, lists that GPU first in the "
+            "mapping, and Proxmox uses it",
+            req->vmid, verb, req->type, m->mdev, req->vmid, m->index, uuid, on, where, node_note
+        );
+    } else {
+        snprintf(
+            res->message, sizeof(res->message),
+            "VM %lu: %s %s as mdev %s; each start places it on %s%s%s", req->vmid, verb, req->type,
+            uuid, on, where, node_note
+        );
+    }
 }
 
 int managed_attach(
@@ -1279,6 +1476,11 @@ int managed_attach(
         return r;
     }
     const struct vm_settings *old = ed.stale ? NULL : config_managed_vm(&ed.cfg, req->vmid);
+    struct attach_request again;
+    if (!req->type && (r = attach_again(&ed, old, &req, &again, e)) < 0) {
+        edit_free(&ed);
+        return r;
+    }
     unsigned index = req->index >= 0 ? (unsigned)req->index : old ? old->index : 0;
     struct managed_args a;
     managed_args_for(&ed, req->vmid, index, &a);
@@ -1287,20 +1489,24 @@ int managed_attach(
     bool conf_changed = false;
     json_object *record = NULL;
     unsigned vtype = 0;
+    struct map_form m = {.index = index};
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
         (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(env, &ed, req, e)) < 0 ||
         (r = check_type_here(env, &ed, &here, &vtype, w, e)) < 0 ||
-        (r = vtype ? attach_vfmap(
-                         &ed, &here, old, index, vtype, hookscript, &conf_changed, &record, notes,
-                         w, e
-                     )
-                   : attach_edit_conf(
-                         &ed, &here, old, &a, hookscript, &conf_changed, &record, notes, e
-                     )) < 0) {
+        (r = attach_form(&ed, &here, old, vtype, &m, e)) < 0 ||
+        (r = m.lines ? attach_vfmap(
+                           &ed, &here, old, &m, hookscript, &conf_changed, &record, notes, w, e
+                       )
+                     : attach_edit_conf(
+                           &ed, &here, old, &a, hookscript, &conf_changed, &record, notes, e
+                       )) < 0) {
+        free(m.lines);
         json_object_put(record);
         edit_free(&ed);
         return r;
     }
+    _cleanup_free_ char *map_lines = m.lines; /* m.lines tells the form to attach_note */
+    index = m.index;
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "type", json_object_new_string(req->type));
     json_object *gpus = gpus_json(&ed, old, req);
@@ -1317,37 +1523,9 @@ int managed_attach(
         edit_free(&ed);
         return r;
     }
-    char where[ATTACH_GPUS_MAX * (NODE_NAME_MAX + PCI_ID_LEN + 3)] = "";
-    bool remote = here.ngpus < req->ngpus; /* then every GPU is named NODE:PCI */
-    for (size_t g = 0; g < req->ngpus; g++) {
-        str_append(
-            where, sizeof(where), "%s%s%s%s", g ? ", " : "", remote ? gpu_node(&ed, req, g) : "",
-            remote ? ":" : "", req->gpus[g]
-        );
-    }
-    char node_note[NODE_NAME_MAX + 16] = "";
-    if (!remote) {
-        snprintf(node_note, sizeof(node_note), " (node %s)", ed.node);
-    }
     warn_hookscript_missing(env, hookscript, w);
     res->result = "attached";
-    const char *verb = res->dry_run ? "would attach" : "attached";
-    if (vtype) {
-        snprintf(
-            res->message, sizeof(res->message),
-            "VM %lu: %s %s (nvidia-%u) through resource mapping " VFMAP_ID_FMT
-            " in hostpci%u; each start lists the VFs of %s%s (node %s; other nodes at their "
-            "first start) in placement order, and Proxmox takes the first that can",
-            req->vmid, verb, req->type, vtype, req->vmid, index,
-            req->ngpus ? "" : "every GPU offering it", where, ed.node
-        );
-    } else {
-        snprintf(
-            res->message, sizeof(res->message),
-            "VM %lu: %s %s as mdev %s; each start places it on %s%s%s", req->vmid, verb, req->type,
-            a.uuid, req->ngpus ? "one of " : "any GPU offering it", where, node_note
-        );
-    }
+    attach_message(&ed, req, here.ngpus < req->ngpus, &m, res);
     edit_say_pending(&ed);
     edit_free(&ed);
     return 0;

@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "hostpaths.h"
+#include "mdevmap.h"
 #include "mistakes.h"
 #include "qemu_args.h"
 #include "qemu_server.h"
@@ -594,15 +595,8 @@ static int vf_lines_of(
     *lines = NULL;
     *nvfs = 0;
     int r = place_vf_order(gpus, ngpus, type_id, only, nonly, placement, &vfs, nvfs);
-    _cleanup_free_ struct vfmap_vf *vv = r == 0 ? calloc(*nvfs, sizeof(*vv)) : NULL;
-    for (size_t i = 0; r == 0 && vv && i < *nvfs; i++) {
-        memcpy(vv[i].bdf, vfs[i], sizeof(vv[i].bdf));
-        if (inventory_pci_ident(fs, vfs[i], &vv[i].ident) < 0) {
-            r = err_set(e, -EIO, "cannot read the PCI ids of VF %s", vfs[i]);
-        }
-    }
-    if (r == 0 && (!vv || !(*lines = vfmap_node_lines(node, vv, *nvfs)))) {
-        r = err_set(e, -ENOMEM, "out of memory");
+    if (r == 0) {
+        r = vfmap_lines_for(fs, node, vfs, *nvfs, lines, e);
     }
     return r;
 }
@@ -626,11 +620,27 @@ int plan_vf_lines(
     return r;
 }
 
+int plan_mapping_put(
+    const struct hook_env *env, struct vm_plan *p, const char *id, struct pvh_err *e
+) {
+    _cleanup_free_ char *text = NULL;
+    int r = vfmap_read(env->fs, &text, e);
+    if (r < 0) {
+        return r;
+    }
+    unsigned sep;
+    if ((r = vfmap_put(text, id, p->vmid, p->node, p->vfmap_lines, &p->vfmap_text, &sep)) < 0) {
+        return err_set(e, r, "out of memory");
+    }
+    p->vfmap_changed = !text || strcmp(text, p->vfmap_text) != 0;
+    return 0;
+}
+
 /* This node's VFs for a VM that managed mode placed through its resource mapping, in the order
  * Proxmox should try them, and pci.cfg with them. */
 static int plan_vfmap(
     const struct hook_env *env, struct vm_plan *p, const struct vm_settings *vs,
-    const struct hostpci *hps, size_t nhp, struct pvh_err *e
+    const struct hostpci *hps, size_t nhp, struct vm_settings *placed, struct pvh_err *e
 ) {
     const struct hostpci *hp = NULL;
     for (size_t i = 0; i < nhp; i++) {
@@ -654,10 +664,14 @@ static int plan_vfmap(
         return -EINVAL;
     }
     p->vfmap_id = vs->mapping;
+    int r = mdevmap_pre_start(env, p, vs, hp, placed, e);
+    if (r != 0) {
+        return r; /* 1: classic mdev GPUs, placed like managed mode's vGPUs */
+    }
     _cleanup_(place_candidates_free) struct place_candidates only = {0};
     struct readiness_problem why;
     size_t nvfs;
-    int r = plan_managed_candidates(vs, p->node, &only);
+    r = plan_managed_candidates(vs, p->node, &only);
     if (r == 0 && p->sim) {
         r = vf_lines_of(
             env->fs, p->sim->ifgpus, p->sim->nifgpus, p->node, type_id, only.ids, only.n,
@@ -693,17 +707,7 @@ static int plan_vfmap(
     if (r < 0) {
         return e->msg[0] ? r : err_set(e, r, "out of memory");
     }
-    _cleanup_free_ char *text = NULL;
-    if ((r = vfmap_read(env->fs, &text, e)) < 0) {
-        return r;
-    }
-    unsigned sep;
-    if ((r = vfmap_put(text, vs->mapping, p->vmid, p->node, p->vfmap_lines, &p->vfmap_text, &sep)) <
-        0) {
-        return err_set(e, r, "out of memory");
-    }
-    p->vfmap_changed = !text || strcmp(text, p->vfmap_text) != 0;
-    return 0;
+    return plan_mapping_put(env, p, vs->mapping, e);
 }
 
 int plan_unlock_setup(
@@ -900,12 +904,16 @@ static int plan_run(
     }
     plan_stale_record(p);
     const struct vm_settings *managed = config_managed_vm_for(&p->cfg, vmid, &p->conf);
+    struct vm_settings placed; /* classic mdev GPUs behind the mapping: placed as managed */
+    bool mdev_map = false;
     if (managed && managed->mapping) {
         /* Proxmox places it through the VM's resource mapping: a hostpci vGPU from here on */
-        if ((r = plan_vfmap(env, p, managed, hps, nhp, e)) < 0) {
+        if ((r = plan_vfmap(env, p, managed, hps, nhp, &placed, e)) < 0) {
             return r;
         }
-        managed = NULL;
+        mdev_map = r == 1;
+        managed = mdev_map ? &placed : NULL;
+        nhp = mdev_map ? 0 : nhp;
     }
     if (managed && nhp) {
         err_set(
@@ -921,8 +929,9 @@ static int plan_run(
         return 0; /* nothing to do: no vGPU */
     }
     if ((r = plan_items(env, p, hps, nhp, managed, e)) == 0 &&
+        (!mdev_map || (r = mdevmap_plan(env, p, managed, e)) == 0) &&
         (r = check_vendor_iface(env, p, e)) == 0 && (r = plan_tuning(env, p, e)) == 0) {
-        r = plan_uuid_args(env, p, managed != NULL, e);
+        r = plan_uuid_args(env, p, managed != NULL && !mdev_map, e); /* no args in a mapping */
     }
     mistakes_plan(env, p); /* also beside a refusal: each is one more thing to fix */
     return r;

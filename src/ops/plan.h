@@ -90,6 +90,11 @@ int plan_vf_lines(
     const struct hostfs *fs, const char *node, unsigned type_id, const char (*only)[PCI_ID_LEN],
     size_t nonly, enum pvh_placement placement, char **lines, size_t *nvfs, struct pvh_err *e
 );
+/* pci.cfg with this node's map lines (p->vfmap_lines) in mapping id: p->vfmap_text, and
+ * whether that changes the file (p->vfmap_changed). */
+int plan_mapping_put(
+    const struct hook_env *env, struct vm_plan *p, const char *id, struct pvh_err *e
+);
 /* A managed VM's candidate GPUs on a node: its list for that node, else the list for every
  * node, else none (= every GPU offering the type). -ENOMEM. */
 int plan_managed_candidates(

@@ -40,6 +40,24 @@ char *vfmap_node_lines(const char *node, const struct vfmap_vf *vfs, size_t n) {
     return buf;
 }
 
+int vfmap_lines_for(
+    const struct hostfs *fs, const char *node, const char **bdfs, size_t n, char **lines,
+    struct pvh_err *e
+) {
+    *lines = NULL;
+    _cleanup_free_ struct vfmap_vf *vv = calloc(n ? n : 1, sizeof(*vv));
+    if (!vv) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (str_fmt(vv[i].bdf, sizeof(vv[i].bdf), "%s", bdfs[i]) < 0 ||
+            inventory_pci_ident(fs, bdfs[i], &vv[i].ident) < 0) {
+            return err_set(e, -EIO, "cannot read the PCI ids of %s", bdfs[i]);
+        }
+    }
+    return (*lines = vfmap_node_lines(node, vv, n)) ? 0 : err_set(e, -ENOMEM, "out of memory");
+}
+
 /* The key of a property line ("\tmap ..." -> "map"), [*k, *k + *klen). */
 static void line_key(const char *l, size_t len, const char **k, size_t *klen) {
     size_t i = 0;

@@ -1,10 +1,10 @@
 /*
- * vfmap: the resource mapping that managed mode keeps for a VM on NVIDIA's vendor interface.
- * There a VF's address cannot be chosen after Proxmox read the config, so the VM gets
- * `hostpciN: mapping=<id>,mdev=nvidia-<type>` and the mapping lists the candidate VFs of each
- * node in the order Proxmox should try them. Only text in, text out: the section is written
- * exactly as Proxmox's SectionConfig writes one (header, tab-indented keys in sorted order, an
- * empty line), so that a later rewrite by Proxmox leaves it byte for byte, and nothing outside
+ * vfmap: the resource mapping that managed mode keeps for a VM: `hostpciN: mapping=<id>,
+ * mdev=<type>`, the mapping listing the candidate devices of each node in the order Proxmox
+ * should try them (the VFs of NVIDIA's vendor interface, or the mdev parents of classic mdev
+ * GPUs, the one pre-start created the vGPU on first). Only text in, text out: the section is
+ * written exactly as Proxmox's SectionConfig writes one (header, tab-indented keys in sorted order,
+ * an empty line), so that a later rewrite by Proxmox leaves it byte for byte, and nothing outside
  * it ever changes.
  */
 #ifndef PVH_VFMAP_H
@@ -31,6 +31,14 @@ int vfmap_read(const struct hostfs *fs, char **text, struct pvh_err *e);
 /* node's map lines, one "\tmap node=N,path=BDF,id=V:D[,subsystem-id=SV:SD][,iommugroup=G]\n"
  * per VF, in order; malloc'ed, NULL when out of memory. */
 char *vfmap_node_lines(const char *node, const struct vfmap_vf *vfs, size_t n);
+
+/* The same for devices named by PCI address, in order, with the ids sysfs has for each (what
+ * Proxmox compares before a start): *lines malloc'ed. -EIO with e naming a device whose ids
+ * cannot be read, -ENOMEM. */
+int vfmap_lines_for(
+    const struct hostfs *fs, const char *node, const char **bdfs, size_t n, char **lines,
+    struct pvh_err *e
+);
 
 /* pci.cfg text ("" when the file is missing) with node's map lines of mapping id replaced by
  * lines, other nodes' kept. Without such a section, one is appended (description, the lines,

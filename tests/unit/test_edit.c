@@ -31,6 +31,8 @@ static struct fh_result R;
 static int setup(void **state) {
     (void)state;
     assert_int_equal(fh_create_p40_pair(FH), 0);
+    /* the args form (before 8.0.4): the mapping form's [PENDING] is test_mdevmap's */
+    assert_int_equal(fh_qemu_server_version(FH, "8.0.3"), 0);
     return 0;
 }
 

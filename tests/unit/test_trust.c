@@ -88,6 +88,7 @@ static void test_01_long_args_pre_start(void **state) {
 
 static void test_01_long_args_attach_detach(void **state) {
     (void)state;
+    fh_qemu_server_version(FH, "8.0.3"); /* the args form: before 8.0.4 */
     char *args = long_args(12 * 1024);
     size_t cl = strlen(args) + 64;
     char *conf = malloc(cl);
@@ -217,6 +218,7 @@ static void attach_fault(const char *fault, bool both_as_before, const char *msg
 
 static void test_04_attach_fails_whole(void **state) {
     (void)state;
+    fh_qemu_server_version(FH, "8.0.3"); /* the args form: before 8.0.4 */
     /* the VM config's rename fails after the settings' succeeded: the settings go back */
     attach_fault("rename:2", true, "nothing was changed");
     assert_contains(R.err, "cannot write /etc/pve/qemu-server/102.conf");
@@ -229,6 +231,7 @@ static void test_04_attach_fails_whole(void **state) {
 
 static void test_04_attach_crash_healed(void **state) {
     (void)state;
+    fh_qemu_server_version(FH, "8.0.3"); /* the args form: before 8.0.4 */
     /* every rename from the second on fails (quorum lost): the message says what changed */
     attach_fault("rename:2+", false, "/etc/pve/vgpu-hook.json was changed, but");
     assert_contains(R.err, "run the command again");
