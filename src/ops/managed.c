@@ -1260,6 +1260,22 @@ static int attach_hostpci(
     return 0;
 }
 
+/* Did an attach of ours create pci.cfg, and is its mapping still there? Then the file is still
+ * ours to remove once the last of our mappings leaves it (detach removes an emptied file only
+ * when its record says the file was created for it). */
+static bool mapping_file_ours(const struct edit *ed) {
+    for (size_t i = 0; ed->map_text && i < ed->cfg.nvms; i++) {
+        const struct vm_settings *vs = &ed->cfg.vms[i];
+        char hdr[VFMAP_ID_MAX + 3]; /* "\n<id>\n": a section header, nothing longer */
+        snprintf(hdr, sizeof(hdr), "\n%s\n", vs->mapping ? vs->mapping : "");
+        if (vs->mapping && vs->mapping_file_created &&
+            (!strncmp(ed->map_text, hdr + 1, strlen(hdr + 1)) || strstr(ed->map_text, hdr))) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Managed mode through the VM's resource mapping (NVIDIA's vendor interface; classic mdev GPUs
  * on qemu-server 8.0.4 and later): the mapping with this node's lines in placement order, and
  * hostpci<index> referring to it; the hookscript as for mdevs. Other nodes add theirs at their
@@ -1298,7 +1314,7 @@ static int attach_vfmap(
         return err_set(e, r, "out of memory");
     }
     sep = ours ? old->mapping_sep_nl : sep; /* what the first attach did, detach undoes */
-    bool created = ours ? old->mapping_file_created : !ed->map_text;
+    bool created = ours ? old->mapping_file_created : !ed->map_text || mapping_file_ours(ed);
     ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
     if (ed->map_change) {
         warn_add(

@@ -222,11 +222,30 @@ static void test_conversion(void **state) {
     assert_contains(R.err, "VM 100 is not attached, so attach needs --type");
 }
 
+/* pci.cfg created by the first attach of several: it goes once the last of our mappings
+ * leaves it, whichever VM is detached last (the host as it was before the first attach). */
+static void test_file_goes_with_the_last(void **state) {
+    (void)state;
+    for (unsigned long v = 100; v <= 102; v++) {
+        fh_vmconf(FH, v, "cores: 1\n");
+        char id[8];
+        snprintf(id, sizeof(id), "%lu", v);
+        assert_int_equal(run(NULL, "attach", id, "--type", "P40-1Q"), 0);
+    }
+    assert_int_equal(fh_exists(FH, "etc/pve/mapping/pci.cfg"), 1);
+    assert_int_equal(run(NULL, "detach", "100"), 0);
+    assert_int_equal(run(NULL, "detach", "102"), 0);
+    assert_int_equal(fh_exists(FH, "etc/pve/mapping/pci.cfg"), 1);
+    assert_int_equal(run(NULL, "detach", "101"), 0);
+    assert_int_equal(fh_exists(FH, "etc/pve/mapping/pci.cfg"), 0);
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_attach_start_detach, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sriov_vfs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_first_free_slot, setup, teardown),
     cmocka_unit_test_setup_teardown(test_conversion, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_file_goes_with_the_last, setup, teardown),
 };
 
 int main(void) {

@@ -212,7 +212,7 @@ run $H check 400
 expect s10-check 0 "index 0: nvidia-2 on $C: left to Proxmox (NVIDIA vendor interface)"
 sed -i 's/^Version: 9.2.6$/Version: 8.2.4/' /var/lib/dpkg/status
 run $H 400 pre-start
-expect s10-old-qemu-server 1 "which qemu-server 8.2.4 cannot use" "upgrade Proxmox VE to qemu-server 8.2.5"
+expect s10-old-qemu-server 1 "qemu-server 8.2.4 cannot use NVIDIA's vendor interface" "upgrade Proxmox VE to qemu-server 8.2.5"
 sed -i 's/^Version: 8.2.4$/Version: 9.2.6/' /var/lib/dpkg/status
 echo 2 >"/sys/bus/pci/devices/$C/nvidia/current_vgpu_type" # what Proxmox does at start
 run sh -c "echo 3 >/sys/bus/pci/devices/$C/nvidia/current_vgpu_type"
