@@ -177,8 +177,12 @@ static const struct command commands[] = {
      "than 5 minutes: pmxcfs copies every write to every node. post-start (of a VM with an\n"
      "mdev of ours), post-stop, status and types publish too; the package's "
      "pve-vgpu-hook-publish.timer (enabled) runs this\n"
-     "at boot and every 3 minutes. Without quorum pmxcfs refuses the write: exit 1, and\n"
-     "nothing else is affected. With \"ha_rules\": true in the settings it then runs ha-sync\n"
+     "at boot and every 3 minutes. It also keeps this node's 'map' lines in every resource\n"
+     "mapping attach made (vgpu-hook-VMID in /etc/pve/mapping/pci.cfg): the devices here that\n"
+     "offer the VM's type, or none, so that Proxmox does not report this node as missing the\n"
+     "mapping (and refuse to migrate the VM here); written only when this node's devices\n"
+     "changed, other sections byte for byte. Without quorum pmxcfs refuses the write: exit 1,\n"
+     "and nothing else is affected. With \"ha_rules\": true in the settings it then runs ha-sync\n"
      "too, so the timer keeps the HA rules in step.\n"
      "\n"
      "Example:\n"
@@ -250,7 +254,9 @@ static const struct command commands[] = {
      "touched. VF types left set on NVIDIA's vendor interface are reset the same way (never\n"
      "one a running QEMU uses, or one a starting or stopping VM names). One line per device.\n"
      "It also removes stale records from the settings (vms.<vmid> of a VM that exists on no\n"
-     "node, or whose VMID a new VM got), under the cluster lock, and nothing else of them.\n"
+     "node, or whose VMID a new VM got), under the cluster lock, and nothing else of them, and\n"
+     "the resource mappings attach made that no VM needs (vgpu-hook-VMID of a VM that exists\n"
+     "on no node, or that no record names and the VM's config does not use).\n"
      "--dry-run only says what it would do.\n"
      "\n"
      "Examples:\n"
@@ -270,7 +276,7 @@ static const struct command commands[] = {
      "with that resource mapping in /etc/pve/mapping/pci.cfg: one 'map' line per candidate\n"
      "device of this node with its PCI ids (a P40 itself, an SR-IOV A40's VFs, the VFs of\n"
      "NVIDIA's vendor interface, which needs 8.2.5). Each pre-start rewrites the node's lines\n"
-     "in placement order before Proxmox reads them (a node gets its lines at its first start):\n"
+     "in placement order before Proxmox reads them (every node adds its lines when it publishes):\n"
      "on mdev GPUs it creates the vGPU first and lists its GPU first, and Proxmox adopts it; on\n"
      "the vendor interface Proxmox takes the first VF that can. An admin's mapping is never\n"
      "changed. Before 8.0.4 (mdev GPUs only) attach adds to args instead\n"
@@ -291,8 +297,8 @@ static const struct command commands[] = {
      "the VM starts there ('where VMID' says where it can now). Another -uuid in\n"
      "args is replaced (QEMU takes one; a warning names it, detach puts it back). Run attach\n"
      "again to change the type or GPUs, or to restore what it wrote after a hand edit; on a VM\n"
-     "attached through args it converts it to the mapping form where qemu-server can (stop the\n"
-     "VM first).\n"
+     "attached through args it converts it to the mapping form where qemu-server can (on a\n"
+     "running VM as [PENDING]: the mapping takes effect at its next start).\n"
      "The files change all or nothing; if one cannot be written and the ones before it not\n"
      "put back, the message says so, and running the same command again completes it.\n"
      "'detach' undoes it exactly. On a running VM, args and hostpciN change in the [PENDING]\n"
@@ -1091,22 +1097,25 @@ static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv) {
     struct pvh_warnings w = {0};
     struct cleanup_item *items = NULL;
     size_t n = 0;
-    struct vm_warnings records = {0};
+    struct vm_warnings records = {0}, mappings = {0};
     r = admin_cleanup(&env, o.dry_run, &items, &n, &w, &e);
     if (r == 0) { /* the records after the devices: a device is never kept for a record */
-        r = managed_remove_stale(&env, o.dry_run, &records, &w, &e);
+        r = managed_remove_stale(&env, o.dry_run, &records, &mappings, &w, &e);
     }
     log_warnings(&w);
     warn_free(&w);
     int status = r < 0 ? fail(&e) : 0;
     if (r == 0) {
-        report_cleanup(o.json ? stdout : text_out(), items, n, &records, o.dry_run, o.json);
+        report_cleanup(
+            o.json ? stdout : text_out(), items, n, &records, &mappings, o.dry_run, o.json
+        );
         for (size_t i = 0; i < n; i++) {
             status |= items[i].verdict == CLEAN_FAILED;
         }
     }
     free(items);
     vm_warnings_free(&records);
+    vm_warnings_free(&mappings);
     close_root(ctx);
     return status;
 }

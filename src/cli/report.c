@@ -676,15 +676,18 @@ static const char *owner_state(const struct host_status *st, size_t m) {
     return leftover_state_name(leftover_of_mdev(&st->host.mdevs[m], 0));
 }
 
-/* Stale records as objects {vmid, code, message} (and result, when cleanup acted on them). */
-static json_object *stale_records_json(const struct vm_warnings *s, const char *result) {
+/* Stale records as objects {vmid, code, message} (and, when cleanup acted on them, what it
+ * removed as name_key: name_prefix and the VMID, and result). */
+static json_object *stale_records_json(
+    const struct vm_warnings *s, const char *result, const char *name_key, const char *name_prefix
+) {
     json_object *arr = json_object_new_array();
     for (size_t i = 0; i < s->w.n; i++) {
         json_object *o = json_object_new_object();
         if (result) {
-            char rec[32];
-            snprintf(rec, sizeof(rec), "vms.%lu", s->vmids[i]);
-            json_object_object_add(o, "record", jstr(rec));
+            char rec[64];
+            snprintf(rec, sizeof(rec), "%s%lu", name_prefix, s->vmids[i]);
+            json_object_object_add(o, name_key, jstr(rec));
         }
         json_object_object_add(o, "vmid", json_object_new_int64((int64_t)s->vmids[i]));
         json_object_object_add(o, "code", jstr(warn_code(&s->w, i)));
@@ -770,7 +773,7 @@ static void status_json(FILE *out, const struct host_status *st) {
         json_object_array_add(hooks, ho);
     }
     json_object_object_add(root, "hookscript_problems", hooks);
-    json_object_object_add(root, "stale_records", stale_records_json(&st->stale, NULL));
+    json_object_object_add(root, "stale_records", stale_records_json(&st->stale, NULL, NULL, NULL));
     json_object *warn = json_object_new_array();
     for (size_t i = 0; i < h->warnings.n; i++) {
         json_object_array_add(warn, jstr(h->warnings.items[i]));
@@ -1375,7 +1378,7 @@ static json_object *cleanup_item_json(const struct cleanup_item *it) {
 
 static void cleanup_json(
     FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
-    bool dry_run
+    const struct vm_warnings *mappings, bool dry_run
 ) {
     json_object *root = json_object_new_object();
     json_object *arr = json_object_new_array();
@@ -1388,8 +1391,11 @@ static void cleanup_json(
     json_object_object_add(root, "dry_run", json_object_new_boolean(dry_run));
     json_object_object_add(root, "items", arr);
     /* stale records of deleted or replaced VMs in the settings (never applied) */
+    const char *result = dry_run ? "would-remove" : "removed";
+    json_object_object_add(root, "records", stale_records_json(records, result, "record", "vms."));
+    /* stale mappings of ours in pci.cfg (no VM needs them) */
     json_object_object_add(
-        root, "records", stale_records_json(records, dry_run ? "would-remove" : "removed")
+        root, "mappings", stale_records_json(mappings, result, "mapping", "vgpu-hook-")
     );
     json_object_object_add(
         root, dry_run ? "would_act" : "acted", json_object_new_int64((int64_t)acted)
@@ -1400,11 +1406,11 @@ static void cleanup_json(
 
 void report_cleanup(
     FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
-    bool dry_run, bool json
+    const struct vm_warnings *mappings, bool dry_run, bool json
 ) {
     const char *rec_result = dry_run ? "would remove" : "removed";
     if (json) {
-        cleanup_json(out, items, n, records, dry_run);
+        cleanup_json(out, items, n, records, mappings, dry_run);
         return;
     }
     size_t acted = 0, vf_acted = 0;
@@ -1419,6 +1425,12 @@ void report_cleanup(
         fprintf(
             out, "%s the stale record vms.%lu (%s): %s\n", rec_result, records->vmids[i],
             warn_code(&records->w, i), records->w.items[i]
+        );
+    }
+    for (size_t i = 0; i < mappings->w.n; i++) {
+        fprintf(
+            out, "%s the stale mapping " VFMAP_ID_FMT " (%s): %s\n", rec_result, mappings->vmids[i],
+            warn_code(&mappings->w, i), mappings->w.items[i]
         );
     }
     if (acted == 0) {

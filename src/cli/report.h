@@ -41,9 +41,11 @@ int report_check(
 /* check --all: each onboot vGPU VM's verdict in boot order. Returns the exit status (0: all
  * would start). */
 int report_check_all(FILE *out, const struct boot_check *c, bool json);
+/* records: stale records removed from the settings; mappings: stale mappings of ours removed
+ * from pci.cfg. */
 void report_cleanup(
     FILE *out, const struct cleanup_item *items, size_t n, const struct vm_warnings *records,
-    bool dry_run, bool json
+    const struct vm_warnings *mappings, bool dry_run, bool json
 );
 
 /* doctor: one line per problem with its fix, or "ready". Returns the exit status. */

@@ -3,6 +3,7 @@
 #include "cleanup.h"
 #include "hostpaths.h"
 #include "leftover.h"
+#include "mapsync.h"
 #include "qemu_server.h"
 #include "readiness.h"
 #include "rules.h"
@@ -233,14 +234,22 @@ publish_model(const struct hook_env *env, const struct host_status *st, struct p
     return r;
 }
 
+/* The inventory, then this node's lines in the VMs' mappings (the same host model). */
+static int
+publish_all(const struct hook_env *env, const struct host_status *st, struct pvh_err *e) {
+    int r = publish_model(env, st, e);
+    int m = r < 0 ? 0 : mapsync_node(env, st, e); /* without quorum both fail: said once */
+    return m < 0 ? m : r;
+}
+
 int cluster_publish(const struct hook_env *env, const struct host_status *st, struct pvh_err *e) {
     if (st) {
-        return publish_model(env, st, e);
+        return publish_all(env, st, e);
     }
     struct host_status own;
     int r = admin_status(env, &own, e);
     if (r == 0) {
-        r = publish_model(env, &own, e);
+        r = publish_all(env, &own, e);
     }
     admin_status_free(&own);
     return r;

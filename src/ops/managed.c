@@ -5,6 +5,7 @@
 #include "edit_result.h"
 #include "hostpaths.h"
 #include "inventory.h"
+#include "mapsync.h"
 #include "mdev_uuid.h"
 #include "mdevmap.h"
 #include "mistakes.h"
@@ -62,6 +63,7 @@ struct edit {
     /* The VM's record in the settings belongs to an earlier VM of this VMID: why. */
     bool stale;
     char stale_why[512];
+    bool keep_settings; /* cleanup without a stale record: the settings file is not written */
 };
 
 static void edit_free(struct edit *ed) {
@@ -465,7 +467,8 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
         .sweep_stale = true};
     struct hostfs_change changes[3];
     size_t n = 0;
-    if (!(empty && !ed->cfg_text) && record_first) {
+    bool write_settings = !(empty && !ed->cfg_text) && !ed->keep_settings;
+    if (write_settings && record_first) {
         changes[n++] = settings;
     }
     if (ed->map_change && record_first) {
@@ -477,7 +480,7 @@ static int edit_commit(struct edit *ed, bool conf_changed, bool record_first, st
     if (ed->map_change && !record_first) {
         changes[n++] = mapping;
     }
-    if (!(empty && !ed->cfg_text) && !record_first) {
+    if (write_settings && !record_first) {
         changes[n++] = settings;
     }
     if (edit_report(ed, changes, n)) {
@@ -1205,32 +1208,23 @@ static int detach_edit_conf(
 );
 
 /* A VM attached in the args form, now given the mapping form: our -device and -uuid out of
- * args as detach takes them (the hookscript stays, still ours). A running VM would keep a
- * vGPU its config no longer names: refused. */
+ * args as detach takes them (the hookscript stays, still ours). On a running VM both changes
+ * go into [PENDING] (edit_put), as qm set puts them: it keeps its vGPU until it stops, and its
+ * next start passes the mapping. */
 static int attach_convert(
     struct edit *ed, const struct vm_settings *old, bool *changed, struct pvh_warnings *notes,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
-    if (vm_is_running(ed->env->fs, ed->vmid)) {
-        err_set(
-            e, -EBUSY,
-            "VM %lu is running with its vGPU passed through args; moving it to a resource "
-            "mapping now would leave the running VM with a device its config no longer names",
-            ed->vmid
-        );
-        err_hint(
-            e, "stop VM %lu first ('qm shutdown %lu'), then attach again; nothing was changed",
-            ed->vmid, ed->vmid
-        );
-        return -EBUSY;
-    }
     struct vm_settings args_only = *old;
     args_only.hookscript_added = NULL;
     int r = detach_edit_conf(ed, &args_only, changed, notes, w, e);
     if (r == 0) {
         warn_add(
-            notes, "VM %lu: converted from args to a resource mapping (qemu-server %s and later)",
-            ed->vmid, qsrv_since(QSRV_MAPPING_MDEV)
+            notes, "VM %lu: converted from args to a resource mapping (qemu-server %s and later)%s",
+            ed->vmid, qsrv_since(QSRV_MAPPING_MDEV),
+            ed->running ? "; it runs with the args form until it stops, the mapping takes "
+                          "effect at its next start"
+                        : ""
         );
     }
     return r;
@@ -1972,11 +1966,53 @@ int managed_tune(
     return r;
 }
 
-int managed_remove_stale(
-    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
+/* cleanup's stale mappings (after the records removed), out of ed's copy of pci.cfg: read
+ * first without the lock (taking it is a write pmxcfs replicates), then again under it. */
+static int remove_stale_mappings(
+    struct edit *ed, bool dry_run, const struct vm_warnings *removed, struct vm_warnings *mappings,
     struct pvh_err *e
 ) {
+    _cleanup_free_ char *peek = NULL;
+    int r = vfmap_read(ed->env->fs, &peek, e);
+    if (r < 0 || (r = mapsync_stale(ed->env->fs, &ed->cfg, removed, peek, mappings)) < 0 ||
+        mappings->w.n == 0) {
+        return r == -ENOMEM ? err_set(e, r, "out of memory") : r;
+    }
+    ed->dry_run = dry_run;
+    vm_warnings_free(mappings);
+    if ((r = edit_open_mapping(ed, ed->w, e)) < 0 ||
+        (r = mapsync_stale(
+             ed->env->fs, &ed->cfg, removed, ed->map_text ? ed->map_text : "", mappings
+         )) < 0) {
+        return r == -ENOMEM ? err_set(e, r, "out of memory") : r;
+    }
+    bool created = false;
+    _cleanup_free_ char *cur = strdup(ed->map_text ? ed->map_text : "");
+    for (size_t i = 0; cur && i < mappings->w.n; i++) {
+        char id[VFMAP_ID_MAX];
+        snprintf(id, sizeof(id), VFMAP_ID_FMT, mappings->vmids[i]);
+        const struct vm_settings *vs = config_managed_vm(&ed->cfg, mappings->vmids[i]);
+        bool rec = vs && vs->mapping && !strcmp(vs->mapping, id);
+        char *next = NULL;
+        created |= rec && vs->mapping_file_created;
+        (void)vfmap_remove(cur, id, rec ? vs->mapping_sep_nl : 0, &next);
+        free(cur);
+        cur = next;
+    }
+    if (!cur) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    ed->map_change = mappings->w.n > 0;
+    ed->map_new = cur[0] || !created ? TAKE_PTR(cur) : NULL; /* attach made the file: it goes */
+    return 0;
+}
+
+int managed_remove_stale(
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed,
+    struct vm_warnings *mappings, struct pvh_warnings *w, struct pvh_err *e
+) {
     memset(removed, 0, sizeof(*removed));
+    memset(mappings, 0, sizeof(*mappings));
     struct edit ed;
     struct pvh_warnings again = {0}; /* the caller has read the settings and said their warnings */
     int timeout_ms;
@@ -1990,12 +2026,17 @@ int managed_remove_stale(
                 ? err_set(e, -ENOMEM, "out of memory")
                 : 0;
     }
-    if (r == 0 && !dry_run && removed->w.n) {
+    if (r == 0) {
+        r = remove_stale_mappings(&ed, dry_run, removed, mappings, e);
+    }
+    ed.keep_settings = removed->w.n == 0;
+    if (r == 0 && !dry_run && (removed->w.n || ed.map_change)) {
         r = edit_commit(&ed, false, true, e);
     }
     warn_free(&again);
     if (r < 0) {
         vm_warnings_free(removed);
+        vm_warnings_free(mappings);
     }
     edit_free(&ed);
     return r;

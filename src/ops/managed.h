@@ -75,11 +75,12 @@ int managed_vfmap_write(
     const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
 );
 
-/* cleanup: the stale records (records_find_stale) out of the settings, under the cluster lock,
- * atomically as attach writes them; dry_run: only found. removed: what was (would be) removed. */
+/* cleanup: the stale records (records_find_stale) out of the settings and the stale mappings
+ * of ours (mapsync_stale) out of pci.cfg, each under its cluster lock, atomically as attach
+ * writes them; dry_run: only found. removed, mappings: what was (would be) removed. */
 int managed_remove_stale(
-    const struct hook_env *env, bool dry_run, struct vm_warnings *removed, struct pvh_warnings *w,
-    struct pvh_err *e
+    const struct hook_env *env, bool dry_run, struct vm_warnings *removed,
+    struct vm_warnings *mappings, struct pvh_warnings *w, struct pvh_err *e
 );
 
 #endif

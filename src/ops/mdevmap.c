@@ -53,7 +53,7 @@ static size_t offering_gpus(
 }
 
 int mdevmap_lines(
-    const struct hostfs *fs, struct host *h, const struct pvh_config *cfg, const char *node,
+    const struct hostfs *fs, const struct host *h, const struct pvh_config *cfg, const char *node,
     const char *type, const char (*only)[PCI_ID_LEN], size_t nonly, size_t first_parent,
     char *type_id, size_t type_id_size, char **lines, size_t *nlines, struct pvh_err *e
 ) {

@@ -22,7 +22,7 @@ bool mdevmap_supported(const struct hostfs *fs);
  * that offer it, first_parent first (NO_INDEX: none), then GPU by GPU in placement order. h has
  * those GPUs loaded. -ENODEV (e not filled) when no parent offers it. */
 int mdevmap_lines(
-    const struct hostfs *fs, struct host *h, const struct pvh_config *cfg, const char *node,
+    const struct hostfs *fs, const struct host *h, const struct pvh_config *cfg, const char *node,
     const char *type, const char (*only)[PCI_ID_LEN], size_t nonly, size_t first_parent,
     char *type_id, size_t type_id_size, char **lines, size_t *nlines, struct pvh_err *e
 );

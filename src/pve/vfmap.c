@@ -4,6 +4,7 @@
 #include "config.h"
 #include "hostfs.h"
 #include "hostpaths.h"
+#include "mdev_uuid.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
 #include "strutil.h"
@@ -114,10 +115,8 @@ int vfmap_put(
     if (sectioncfg_span(text, false, id, &start, &end) < 0) {
         *sep_nl = sep_before_new_section(text);
         return asprintf(
-                   out,
-                   "%s%.*s%s\n\tdescription vGPU of VM %lu, kept by pve-vgpu-hook (detach "
-                   "removes it)\n%s\tmdev 1\n\n",
-                   text, (int)*sep_nl, "\n\n", id, vmid, lines
+                   out, "%s%.*s%s\n\tdescription " VFMAP_DESCRIPTION_FMT "\n%s\tmdev 1\n\n", text,
+                   (int)*sep_nl, "\n\n", id, vmid, lines
                ) < 0
                    ? -ENOMEM
                    : 0;
@@ -205,4 +204,51 @@ int vfmap_read(const struct hostfs *fs, char **text, struct pvh_err *e) {
         r = *text ? 0 : -ENOMEM;
     }
     return r < 0 ? err_set(e, r, "cannot read %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r)) : 0;
+}
+
+bool vfmap_ours(const struct sectioncfg_section *s, unsigned long *vmid) {
+    char want[128];
+    const char *desc = sectioncfg_get(s, "description");
+    return !strncmp(s->id, "vgpu-hook-", 10) && vmid_parse(s->id + 10, vmid) && desc &&
+           snprintf(want, sizeof(want), VFMAP_DESCRIPTION_FMT, *vmid) < (int)sizeof(want) &&
+           !strcmp(desc, want);
+}
+
+/* Is "\tmap <value>\n" one of lines? */
+static bool lines_have(const char *lines, const char *value) {
+    size_t vlen = strlen(value);
+    for (const char *l = lines; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) : strlen(l);
+        if (len == vlen + 5 && !strncmp(l, "\tmap ", 5) && !strncmp(l + 5, value, vlen)) {
+            return true;
+        }
+        l += len + (nl != NULL);
+    }
+    return false;
+}
+
+bool vfmap_node_same(const struct sectioncfg_section *s, const char *node, const char *lines) {
+    size_t mine = 0, want = 0;
+    for (const char *l = lines; (l = strchr(l, '\n')); l++) {
+        want++;
+    }
+    for (size_t i = 0; i < s->nprops; i++) {
+        const char *v = s->props[i].value;
+        _cleanup_free_ char *line = NULL;
+        if (strcmp(s->props[i].key, "map") != 0) {
+            continue;
+        }
+        if (asprintf(&line, "map %s", v) < 0) {
+            return false; /* out of memory: a write more, never one less */
+        }
+        if (!is_node_map_line(line, strlen(line), node)) {
+            continue;
+        }
+        mine++;
+        if (!lines_have(lines, v)) {
+            return false;
+        }
+    }
+    return mine == want;
 }

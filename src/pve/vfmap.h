@@ -12,11 +12,14 @@
 
 #include "inventory.h"
 #include "log.h"
+#include "sectioncfg.h"
 
 #include <stddef.h>
 
 #define VFMAP_ID_FMT "vgpu-hook-%lu"
 #define VFMAP_ID_MAX 32
+/* The description of a mapping attach made: with the id, what says a section is ours. */
+#define VFMAP_DESCRIPTION_FMT "vGPU of VM %lu, kept by pve-vgpu-hook (detach removes it)"
 
 struct vfmap_vf {
     char bdf[PCI_ID_LEN];
@@ -48,6 +51,14 @@ int vfmap_put(
     const char *text, const char *id, unsigned long vmid, const char *node, const char *lines,
     char **out, unsigned *sep_nl
 );
+
+/* Is a section of pci.cfg one attach made: id vgpu-hook-<vmid> AND its description (*vmid)?
+ * A section with only one of them is an admin's, never changed. */
+bool vfmap_ours(const struct sectioncfg_section *s, unsigned long *vmid);
+
+/* Does section s list exactly lines (vfmap_node_lines' form) for node, in any order? The order
+ * is pre-start's to set at each start; only a different set of devices is worth a write. */
+bool vfmap_node_same(const struct sectioncfg_section *s, const char *node, const char *lines);
 
 /* text without mapping id's section, and without the sep_nl newlines vfmap_put added before
  * it while it is still the last one. -ENOENT when there is none. */

@@ -413,6 +413,97 @@ static void test_attach_knows_cluster(void **state) {
     free(before);
 }
 
+#define MAP_ADMIN "a40-passthrough\n\tmap node=pve1,path=0000:41:00.0,id=10de:2235\n\n"
+/* named like ours, but not our description: an admin's */
+#define MAP_LOOKALIKE                                                                              \
+    "vgpu-hook-999\n\tdescription mine\n\tmap node=pve1,path=" GPU_B ",id=10de:1b38\n\n"
+#define MAP_DESC(vmid)                                                                             \
+    "\tdescription vGPU of VM " vmid ", kept by pve-vgpu-hook (detach removes it)\n"
+#define MAP_P40(node, bdf) "\tmap node=" node ",path=" bdf ",id=10de:1b38\n"
+
+static struct stat stat_of(struct fakehost *fh, const char *rel) {
+    char path[PATH_MAX];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", fh->root, rel);
+    assert_int_equal(stat(path, &st), 0);
+    return st;
+}
+
+/* A VM attached on pve1 through its mapping: pve2's publish adds pve2's line (so Proxmox no
+ * longer reports pve2 as missing the mapping), a stale line of pve2 is replaced, a second
+ * publish writes nothing, other sections stay byte for byte. */
+static void test_publish_keeps_node_lines(void **state) {
+    (void)state;
+    fh_write(N1, "etc/pve/mapping/pci.cfg", MAP_ADMIN MAP_LOOKALIKE);
+    fh_vmconf(N1, 105, "memory: 4096\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "105", "--type", "P40-2Q"), 0);
+    const char *pve1_only = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105")
+        MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
+    assert_file(N1, "etc/pve/mapping/pci.cfg", pve1_only);
+    replicate(N1, N2, "pve2");
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    const char *both = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105")
+        MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B) MAP_P40("pve2", GPU_A) "\tmdev 1\n\n";
+    assert_file(N2, "etc/pve/mapping/pci.cfg", both);
+    assert_int_equal(fh_exists(N2, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
+    /* nothing changed: no write, not even the lock (pmxcfs replicates both) */
+    struct stat st1 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    char *before = fh_snapshot(N2);
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    assert_int_equal(run_on(N2, NULL, "status"), 0);
+    assert_host_unchanged(N2, before);
+    struct stat st2 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(st1.st_mtime, st2.st_mtime);
+    /* a line of pve2 for a device it does not have is replaced by what it has */
+    fh_write(
+        N2, "etc/pve/mapping/pci.cfg",
+        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105") MAP_P40("pve1", GPU_A)
+            MAP_P40("pve2", "0000:99:00.0") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n"
+    );
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    assert_file(
+        N2, "etc/pve/mapping/pci.cfg",
+        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105") MAP_P40("pve1", GPU_A)
+            MAP_P40("pve2", GPU_A) MAP_P40("pve1", GPU_B) "\tmdev 1\n\n"
+    );
+    /* without quorum: said, and the start goes on */
+    const char *ro[] = {"FAKE_PMXCFS_RO=1", NULL};
+    fh_write(N2, "etc/pve/mapping/pci.cfg", pve1_only);
+    assert_int_equal(run_on(N2, ro, "publish"), 1);
+    assert_contains(R.err, "cannot keep node pve2's map lines in the vGPU mappings");
+    assert_contains(R.err, "read-only without cluster quorum");
+    assert_file(N2, "etc/pve/mapping/pci.cfg", pve1_only);
+}
+
+/* cleanup removes our mappings no VM needs (its VM exists on no node; no record names it and
+ * its config does not use it), --dry-run only lists them, an admin's stays. */
+static void test_cleanup_stale_mappings(void **state) {
+    (void)state;
+    const char *ours777 = "vgpu-hook-777\n" MAP_DESC("777") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
+    const char *ours101 = "vgpu-hook-101\n" MAP_DESC("101") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
+    char text[2048];
+    snprintf(text, sizeof(text), "%s%s%s%s", MAP_ADMIN, ours777, MAP_LOOKALIKE, ours101);
+    fh_write(N1, "etc/pve/mapping/pci.cfg", text);
+    assert_int_equal(run_on(N1, NULL, "cleanup", "--dry-run"), 0);
+    assert_contains(
+        R.out, "would remove the stale mapping vgpu-hook-777 (vm-missing): mapping vgpu-hook-777 "
+               "of /etc/pve/mapping/pci.cfg belongs to VM 777, which exists on no node"
+    );
+    assert_contains(R.out, "would remove the stale mapping vgpu-hook-101 (record-missing)");
+    assert_file(N1, "etc/pve/mapping/pci.cfg", text);
+    assert_int_equal(run_on(N1, NULL, "cleanup", "--json"), 0);
+    assert_contains(
+        R.out, "\"mapping\": \"vgpu-hook-777\",\n      \"vmid\": 777,\n      \"code\": "
+               "\"vm-missing\""
+    );
+    assert_contains(R.out, "\"result\": \"removed\"");
+    assert_file(N1, "etc/pve/mapping/pci.cfg", MAP_ADMIN MAP_LOOKALIKE);
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
+    assert_int_equal(run_on(N1, NULL, "cleanup", "--dry-run", "--json"), 0);
+    assert_contains(R.out, "\"mappings\": [\n  ]");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
@@ -427,6 +518,8 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
 };
 
 int main(void) {

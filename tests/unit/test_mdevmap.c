@@ -185,7 +185,7 @@ static void test_first_free_slot(void **state) {
 }
 
 /* An args-form VM (qemu-server before 8.0.4 keeps that form) converted by attaching again once
- * qemu-server can; never while it runs. */
+ * qemu-server can. */
 static void test_conversion(void **state) {
     (void)state;
     fh_vmconf(FH, 100, CONF);
@@ -199,13 +199,6 @@ static void test_conversion(void **state) {
     free(conf);
     assert_false(fh_exists(FH, "etc/pve/mapping/pci.cfg"));
     assert_int_equal(fh_qemu_server_version(FH, "8.0.4"), 0);
-    fh_run_vm(FH, 100, 8100);
-    char *before = fh_snapshot(FH);
-    assert_int_equal(run(NULL, "attach", "100"), 1);
-    assert_contains(R.err, "VM 100 is running with its vGPU passed through args");
-    assert_contains(R.err, "stop VM 100 first");
-    assert_host_unchanged(FH, before);
-    fh_stop_vm(FH, 100);
     assert_int_equal(run(NULL, "attach", "100"), 0);
     assert_contains(R.out, "VM 100: converted from args to a resource mapping");
     assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
@@ -240,12 +233,44 @@ static void test_file_goes_with_the_last(void **state) {
     assert_int_equal(fh_exists(FH, "etc/pve/mapping/pci.cfg"), 0);
 }
 
+/* A running args-form VM converted as qm set would: the args removal and hostpci0 in
+ * [PENDING] (it keeps its vGPU until it stops), the mapping written at once (Proxmox reads it
+ * only at a start). */
+static void test_conversion_running(void **state) {
+    (void)state;
+    fh_vmconf(FH, 100, CONF);
+    assert_int_equal(fh_qemu_server_version(FH, "8.0.3"), 0);
+    assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q"), 0);
+    assert_int_equal(fh_qemu_server_version(FH, "8.0.4"), 0);
+    fh_run_vm(FH, 100, 8100);
+    assert_int_equal(run(NULL, "attach", "100"), 0);
+    assert_contains(
+        R.out, "VM 100: converted from args to a resource mapping (qemu-server 8.0.4 and later); "
+               "it runs with the args form until it stops, the mapping takes effect at its "
+               "next start"
+    );
+    assert_contains(R.out, "pending until VM 100 is stopped and started");
+    assert_file(
+        "etc/pve/nodes/pve1/qemu-server/100.conf",
+        "# my VM\nargs: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/" U100 " -uuid " U100
+        "\nboot: order=scsi0\nhookscript: local:snippets/pve-vgpu-hook\nmemory: 8192\nname: "
+        "render1\nscsi0: local-lvm:vm-100-disk-0,size=32G\n\n[PENDING]\ndelete: args\n" MAPPED
+        "\n[snap1]\nmemory: 4096\n"
+    );
+    assert_file(
+        "etc/pve/mapping/pci.cfg",
+        "vgpu-hook-100\n" DESC "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
+        "\tmap node=pve1,path=0000:07:00.0,id=10de:1b38\n\tmdev 1\n\n"
+    );
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_attach_start_detach, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sriov_vfs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_first_free_slot, setup, teardown),
     cmocka_unit_test_setup_teardown(test_conversion, setup, teardown),
     cmocka_unit_test_setup_teardown(test_file_goes_with_the_last, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_conversion_running, setup, teardown),
 };
 
 int main(void) {
