@@ -683,6 +683,9 @@ enum {
     OPT_DUMPJSON,
     OPT_CLUSTER,
     OPT_ALL,
+    OPT_LIVE_MIGRATION,
+    OPT_NO_LIVE_MIGRATION,
+    OPT_MIGRATE,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -1126,8 +1129,11 @@ static int print_edit(
 
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] "
-                               "[--hookscript VOLID] [--dry-run] [--json]";
+                               "[--hookscript VOLID] [--[no-]live-migration] [--dry-run] "
+                               "[--json]";
     static const struct option longopts[] = {
+        {"live-migration", no_argument, NULL, OPT_LIVE_MIGRATION},
+        {"no-live-migration", no_argument, NULL, OPT_NO_LIVE_MIGRATION},
         {"json", no_argument, NULL, OPT_JSON},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"type", required_argument, NULL, OPT_TYPE},
@@ -1150,6 +1156,8 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
             req.type = optarg;
         } else if (c == OPT_HOOKSCRIPT) {
             req.hookscript = optarg;
+        } else if (c == OPT_LIVE_MIGRATION || c == OPT_NO_LIVE_MIGRATION) {
+            req.live_migration = c == OPT_LIVE_MIGRATION ? 1 : -1;
         } else if (c == OPT_INDEX) {
             char *end;
             errno = 0;

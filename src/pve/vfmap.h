@@ -13,6 +13,7 @@
 #include "inventory.h"
 #include "log.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define VFMAP_ID_FMT "vgpu-hook-%lu"
@@ -48,6 +49,12 @@ int vfmap_put(
     const char *text, const char *id, unsigned long vmid, const char *node, const char *lines,
     char **out, unsigned *sep_nl
 );
+
+/* pci.cfg text with boolean key (live-migration-capable) of mapping id's section set to 1 (on) or
+ * removed (!on), where Proxmox's SectionConfig writes it: after the map lines, among the other
+ * keys in sorted order; every other byte kept. *out malloc'ed. -ENOENT when there is no such
+ * section, -ENOMEM. */
+int vfmap_set_flag(const char *text, const char *id, const char *key, bool on, char **out);
 
 /* text without mapping id's section, and without the sep_nl newlines vfmap_put added before
  * it while it is still the last one. -ENOENT when there is none. */

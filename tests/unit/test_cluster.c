@@ -413,7 +413,28 @@ static void test_attach_knows_cluster(void **state) {
     free(before);
 }
 
+/* attach --live-migration needs the mapping form: a type only another node offers gets the
+ * args form here, so it is refused, changing nothing. */
+static void test_live_migration_args_form(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    replicate(N2, N1, "pve1");
+    assert_int_equal(fh_qemu_server_version(N1, "9.2.6"), 0);
+    fh_vmconf(N1, 102, "cores: 2\n");
+    fh_write(N1, "var/lock/qemu-server/lock-102.conf", ""); /* Proxmox's VM lock, left as is */
+    char *before = fh_snapshot(N1);
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "A40-2Q", "--live-migration", "--json"), 1
+    );
+    assert_contains(R.out, "\"code\": \"args-form\"");
+    assert_contains(R.out, "live migration needs the mapping form, qemu-server 8.0.4 and later");
+    assert_contains(R.out, "nothing was changed");
+    assert_host_unchanged(N1, before);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_live_migration_args_form, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stale_and_offline, setup, teardown),
