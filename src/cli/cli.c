@@ -157,7 +157,8 @@ static const struct command commands[] = {
      "Examples:\n"
      "  pve-vgpu-hook status\n"
      "  pve-vgpu-hook status --cluster --json\n"},
-    {"where", cmd_where, "where VMID [--json]", "which nodes of the cluster could start a VM now",
+    {"where", cmd_where, "where VMID [--migrate] [--json]",
+     "which nodes of the cluster could start a VM now, or take it live",
      "For each node of the cluster: would this VM's pre-start there place its vGPUs now, and\n"
      "on which GPU. It runs the same placement as pre-start over the inventory the node\n"
      "published, and also needs the VM's resource mapping to list the node, qemu-server\n"
@@ -167,9 +168,19 @@ static const struct command commands[] = {
      "named with a code (not-offered, no-room, not-mapped, qemu-server-old, no-vgpu-unlock,\n"
      "stale, offline, unpublished, invalid) and why. Exit 0 when at least one node can, 1\n"
      "when none can. Changes nothing.\n"
+     "  --migrate  instead: could the VM, running on its node, live-migrate there now? Also\n"
+     "             needs its resource mapping to list the node (not-mapped), the same NVIDIA\n"
+     "             driver version as the VM's node (driver-mismatch: a vGPU migrates only\n"
+     "             between equal drivers), the mapping marked live-migration-capable\n"
+     "             (not-live-capable: attach --live-migration) and qemu-server 8.3.9 or later\n"
+     "             there (qemu-server-old); the VM's own node is current-node. The type is\n"
+     "             the one its hostpci line names: a migration target never creates another.\n"
+     "--json: {vmid, node (the VM's), migrate, nodes [{node, can_start, code, message,\n"
+     "devices}]}.\n"
      "\n"
-     "Example:\n"
-     "  pve-vgpu-hook where 101\n"},
+     "Examples:\n"
+     "  pve-vgpu-hook where 101\n"
+     "  pve-vgpu-hook where 101 --migrate --json\n"},
     {"publish", cmd_publish, "publish", "write this node's vGPU inventory for the cluster view",
      "Writes this node's inventory (GPUs, types with what is free, hosted vGPUs, NVIDIA\n"
      "driver and qemu-server versions, whether vgpu_unlock-rs is set up) to\n"
@@ -264,7 +275,7 @@ static const struct command commands[] = {
      "  pve-vgpu-hook cleanup\n"},
     {"attach", cmd_attach,
      "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] [--hookscript VOLID] "
-     "[--dry-run] [--json]",
+     "[--[no-]live-migration] [--dry-run] [--json]",
      "give a VM a vGPU placed automatically at every start",
      "Managed mode: the VM names a vGPU type instead of a PCI address, and pre-start puts it on\n"
      "a GPU where it fits at every start (after a reboot, on another node after HA or a\n"
@@ -289,7 +300,12 @@ static const struct command commands[] = {
      "  --index N       hostpciN, and the N in the UUID %08d-0000-0000-0000-%012d (0 to 15)\n"
      "  --hookscript V  the VM's hookscript volume; a VM with another hookscript is refused,\n"
      "                  since Proxmox runs one per VM (call pve-vgpu-hook from yours "
-     "instead)\n" EDIT_OPTS_HELP
+     "instead)\n"
+     "  --live-migration  mark the VM's mapping live-migration-capable (qemu-server 8.3.9 and\n"
+     "                  later; not for the args form), so Proxmox live-migrates the running VM;\n"
+     "                  kept by later attaches; --no-live-migration clears it. The vGPU needs\n"
+     "                  NVIDIA's migration support and the same driver on both nodes ('where\n"
+     "                  VMID --migrate' checks the nodes)\n" EDIT_OPTS_HELP
      "A VM with a hostpciN ...,mdev= entry is refused: a VM uses one mode. So is a type no\n"
      "node offers (with the nearest names this node does offer) and a --gpu that does not\n"
      "exist or offer it (with the GPUs that do): such a VM could not start. A type only other\n"
@@ -668,7 +684,7 @@ static int run_hook(struct cli_ctx *ctx, int argc, char **argv) {
 
 /* Options of an admin command: flags and one optional positional VMID. */
 struct cmd_opts {
-    bool json, dry_run, dumpjson, cluster, all;
+    bool json, dry_run, dumpjson, cluster, all, migrate;
     const char *parent;
     const char *vmid;
 };
@@ -689,6 +705,9 @@ enum {
     OPT_DUMPJSON,
     OPT_CLUSTER,
     OPT_ALL,
+    OPT_LIVE_MIGRATION,
+    OPT_NO_LIVE_MIGRATION,
+    OPT_MIGRATE,
 };
 
 /* The next option of a command's arguments (argv[0] is the command), getopt_long style: an
@@ -738,8 +757,9 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         {"dumpjson", no_argument, NULL, OPT_DUMPJSON},
         {"cluster", no_argument, NULL, OPT_CLUSTER},
         {"all", no_argument, NULL, OPT_ALL},
+        {"migrate", no_argument, NULL, OPT_MIGRATE},
     };
-    static const char letters[] = {'j', 'n', 'p', 'd', 'c', 'a'};
+    static const char letters[] = {'j', 'n', 'p', 'd', 'c', 'a', 'm'};
     struct option longopts[ARRAY_SIZE(all) + 1] = {{0}};
     size_t n = 0;
     for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
@@ -756,6 +776,7 @@ parse_opts(int argc, char **argv, const char *allowed, struct cmd_opts *o, const
         o->dumpjson |= c == OPT_DUMPJSON;
         o->cluster |= c == OPT_CLUSTER;
         o->all |= c == OPT_ALL;
+        o->migrate |= c == OPT_MIGRATE;
         o->parent = c == OPT_PARENT ? optarg : o->parent;
     }
     if (status) {
@@ -881,7 +902,7 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
 static int cmd_where(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     unsigned long vmid;
-    int r = open_vmid_command(ctx, argc, argv, "jv", "where VMID [--json]", &o, &vmid);
+    int r = open_vmid_command(ctx, argc, argv, "jmv", "where VMID [--migrate] [--json]", &o, &vmid);
     if (r) {
         return r;
     }
@@ -890,10 +911,12 @@ static int cmd_where(struct cli_ctx *ctx, int argc, char **argv) {
     struct cluster_view v;
     struct where_node *nodes = NULL;
     size_t n = 0;
+    char from[NODE_NAME_MAX] = "";
     r = cluster_load(&env, &v, &e);
     log_warnings(&v.warnings);
-    if (r == 0 && (r = cluster_where(&env, vmid, &v, &nodes, &n, &e)) == 0) {
-        report_where(o.json ? stdout : text_out(), vmid, nodes, n, o.json);
+    if (r == 0 &&
+        (r = cluster_where(&env, vmid, &v, o.migrate, &nodes, &n, from, sizeof(from), &e)) == 0) {
+        report_where(o.json ? stdout : text_out(), vmid, o.migrate, from, nodes, n, o.json);
     }
     bool any = false;
     for (size_t i = 0; r == 0 && i < n; i++) {
@@ -1135,8 +1158,11 @@ static int print_edit(
 
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] "
-                               "[--hookscript VOLID] [--dry-run] [--json]";
+                               "[--hookscript VOLID] [--[no-]live-migration] [--dry-run] "
+                               "[--json]";
     static const struct option longopts[] = {
+        {"live-migration", no_argument, NULL, OPT_LIVE_MIGRATION},
+        {"no-live-migration", no_argument, NULL, OPT_NO_LIVE_MIGRATION},
         {"json", no_argument, NULL, OPT_JSON},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"type", required_argument, NULL, OPT_TYPE},
@@ -1159,6 +1185,8 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
             req.type = optarg;
         } else if (c == OPT_HOOKSCRIPT) {
             req.hookscript = optarg;
+        } else if (c == OPT_LIVE_MIGRATION || c == OPT_NO_LIVE_MIGRATION) {
+            req.live_migration = c == OPT_LIVE_MIGRATION ? 1 : -1;
         } else if (c == OPT_INDEX) {
             char *end;
             errno = 0;

@@ -124,17 +124,23 @@ static json_object *where_json(const struct where_node *w) {
 }
 
 void report_where(
-    FILE *out, unsigned long vmid, const struct where_node *nodes, size_t n, bool json
+    FILE *out, unsigned long vmid, bool migrate, const char *from, const struct where_node *nodes,
+    size_t n, bool json
 ) {
     if (json) {
         json_object *o = json_object_new_object(), *arr = json_object_new_array();
         json_object_object_add(o, "vmid", json_object_new_int64((long long)vmid));
+        json_object_object_add(o, "node", json_object_new_string(from));
+        json_object_object_add(o, "migrate", json_object_new_boolean(migrate));
         for (size_t i = 0; i < n; i++) {
             json_object_array_add(arr, where_json(&nodes[i]));
         }
         json_object_object_add(o, "nodes", arr);
         report_print_json(out, o);
         return;
+    }
+    if (migrate) {
+        fprintf(out, "Live migration of VM %lu from %s:\n", vmid, from);
     }
     for (size_t i = 0; i < n; i++) {
         const struct where_node *w = &nodes[i];

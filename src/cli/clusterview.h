@@ -8,8 +8,10 @@
 #include <stdio.h>
 
 void report_cluster(FILE *out, const struct cluster_view *v, bool json);
+/* where VMID [--migrate]: from is the node the VM is on. */
 void report_where(
-    FILE *out, unsigned long vmid, const struct where_node *nodes, size_t n, bool json
+    FILE *out, unsigned long vmid, bool migrate, const char *from, const struct where_node *nodes,
+    size_t n, bool json
 );
 /* ha-sync: each VM's rule and what was (dry_run: would be) done, or the error (rc < 0, e). */
 void report_ha_sync(

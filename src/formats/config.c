@@ -399,6 +399,12 @@ parse_attached(json_object *val, struct vm_settings *vm, struct parse_ctx *px, c
         }
         vm->mapping_file_created = json_object_get_boolean(v);
     }
+    if (json_object_object_get_ex(val, "live_migration", &v)) {
+        if (!json_object_is_type(v, json_type_boolean)) {
+            return bad_value(px, sub, "is written by attach; do not edit it");
+        }
+        vm->live_migration = json_object_get_boolean(v);
+    }
     return 0;
 }
 

@@ -56,6 +56,7 @@ struct vm_settings {
     char *mapping; /* NULL in mdev managed mode */
     unsigned mapping_sep_nl;
     bool mapping_file_created;
+    bool live_migration;     /* attach --live-migration: the mapping is live-migration-capable */
     struct vm_tuning tuning; /* tune: params and unlock, for either mode */
     /* The VM the record was written for (attach, tune); empty in records older than that, which
      * are taken to match. */

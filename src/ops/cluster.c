@@ -518,10 +518,19 @@ struct where_vm {
     size_t nitems;
     struct sectioncfg maps;
     bool unlock; /* the VM has vgpu_unlock-rs settings */
+    /* where --migrate: the node the VM is on, its NVIDIA driver ("" unknown), and a managed
+     * VM's settings with the type its hostpci line names (what the target must create) */
+    bool migrate;
+    char from[NODE_NAME_MAX];
+    char from_driver[64];
+    struct vm_settings placed;
 };
 
 static int where_vm_conf(const struct hook_env *env, struct where_vm *w, struct pvh_err *e) {
-    int r = vmconf_find(env->fs, w->vmid, &w->conf, NULL, 0);
+    int r = vmconf_find(env->fs, w->vmid, &w->conf, w->from, sizeof(w->from));
+    if (r == 0 && !w->from[0]) {
+        node_name(env->fs, w->from, sizeof(w->from));
+    }
     if (r == -ENOENT) {
         err_set(e, r, "no node of the cluster has a config for VM %lu", w->vmid);
         err_hint(e, "check the VMID ('qm list' on each node, or 'pvesh get /cluster/resources')");
@@ -549,6 +558,12 @@ static int where_vm_load(const struct hook_env *env, struct where_vm *w, struct 
         return r;
     }
     w->nitems = w->managed && n == 0 ? 1 : n;
+    if (w->migrate && w->managed && w->managed->mapping && n == 1) {
+        /* a migration target creates the type hostpci names, never another (as pre-start) */
+        w->placed = *w->managed;
+        snprintf(w->placed.type, sizeof(w->placed.type), "%s", w->hps[0].mdev);
+        w->managed = &w->placed;
+    }
     if (w->nitems == 0) {
         err_set(e, -ENOENT, "VM %lu has no vGPU (no hostpci mdev= entry, not attached)", w->vmid);
         err_hint(e, "give it one with 'pve-vgpu-hook attach %lu --type TYPE'", w->vmid);
@@ -641,6 +656,77 @@ where_node_features(const struct where_vm *w, const struct node_inv *inv, struct
     return true;
 }
 
+/* where --migrate, before the placement: Proxmox refuses a live migration to a node the VM's
+ * mappings do not list, and cannot live-migrate a device passed without one. */
+static bool
+where_migrate_mapped(const struct where_vm *w, const char *node, struct where_node *wn) {
+    if (w->nitems && !w->hps[0].mdev[0]) {
+        return where_refuse(
+            wn, "not-mapped",
+            "the vGPU is passed through args, which Proxmox cannot live-migrate: attach VM %lu "
+            "again on qemu-server %s or later for the mapping form",
+            w->vmid, qsrv_since(QSRV_MAPPING_MDEV)
+        );
+    }
+    for (size_t i = 0; i < w->nitems; i++) {
+        const struct hostpci *hp = &w->hps[i];
+        char(*paths)[16] = NULL;
+        size_t np = 0;
+        struct pvh_err e = {0};
+        if (!hp->mapping[0]) {
+            return where_refuse(
+                wn, "not-mapped",
+                "hostpci%u names %s, not a resource mapping: Proxmox does not live-migrate a "
+                "plain PCI device",
+                hp->index, hp->host[0]
+            );
+        }
+        int r = mapping_paths(&w->maps, hp->mapping, node, &paths, &np, &e);
+        free(paths);
+        if (r < 0) {
+            return where_refuse(wn, "not-mapped", "hostpci%u: %s", hp->index, e.msg);
+        }
+    }
+    return true;
+}
+
+/* Is a SectionConfig boolean value true (as PVE::JSONSchema parses it)? */
+static bool where_bool_true(const char *v) {
+    return v && (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"));
+}
+
+/* where --migrate, once the vGPU fits: the same NVIDIA driver as the VM's node (vGPU migration
+ * needs it), mappings flagged live-migration-capable, and a qemu-server that knows the flag. */
+static void
+where_migrate_live(const struct where_vm *w, const struct node_inv *inv, struct where_node *wn) {
+    struct pvh_err e = {0};
+    if (!inv->driver[0] || !w->from_driver[0] || strcmp(inv->driver, w->from_driver) != 0) {
+        where_refuse(
+            wn, "driver-mismatch",
+            "NVIDIA driver %s there, %s on %s (the VM's node): a vGPU migrates only between the "
+            "same driver",
+            inv->driver[0] ? inv->driver : "(unknown)",
+            w->from_driver[0] ? w->from_driver : "(unknown)", w->from
+        );
+        return;
+    }
+    for (size_t i = 0; i < w->nitems; i++) {
+        const struct sectioncfg_section *sec = sectioncfg_find(&w->maps, w->hps[i].mapping);
+        if (!sec || !where_bool_true(sectioncfg_get(sec, "live-migration-capable"))) {
+            where_refuse(
+                wn, "not-live-capable",
+                "mapping %s is not marked live-migration-capable, so Proxmox refuses to move the "
+                "running VM ('pve-vgpu-hook attach %lu --live-migration' marks ours)",
+                w->hps[i].mapping, w->vmid
+            );
+            return;
+        }
+    }
+    if (qsrv_require(inv->qemu_server, QSRV_LIVE_MIGRATION, NULL, &e) < 0) {
+        where_refuse(wn, e.reason, "there %s", e.msg);
+    }
+}
+
 /* Run pre-start's placement over the node's published model. */
 static int
 where_place(const struct where_vm *w, const struct node_inv *inv, struct where_node *wn) {
@@ -686,6 +772,9 @@ where_place(const struct where_vm *w, const struct node_inv *inv, struct where_n
     if (r == 0 && where_node_features(w, inv, wn)) {
         wn->can = true;
         snprintf(wn->code, sizeof(wn->code), "ok");
+        if (w->migrate) {
+            where_migrate_live(w, inv, wn);
+        }
     }
     placement_free(&pl);
     for (size_t i = 0; i < w->nitems; i++) {
@@ -714,20 +803,33 @@ where_one(const struct where_vm *w, const struct cluster_node *n, struct where_n
             "now",
             n->age
         );
-    } else {
+    } else if (w->migrate && !strcmp(n->name, w->from)) {
+        where_refuse(wn, "current-node", "the VM is on this node");
+    } else if (!w->migrate || where_migrate_mapped(w, n->name, wn)) {
         return where_place(w, &n->inv, wn);
     }
     return 0;
 }
 
+/* The NVIDIA driver of the node the VM is on, as it published it ("" unknown). */
+static void where_from_driver(struct where_vm *w, const struct cluster_view *v) {
+    for (size_t i = 0; i < v->n; i++) {
+        if (!strcmp(v->nodes[i].name, w->from) && v->nodes[i].has_inv) {
+            snprintf(w->from_driver, sizeof(w->from_driver), "%s", v->nodes[i].inv.driver);
+        }
+    }
+}
+
 int cluster_where(
-    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v,
-    struct where_node **out, size_t *n, struct pvh_err *e
+    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v, bool migrate,
+    struct where_node **out, size_t *n, char *from, size_t from_size, struct pvh_err *e
 ) {
-    struct where_vm w = {.vmid = vmid};
+    struct where_vm w = {.vmid = vmid, .migrate = migrate};
     *out = NULL;
     *n = 0;
     int r = where_vm_load(env, &w, e);
+    where_from_driver(&w, v);
+    snprintf(from, from_size, "%s", w.from);
     if (r == 0 && !(*out = calloc(v->n ? v->n : 1, sizeof(**out)))) {
         r = err_set(e, -ENOMEM, "out of memory");
     }

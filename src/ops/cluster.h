@@ -52,7 +52,9 @@ int cluster_host_model(const struct node_inv *inv, struct host *h);
 /* What a VF of NVIDIA's vendor interface in inv offers now; -ENOENT when pci is none. */
 int cluster_vf_iface(const struct node_inv *inv, const char *pci, struct nvidia_iface *out);
 
-/* where VMID: per node, could the VM start there now. */
+/* where VMID: per node, could the VM start there now; migrate (where --migrate): could the VM,
+ * running on its node (*from), live-migrate there: its mappings list the node, the vGPU fits,
+ * the same NVIDIA driver, mappings flagged live-migration-capable, qemu-server 8.3.9 there. */
 struct where_node {
     char node[NODE_NAME_MAX];
     bool can;
@@ -63,8 +65,8 @@ struct where_node {
     size_t n;
 };
 int cluster_where(
-    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v,
-    struct where_node **out, size_t *n, struct pvh_err *e
+    const struct hook_env *env, unsigned long vmid, const struct cluster_view *v, bool migrate,
+    struct where_node **out, size_t *n, char *from, size_t from_size, struct pvh_err *e
 );
 
 /* The nodes other than this one whose published inventory offers a type (id or name) through

@@ -1270,6 +1270,64 @@ static bool mapping_file_ours(const struct edit *ed) {
     return false;
 }
 
+/* attach --live-migration (or a VM attached with it): refused on a qemu-server that has no
+ * live-migration-capable mappings, and for the args form, which Proxmox cannot see. */
+static int attach_live_allowed(
+    const struct edit *ed, const struct attach_request *req, const struct map_form *m,
+    struct pvh_err *e
+) {
+    char ver[64] = "";
+    if (req->live_migration <= 0) {
+        return 0;
+    }
+    (void)qsrv_installed(ed->env->fs, ver, sizeof(ver));
+    if (qsrv_require(ver, QSRV_LIVE_MIGRATION, ed->node, e) < 0) {
+        err_hint(
+            e,
+            "upgrade Proxmox VE to qemu-server %s or later ('apt update && apt full-upgrade') on "
+            "every node, then attach again; nothing was changed",
+            qsrv_since(QSRV_LIVE_MIGRATION)
+        );
+        return err_prefix(e, "cannot mark VM %lu's vGPU live-migratable: ", req->vmid);
+    }
+    if (!m->lines) {
+        err_set(
+            e, -ENOTSUP,
+            "cannot mark VM %lu's vGPU live-migratable: live migration needs the mapping form, "
+            "qemu-server %s and later, and this attach passes the vGPU through args",
+            req->vmid, qsrv_since(QSRV_MAPPING_MDEV)
+        );
+        err_reason(e, "args-form");
+        err_hint(
+            e, "attach on a node whose GPUs offer the type (the args form is used for a type "
+               "only other nodes offer), or attach without --live-migration; nothing was changed"
+        );
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/* The mapping's live-migration-capable flag as live says, in ed->map_new. */
+static int attach_live_flag(
+    struct edit *ed, const char *id, bool live, struct pvh_warnings *notes, struct pvh_err *e
+) {
+    char *flagged = NULL;
+    int r = vfmap_set_flag(ed->map_new, id, "live-migration-capable", live, &flagged);
+    if (r < 0) {
+        return err_set(e, r, "out of memory"); /* the section was just put there */
+    }
+    if (strcmp(flagged, ed->map_new) != 0) {
+        warn_add(
+            notes, "%s: mapping %s %s live-migration-capable", PVE_PCI_MAPPING_CFG, id,
+            live ? "marked" : "no longer marked"
+        );
+    }
+    free(ed->map_new);
+    ed->map_new = flagged;
+    ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
+    return 0;
+}
+
 /* Managed mode through the VM's resource mapping (NVIDIA's vendor interface; classic mdev GPUs
  * on qemu-server 8.0.4 and later): the mapping with this node's lines in placement order, and
  * hostpci<index> referring to it; the hookscript as for mdevs. Other nodes add theirs at their
@@ -1316,7 +1374,9 @@ static int attach_vfmap(
             m->classic ? "mdev parent" : "VF", m->n == 1 ? "" : "s", ed->node
         );
     }
-    if ((r = attach_hostpci(ed, key, want, id, m->mdev, changed, notes, e)) < 0) {
+    bool live = req->live_migration ? req->live_migration > 0 : ours && old->live_migration;
+    if ((r = attach_live_flag(ed, id, live, notes, e)) < 0 ||
+        (r = attach_hostpci(ed, key, want, id, m->mdev, changed, notes, e)) < 0) {
         return r;
     }
     const char *added = ours || converting ? old->hookscript_added : NULL;
@@ -1335,6 +1395,9 @@ static int attach_vfmap(
     json_object_object_add(*record, "mapping", json_object_new_string(id));
     json_object_object_add(*record, "mapping_sep_nl", json_object_new_int((int)sep));
     json_object_object_add(*record, "mapping_file_created", json_object_new_boolean(created));
+    if (live) {
+        json_object_object_add(*record, "live_migration", json_object_new_boolean(true));
+    }
     return 0;
 }
 
@@ -1504,6 +1567,7 @@ int managed_attach(
         (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(env, &ed, req, e)) < 0 ||
         (r = check_type_here(env, &ed, &here, &vtype, w, e)) < 0 ||
         (r = attach_form(&ed, &here, old, vtype, &m, e)) < 0 ||
+        (r = attach_live_allowed(&ed, req, &m, e)) < 0 ||
         (r = m.lines ? attach_vfmap(
                            &ed, &here, old, &m, hookscript, &conf_changed, &record, notes, w, e
                        )

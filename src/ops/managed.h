@@ -25,6 +25,7 @@ struct attach_request {
     size_t ngpus;
     int index;              /* -1: keep the current one, or 0 */
     const char *hookscript; /* NULL: DEFAULT_HOOKSCRIPT */
+    int live_migration;     /* 0: keep the mapping's flag, 1: set it, -1: clear it */
 };
 
 /* attach, detach and tune (also without options) name a VM of this node: 0, or -ENOENT with

@@ -663,8 +663,16 @@ static int plan_vfmap(
         );
         return -EINVAL;
     }
+    int r = 0;
+    if (p->migrating) { /* Proxmox moves a VM only to a node its mapping lists */
+        _cleanup_(place_candidates_free) struct place_candidates listed = {0};
+        if ((r = hostpci_candidates(env, p, hp, &listed, e)) < 0) {
+            err_reason(e, "not-mapped");
+            return r;
+        }
+    }
     p->vfmap_id = vs->mapping;
-    int r = mdevmap_pre_start(env, p, vs, hp, placed, e);
+    r = mdevmap_pre_start(env, p, vs, hp, placed, e);
     if (r != 0) {
         return r; /* 1: classic mdev GPUs, placed like managed mode's vGPUs */
     }
@@ -869,6 +877,30 @@ static void plan_stale_record(struct vm_plan *p) {
     }
 }
 
+/* A live migration's target that cannot take the vGPU through the VM's mapping: the reason,
+ * said as a migration's (the type is the one the VM has, never another; the VM stays where it
+ * runs). */
+static int plan_migration_refused(
+    const struct hook_env *env, struct vm_plan *p, const char *type, int r, struct pvh_err *e
+) {
+    if (!e->reason) {
+        err_reason(e, r == -ENOSPC ? "no-room" : r == -ENODEV ? "not-offered" : NULL);
+    }
+    err_prefix(
+        e,
+        "VM %lu is live-migrating from %s with vGPU type %s, and node %s cannot take it: ", p->vmid,
+        env->migrated_from, type, p->node
+    );
+    err_hint(
+        e,
+        "a migration target creates the type the VM has, never another; the migration fails "
+        "and VM %lu keeps running on %s: 'pve-vgpu-hook where %lu --migrate' names the nodes "
+        "that can take it",
+        p->vmid, env->migrated_from, p->vmid
+    );
+    return r;
+}
+
 static int plan_run(
     const struct hook_env *env, unsigned long vmid, struct bootsim *sim, struct vm_plan *p,
     struct pvh_err *e
@@ -909,7 +941,8 @@ static int plan_run(
     if (managed && managed->mapping) {
         /* Proxmox places it through the VM's resource mapping: a hostpci vGPU from here on */
         if ((r = plan_vfmap(env, p, managed, hps, nhp, &placed, e)) < 0) {
-            return r;
+            const char *type = nhp ? hps[0].mdev : managed->type;
+            return p->migrating ? plan_migration_refused(env, p, type, r, e) : r;
         }
         mdev_map = r == 1;
         managed = mdev_map ? &placed : NULL;
@@ -928,9 +961,9 @@ static int plan_run(
     if (!managed && nhp == 0) {
         return 0; /* nothing to do: no vGPU */
     }
-    if ((r = plan_items(env, p, hps, nhp, managed, e)) == 0 &&
-        (!mdev_map || (r = mdevmap_plan(env, p, managed, e)) == 0) &&
-        (r = check_vendor_iface(env, p, e)) == 0 && (r = plan_tuning(env, p, e)) == 0) {
+    if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0 && mdev_map && p->migrating) {
+        r = plan_migration_refused(env, p, managed->type, r, e);
+    } else if (r == 0 && (!mdev_map || (r = mdevmap_plan(env, p, managed, e)) == 0) && (r = check_vendor_iface(env, p, e)) == 0 && (r = plan_tuning(env, p, e)) == 0) {
         r = plan_uuid_args(env, p, managed != NULL && !mdev_map, e); /* no args in a mapping */
     }
     mistakes_plan(env, p); /* also beside a refusal: each is one more thing to fix */

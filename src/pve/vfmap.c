@@ -92,9 +92,15 @@ static bool is_node_map_line(const char *l, size_t len, const char *node) {
     return mine;
 }
 
+/* How key [k, k + klen) sorts against key (as Perl's sort compares them). */
+static int key_cmp(const char *k, size_t klen, const char *key) {
+    size_t keylen = strlen(key);
+    int c = strncmp(k, key, klen < keylen ? klen : keylen);
+    return c ? c : (klen > keylen) - (klen < keylen);
+}
+
 static bool key_sorts_after_map(const char *k, size_t klen) {
-    int c = strncmp(k, "map", klen < 3 ? klen : 3);
-    return c > 0 || (c == 0 && klen > 3);
+    return key_cmp(k, klen, "map") > 0;
 }
 
 static unsigned sep_before_new_section(const char *text) {
@@ -173,6 +179,52 @@ int vfmap_put(
         l = next;
     }
     fputs(props_end, f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return -ENOMEM;
+    }
+    *out = buf;
+    return 0;
+}
+
+int vfmap_set_flag(const char *text, const char *id, const char *key, bool on, char **out) {
+    size_t start, end;
+    *out = NULL;
+    if (sectioncfg_span(text, false, id, &start, &end) < 0) {
+        return -ENOENT;
+    }
+    const char *send = text + end, *l = memchr(text + start, '\n', end - start);
+    l = l ? l + 1 : send;
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (!f) {
+        return -ENOMEM;
+    }
+    fwrite(text, 1, (size_t)(l - text), f);
+    bool done = !on;
+    for (; l < send;) {
+        const char *nl = memchr(l, '\n', (size_t)(send - l));
+        const char *next = nl ? nl + 1 : send, *k;
+        size_t len = (size_t)((nl ? nl : send) - l), klen;
+        line_key(l, len, &k, &klen);
+        bool mine = key_cmp(k, klen, key) == 0;
+        /* before the first key that sorts after it (map lines come first, as Proxmox writes
+         * its one required key), or before the empty line that ends the section */
+        bool later = klen && *k != '#' && key_cmp(k, klen, "map") != 0 && key_cmp(k, klen, key) > 0;
+        if (!done && (mine || later || klen == 0)) {
+            fprintf(f, "%s\t%s 1\n", l[-1] == '\n' ? "" : "\n", key);
+            done = true;
+        }
+        if (!mine) {
+            fwrite(l, 1, (size_t)(next - l), f);
+        }
+        l = next;
+    }
+    if (!done) {
+        fprintf(f, "%s\t%s 1\n", send[-1] == '\n' ? "" : "\n", key);
+    }
+    fputs(send, f);
     if (fclose(f) != 0) {
         free(buf);
         return -ENOMEM;

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "sectioncfg.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define VFMAP_ID_FMT "vgpu-hook-%lu"
@@ -59,6 +60,12 @@ bool vfmap_ours(const struct sectioncfg_section *s, unsigned long *vmid);
 /* Does section s list exactly lines (vfmap_node_lines' form) for node, in any order? The order
  * is pre-start's to set at each start; only a different set of devices is worth a write. */
 bool vfmap_node_same(const struct sectioncfg_section *s, const char *node, const char *lines);
+
+/* pci.cfg text with boolean key (live-migration-capable) of mapping id's section set to 1 (on) or
+ * removed (!on), where Proxmox's SectionConfig writes it: after the map lines, among the other
+ * keys in sorted order; every other byte kept. *out malloc'ed. -ENOENT when there is no such
+ * section, -ENOMEM. */
+int vfmap_set_flag(const char *text, const char *id, const char *key, bool on, char **out);
 
 /* text without mapping id's section, and without the sep_nl newlines vfmap_put added before
  * it while it is still the last one. -ENOENT when there is none. */

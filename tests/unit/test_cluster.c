@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static struct fakehost *N1, *N2;
 static struct fh_result R;
@@ -504,7 +505,170 @@ static void test_cleanup_stale_mappings(void **state) {
     assert_contains(R.out, "\"mappings\": [\n  ]");
 }
 
+/* attach --live-migration needs the mapping form: a type only another node offers gets the
+ * args form here, so it is refused, changing nothing. */
+static void test_live_migration_args_form(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    replicate(N2, N1, "pve1");
+    assert_int_equal(fh_qemu_server_version(N1, "9.2.6"), 0);
+    fh_vmconf(N1, 102, "cores: 2\n");
+    fh_write(N1, "var/lock/qemu-server/lock-102.conf", ""); /* Proxmox's VM lock, left as is */
+    char *before = fh_snapshot(N1);
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "A40-2Q", "--live-migration", "--json"), 1
+    );
+    assert_contains(R.out, "\"code\": \"args-form\"");
+    assert_contains(R.out, "live migration needs the mapping form, qemu-server 8.0.4 and later");
+    assert_contains(R.out, "nothing was changed");
+    assert_host_unchanged(N1, before);
+}
+
+/* Publish node fh's inventory (after a change there) and copy /etc/pve to the other node. */
+static void republish(struct fakehost *fh, struct fakehost *to, const char *to_node) {
+    assert_int_equal(run_on(fh, NULL, "publish"), 0);
+    replicate(fh, to, to_node);
+}
+
+/* where --migrate: per node, would a live migration of the VM work, each failing condition a
+ * code: the VM's own node, a mapping without the node, different drivers, a mapping without
+ * the flag, qemu-server before 8.3.9 there, no room there; exit 0 once one node can. */
+static void test_where_migrate(void **state) {
+    (void)state;
+    fh_write(N1, "sys/module/nvidia/version", "550.90.05\n");
+    fh_write(N2, "sys/module/nvidia/version", "550.90.05\n");
+    fh_vmconf(N1, 103, "memory: 4096\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "103", "--type", "P40-2Q"), 0);
+    /* pve2 published before the attach: the mapping has no line of it yet */
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate"), 1);
+    assert_contains(R.out, "Live migration of VM 103 from pve1:\n");
+    assert_contains(R.out, "pve1: no (current-node): the VM is on this node\n");
+    assert_contains(
+        R.out, "pve2: no (not-mapped): hostpci0: PCI mapping 'vgpu-hook-103' has no device for "
+               "node 'pve2'"
+    );
+    /* pve2's publish puts its line into the mapping */
+    republish(N1, N2, "pve2");
+    republish(N2, N1, "pve1");
+    char *map = fh_read(N1, "etc/pve/mapping/pci.cfg");
+    assert_non_null(strstr(map, "\tmap node=pve2,path=" GPU_A ",id=10de:1b38\n"));
+    free(map);
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate"), 1);
+    assert_contains(R.out, "pve2: no (not-live-capable): mapping vgpu-hook-103 is not marked");
+    fh_write(N2, "sys/module/nvidia/version", "550.127.06\n");
+    republish(N2, N1, "pve1");
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate"), 1);
+    assert_contains(
+        R.out, "pve2: no (driver-mismatch): NVIDIA driver 550.127.06 there, 550.90.05 on pve1"
+    );
+    fh_write(N2, "sys/module/nvidia/version", "550.90.05\n");
+    republish(N2, N1, "pve1");
+    assert_int_equal(fh_qemu_server_version(N1, "8.3.9"), 0);
+    assert_int_equal(run_on(N1, NULL, "attach", "103", "--live-migration"), 0);
+    replicate(N1, N2, "pve2");
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate"), 1);
+    assert_contains(R.out, "pve2: no (qemu-server-old): there qemu-server 8.3.0 cannot");
+    assert_int_equal(fh_qemu_server_version(N2, "8.3.9"), 0);
+    republish(N2, N1, "pve1");
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate", "--json"), 0);
+    assert_contains(R.out, "\"node\": \"pve1\",\n  \"migrate\": true");
+    assert_contains(
+        R.out, "\"node\": \"pve2\",\n      \"can_start\": true,\n      \"code\": \"ok\""
+    );
+    assert_contains(R.out, "\"type\": \"nvidia-47\"");
+    /* pve2's GPU taken whole by another VM: no room */
+    assert_int_equal(
+        fh_add_mdev(N2, GPU_A, "nvidia-53", "00000000-0000-0000-0000-000000000150"), 0
+    );
+    fh_run_vm(N2, 150, 8150);
+    republish(N2, N1, "pve1");
+    assert_int_equal(run_on(N1, NULL, "where", "103", "--migrate"), 1);
+    assert_contains(R.out, "pve2: no (no-room): cannot place nvidia-47");
+}
+
+/* The sysfs type of the mdev uuid under parent bdf on fh ("" when there is none). */
+static void mdev_type_of(struct fakehost *fh, const char *bdf, const char *uuid, char *out) {
+    char path[PATH_MAX], target[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/sys/devices/pci0000:00/%s/%s/mdev_type", fh->root, bdf, uuid);
+    ssize_t n = readlink(path, target, sizeof(target) - 1);
+    target[n > 0 ? n : 0] = '\0';
+    strcpy(out, n > 0 ? strrchr(target, '/') + 1 : "");
+}
+
+/* pre-start on a live migration's target (PVE_MIGRATED_FROM): the type the VM's hostpci names
+ * (never the settings' friendly name resolved again), or a refusal with the reason: the
+ * mapping has no line for this node, no room, the type not offered here; check says the same. */
+static void test_migration_target_mapping(void **state) {
+    (void)state;
+    const char *mig[] = {"PVE_MIGRATED_FROM=pve1", NULL};
+    char type[64];
+    fh_vmconf(N1, 103, "memory: 4096\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "103", "--type", "P40-2Q"), 0);
+    replicate(N1, N2, "pve2");
+    char *before = fh_snapshot(N2);
+    assert_int_equal(run_on(N2, mig, "103", "pre-start"), 1);
+    assert_contains(
+        R.err, "VM 103 is live-migrating from pve1 with vGPU type nvidia-47, and node pve2 cannot "
+               "take it: PCI mapping 'vgpu-hook-103' has no device for node 'pve2'"
+    );
+    assert_contains(R.err, "the migration fails and VM 103 keeps running on pve1");
+    assert_host_unchanged(N2, before);
+    assert_int_equal(run_on(N2, mig, "check", "103"), 1);
+    assert_contains(R.out, "has no device for node 'pve2'");
+    /* pve2's line; the VM's hostpci says nvidia-46 (its settings still say P40-2Q) */
+    char *map = fh_read(N2, "etc/pve/mapping/pci.cfg"), *at = strstr(map, "\tmdev 1\n");
+    char text[4096];
+    snprintf(
+        text, sizeof(text), "%.*s\tmap node=pve2,path=" GPU_A ",id=10de:1b38\n%s", (int)(at - map),
+        map, at
+    );
+    free(map);
+    fh_write(N2, "etc/pve/mapping/pci.cfg", text);
+    fh_write(
+        N2, "etc/pve/nodes/pve1/qemu-server/103.conf",
+        "hookscript: local:snippets/pve-vgpu-hook\n"
+        "hostpci0: mapping=vgpu-hook-103,mdev=nvidia-46\nmemory: 4096\n"
+    );
+    assert_int_equal(run_on(N2, mig, "check", "103"), 0);
+    assert_int_equal(run_on(N2, mig, "103", "pre-start"), 0);
+    mdev_type_of(N2, GPU_A, "00000000-0000-0000-0000-000000000103", type);
+    assert_string_equal(type, "nvidia-46");
+    assert_int_equal(run_on(N2, NULL, "103", "post-stop"), 0);
+    /* a type this node does not offer */
+    fh_write(
+        N2, "etc/pve/nodes/pve1/qemu-server/103.conf",
+        "hookscript: local:snippets/pve-vgpu-hook\n"
+        "hostpci0: mapping=vgpu-hook-103,mdev=nvidia-558\nmemory: 4096\n"
+    );
+    assert_int_equal(run_on(N2, mig, "103", "pre-start"), 1);
+    assert_contains(
+        R.err, "VM 103 is live-migrating from pve1 with vGPU type nvidia-558, and node "
+               "pve2 cannot take it: no GPU on node pve2 can take"
+    );
+    /* no room: pve2's GPU taken whole by another VM */
+    fh_write(
+        N2, "etc/pve/nodes/pve1/qemu-server/103.conf",
+        "hookscript: local:snippets/pve-vgpu-hook\n"
+        "hostpci0: mapping=vgpu-hook-103,mdev=nvidia-47\nmemory: 4096\n"
+    );
+    assert_int_equal(
+        fh_add_mdev(N2, GPU_A, "nvidia-53", "00000000-0000-0000-0000-000000000150"), 0
+    );
+    fh_run_vm(N2, 150, 8150);
+    assert_int_equal(run_on(N2, mig, "103", "pre-start"), 1);
+    assert_contains(
+        R.err, "VM 103 is live-migrating from pve1 with vGPU type nvidia-47, and node "
+               "pve2 cannot take it: cannot place nvidia-47 for the managed vGPU"
+    );
+    assert_int_equal(run_on(N2, mig, "check", "103"), 1);
+    assert_contains(R.out, "cannot place nvidia-47 for the managed vGPU");
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_migration_target_mapping, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_live_migration_args_form, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stale_and_offline, setup, teardown),

@@ -264,7 +264,53 @@ static void test_conversion_running(void **state) {
     );
 }
 
+/* attach --live-migration flags the VM's mapping where Proxmox's SectionConfig puts the key
+ * (after the map lines, before mdev), attaching again keeps it, --no-live-migration clears it;
+ * refused before qemu-server 8.3.9 and for the args form, changing nothing. */
+static void test_live_migration_flag(void **state) {
+    (void)state;
+    real_ids(GPU_A, 30);
+    real_ids(GPU_B, 31);
+    fh_write(FH, "etc/pve/mapping/pci.cfg", ADMIN_SECTION);
+    fh_vmconf(FH, 100, CONF);
+    assert_int_equal(fh_qemu_server_version(FH, "8.3.8"), 0);
+    fh_write(FH, "var/lock/qemu-server/lock-100.conf", ""); /* Proxmox's VM lock, left as is */
+    char *before = fh_snapshot(FH);
+    assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q", "--live-migration"), 1);
+    assert_contains(
+        R.err, "cannot mark VM 100's vGPU live-migratable: qemu-server 8.3.8 on node pve1 cannot"
+    );
+    assert_contains(R.err, "that needs qemu-server 8.3.9 or later");
+    assert_contains(R.err, "nothing was changed");
+    assert_host_unchanged(FH, before);
+    assert_int_equal(fh_qemu_server_version(FH, "8.3.9"), 0);
+    assert_int_equal(
+        run(NULL, "attach", "100", "--type", "P40-2Q", "--live-migration", "--dry-run", "--json"), 0
+    );
+    assert_contains(R.out, "mapping vgpu-hook-100 marked live-migration-capable");
+    assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q", "--live-migration"), 0);
+    assert_contains(R.out, "mapping vgpu-hook-100 marked live-migration-capable");
+    const char *flagged = ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B
+                                        "\tlive-migration-capable 1\n\tmdev 1\n\n";
+    assert_file("etc/pve/mapping/pci.cfg", flagged);
+    assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
+    /* kept by a later attach (another type), and by each pre-start's rewrite */
+    assert_int_equal(run(NULL, "attach", "100", "--type", "P40-1Q"), 0);
+    assert_file("etc/pve/mapping/pci.cfg", flagged);
+    assert_int_equal(run(NULL, "100", "pre-start"), 0);
+    assert_file("etc/pve/mapping/pci.cfg", flagged);
+    assert_int_equal(run(NULL, "100", "post-stop"), 0);
+    assert_int_equal(run(NULL, "attach", "100", "--no-live-migration"), 0);
+    assert_contains(R.out, "mapping vgpu-hook-100 no longer marked live-migration-capable");
+    assert_file(
+        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B "\tmdev 1\n\n"
+    );
+    assert_int_equal(run(NULL, "detach", "100"), 0);
+    assert_file("etc/pve/mapping/pci.cfg", ADMIN_SECTION);
+}
+
 static const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_live_migration_flag, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_start_detach, setup, teardown),
     cmocka_unit_test_setup_teardown(test_sriov_vfs, setup, teardown),
     cmocka_unit_test_setup_teardown(test_first_free_slot, setup, teardown),
