@@ -99,10 +99,6 @@ static int key_cmp(const char *k, size_t klen, const char *key) {
     return c ? c : (klen > keylen) - (klen < keylen);
 }
 
-static bool key_sorts_after_map(const char *k, size_t klen) {
-    return key_cmp(k, klen, "map") > 0;
-}
-
 static unsigned sep_before_new_section(const char *text) {
     size_t len = strlen(text);
     if (len == 0 || (len >= 2 && !strcmp(text + len - 2, "\n\n"))) {
@@ -121,19 +117,19 @@ int vfmap_put(
     if (sectioncfg_span(text, false, id, &start, &end) < 0) {
         *sep_nl = sep_before_new_section(text);
         return asprintf(
-                   out, "%s%.*s%s\n\tdescription " VFMAP_DESCRIPTION_FMT "\n%s\tmdev 1\n\n", text,
-                   (int)*sep_nl, "\n\n", id, vmid, lines
+                   out, "%s%.*s%s\n%s\tdescription " VFMAP_DESCRIPTION_FMT "\n\tmdev 1\n\n", text,
+                   (int)*sep_nl, "\n\n", id, lines, vmid
                ) < 0
                    ? -ENOMEM
                    : 0;
     }
     /* Rebuild the section: its header, its lines without node's map lines, and the new ones
-     * where node's first one was, else after the last map line, else before the first key
-     * that sorts after "map" (Proxmox writes keys sorted), else at the end. */
+     * where node's first one was, else after the last map line, else right after the header
+     * (SectionConfig writes the required "map" before the optional keys, sorted). */
     const char *sec = text + start, *send = text + end;
     const char *first_line = memchr(sec, '\n', (size_t)(send - sec));
     first_line = first_line ? first_line + 1 : send;
-    const char *at = NULL, *after_map = NULL, *before_later = NULL, *props_end = send;
+    const char *at = NULL, *after_map = NULL, *props_end = send;
     if (send > first_line && send[-1] == '\n' && send - 1 > sec && send[-2] == '\n') {
         props_end = send - 1; /* the empty line that ends the section stays last */
     }
@@ -148,12 +144,10 @@ int vfmap_put(
             at = at ? at : l;
         } else if (klen == 3 && !strncmp(k, "map", 3)) {
             after_map = next;
-        } else if (!before_later && klen && *k != '#' && key_sorts_after_map(k, klen)) {
-            before_later = l;
         }
         l = next;
     }
-    at = at ? at : after_map ? after_map : before_later ? before_later : props_end;
+    at = at ? at : after_map ? after_map : first_line;
     char *buf = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&buf, &size);

@@ -3,9 +3,9 @@
  * mdev=<type>`, the mapping listing the candidate devices of each node in the order Proxmox
  * should try them (the VFs of NVIDIA's vendor interface, or the mdev parents of classic mdev
  * GPUs, the one pre-start created the vGPU on first). Only text in, text out: the section is
- * written exactly as Proxmox's SectionConfig writes one (header, tab-indented keys in sorted order,
- * an empty line), so that a later rewrite by Proxmox leaves it byte for byte, and nothing outside
- * it ever changes.
+ * written exactly as Proxmox's SectionConfig writes one (header, the required map lines, the
+ * other keys sorted, tab-indented, an empty line), so that a later rewrite by Proxmox leaves it
+ * byte for byte, and nothing outside it ever changes.
  */
 #ifndef PVH_VFMAP_H
 #define PVH_VFMAP_H
@@ -45,9 +45,9 @@ int vfmap_lines_for(
 );
 
 /* pci.cfg text ("" when the file is missing) with node's map lines of mapping id replaced by
- * lines, other nodes' kept. Without such a section, one is appended (description, the lines,
- * `mdev 1`) after *sep_nl newlines (0 to 2, to keep it apart from what precedes); else *sep_nl
- * is 0. *out is malloc'ed. */
+ * lines, other nodes' kept. Without such a section, one is appended (the lines, description,
+ * `mdev 1`: SectionConfig's order) after *sep_nl newlines (0 to 2, to keep it apart from what
+ * precedes); else *sep_nl is 0. *out is malloc'ed. */
 int vfmap_put(
     const char *text, const char *id, unsigned long vmid, const char *node, const char *lines,
     char **out, unsigned *sep_nl

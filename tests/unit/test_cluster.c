@@ -438,13 +438,13 @@ static void test_publish_keeps_node_lines(void **state) {
     fh_write(N1, "etc/pve/mapping/pci.cfg", MAP_ADMIN MAP_LOOKALIKE);
     fh_vmconf(N1, 105, "memory: 4096\n");
     assert_int_equal(run_on(N1, NULL, "attach", "105", "--type", "P40-2Q"), 0);
-    const char *pve1_only = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105")
-        MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
+    const char *pve1_only = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_P40("pve1", GPU_A)
+        MAP_P40("pve1", GPU_B) MAP_DESC("105") "\tmdev 1\n\n";
     assert_file(N1, "etc/pve/mapping/pci.cfg", pve1_only);
     replicate(N1, N2, "pve2");
     assert_int_equal(run_on(N2, NULL, "publish"), 0);
-    const char *both = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105")
-        MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B) MAP_P40("pve2", GPU_A) "\tmdev 1\n\n";
+    const char *both = MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_P40("pve1", GPU_A)
+        MAP_P40("pve1", GPU_B) MAP_P40("pve2", GPU_A) MAP_DESC("105") "\tmdev 1\n\n";
     assert_file(N2, "etc/pve/mapping/pci.cfg", both);
     assert_int_equal(fh_exists(N2, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
     /* nothing changed: no write, not even the lock (pmxcfs replicates both) */
@@ -459,14 +459,14 @@ static void test_publish_keeps_node_lines(void **state) {
     /* a line of pve2 for a device it does not have is replaced by what it has */
     fh_write(
         N2, "etc/pve/mapping/pci.cfg",
-        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105") MAP_P40("pve1", GPU_A)
-            MAP_P40("pve2", "0000:99:00.0") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n"
+        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_P40("pve1", GPU_A)
+            MAP_P40("pve2", "0000:99:00.0") MAP_P40("pve1", GPU_B) MAP_DESC("105") "\tmdev 1\n\n"
     );
     assert_int_equal(run_on(N2, NULL, "publish"), 0);
     assert_file(
         N2, "etc/pve/mapping/pci.cfg",
-        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_DESC("105") MAP_P40("pve1", GPU_A)
-            MAP_P40("pve2", GPU_A) MAP_P40("pve1", GPU_B) "\tmdev 1\n\n"
+        MAP_ADMIN MAP_LOOKALIKE "vgpu-hook-105\n" MAP_P40("pve1", GPU_A) MAP_P40("pve2", GPU_A)
+            MAP_P40("pve1", GPU_B) MAP_DESC("105") "\tmdev 1\n\n"
     );
     /* without quorum: said, and the start goes on */
     const char *ro[] = {"FAKE_PMXCFS_RO=1", NULL};
@@ -481,8 +481,8 @@ static void test_publish_keeps_node_lines(void **state) {
  * its config does not use it), --dry-run only lists them, an admin's stays. */
 static void test_cleanup_stale_mappings(void **state) {
     (void)state;
-    const char *ours777 = "vgpu-hook-777\n" MAP_DESC("777") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
-    const char *ours101 = "vgpu-hook-101\n" MAP_DESC("101") MAP_P40("pve1", GPU_B) "\tmdev 1\n\n";
+    const char *ours777 = "vgpu-hook-777\n" MAP_P40("pve1", GPU_B) MAP_DESC("777") "\tmdev 1\n\n";
+    const char *ours101 = "vgpu-hook-101\n" MAP_P40("pve1", GPU_B) MAP_DESC("101") "\tmdev 1\n\n";
     char text[2048];
     snprintf(text, sizeof(text), "%s%s%s%s", MAP_ADMIN, ours777, MAP_LOOKALIKE, ours101);
     fh_write(N1, "etc/pve/mapping/pci.cfg", text);

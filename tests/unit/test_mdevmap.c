@@ -95,7 +95,7 @@ static void test_attach_start_detach(void **state) {
     assert_contains(R.out, "attached P40-2Q (nvidia-47) through resource mapping vgpu-hook-100");
     assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
     assert_file(
-        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B "\tmdev 1\n\n"
+        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" LINE_A LINE_B DESC "\tmdev 1\n\n"
     );
     /* VM 102 runs two 1Q vGPUs on GPU A: pack would try A first, but A now takes only 1024
      * MiB vGPUs (equal-size), so 100 goes to B, and B's line goes first for Proxmox to adopt */
@@ -112,7 +112,7 @@ static void test_attach_start_detach(void **state) {
     assert_int_equal(run(NULL, "100", "pre-start"), 0);
     assert_true(fh_exists(FH, DEV(GPU_B, U100)));
     assert_file(
-        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_B LINE_A "\tmdev 1\n\n"
+        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" LINE_B LINE_A DESC "\tmdev 1\n\n"
     );
     char *conf = fh_read_vmconf(FH, 100);
     assert_contains(conf, MAPPED); /* no args: Proxmox passes -uuid */
@@ -145,7 +145,7 @@ static void test_sriov_vfs(void **state) {
     assert_contains(
         map, "\tmap node=pve1,path=0000:41:00.4,id=10de:1b38\n"
              "\tmap node=pve1,path=0000:41:00.5,id=10de:1b38\n"
-             "\tmap node=pve1,path=0000:41:00.6,id=10de:1b38\n\tmdev 1\n"
+             "\tmap node=pve1,path=0000:41:00.6,id=10de:1b38\n" DESC "\tmdev 1\n"
     );
     free(map);
     /* VM 102 holds the first VF */
@@ -168,7 +168,7 @@ static void test_first_free_slot(void **state) {
     assert_contains(R.out, "hostpci1: mapping=vgpu-hook-100,mdev=nvidia-47");
     assert_file(
         "etc/pve/mapping/pci.cfg",
-        "vgpu-hook-100\n" DESC "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n\tmdev 1\n\n"
+        "vgpu-hook-100\n\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n" DESC "\tmdev 1\n\n"
     );
     assert_int_equal(run(NULL, "100", "pre-start"), 0);
     assert_true(fh_exists(FH, DEV(GPU_A, U100_1)));
@@ -204,8 +204,8 @@ static void test_conversion(void **state) {
     assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
     assert_file(
         "etc/pve/mapping/pci.cfg",
-        "vgpu-hook-100\n" DESC "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
-        "\tmap node=pve1,path=0000:07:00.0,id=10de:1b38\n\tmdev 1\n\n"
+        "vgpu-hook-100\n\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
+        "\tmap node=pve1,path=0000:07:00.0,id=10de:1b38\n" DESC "\tmdev 1\n\n"
     );
     assert_int_equal(run(NULL, "detach", "100"), 0);
     assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF);
@@ -259,8 +259,8 @@ static void test_conversion_running(void **state) {
     );
     assert_file(
         "etc/pve/mapping/pci.cfg",
-        "vgpu-hook-100\n" DESC "\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
-        "\tmap node=pve1,path=0000:07:00.0,id=10de:1b38\n\tmdev 1\n\n"
+        "vgpu-hook-100\n\tmap node=pve1,path=0000:06:00.0,id=10de:1b38\n"
+        "\tmap node=pve1,path=0000:07:00.0,id=10de:1b38\n" DESC "\tmdev 1\n\n"
     );
 }
 
@@ -290,7 +290,7 @@ static void test_live_migration_flag(void **state) {
     assert_contains(R.out, "mapping vgpu-hook-100 marked live-migration-capable");
     assert_int_equal(run(NULL, "attach", "100", "--type", "P40-2Q", "--live-migration"), 0);
     assert_contains(R.out, "mapping vgpu-hook-100 marked live-migration-capable");
-    const char *flagged = ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B
+    const char *flagged = ADMIN_SECTION "vgpu-hook-100\n" LINE_A LINE_B DESC
                                         "\tlive-migration-capable 1\n\tmdev 1\n\n";
     assert_file("etc/pve/mapping/pci.cfg", flagged);
     assert_file("etc/pve/nodes/pve1/qemu-server/100.conf", CONF_MAPPED);
@@ -303,7 +303,7 @@ static void test_live_migration_flag(void **state) {
     assert_int_equal(run(NULL, "attach", "100", "--no-live-migration"), 0);
     assert_contains(R.out, "mapping vgpu-hook-100 no longer marked live-migration-capable");
     assert_file(
-        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" DESC LINE_A LINE_B "\tmdev 1\n\n"
+        "etc/pve/mapping/pci.cfg", ADMIN_SECTION "vgpu-hook-100\n" LINE_A LINE_B DESC "\tmdev 1\n\n"
     );
     assert_int_equal(run(NULL, "detach", "100"), 0);
     assert_file("etc/pve/mapping/pci.cfg", ADMIN_SECTION);
