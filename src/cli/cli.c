@@ -392,6 +392,7 @@ static const struct command commands[] = {
      "    ... was N bytes, expected M bytes' in the last 24 h): its overrides are ignored\n"
      "  - the host clock not synchronised (guests' licensing takes its time from the host)\n"
      "  - qemu-server older than 8.2.5 where VFs use NVIDIA's vendor interface\n"
+     "  - HA vGPU VMs HA may move where they cannot start (no ha-sync rule, or out of step)\n"
      "  - our settings or vgpu_unlock's files unreadable or invalid\n"
      "Exit status 0 when the node is ready, 1 when not. It changes nothing.\n"
      "\n"

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "debver.h"
 #include "diagnose.h"
+#include "hasync.h"
 #include "hostpaths.h"
 #include "inventory.h"
 #include "managed.h"
@@ -580,6 +581,42 @@ static int check_vms(const struct hook_env *env, struct readiness *r) {
     return rc;
 }
 
+/* HA vGPU VMs that HA may recover or relocate to a node whose pre-start must refuse them: no
+ * rule of ha-sync, one out of step with the nodes that can start them, or no such node. Asks
+ * ha-sync itself (a dry run: nothing written, no lock). */
+static int check_ha(const struct hook_env *env, struct readiness *r) {
+    struct hasync_result res;
+    struct pvh_warnings w = {0};
+    struct pvh_err e = {0};
+    int rc = 0;
+    if (ha_sync(env, true, &res, &w, &e) < 0) {
+        warn_free(&w);
+        return 0; /* no HA, or nothing to tell from: ha-sync itself says why */
+    }
+    for (size_t i = 0; rc == 0 && i < res.n; i++) {
+        const struct hasync_item *it = &res.items[i];
+        char subject[32];
+        snprintf(subject, sizeof(subject), "VM %lu", it->vmid);
+        if (it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) {
+            rc = add_problem(
+                r, "ha-nodes", subject, "pve-vgpu-hook ha-sync (or \"ha_rules\": true)",
+                "HA may recover or relocate VM %lu to a node that cannot start its vGPU: %s "
+                "vgpu-hook-%lu in %s %s (nodes that can: %s)",
+                it->vmid, res.form == HA_FORM_RULES ? "rule" : "group", it->vmid, res.file,
+                it->action == HASYNC_CREATE ? "is missing" : "is out of step", it->nodes
+            );
+        } else if (it->code && !strcmp(it->code, "no-node")) {
+            rc = add_problem(
+                r, "ha-no-node", subject, "pve-vgpu-hook where VMID says why each node cannot",
+                "%s", it->message
+            );
+        }
+    }
+    hasync_free(&res);
+    warn_free(&w);
+    return rc;
+}
+
 int readiness_check(const struct hook_env *env, struct readiness *r) {
     memset(r, 0, sizeof(*r));
     node_name(env->fs, r->node, sizeof(r->node));
@@ -603,6 +640,9 @@ int readiness_check(const struct hook_env *env, struct readiness *r) {
     }
     if (rc == 0) {
         rc = check_vms(env, r);
+    }
+    if (rc == 0) {
+        rc = check_ha(env, r);
     }
     return rc;
 }

@@ -665,6 +665,26 @@ static void test_migration_target_mapping(void **state) {
     assert_contains(R.out, "cannot place nvidia-47 for the managed vGPU");
 }
 
+/* doctor flags an HA vGPU VM that HA may move where its start is refused (no ha-sync rule yet),
+ * and no longer once ha-sync keeps it. */
+static void test_doctor_flags_ha(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", ADMIN_RULE);
+    char *rules = fh_read(N1, "etc/pve/ha/rules.cfg");
+    assert_int_equal(run_on(N1, NULL, "doctor"), 1);
+    assert_contains(
+        R.out, "HA may recover or relocate VM 100 to a node that cannot start its vGPU: rule "
+               "vgpu-hook-100 in /etc/pve/ha/rules.cfg is missing (nodes that can: pve1,pve2)"
+    );
+    assert_contains(R.out, "pve-vgpu-hook ha-sync");
+    assert_file(N1, "etc/pve/ha/rules.cfg", rules); /* doctor writes nothing */
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
+    free(rules);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_int_equal(run_on(N1, NULL, "doctor", "--json"), 1);
+    assert_not_contains(R.out, "\"ha-nodes\"");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_migration_target_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
@@ -684,6 +704,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_doctor_flags_ha, setup, teardown),
 };
 
 int main(void) {
