@@ -36,6 +36,10 @@ struct edit {
     const struct hook_env *env;
     unsigned long vmid;
     bool type_elsewhere; /* attach: only other nodes offer the type (as they published) */
+    /* attach: the cluster as its nodes published it, read once when needed */
+    int cluster_read; /* 0: not yet; 1: read; <0: could not be (cluster_err says why) */
+    struct cluster_view cluster;
+    struct pvh_err cluster_err;
     char node[NODE_NAME_MAX];
     int vm_lock;
     bool cfg_locked;
@@ -72,6 +76,10 @@ static void edit_free(struct edit *ed) {
     }
     if (ed->cfg_locked) {
         hostfs_cluster_unlock(ed->env->fs, CONFIG_LOCK_DIR);
+    }
+    if (ed->cluster_read) {
+        cluster_view_free(&ed->cluster);
+        ed->cluster_read = 0;
     }
     free(ed->map_text);
     free(ed->map_new);
@@ -725,6 +733,18 @@ static int gpus_offer(
     return 0;
 }
 
+/* The cluster view for attach's checks, read once; NULL (e says why) when it cannot be. */
+static const struct cluster_view *edit_cluster(struct edit *ed, struct pvh_err *e) {
+    if (ed->cluster_read == 0) {
+        int r = cluster_load(ed->env, &ed->cluster, &ed->cluster_err);
+        ed->cluster_read = r < 0 ? r : 1;
+    }
+    if (ed->cluster_read < 0 && e) {
+        *e = ed->cluster_err;
+    }
+    return ed->cluster_read > 0 ? &ed->cluster : NULL;
+}
+
 /* A type no GPU of this node offers: accepted when other nodes offer it through mdevs (as they
  * last published: the VM starts there), refused otherwise. On NVIDIA's vendor interface the
  * mapping needs the GPU's node: attach there. */
@@ -732,13 +752,12 @@ static int type_elsewhere(
     const struct hook_env *env, const struct offers *o, struct edit *ed, const char *type,
     struct pvh_warnings *w, struct pvh_err *e
 ) {
-    struct cluster_view v;
-    char mdev_nodes[512] = "", vendor_nodes[512] = "";
-    if (cluster_load(env, &v, NULL) == 0) {
-        cluster_nodes_offering(&v, type, false, mdev_nodes, sizeof(mdev_nodes));
-        cluster_nodes_offering(&v, type, true, vendor_nodes, sizeof(vendor_nodes));
+    const struct cluster_view *v = edit_cluster(ed, NULL);
+    char mdev_nodes[4096] = "", vendor_nodes[4096] = "";
+    if (v) {
+        cluster_nodes_offering(v, type, false, mdev_nodes, sizeof(mdev_nodes));
+        cluster_nodes_offering(v, type, true, vendor_nodes, sizeof(vendor_nodes));
     }
-    cluster_view_free(&v);
     if ((ed->type_elsewhere = mdev_nodes[0])) {
         warn_add_code(
             w, "type-elsewhere",
@@ -768,25 +787,14 @@ static int type_elsewhere(
 
 /* Each --gpu NODE:PCI of another node: that node's published inventory lists the GPU offering
  * the type. */
-static int gpus_elsewhere(
-    const struct hook_env *env, const struct edit *ed, const struct attach_request *req,
-    struct pvh_err *e
-) {
-    struct cluster_view v;
-    bool loaded = false;
+static int gpus_elsewhere(struct edit *ed, const struct attach_request *req, struct pvh_err *e) {
     int r = 0;
     for (size_t g = 0; r == 0 && g < req->ngpus; g++) {
         if (!req->gpu_nodes[g][0] || !strcmp(req->gpu_nodes[g], ed->node)) {
             continue;
         }
-        if (!loaded && (r = cluster_load(env, &v, e)) < 0) {
-            return r;
-        }
-        loaded = true;
-        r = cluster_gpu_offers(&v, req->gpu_nodes[g], req->gpus[g], req->type, e);
-    }
-    if (loaded) {
-        cluster_view_free(&v);
+        const struct cluster_view *v = edit_cluster(ed, e);
+        r = v ? cluster_gpu_offers(v, req->gpu_nodes[g], req->gpus[g], req->type, e) : e->code;
     }
     return r;
 }
@@ -1260,10 +1268,9 @@ static int attach_hostpci(
 static bool mapping_file_ours(const struct edit *ed) {
     for (size_t i = 0; ed->map_text && i < ed->cfg.nvms; i++) {
         const struct vm_settings *vs = &ed->cfg.vms[i];
-        char hdr[VFMAP_ID_MAX + 3]; /* "\n<id>\n": a section header, nothing longer */
-        snprintf(hdr, sizeof(hdr), "\n%s\n", vs->mapping ? vs->mapping : "");
+        size_t start, end;
         if (vs->mapping && vs->mapping_file_created &&
-            (!strncmp(ed->map_text, hdr + 1, strlen(hdr + 1)) || strstr(ed->map_text, hdr))) {
+            sectioncfg_span(ed->map_text, false, vs->mapping, &start, &end) == 0) {
             return true;
         }
     }
@@ -1564,7 +1571,7 @@ int managed_attach(
     unsigned vtype = 0;
     struct map_form m = {.index = index};
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
-        (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(env, &ed, req, e)) < 0 ||
+        (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(&ed, req, e)) < 0 ||
         (r = check_type_here(env, &ed, &here, &vtype, w, e)) < 0 ||
         (r = attach_form(&ed, &here, old, vtype, &m, e)) < 0 ||
         (r = attach_live_allowed(&ed, req, &m, e)) < 0 ||
@@ -1651,9 +1658,10 @@ static int detach_vfmap(
     return 0;
 }
 
-int managed_vfmap_write(
-    const struct hook_env *env, unsigned long vmid, const char *node, const char *id,
-    const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
+int managed_mapping_rewrite(
+    const struct hook_env *env, int timeout_ms,
+    int (*edit)(void *ctx, const char *text, char **out, struct pvh_err *e), void *ctx,
+    const char *then, struct pvh_warnings *w, struct pvh_err *e
 ) {
     bool locked;
     int r = managed_cluster_lock(
@@ -1662,22 +1670,42 @@ int managed_vfmap_write(
     if (r < 0) {
         return r;
     }
-    _cleanup_free_ char *text = NULL, *new_text = NULL;
-    unsigned sep;
-    if ((r = vfmap_read(env->fs, &text, e)) < 0) {
-        /* e says why */
-    } else if ((r = vfmap_put(text, id, vmid, node, lines, &new_text, &sep)) < 0) {
-        err_set(e, r, "out of memory");
-    } else if (strcmp(text, new_text) != 0) {
-        r = hostfs_replace_file(env->fs, PVE_PCI_MAPPING_CFG, new_text, strlen(new_text), 0640);
+    _cleanup_free_ char *text = NULL, *out = NULL;
+    if ((r = vfmap_read(env->fs, &text, e)) == 0 && (r = edit(ctx, text, &out, e)) == 0 && out &&
+        strcmp(text, out) != 0) {
+        r = hostfs_replace_file(env->fs, PVE_PCI_MAPPING_CFG, out, strlen(out), 0640);
         if (r < 0) {
             err_set(e, r, "cannot write %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r));
-            write_error_hint(e, r, "the mapping was not changed");
+            write_error_hint(e, r, then);
         }
+        r = r < 0 ? r : 1;
     }
     if (locked) {
         hostfs_cluster_unlock(env->fs, PCI_MAPPING_LOCK_DIR);
     }
+    return r;
+}
+
+struct vfmap_lines_edit {
+    unsigned long vmid;
+    const char *node, *id, *lines;
+};
+
+static int vfmap_lines_put(void *ctx, const char *text, char **out, struct pvh_err *e) {
+    const struct vfmap_lines_edit *le = ctx;
+    unsigned sep;
+    int r = vfmap_put(text, le->id, le->vmid, le->node, le->lines, out, &sep);
+    return r < 0 ? err_set(e, r, "out of memory") : 0;
+}
+
+int managed_vfmap_write(
+    const struct hook_env *env, unsigned long vmid, const char *node, const char *id,
+    const char *lines, int timeout_ms, struct pvh_warnings *w, struct pvh_err *e
+) {
+    struct vfmap_lines_edit le = {.vmid = vmid, .node = node, .id = id, .lines = lines};
+    int r = managed_mapping_rewrite(
+        env, timeout_ms, vfmap_lines_put, &le, "the mapping was not changed", w, e
+    );
     return r < 0 ? r : 0;
 }
 

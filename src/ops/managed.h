@@ -69,6 +69,15 @@ int managed_cluster_lock(
  * ("nothing was changed"). */
 void managed_write_hint(struct pvh_err *e, int r, const char *then);
 
+/* pci.cfg rewritten under pmxcfs' lock for it: edit turns the text as it is under the lock
+ * ("" when there is none) into the new text (*out NULL or the same: nothing to write). 1 when
+ * written, 0 when not; a failed write names the file, with the hint for it and then `then`. */
+int managed_mapping_rewrite(
+    const struct hook_env *env, int timeout_ms,
+    int (*edit)(void *ctx, const char *text, char **out, struct pvh_err *e), void *ctx,
+    const char *then, struct pvh_warnings *w, struct pvh_err *e
+);
+
 /* Pre-start of a VM managed through its resource mapping: this node's map lines into the
  * mapping (recomputed on the file as it is under the lock), before Proxmox reads it. */
 int managed_vfmap_write(

@@ -109,29 +109,17 @@ static int sync_text(
     return 0;
 }
 
-/* Under pmxcfs' lock: the file read again (another node may have written it since) and
- * written when this node's lines still differ. */
-static int sync_locked(
-    const struct hook_env *env, const struct host_status *st, struct pvh_warnings *w,
-    struct pvh_err *e
-) {
-    bool locked;
-    int r = managed_cluster_lock(
-        env, PCI_MAPPING_LOCK_DIR, PVE_PCI_MAPPING_CFG, st->cfg.lock_timeout_s * 1000, &locked, w, e
-    );
-    if (r < 0) {
-        return r;
-    }
-    _cleanup_free_ char *text = NULL, *out = NULL;
-    if ((r = vfmap_read(env->fs, &text, e)) == 0 &&
-        (r = sync_text(env, st, text, &out, w, e)) == 0 && out) {
-        r = hostfs_replace_file(env->fs, PVE_PCI_MAPPING_CFG, out, strlen(out), 0640);
-        r = r < 0 ? err_set(e, r, "cannot write %s: %s", PVE_PCI_MAPPING_CFG, strerror(-r)) : 1;
-    }
-    if (locked) {
-        hostfs_cluster_unlock(env->fs, PCI_MAPPING_LOCK_DIR);
-    }
-    return r;
+struct sync_ctx {
+    const struct hook_env *env;
+    const struct host_status *st;
+    struct pvh_warnings *w;
+};
+
+/* sync_text as managed_mapping_rewrite's edit, on the file as it is under the lock (another
+ * node may have written it since it was read without). */
+static int sync_edit(void *ctx, const char *text, char **out, struct pvh_err *e) {
+    const struct sync_ctx *c = ctx;
+    return sync_text(c->env, c->st, text, out, c->w, e);
 }
 
 int mapsync_node(const struct hook_env *env, const struct host_status *st, struct pvh_err *e) {
@@ -143,7 +131,11 @@ int mapsync_node(const struct hook_env *env, const struct host_status *st, struc
     /* first without the lock: taking it is a write pmxcfs replicates too */
     int r = vfmap_read(env->fs, &text, e);
     if (r == 0 && (r = sync_text(env, st, text, &out, &w, e)) == 0 && out) {
-        r = sync_locked(env, st, &w, e);
+        struct sync_ctx c = {.env = env, .st = st, .w = &w};
+        r = managed_mapping_rewrite(
+            env, st->cfg.lock_timeout_s * 1000, sync_edit, &c,
+            "the pve-vgpu-hook-publish timer tries again", &w, e
+        );
     }
     log_warnings(&w);
     warn_free(&w);
