@@ -7,6 +7,7 @@
 #include "qemu_args.h"
 #include "sectioncfg.h"
 #include "setup.h"
+#include "storage.h"
 #include "strutil.h"
 #include "vmconf.h"
 #include "vmstate.h"
@@ -92,12 +93,10 @@ int hookscript_path(
         return -EINVAL;
     }
     const char *colon = strchr(volid, ':');
-    _cleanup_free_ char *text = NULL;
     _cleanup_free_ char *storage = strndup(volid, (size_t)(colon - volid));
     _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
     struct storage_info st;
-    if (!storage || hostfs_read_alloc(fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL) < 0 ||
-        sectioncfg_parse(text, true, &cfg) < 0 || storage_find(&cfg, storage, &st) < 0 ||
+    if (!storage || storage_cfg_load(fs, &cfg, NULL) < 0 || storage_find(&cfg, storage, &st) < 0 ||
         !st.path || !st.path[0]) {
         snprintf(
             why, whysize, "no storage '%s' with a directory in %s", storage ? storage : "?",

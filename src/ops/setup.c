@@ -5,6 +5,7 @@
 #include "mistakes.h"
 #include "pveconf.h"
 #include "sectioncfg.h"
+#include "storage.h"
 #include "vmconf.h"
 
 #include <ctype.h>
@@ -93,16 +94,13 @@ static bool absolute_clean(const char *p) {
 int setup_snippet(
     const struct hook_env *env, const char *storage, struct edit_result *res, struct pvh_err *e
 ) {
-    _cleanup_free_ char *text = NULL;
-    int r = hostfs_read_alloc(env->fs, PVE_STORAGE_CFG, CONFIG_MAX_BYTES, &text, NULL);
-    if (r < 0) {
-        err_set(e, r, "cannot read %s: %s", PVE_STORAGE_CFG, strerror(-r));
-        err_hint(e, "run setup on a Proxmox VE node (with /etc/pve mounted)");
-        return r;
-    }
     _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
-    if ((r = sectioncfg_parse(text, true, &cfg)) < 0) {
-        return err_set(e, r, "out of memory");
+    int r = storage_cfg_load(env->fs, &cfg, e);
+    if (r < 0 && r != -ENOMEM) {
+        err_hint(e, "run setup on a Proxmox VE node (with /etc/pve mounted)");
+    }
+    if (r < 0) {
+        return r;
     }
     return setup_on_storage(env, &cfg, storage, PVH_INSTALLED_BINARY, res, e);
 }
