@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ void nodeinv_free(struct node_inv *inv) {
     for (size_t g = 0; g < inv->ngpus; g++) {
         free(inv->gpus[g].types);
         free(inv->gpus[g].functions);
+        free(inv->gpus[g].idents);
     }
     free(inv->gpus);
     free(inv->vgpus);
@@ -60,6 +62,22 @@ static void add_str(json_object *o, const char *key, const char *v) {
 
 static void add_int(json_object *o, const char *key, long long v) {
     json_object_object_add(o, key, json_object_new_int64(v));
+}
+
+/* What a map line needs of function f: "id" vendor:device, "subsystem_id" ("" none),
+ * "iommugroup" (null none). */
+static json_object *ident_json(const char *pci, const struct pci_ident *id) {
+    json_object *o = json_object_new_object();
+    char ids[10];
+    add_str(o, "pci", pci);
+    snprintf(ids, sizeof(ids), "%s:%s", id->vendor, id->device);
+    add_str(o, "id", ids);
+    snprintf(ids, sizeof(ids), "%s:%s", id->subsys_vendor, id->subsys_device);
+    add_str(o, "subsystem_id", id->subsys_vendor[0] && id->subsys_device[0] ? ids : "");
+    json_object_object_add(
+        o, "iommugroup", id->iommu_group >= 0 ? json_object_new_int64(id->iommu_group) : NULL
+    );
+    return o;
 }
 
 static json_object *gpu_json(const struct ninv_gpu *g) {
@@ -83,6 +101,13 @@ static json_object *gpu_json(const struct ninv_gpu *g) {
     }
     json_object_object_add(o, "types", types);
     json_object_object_add(o, "functions", fns);
+    if (g->idents) { /* a key of its own: an older reader takes "functions" as it always did */
+        json_object *ids = json_object_new_array();
+        for (size_t f = 0; f < g->nfunctions; f++) {
+            json_object_array_add(ids, ident_json(g->functions[f], &g->idents[f]));
+        }
+        json_object_object_add(o, "function_ids", ids);
+    }
     return o;
 }
 
@@ -217,6 +242,79 @@ static int rd_type(struct rd *rd, json_object *o, const char *where, struct ninv
     return 0;
 }
 
+/* "vendor:device" as 4 lowercase hex digits each into a and b; "" too when empty_ok. */
+static int rd_pci_ids(
+    struct rd *rd, json_object *o, const char *where, const char *key, bool empty_ok, char *a,
+    char *b
+) {
+    char s[16];
+    int r = rd_str(rd, o, where, key, s, sizeof(s));
+    if (r < 0 || (empty_ok && !s[0])) {
+        a[0] = b[0] = '\0';
+        return r;
+    }
+    if (strlen(s) != 9 || s[4] != ':' || strspn(s, "0123456789abcdef") != 4 ||
+        strspn(s + 5, "0123456789abcdef") != 4) {
+        return bad(rd, where, key, "is not a PCI id like 10de:1b38");
+    }
+    memcpy(a, s, 4);
+    memcpy(b, s + 5, 4);
+    a[4] = b[4] = '\0';
+    return 0;
+}
+
+/* One "function_ids" entry: it must name function pci (the same order as "functions"). */
+static int
+rd_ident(struct rd *rd, json_object *o, const char *where, const char *pci, struct pci_ident *id) {
+    char got[PCI_ID_LEN];
+    json_object *grp;
+    int r;
+    if (!json_object_is_type(o, json_type_object)) {
+        return bad(rd, where, "(entry)", "is not an object");
+    }
+    if ((r = rd_str(rd, o, where, "pci", got, sizeof(got))) < 0 ||
+        (r = rd_pci_ids(rd, o, where, "id", false, id->vendor, id->device)) < 0 ||
+        (r = rd_pci_ids(rd, o, where, "subsystem_id", true, id->subsys_vendor, id->subsys_device)) <
+            0) {
+        return r;
+    }
+    if (strcmp(got, pci) != 0) {
+        return bad(rd, where, "pci", "is not the function \"functions\" lists at its place");
+    }
+    if (!json_object_object_get_ex(o, "iommugroup", &grp)) {
+        return bad(rd, where, "iommugroup", "is missing");
+    }
+    long long g = -1;
+    if (grp && (!json_object_is_type(grp, json_type_int) || (g = json_object_get_int64(grp)) < 0 ||
+                g > INT_MAX)) {
+        return bad(rd, where, "iommugroup", "is not null or a group number");
+    }
+    id->iommu_group = (long)g;
+    return 0;
+}
+
+/* "function_ids", optional (an older version of the tool publishes none): one per function. */
+static int rd_idents(struct rd *rd, json_object *o, const char *where, struct ninv_gpu *g) {
+    json_object *ids;
+    if (!json_object_object_get_ex(o, "function_ids", &ids)) {
+        return 0;
+    }
+    if (!json_object_is_type(ids, json_type_array) ||
+        json_object_array_length(ids) != g->nfunctions) {
+        return bad(rd, where, "function_ids", "is not an array with one entry per function");
+    }
+    if (!(g->idents = calloc(g->nfunctions ? g->nfunctions : 1, sizeof(*g->idents)))) {
+        return -ENOMEM;
+    }
+    char sub[96];
+    int r = 0;
+    for (size_t i = 0; r == 0 && i < g->nfunctions; i++) {
+        snprintf(sub, sizeof(sub), "%s.function_ids[%zu]", where, i);
+        r = rd_ident(rd, json_object_array_get_idx(ids, i), sub, g->functions[i], &g->idents[i]);
+    }
+    return r;
+}
+
 static int rd_gpu(struct rd *rd, json_object *o, const char *where, struct ninv_gpu *g) {
     int kind = 0, r;
     json_object *types, *fns;
@@ -253,7 +351,7 @@ static int rd_gpu(struct rd *rd, json_object *o, const char *where, struct ninv_
             return r;
         }
     }
-    return 0;
+    return rd_idents(rd, o, where, g);
 }
 
 static int rd_vgpu(struct rd *rd, json_object *o, const char *where, struct ninv_vgpu *v) {

@@ -39,6 +39,9 @@ struct ninv_gpu {
     size_t ntypes;
     char (*functions)[PCI_ID_LEN]; /* where vGPUs live: the GPU (mdev) or its VFs */
     size_t nfunctions;
+    /* what a map line of a resource mapping needs of each function, parallel to functions;
+     * NULL when not published (an older version of the tool, or ids sysfs did not give) */
+    struct pci_ident *idents;
 };
 
 enum ninv_state { NINV_RUNNING, NINV_BUSY, NINV_LEFTOVER, NINV_FOREIGN };

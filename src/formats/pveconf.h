@@ -92,6 +92,14 @@ bool pve_bool_true(const char *v);
 #define PCI_ID_LEN 16      /* "0000:06:00.0" and its NUL, with room for a longer domain */
 #define MDEV_TYPE_ID_MAX 64
 #define MAPPING_ID_MAX 64
+/* What Proxmox's resource mappings record of a PCI function, to notice changed hardware
+ * (pve-guest-common's Mapping::PCI::assert_valid): ids as 4 lowercase hex digits without 0x,
+ * "" when sysfs has none; iommu_group -1 when the device has none. Here, below the host model
+ * that reads it, so that a node's published inventory can carry it too. */
+struct pci_ident {
+    char vendor[5], device[5], subsys_vendor[5], subsys_device[5];
+    long iommu_group;
+};
 struct hostpci {
     unsigned index;                          /* N of hostpciN */
     char host[HOSTPCI_HOST_MAX][PCI_ID_LEN]; /* host= ids, normalised to 0000:bb:dd.f */

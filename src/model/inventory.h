@@ -94,13 +94,7 @@ bool inv_gpu_is_nvidia(const struct host *h, size_t gpu);
 /* The same test straight from sysfs, for a PCI device (or its physical function). */
 bool inventory_pci_is_nvidia(const struct hostfs *fs, const char *bdf);
 
-/* What Proxmox's resource mappings record of a PCI function, to notice changed hardware
- * (pve-guest-common's Mapping::PCI::assert_valid): ids as 4 lowercase hex digits without 0x,
- * "" when sysfs has none; iommu_group -1 when the device has none. */
-struct pci_ident {
-    char vendor[5], device[5], subsys_vendor[5], subsys_device[5];
-    long iommu_group;
-};
+/* struct pci_ident (formats/pveconf.h) of a PCI function, from sysfs: the one reader. */
 int inventory_pci_ident(const struct hostfs *fs, const char *bdf, struct pci_ident *out);
 
 #endif

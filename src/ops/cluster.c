@@ -147,6 +147,25 @@ static void node_facts(const struct hook_env *env, struct node_inv *inv) {
     free(toml);
 }
 
+/* What another node's attach needs to write this GPU's map lines (mdevmap_remote_lines): its
+ * functions' ids, read as for this node's own lines. None when one cannot be read: that GPU's
+ * lines then come only from this node's own publish. -ENOMEM. */
+static int publish_idents(const struct hostfs *fs, struct ninv_gpu *G) {
+    if (G->nfunctions == 0) {
+        return 0;
+    }
+    if (!(G->idents = calloc(G->nfunctions, sizeof(*G->idents)))) {
+        return -ENOMEM;
+    }
+    for (size_t f = 0; f < G->nfunctions; f++) {
+        if (inventory_pci_ident(fs, G->functions[f], &G->idents[f]) < 0) {
+            free(TAKE_PTR(G->idents));
+            break;
+        }
+    }
+    return 0;
+}
+
 int cluster_inventory_of(
     const struct hook_env *env, const struct host_status *st, long long now, struct node_inv *out
 ) {
@@ -165,10 +184,12 @@ int cluster_inventory_of(
         }
         snprintf(G->pci, sizeof(G->pci), "%s", h->gpus[g].bdf);
         r = mdev_gpu_types(h, g, G);
+        r = r < 0 ? r : publish_idents(env->fs, G);
     }
     for (size_t g = 0; r == 0 && g < st->nnvidia; g++) {
         struct ninv_gpu *G = ninv_push(&out->gpus, &out->ngpus, sizeof(*G), NODEINV_MAX_GPUS);
         r = G ? vendor_gpu(&st->nvidia[g], G, out) : -ENOMEM;
+        r = r < 0 ? r : publish_idents(env->fs, G);
     }
     if (r == 0) {
         r = mdev_vgpus(h, out);

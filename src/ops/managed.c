@@ -1202,13 +1202,34 @@ static int vfmap_attach_lines(
 
 /* How attach passes the vGPU through the VM's resource mapping: hostpci<index> with
  * mdev=<mdev>, this node's n map lines (classic: mdev parents; else the vendor interface's VFs). */
+/* Another node's map lines, from its published inventory. */
+struct map_remote {
+    char node[NODE_NAME_MAX];
+    char *lines;
+    size_t n;
+};
+
 struct map_form {
     unsigned index;
     char mdev[VGPU_TYPE_MAX];
     bool classic;
-    char *lines;
+    char *lines; /* this node's; "" for a type only other nodes offer */
     size_t n;
+    struct map_remote *remote; /* a type only other nodes offer: their lines */
+    size_t nremote;
+    char args_why[512]; /* the args form though qemu-server takes the mapping form: why */
 };
+
+static void map_form_free(struct map_form *m) {
+    for (size_t i = 0; i < m->nremote; i++) {
+        free(m->remote[i].lines);
+    }
+    free(m->remote);
+    free(m->lines);
+    m->remote = NULL;
+    m->lines = NULL;
+    m->nremote = 0;
+}
 
 static int detach_edit_conf(
     struct edit *ed, const struct vm_settings *vs, bool *changed, struct pvh_warnings *notes,
@@ -1301,13 +1322,15 @@ static int attach_live_allowed(
         err_set(
             e, -ENOTSUP,
             "cannot mark VM %lu's vGPU live-migratable: live migration needs the mapping form, "
-            "qemu-server %s and later, and this attach passes the vGPU through args",
-            req->vmid, qsrv_since(QSRV_MAPPING_MDEV)
+            "qemu-server %s and later, and this attach passes the vGPU through args%s%s%s",
+            req->vmid, qsrv_since(QSRV_MAPPING_MDEV), m->args_why[0] ? " (" : "", m->args_why,
+            m->args_why[0] ? ")" : ""
         );
         err_reason(e, "args-form");
         err_hint(
-            e, "attach on a node whose GPUs offer the type (the args form is used for a type "
-               "only other nodes offer), or attach without --live-migration; nothing was changed"
+            e, "attach on a node whose GPUs offer the type, or once the nodes offering it publish "
+               "their PCI ids (pve-vgpu-hook updated there), or attach without --live-migration; "
+               "nothing was changed"
         );
         return -ENOTSUP;
     }
@@ -1335,10 +1358,36 @@ static int attach_live_flag(
     return 0;
 }
 
+/* The other nodes' lines of a type only they offer into ed->map_new, node by node after the
+ * section's map lines (their own publish keeps them from then on, as for any node). -ENOMEM. */
+static int attach_remote_lines(
+    struct edit *ed, const char *id, const struct map_form *m, struct pvh_warnings *notes
+) {
+    for (size_t i = 0; i < m->nremote; i++) {
+        const struct map_remote *o = &m->remote[i];
+        char *next = NULL;
+        unsigned sep;
+        int r = vfmap_put(ed->map_new, id, ed->vmid, o->node, o->lines, &next, &sep);
+        if (r < 0) {
+            return r;
+        }
+        if (strcmp(next, ed->map_new) != 0) {
+            warn_add(
+                notes, "%s: mapping %s lists %zu mdev parent%s of node %s (as it published them)",
+                PVE_PCI_MAPPING_CFG, id, o->n, o->n == 1 ? "" : "s", o->node
+            );
+        }
+        free(ed->map_new);
+        ed->map_new = next;
+    }
+    return 0;
+}
+
 /* Managed mode through the VM's resource mapping (NVIDIA's vendor interface; classic mdev GPUs
  * on qemu-server 8.0.4 and later): the mapping with this node's lines in placement order, and
- * hostpci<index> referring to it; the hookscript as for mdevs. Other nodes add theirs at their
- * first pre-start (plan_vfmap). An admin's mapping of the same name is never touched. */
+ * hostpci<index> referring to it; the hookscript as for mdevs. Other nodes add theirs when they
+ * publish (mapsync) or start (plan_vfmap); for a type only they offer, attach writes theirs from
+ * their inventories. An admin's mapping of the same name is never touched. */
 static int attach_vfmap(
     struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
     const struct map_form *m, const char *hookscript, bool *changed, json_object **record,
@@ -1369,13 +1418,14 @@ static int attach_vfmap(
         return -EEXIST;
     }
     unsigned sep;
-    if ((r = vfmap_put(text, id, req->vmid, ed->node, m->lines, &ed->map_new, &sep)) < 0) {
+    if ((r = vfmap_put(text, id, req->vmid, ed->node, m->lines, &ed->map_new, &sep)) < 0 ||
+        (r = attach_remote_lines(ed, id, m, notes)) < 0) {
         return err_set(e, r, "out of memory");
     }
     sep = ours ? old->mapping_sep_nl : sep; /* what the first attach did, detach undoes */
     bool created = ours ? old->mapping_file_created : !ed->map_text || mapping_file_ours(ed);
     ed->map_change = !ed->map_text || strcmp(ed->map_text, ed->map_new) != 0;
-    if (ed->map_change) {
+    if (ed->map_change && m->n) {
         warn_add(
             notes, "%s: mapping %s lists %zu %s%s of node %s", PVE_PCI_MAPPING_CFG, id, m->n,
             m->classic ? "mdev parent" : "VF", m->n == 1 ? "" : "s", ed->node
@@ -1451,21 +1501,135 @@ static int mdevmap_form(
     return r;
 }
 
-/* Which form attach gives the VM: a resource mapping (m->lines set) on NVIDIA's vendor
- * interface (vtype: the type's id there) and, where qemu-server can, on classic mdev GPUs;
- * else the args form. */
-static int attach_form(
+/* The GPUs of node the VM may use there: the --gpu NODE:PCI naming it, else the list the VM's
+ * record keeps for it (none: every GPU). -ENOMEM. */
+static int remote_only(
+    const struct attach_request *req, const struct vm_settings *old, const char *node,
+    struct place_candidates *only
+) {
+    only->n = 0;
+    for (size_t g = 0; g < req->ngpus; g++) {
+        if (!strcmp(req->gpu_nodes[g], node)) {
+            char(*id)[PCI_ID_LEN] = ninv_push(&only->ids, &only->n, sizeof(*id), ATTACH_GPUS_MAX);
+            if (!id) {
+                return -ENOMEM;
+            }
+            memcpy(*id, req->gpus[g], sizeof(*id));
+        }
+    }
+    return only->n || !old ? 0 : plan_managed_candidates(old, node, only);
+}
+
+/* One other node's lines into m; *older names the nodes whose inventory has no ids. */
+static int remote_node_form(
+    const struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
+    const struct cluster_node *n, struct map_form *m, char *older, size_t older_size,
+    struct pvh_warnings *notes, struct pvh_err *e
+) {
+    _cleanup_(place_candidates_free) struct place_candidates only = {0};
+    _cleanup_free_ char *lines = NULL;
+    char type_id[VGPU_TYPE_MAX];
+    size_t cnt;
+    int r = remote_only(req, old, n->name, &only) < 0 ? err_set(e, -ENOMEM, "out of memory") : 0;
+    if (r == 0) {
+        r = mdevmap_remote_lines(
+            &n->inv, &ed->cfg, req->type, only.ids, only.n, type_id, sizeof(type_id), &lines, &cnt,
+            e
+        );
+    }
+    if (r == -ENOENT) {
+        str_append(older, older_size, "%s%s", older[0] ? ", " : "", n->name);
+    }
+    if (r < 0) {
+        return r == -ENOENT || r == -ENODEV ? 0 : r;
+    }
+    if (m->nremote && strcmp(type_id, m->mdev) != 0) { /* one mdev= for every node */
+        warn_add(
+            notes, "node %s calls %s %s, not %s: the mapping does not list it", n->name, req->type,
+            type_id, m->mdev
+        );
+        return 0;
+    }
+    struct map_remote *o =
+        ninv_push(&m->remote, &m->nremote, sizeof(*o), NODEINV_MAX_GPUS * NODEINV_MAX_ITEMS);
+    if (!o) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    snprintf(o->node, sizeof(o->node), "%s", n->name);
+    snprintf(m->mdev, sizeof(m->mdev), "%s", type_id);
+    o->lines = TAKE_PTR(lines);
+    o->n = cnt;
+    return 0;
+}
+
+/* A type only other nodes offer through the mapping: their lines, from the ids their
+ * inventories publish (this node has none). The args form (m->lines NULL, m->args_why) when
+ * none of them published those ids. */
+static int mdevmap_remote_form(
     struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
-    unsigned vtype, struct map_form *m, struct pvh_err *e
+    struct map_form *m, struct pvh_warnings *notes, struct pvh_err *e
+) {
+    const struct cluster_view *v = edit_cluster(ed, NULL); /* read: it told type_elsewhere */
+    char older[1024] = "";
+    int r = 0;
+    for (size_t i = 0; r == 0 && v && i < v->n; i++) {
+        const struct cluster_node *n = &v->nodes[i];
+        if (n->has_inv && strcmp(n->name, ed->node) != 0) {
+            r = remote_node_form(ed, req, old, n, m, older, sizeof(older), notes, e);
+        }
+    }
+    bool several = strchr(older, ',') != NULL;
+    if (r == 0 && m->nremote == 0 && older[0]) {
+        snprintf(
+            m->args_why, sizeof(m->args_why),
+            "%s published no PCI ids of %s GPUs (an "
+            "older pve-vgpu-hook there), and a mapping needs them; attach again once %s "
+            "published with this version",
+            older, several ? "their" : "its", several ? "they have" : "it has"
+        );
+    } else if (r == 0 && m->nremote == 0) {
+        snprintf(
+            m->args_why, sizeof(m->args_why),
+            "no GPU the VM may use on another node offers it as published"
+        );
+    }
+    if (r == 0 && m->nremote && req->index < 0 && !(old && old->attached)) {
+        r = first_free_hostpci(ed, &m->index, e);
+    }
+    if (r < 0 || m->nremote == 0) {
+        return r;
+    }
+    if (older[0]) {
+        warn_add(
+            notes,
+            "%s published no PCI ids of %s GPUs (an older pve-vgpu-hook): %s own publish "
+            "adds %s map lines",
+            older, several ? "their" : "its", several ? "their" : "its", several ? "their" : "its"
+        );
+    }
+    m->classic = true;
+    m->lines = strdup("");
+    return m->lines ? 0 : err_set(e, -ENOMEM, "out of memory");
+}
+
+/* Which form attach gives the VM: a resource mapping (m->lines set) on NVIDIA's vendor
+ * interface (vtype: the type's id there) and, where qemu-server can, on classic mdev GPUs
+ * (this node's, or for a type only other nodes offer theirs: all holds the whole request, --gpu
+ * of every node); else the args form. */
+static int attach_form(
+    struct edit *ed, const struct attach_request *req, const struct attach_request *all,
+    const struct vm_settings *old, unsigned vtype, struct map_form *m, struct pvh_warnings *notes,
+    struct pvh_err *e
 ) {
     if (vtype) {
         snprintf(m->mdev, sizeof(m->mdev), "nvidia-%u", vtype);
         return vfmap_attach_lines(ed, req, vtype, &m->lines, &m->n, e);
     }
-    /* a type only other nodes offer has no map line here: the args form, which any node can
-     * start (those nodes' lines would come from their own sysfs) */
-    return mdevmap_supported(ed->env->fs) && !ed->type_elsewhere ? mdevmap_form(ed, req, old, m, e)
-                                                                 : 0;
+    if (!mdevmap_supported(ed->env->fs)) {
+        return 0;
+    }
+    return ed->type_elsewhere ? mdevmap_remote_form(ed, all, old, m, notes, e)
+                              : mdevmap_form(ed, req, old, m, e);
 }
 
 /* attach without --type: the VM's attached type again (which also converts the args form to
@@ -1503,8 +1667,14 @@ static void attach_message(
             remote ? ":" : "", req->gpus[g]
         );
     }
-    char node_note[NODE_NAME_MAX + 48] = "";
-    if (!remote) {
+    char node_note[1024] = "";
+    if (!remote && m->nremote) { /* a type only other nodes offer: the GPUs they published */
+        str_append(node_note, sizeof(node_note), " (GPUs of ");
+        for (size_t i = 0; i < m->nremote; i++) {
+            str_append(node_note, sizeof(node_note), "%s%s", i ? ", " : "", m->remote[i].node);
+        }
+        str_append(node_note, sizeof(node_note), " as published; node %s has none)", ed->node);
+    } else if (!remote) {
         snprintf(
             node_note, sizeof(node_note), " (node %s%s)", ed->node,
             m->lines ? "; other nodes at their first start" : ""
@@ -1533,8 +1703,9 @@ static void attach_message(
     } else {
         snprintf(
             res->message, sizeof(res->message),
-            "VM %lu: %s %s as mdev %s; each start places it on %s%s%s", req->vmid, verb, req->type,
-            uuid, on, where, node_note
+            "VM %lu: %s %s as mdev %s; each start places it on %s%s%s%s%s", req->vmid, verb,
+            req->type, uuid, on, where, node_note,
+            m->args_why[0] ? "; the args form, not a resource mapping: " : "", m->args_why
         );
     }
 }
@@ -1569,11 +1740,11 @@ int managed_attach(
     bool conf_changed = false;
     json_object *record = NULL;
     unsigned vtype = 0;
-    struct map_form m = {.index = index};
+    _cleanup_(map_form_free) struct map_form m = {.index = index};
     if ((r = attach_allowed(&ed, req, old, index, hookscript, e)) < 0 ||
         (r = edit_drop_stale(&ed, notes, e)) < 0 || (r = gpus_elsewhere(&ed, req, e)) < 0 ||
         (r = check_type_here(env, &ed, &here, &vtype, w, e)) < 0 ||
-        (r = attach_form(&ed, &here, old, vtype, &m, e)) < 0 ||
+        (r = attach_form(&ed, &here, req, old, vtype, &m, notes, e)) < 0 ||
         (r = attach_live_allowed(&ed, req, &m, e)) < 0 ||
         (r = m.lines ? attach_vfmap(
                            &ed, &here, old, &m, hookscript, &conf_changed, &record, notes, w, e
@@ -1581,12 +1752,10 @@ int managed_attach(
                      : attach_edit_conf(
                            &ed, &here, old, &a, hookscript, &conf_changed, &record, notes, e
                        )) < 0) {
-        free(m.lines);
         json_object_put(record);
         edit_free(&ed);
         return r;
     }
-    _cleanup_free_ char *map_lines = m.lines; /* m.lines tells the form to attach_note */
     index = m.index;
     json_object *entry = json_object_new_object();
     json_object_object_add(entry, "type", json_object_new_string(req->type));

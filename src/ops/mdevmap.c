@@ -1,6 +1,7 @@
 #include "mdevmap.h"
 
 #include "cleanup.h"
+#include "cluster.h"
 #include "qemu_server.h"
 #include "rules.h"
 #include "strutil.h"
@@ -52,6 +53,39 @@ static size_t offering_gpus(
     return n;
 }
 
+/* The mdev parents of h that get map lines for type, in mdevmap_lines' order, into bdfs (room
+ * for h->nparents + 1); *type_id its sysfs id. -ENODEV (e not filled) when none offers it. */
+static int node_parents(
+    const struct host *h, const struct pvh_config *cfg, const char *type,
+    const char (*only)[PCI_ID_LEN], size_t nonly, size_t first_parent, char *type_id,
+    size_t type_id_size, const char **bdfs, size_t *n, struct pvh_err *e
+) {
+    _cleanup_free_ size_t *gpus = calloc(h->ngpus + 1, sizeof(*gpus));
+    if (!gpus) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    const struct inv_typedef *want;
+    size_t ng = offering_gpus(h, cfg, type, only, nonly, gpus, &want);
+    *n = 0;
+    if (first_parent != NO_INDEX) {
+        bdfs[(*n)++] = h->parents[first_parent].bdf;
+    }
+    for (size_t k = 0; k < ng; k++) {
+        for (size_t q = 0; q < h->nparents; q++) {
+            if (h->parents[q].gpu == gpus[k] && q != first_parent && inv_parent_type(h, q, type)) {
+                bdfs[(*n)++] = h->parents[q].bdf;
+            }
+        }
+    }
+    if (*n == 0 || !want) {
+        return -ENODEV;
+    }
+    if (str_fmt(type_id, type_id_size, "%s", want->id) < 0) {
+        return err_set(e, -ENAMETOOLONG, "type id %s is too long", want->id);
+    }
+    return 0;
+}
+
 int mdevmap_lines(
     const struct hostfs *fs, const struct host *h, const struct pvh_config *cfg, const char *node,
     const char *type, const char (*only)[PCI_ID_LEN], size_t nonly, size_t first_parent,
@@ -59,31 +93,59 @@ int mdevmap_lines(
 ) {
     *lines = NULL;
     *nlines = 0;
-    _cleanup_free_ size_t *gpus = calloc(h->ngpus + 1, sizeof(*gpus));
     _cleanup_free_ const char **bdfs = calloc(h->nparents + 1, sizeof(*bdfs));
-    if (!gpus || !bdfs) {
-        return err_set(e, -ENOMEM, "out of memory");
-    }
-    const struct inv_typedef *want;
-    size_t ng = offering_gpus(h, cfg, type, only, nonly, gpus, &want);
     size_t n = 0;
-    if (first_parent != NO_INDEX) {
-        bdfs[n++] = h->parents[first_parent].bdf;
+    int r = bdfs ? node_parents(
+                       h, cfg, type, only, nonly, first_parent, type_id, type_id_size, bdfs, &n, e
+                   )
+                 : err_set(e, -ENOMEM, "out of memory");
+    if (r == 0 && (r = vfmap_lines_for(fs, node, bdfs, n, lines, e)) == 0) {
+        *nlines = n;
     }
-    for (size_t k = 0; k < ng; k++) {
-        for (size_t q = 0; q < h->nparents; q++) {
-            if (h->parents[q].gpu == gpus[k] && q != first_parent && inv_parent_type(h, q, type)) {
-                bdfs[n++] = h->parents[q].bdf;
+    return r;
+}
+
+/* The ids inv published for function pci; NULL when it published none. */
+static const struct pci_ident *published_ident(const struct node_inv *inv, const char *pci) {
+    for (size_t g = 0; g < inv->ngpus; g++) {
+        for (size_t f = 0; inv->gpus[g].idents && f < inv->gpus[g].nfunctions; f++) {
+            if (!strcmp(inv->gpus[g].functions[f], pci)) {
+                return &inv->gpus[g].idents[f];
             }
         }
     }
-    if (n == 0 || !want) {
-        return -ENODEV;
+    return NULL;
+}
+
+int mdevmap_remote_lines(
+    const struct node_inv *inv, const struct pvh_config *cfg, const char *type,
+    const char (*only)[PCI_ID_LEN], size_t nonly, char *type_id, size_t type_id_size, char **lines,
+    size_t *nlines, struct pvh_err *e
+) {
+    _cleanup_(inventory_freep) struct host h = {0};
+    *lines = NULL;
+    *nlines = 0;
+    if (cluster_host_model(inv, &h) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
     }
-    if (str_fmt(type_id, type_id_size, "%s", want->id) < 0) {
-        return err_set(e, -ENAMETOOLONG, "type id %s is too long", want->id);
+    _cleanup_free_ const char **bdfs = calloc(h.nparents + 1, sizeof(*bdfs));
+    _cleanup_free_ struct vfmap_vf *vv = calloc(h.nparents + 1, sizeof(*vv));
+    size_t n = 0;
+    int r =
+        bdfs && vv
+            ? node_parents(&h, cfg, type, only, nonly, NO_INDEX, type_id, type_id_size, bdfs, &n, e)
+            : err_set(e, -ENOMEM, "out of memory");
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        const struct pci_ident *id = published_ident(inv, bdfs[i]);
+        if (!id) {
+            return -ENOENT;
+        }
+        snprintf(vv[i].bdf, sizeof(vv[i].bdf), "%s", bdfs[i]);
+        vv[i].ident = *id;
     }
-    int r = vfmap_lines_for(fs, node, bdfs, n, lines, e);
+    if (r == 0 && !(*lines = vfmap_node_lines(inv->node, vv, n))) {
+        r = err_set(e, -ENOMEM, "out of memory");
+    }
     *nlines = r == 0 ? n : 0;
     return r;
 }

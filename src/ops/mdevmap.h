@@ -11,6 +11,7 @@
 #define PVH_MDEVMAP_H
 
 #include "hook_env.h"
+#include "nodeinv.h"
 #include "plan.h"
 
 /* Does attach give a VM with an mdev type the mapping form here: the installed qemu-server
@@ -25,6 +26,17 @@ int mdevmap_lines(
     const struct hostfs *fs, const struct host *h, const struct pvh_config *cfg, const char *node,
     const char *type, const char (*only)[PCI_ID_LEN], size_t nonly, size_t first_parent,
     char *type_id, size_t type_id_size, char **lines, size_t *nlines, struct pvh_err *e
+);
+
+/* The same for another node from its published inventory (the parents its pre-start would
+ * list, chosen over the model where builds of it; only: that node's --gpu list), with the ids
+ * it published: what attach on this node writes for a type only other nodes offer. -ENODEV
+ * (e not filled) when no parent there offers it; -ENOENT (e not filled) when inv has no ids
+ * for them (an older version of the tool published it). */
+int mdevmap_remote_lines(
+    const struct node_inv *inv, const struct pvh_config *cfg, const char *type,
+    const char (*only)[PCI_ID_LEN], size_t nonly, char *type_id, size_t type_id_size, char **lines,
+    size_t *nlines, struct pvh_err *e
 );
 
 /* pre-start of a VM attached through its mapping on a node whose mdev parents offer its type

@@ -16,6 +16,7 @@
 #include "nodeinv.h"
 #include "testutil.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,51 @@ static void test_status_cluster(void **state) {
     assert_string_equal(inv.qemu_server, "8.3.0");
     assert_int_equal(inv.gpus[0].types[1].free, 12);
     nodeinv_free(&inv);
+    free(pub);
+}
+
+/* The ids a map line needs, as pve2 published them for its P40 (no subsystem ids, no IOMMU
+ * group in the fixture), and each malformed form refusing the whole file. */
+static void test_inventory_function_ids(void **state) {
+    (void)state;
+    char *pub = fh_read(N1, "etc/pve/nodes/pve2/vgpu-hook.json"), why[256];
+    assert_non_null(pub);
+    const char *ids = "\"function_ids\": [\n        {\n          \"pci\": \"" GPU_A
+                      "\",\n          \"id\": \"10de:1b38\",\n          \"subsystem_id\": \"\",\n"
+                      "          \"iommugroup\": null\n        }\n      ]";
+    assert_contains(pub, ids);
+    struct node_inv inv;
+    assert_int_equal(nodeinv_parse(pub, strlen(pub), &inv, why, sizeof(why)), 0);
+    assert_non_null(inv.gpus[0].idents);
+    assert_string_equal(inv.gpus[0].idents[0].device, "1b38");
+    assert_int_equal(inv.gpus[0].idents[0].iommu_group, -1);
+    nodeinv_free(&inv);
+    static const struct {
+        const char *from, *to, *why;
+    } bad[] = {
+        {"\"id\": \"10de:1b38\"", "\"id\": \"10DE:1b38\"",
+         "gpus[0].function_ids[0].id is not a PCI id like 10de:1b38"},
+        {"\"subsystem_id\": \"\"", "\"subsystem_id\": \"10de\"",
+         "gpus[0].function_ids[0].subsystem_id is not a PCI id"},
+        {"\"iommugroup\": null", "\"iommugroup\": -2",
+         "gpus[0].function_ids[0].iommugroup is not null or a group number"},
+        {"\"iommugroup\": null", "\"iommu\": 1", "gpus[0].function_ids[0].iommugroup is missing"},
+        {"\"pci\": \"" GPU_A "\",\n          \"id\"", "\"pci\": \"" GPU_B "\",\n          \"id\"",
+         "gpus[0].function_ids[0].pci is not the function"},
+        {"\"function_ids\": [", "\"function_ids\": [ {}, ",
+         "gpus[0].function_ids is not an array with one entry per function"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *at = strstr(pub, bad[i].from);
+        assert_non_null(at);
+        char text[16384];
+        snprintf(
+            text, sizeof(text), "%.*s%s%s", (int)(at - pub), pub, bad[i].to,
+            at + strlen(bad[i].from)
+        );
+        assert_int_equal(nodeinv_parse(text, strlen(text), &inv, why, sizeof(why)), -EINVAL);
+        assert_contains(why, bad[i].why);
+    }
     free(pub);
 }
 
@@ -505,12 +551,109 @@ static void test_cleanup_stale_mappings(void **state) {
     assert_contains(R.out, "\"mappings\": [\n  ]");
 }
 
+/* Publish node fh's inventory (after a change there) and copy /etc/pve to the other node. */
+static void republish(struct fakehost *fh, struct fakehost *to, const char *to_node) {
+    assert_int_equal(run_on(fh, NULL, "publish"), 0);
+    replicate(fh, to, to_node);
+}
+
+/* node's inventory (copy on fh) as a version before "function_ids" wrote it. */
+static void publish_as_older(struct fakehost *fh, const char *node) {
+    char rel[128], *text, *out, why[256];
+    snprintf(rel, sizeof(rel), "etc/pve/nodes/%s/vgpu-hook.json", node);
+    assert_non_null(text = fh_read(fh, rel));
+    assert_non_null(strstr(text, "\"function_ids\": ["));
+    struct node_inv inv;
+    assert_int_equal(nodeinv_parse(text, strlen(text), &inv, why, sizeof(why)), 0);
+    for (size_t g = 0; g < inv.ngpus; g++) {
+        free(inv.gpus[g].idents);
+        inv.gpus[g].idents = NULL;
+    }
+    assert_non_null(out = nodeinv_write(&inv, true));
+    assert_null(strstr(out, "function_ids"));
+    fh_write(fh, rel, out);
+    /* an older version's file parses, its GPUs without ids */
+    nodeinv_free(&inv);
+    assert_int_equal(nodeinv_parse(out, strlen(out), &inv, why, sizeof(why)), 0);
+    assert_null(inv.gpus[0].idents);
+    nodeinv_free(&inv);
+    free(out);
+    free(text);
+}
+
+#define MAP_A40(fn)                                                                                \
+    "\tmap node=pve2,path=0000:41:00." fn ",id=10de:2235,subsystem-id=10de:145a,iommugroup=4" fn   \
+    "\n"
+
+/* The ids an A40's VFs have (the fixture gives them only a vendor and a device). */
+static void a40_vf_ids(struct fakehost *fh) {
+    char rel[128], path[PATH_MAX], target[64];
+    for (unsigned fn = 4; fn < 8; fn++) {
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/0000:41:00.%u/device", fn);
+        fh_write(fh, rel, "0x2235\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/0000:41:00.%u/subsystem_vendor", fn);
+        fh_write(fh, rel, "0x10de\n");
+        snprintf(rel, sizeof(rel), "sys/devices/pci0000:00/0000:41:00.%u/subsystem_device", fn);
+        fh_write(fh, rel, "0x145a\n");
+        snprintf(
+            path, sizeof(path), "%s/sys/devices/pci0000:00/0000:41:00.%u/iommu_group", fh->root, fn
+        );
+        snprintf(target, sizeof(target), "../../../kernel/iommu_groups/4%u", fn);
+        assert_int_equal(symlink(target, path), 0);
+    }
+}
+
+/* A type only pve2 offers (an SR-IOV A40): attach on pve1 writes the mapping form with pve2's
+ * lines as pve2 published them; pve2's own publish then leaves pci.cfg as it is, byte for
+ * byte and not even rewritten; pve1 still refuses to start it (no GPU there offers it). */
+static void test_attach_type_elsewhere_mapping(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
+    a40_vf_ids(N2);
+    republish(N2, N1, "pve1");
+    fh_vmconf(N1, 102, "cores: 2\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "102", "--type", "A40-2Q"), 0);
+    assert_contains(R.err, "no GPU on node pve1 offers A40-2Q; pve2 offers it");
+    assert_contains(
+        R.out, "mapping vgpu-hook-102 lists 4 mdev parents of node pve2 (as it "
+               "published them)"
+    );
+    assert_contains(
+        R.out, "VM 102: attached A40-2Q (nvidia-558) through resource mapping vgpu-hook-102 in "
+               "hostpci0; each start creates mdev 00000000-0000-0000-0000-000000000102 on any GPU "
+               "offering it (GPUs of pve2 as published; node pve1 has none)"
+    );
+    const char *want = "vgpu-hook-102\n" MAP_A40("4") MAP_A40("5") MAP_A40("6") MAP_A40("7")
+        MAP_DESC("102") "\tmdev 1\n\n";
+    assert_file(N1, "etc/pve/mapping/pci.cfg", want);
+    assert_file(
+        N1, "etc/pve/nodes/pve1/qemu-server/102.conf",
+        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\n"
+        "hostpci0: mapping=vgpu-hook-102,mdev=nvidia-558\n"
+    );
+    /* pve2 keeps its own lines from now on: the same, so nothing is written, not even the lock */
+    replicate(N1, N2, "pve2");
+    struct stat st1 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    assert_file(N2, "etc/pve/mapping/pci.cfg", want);
+    struct stat st2 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(fh_exists(N2, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
+    /* pve1 still cannot start it */
+    char *before = fh_snapshot(N1);
+    assert_int_equal(run_on(N1, NULL, "102", "pre-start"), 1);
+    assert_contains(R.err, "no GPU on node pve1 can take A40-2Q (nvidia-558) now");
+    assert_host_unchanged(N1, before);
+}
+
 /* attach --live-migration needs the mapping form: a type only another node offers gets the
- * args form here, so it is refused, changing nothing. */
+ * args form here when that node published no PCI ids (an older version there), so it is
+ * refused, changing nothing; without --live-migration the message says why the args form. */
 static void test_live_migration_args_form(void **state) {
     (void)state;
     assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
     assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    publish_as_older(N2, "pve2");
     replicate(N2, N1, "pve1");
     assert_int_equal(fh_qemu_server_version(N1, "9.2.6"), 0);
     fh_vmconf(N1, 102, "cores: 2\n");
@@ -521,14 +664,25 @@ static void test_live_migration_args_form(void **state) {
     );
     assert_contains(R.out, "\"code\": \"args-form\"");
     assert_contains(R.out, "live migration needs the mapping form, qemu-server 8.0.4 and later");
+    assert_contains(
+        R.out, "passes the vGPU through args (pve2 published no PCI ids of its GPUs (an older "
+               "pve-vgpu-hook there)"
+    );
     assert_contains(R.out, "nothing was changed");
     assert_host_unchanged(N1, before);
-}
-
-/* Publish node fh's inventory (after a change there) and copy /etc/pve to the other node. */
-static void republish(struct fakehost *fh, struct fakehost *to, const char *to_node) {
-    assert_int_equal(run_on(fh, NULL, "publish"), 0);
-    replicate(fh, to, to_node);
+    /* without it: the args form, and why */
+    assert_int_equal(run_on(N1, NULL, "attach", "102", "--type", "A40-2Q"), 0);
+    assert_contains(
+        R.out, "VM 102: attached A40-2Q as mdev 00000000-0000-0000-0000-000000000102; each start "
+               "places it on any GPU offering it (node pve1); the args form, not a resource "
+               "mapping: pve2 published no PCI ids of its GPUs (an older pve-vgpu-hook there), "
+               "and a mapping needs them; attach again once it has published with this version"
+    );
+    assert_int_equal(fh_exists(N1, "etc/pve/mapping/pci.cfg"), 0);
+    char *conf = fh_read(N1, "etc/pve/nodes/pve1/qemu-server/102.conf");
+    assert_non_null(strstr(conf, "args: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"));
+    assert_null(strstr(conf, "hostpci"));
+    free(conf);
 }
 
 /* where --migrate: per node, would a live migration of the VM work, each failing condition a
@@ -689,7 +843,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_migration_target_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
     cmocka_unit_test_setup_teardown(test_live_migration_args_form, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_type_elsewhere_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_inventory_function_ids, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stale_and_offline, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unchanged_status_writes_nothing, setup, teardown),
