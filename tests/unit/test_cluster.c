@@ -683,6 +683,18 @@ static void test_live_migration_args_form(void **state) {
     assert_non_null(strstr(conf, "args: -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/"));
     assert_null(strstr(conf, "hostpci"));
     free(conf);
+    /* pve2 updated publishes its ids: attach again converts the VM to the mapping form */
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    char *inv = fh_read(N2, "etc/pve/nodes/pve2/vgpu-hook.json");
+    fh_write(N1, "etc/pve/nodes/pve2/vgpu-hook.json", inv);
+    free(inv);
+    assert_int_equal(run_on(N1, NULL, "attach", "102"), 0);
+    assert_contains(R.out, "VM 102: converted from args to a resource mapping");
+    assert_file(
+        N1, "etc/pve/nodes/pve1/qemu-server/102.conf",
+        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\n"
+        "hostpci0: mapping=vgpu-hook-102,mdev=nvidia-558\n"
+    );
 }
 
 /* where --migrate: per node, would a live migration of the VM work, each failing condition a
