@@ -1217,7 +1217,7 @@ struct map_form {
     size_t n;
     struct map_remote *remote; /* a type only other nodes offer: their lines */
     size_t nremote;
-    char args_why[512]; /* the args form though qemu-server takes the mapping form: why */
+    char args_why[4352]; /* the args form though qemu-server takes the mapping form: why */
 };
 
 static void map_form_free(struct map_form *m) {
@@ -1570,7 +1570,7 @@ static int mdevmap_remote_form(
     struct map_form *m, struct pvh_warnings *notes, struct pvh_err *e
 ) {
     const struct cluster_view *v = edit_cluster(ed, NULL); /* read: it told type_elsewhere */
-    char older[1024] = "";
+    char older[4096] = ""; /* as long as type_elsewhere's list of the nodes */
     int r = 0;
     for (size_t i = 0; r == 0 && v && i < v->n; i++) {
         const struct cluster_node *n = &v->nodes[i];
@@ -1580,7 +1580,7 @@ static int mdevmap_remote_form(
     }
     bool several = strchr(older, ',') != NULL;
     if (r == 0 && m->nremote == 0 && older[0]) {
-        snprintf(
+        str_msg(
             m->args_why, sizeof(m->args_why),
             "%s published no PCI ids of %s GPUs (an "
             "older pve-vgpu-hook there), and a mapping needs them; attach again once %s "
@@ -1588,7 +1588,7 @@ static int mdevmap_remote_form(
             older, several ? "their" : "its", several ? "they have" : "it has"
         );
     } else if (r == 0 && m->nremote == 0) {
-        snprintf(
+        str_msg(
             m->args_why, sizeof(m->args_why),
             "no GPU the VM may use on another node offers it as published"
         );
@@ -1667,7 +1667,7 @@ static void attach_message(
             remote ? ":" : "", req->gpus[g]
         );
     }
-    char node_note[1024] = "";
+    char node_note[4096 + NODE_NAME_MAX + 64] = "";
     if (!remote && m->nremote) { /* a type only other nodes offer: the GPUs they published */
         str_append(node_note, sizeof(node_note), " (GPUs of ");
         for (size_t i = 0; i < m->nremote; i++) {
