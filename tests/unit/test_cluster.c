@@ -585,6 +585,11 @@ static void publish_as_older(struct fakehost *fh, const char *node) {
     "\tmap node=pve2,path=0000:41:00." fn ",id=10de:2235,subsystem-id=10de:145a,iommugroup=4" fn   \
     "\n"
 
+/* VM 102's config once attach gave it A40-2Q through its mapping */
+#define CONF_102_MAPPED                                                                            \
+    "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\nhostpci0: mapping=vgpu-hook-102,"         \
+    "mdev=nvidia-558\n"
+
 /* The ids an A40's VFs have (the fixture gives them only a vendor and a device). */
 static void a40_vf_ids(struct fakehost *fh) {
     char rel[128], path[PATH_MAX], target[64];
@@ -626,11 +631,7 @@ static void test_attach_type_elsewhere_mapping(void **state) {
     const char *want = "vgpu-hook-102\n" MAP_A40("4") MAP_A40("5") MAP_A40("6") MAP_A40("7")
         MAP_DESC("102") "\tmdev 1\n\n";
     assert_file(N1, "etc/pve/mapping/pci.cfg", want);
-    assert_file(
-        N1, "etc/pve/nodes/pve1/qemu-server/102.conf",
-        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\n"
-        "hostpci0: mapping=vgpu-hook-102,mdev=nvidia-558\n"
-    );
+    assert_file(N1, "etc/pve/nodes/pve1/qemu-server/102.conf", CONF_102_MAPPED);
     /* pve2 keeps its own lines from now on: the same, so nothing is written, not even the lock */
     replicate(N1, N2, "pve2");
     struct stat st1 = stat_of(N2, "etc/pve/mapping/pci.cfg");
@@ -690,11 +691,7 @@ static void test_live_migration_args_form(void **state) {
     free(inv);
     assert_int_equal(run_on(N1, NULL, "attach", "102"), 0);
     assert_contains(R.out, "VM 102: converted from args to a resource mapping");
-    assert_file(
-        N1, "etc/pve/nodes/pve1/qemu-server/102.conf",
-        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\n"
-        "hostpci0: mapping=vgpu-hook-102,mdev=nvidia-558\n"
-    );
+    assert_file(N1, "etc/pve/nodes/pve1/qemu-server/102.conf", CONF_102_MAPPED);
 }
 
 /* where --migrate: per node, would a live migration of the VM work, each failing condition a
