@@ -187,6 +187,12 @@ static void ha_sync_json(
         o, "ha_manager", res->ha_manager[0] ? json_object_new_string(res->ha_manager) : NULL
     );
     json_object_object_add(o, "file", res->file ? json_object_new_string(res->file) : NULL);
+    json_object_object_add(
+        o, "form_reason", res->form_reason ? json_object_new_string(res->form_reason) : NULL
+    );
+    json_object_object_add(
+        o, "form_message", res->form_reason ? json_object_new_string(res->form_message) : NULL
+    );
     json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
     json_object_object_add(o, "changed", json_object_new_boolean(rc == 0 && res->changed));
     for (size_t i = 0; i < res->n; i++) {
@@ -216,6 +222,7 @@ void report_ha_sync(
     if (rc < 0) {
         return; /* the error is on stderr */
     }
+    fprintf(out, "%s\n", res->form_message);
     for (size_t i = 0; i < res->n; i++) {
         const struct hasync_item *it = &res->items[i];
         fprintf(

@@ -37,7 +37,9 @@ void hasync_free(struct hasync_result *res) {
     res->n = 0;
 }
 
-/* rules.cfg from pve-ha-manager 5.0.2, groups.cfg before: as this node's package reads them. */
+/* The form Proxmox's own API on this node allows: rules from pve-ha-manager 5.0.2 once the
+ * cluster's HA groups are migrated to rules (PVE::HA::Config::have_groups_been_migrated),
+ * groups before. */
 static int hasync_form(const struct hook_env *env, struct hasync_result *res, struct pvh_err *e) {
     int r =
         debver_installed_on(env->fs, "pve-ha-manager", res->ha_manager, sizeof(res->ha_manager));
@@ -46,30 +48,45 @@ static int hasync_form(const struct hook_env *env, struct hasync_result *res, st
         err_hint(e, "ha-sync keeps HA rules; run it on a node of an HA cluster");
         return r;
     }
-    bool rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
-    res->form = rules ? HA_FORM_RULES : HA_FORM_GROUPS;
-    res->file = rules ? PVE_HA_RULES_CFG : PVE_HA_GROUPS_CFG;
-    return 0;
-}
-
-static int
-hasync_read(const struct hook_env *env, const char *path, char **text, struct pvh_err *e) {
-    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, text, NULL);
-    if (r == -ENOENT) {
-        *text = NULL;
-        return 0;
+    bool migrated = true, rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
+    if (rules && (r = ha_groups_migrated(env->fs, &migrated, e)) < 0) {
+        return r;
     }
-    return r < 0 ? err_set(e, r, "cannot read %s: %s", path, strerror(-r)) : 0;
+    res->form = rules && migrated ? HA_FORM_RULES : HA_FORM_GROUPS;
+    res->file = ha_form_file(res->form);
+    if (!rules) {
+        res->form_reason = "ha-manager-old";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA groups: pve-ha-manager %s here predates HA rules (%s)", res->ha_manager,
+            HA_MANAGER_RULES_VERSION
+        );
+    } else if (!migrated) {
+        res->form_reason = "groups-not-migrated";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA groups: %s still has groups, and Proxmox allows HA rules only once it has "
+            "migrated them (when every node runs pve-manager 9.0 or later, online and quorate)",
+            PVE_HA_GROUPS_CFG
+        );
+    } else {
+        res->form_reason = "rules";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA rules: pve-ha-manager %s here, and no HA group left in %s", res->ha_manager,
+            PVE_HA_GROUPS_CFG
+        );
+    }
+    return 0;
 }
 
 /* resources.cfg and our file, parsed. */
 static int hasync_load(struct hasync *h, struct pvh_err *e) {
     int r = ha_resources_load(h->env->fs, &h->resources, e);
     if (r == 0) {
-        r = hasync_read(h->env, h->res->file, &h->orig, e);
+        r = ha_rules_load(h->env->fs, h->res->form, &h->orig, &h->cur, e);
     }
-    if (r == 0 && (sectioncfg_parse(h->orig ? h->orig : "", true, &h->cur) < 0 ||
-                   !(h->text = strdup(h->orig ? h->orig : "")))) {
+    if (r == 0 && !(h->text = strdup(h->orig ? h->orig : ""))) {
         r = err_set(e, -ENOMEM, "out of memory");
     }
     return r;

@@ -27,7 +27,11 @@ struct hasync_item {
 struct hasync_result {
     enum ha_form form;
     char ha_manager[64]; /* the pve-ha-manager version that chose the form */
-    const char *file;    /* rules.cfg or groups.cfg */
+    /* why this form, as Proxmox's API on this node allows it: "rules" (pve-ha-manager 5.0.2
+     * or later and no HA group left), "ha-manager-old", "groups-not-migrated" */
+    const char *form_reason;
+    char form_message[512];
+    const char *file; /* rules.cfg or groups.cfg */
     struct hasync_item *items;
     size_t n;
     bool changed; /* the file was (dry run: would be) written */

@@ -328,6 +328,36 @@ static void test_ha_sync_groups(void **state) {
     assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
 }
 
+/* pve-ha-manager 5.x with groups Proxmox has not migrated yet: its own API allows only groups,
+ * so ha-sync keeps groups and says why; once groups.cfg has no group, rules. */
+static void test_ha_sync_form_follows_migration(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    fh_write(N1, "etc/pve/ha/groups.cfg", "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--json"), 0);
+    assert_contains(R.out, "\"form\": \"groups\"");
+    assert_contains(R.out, "\"form_reason\": \"groups-not-migrated\"");
+    assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+    assert_file(
+        N1, "etc/pve/ha/groups.cfg",
+        "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n"
+        "group: vgpu-hook-100\n" OUR_COMMENT "\tnodes pve1,pve2\n\trestricted 1\n\n"
+        "group: vgpu-hook-101\n" OUR_COMMENT "\tnodes pve2\n\trestricted 1\n\n"
+    );
+    /* Proxmox migrated them (groups.cfg gone): rules from now on */
+    fh_write(N1, "etc/pve/ha/groups.cfg", "");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(
+        R.out, "HA rules: pve-ha-manager 5.2.0 here, and no HA group left in "
+               "/etc/pve/ha/groups.cfg"
+    );
+    assert_contains(R.out, "/etc/pve/ha/rules.cfg: would be written");
+    /* before 5.0.2 there are no rules at all */
+    ha_cluster("4.0.7", NULL);
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(R.out, "HA groups: pve-ha-manager 4.0.7 here predates HA rules (5.0.2)");
+}
+
 /* "ha_rules": true makes the publish timer keep the rules; off by default. */
 static void test_ha_rules_setting(void **state) {
     (void)state;
@@ -701,6 +731,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_form_follows_migration, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
