@@ -217,6 +217,8 @@ static const struct command commands[] = {
      "      resources.cfg (Proxmox's, with the admin's choices): it prints the command that\n"
      "      puts the VM into the group (ha-manager set vm:VMID --group vgpu-hook-VMID).\n"
      "Only sections named vgpu-hook-VMID AND carrying ha-sync's comment are ever changed;\n"
+     "when Proxmox migrates groups to rules, ours becomes ha-group-vgpu-hook-VMID with our\n"
+     "comment, which ha-sync renames back in place (one rule per VM, never two);\n"
      "everything else in the file stays byte for byte. A VM that is no HA resource any more,\n"
      "or has no vGPU any more, loses its rule. A VM no node can start keeps its rule as it\n"
      "was (exit 1). The file is written atomically under pmxcfs' HA lock (the one\n"

@@ -104,38 +104,89 @@ static struct hasync_item *hasync_push(struct hasync *h, unsigned long vmid) {
     return &n[res->n++];
 }
 
-/* Our section of vmid in the file as read, or NULL; *foreign: a section of that id not ours. */
+/* vmid's section vgpu-hook-<vmid> (migrated: ha-group-vgpu-hook-<vmid>) in the file as read
+ * when ours, or NULL; *foreign: a section of that id not ours. */
 static const struct sectioncfg_section *
-hasync_ours(const struct hasync *h, unsigned long vmid, bool *foreign) {
+hasync_find(const struct hasync *h, unsigned long vmid, bool migrated, bool *foreign) {
     char id[HARULES_ID_MAX];
     unsigned long owner;
-    snprintf(id, sizeof(id), HARULES_ID_FMT, vmid);
+    snprintf(id, sizeof(id), migrated ? HARULES_MIGRATED_FMT : HARULES_ID_FMT, vmid);
     const struct sectioncfg_section *s = sectioncfg_find(&h->cur, id);
     bool ours = s && harules_ours(s, h->res->form, &owner) && owner == vmid;
     *foreign = s && !ours;
     return ours ? s : NULL;
 }
 
-/* Put sec (NULL: remove) as vmid's section into the text; the action it amounts to. */
+/* Our section of vmid: vgpu-hook-<vmid>, else (rules form) Proxmox's migration of our group;
+ * *foreign: a section vgpu-hook-<vmid> not ours. */
+static const struct sectioncfg_section *
+hasync_ours(const struct hasync *h, unsigned long vmid, bool *foreign) {
+    bool theirs;
+    const struct sectioncfg_section *s = hasync_find(h, vmid, false, foreign);
+    if (!s && !*foreign && h->res->form == HA_FORM_RULES) {
+        s = hasync_find(h, vmid, true, &theirs);
+    }
+    return s;
+}
+
+/* Put sec (NULL: remove) as vmid's section into the text in place of old (NULL: none); the
+ * action it amounts to. Proxmox's migrated rule becomes our vgpu-hook-<vmid> in its place. */
 static int hasync_apply(
-    struct hasync *h, struct hasync_item *it, const char *sec, bool exists, struct pvh_err *e
+    struct hasync *h, struct hasync_item *it, const char *sec, const struct sectioncfg_section *old,
+    struct pvh_err *e
 ) {
     char id[HARULES_ID_MAX];
     size_t start, end;
     snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
-    if (exists && sec && sectioncfg_span(h->text, true, id, &start, &end) == 0 &&
+    const char *at = old ? old->id : id;
+    if (old && sec && sectioncfg_span(h->text, true, at, &start, &end) == 0 &&
         end - start == strlen(sec) && !memcmp(h->text + start, sec, end - start)) {
         it->action = HASYNC_UNCHANGED;
         return 0;
     }
     char *out = NULL;
-    if (harules_put(h->text, id, sec, &out) < 0) {
+    if (harules_put(h->text, at, sec, &out) < 0) {
         return err_set(e, -ENOMEM, "out of memory");
     }
     free(h->text);
     h->text = out;
-    it->action = !sec ? HASYNC_REMOVE : exists ? HASYNC_UPDATE : HASYNC_CREATE;
+    it->action = !sec ? HASYNC_REMOVE : old ? HASYNC_UPDATE : HASYNC_CREATE;
     h->res->changed = true;
+    if (sec && old && strcmp(at, id)) {
+        str_append(
+            it->message, sizeof(it->message),
+            "; renamed from %s, the rule Proxmox made of ha-sync's HA group %s when it migrated "
+            "the groups to rules",
+            at, id
+        );
+    }
+    return 0;
+}
+
+/* Proxmox's migrated rule of vmid left beside our own rule: removed, as vm:<vmid> in two
+ * node-affinity rules makes Proxmox ignore both. */
+static int hasync_twin(struct hasync *h, struct hasync_item *it, struct pvh_err *e) {
+    bool theirs;
+    const struct sectioncfg_section *twin =
+        h->res->form == HA_FORM_RULES ? hasync_find(h, it->vmid, true, &theirs) : NULL;
+    char *out = NULL;
+    int r = twin ? harules_put(h->text, twin->id, NULL, &out) : -ENOENT;
+    if (r == -ENOENT) {
+        return 0; /* none, or already replaced by ours */
+    }
+    if (r < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    free(h->text);
+    h->text = out;
+    h->res->changed = true;
+    it->action = it->action == HASYNC_UNCHANGED ? HASYNC_UPDATE : it->action;
+    str_append(
+        it->message, sizeof(it->message),
+        "; %s, the rule Proxmox made of ha-sync's HA group, removed: Proxmox ignores the "
+        "node-affinity rules of a resource named in two",
+        twin->id
+    );
     return 0;
 }
 
@@ -198,7 +249,7 @@ static int hasync_keep(
             "start it ('pve-vgpu-hook where %lu') into %s",
             sid, other, it->vmid, other
         );
-        return ours ? hasync_apply(h, it, NULL, true, e) : 0;
+        return ours ? hasync_apply(h, it, NULL, ours, e) : 0;
     }
     if (!it->nodes[0]) {
         it->code = "no-node";
@@ -219,7 +270,7 @@ static int hasync_keep(
         "HA runs %s only on %s: the nodes that can start its %s vGPU", sid, it->nodes, it->type
     );
     hasync_group_note(h, res, it);
-    return hasync_apply(h, it, sec, ours != NULL, e);
+    return hasync_apply(h, it, sec, ours, e);
 }
 
 /* One HA resource: kept when a VM with a vGPU, its section removed when it has none any more. */
@@ -235,19 +286,23 @@ hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct p
     int r = cluster_ha_nodes(
         h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), &why
     );
+    const struct sectioncfg_section *ours = hasync_ours(h, vmid, &foreign);
     if (r == -ENOENT) {
-        if (!hasync_ours(h, vmid, &foreign)) {
+        if (!ours) {
             return 0; /* an HA VM without a vGPU: none of ours */
         }
         it.code = "no-vgpu";
         it.nodes[0] = it.type[0] = '\0';
         str_fmt(it.message, sizeof(it.message), "%s: its rule is removed", why.msg);
-        r = hasync_apply(h, &it, NULL, true, e);
+        r = hasync_apply(h, &it, NULL, ours, e);
     } else if (r < 0) {
         *e = why;
         return r;
     } else {
         r = hasync_keep(h, res, &it, e);
+    }
+    if (r == 0 && it.action != HASYNC_SKIP) {
+        r = hasync_twin(h, &it, e);
     }
     struct hasync_item *slot = r == 0 ? hasync_push(h, vmid) : NULL;
     if (r == 0 && !slot) {
@@ -278,7 +333,7 @@ static int hasync_orphans(struct hasync *h, struct pvh_err *e) {
             it->message, sizeof(it->message),
             "vm:%lu is no HA resource any more: its rule is removed", vmid
         );
-        int r = hasync_apply(h, it, NULL, true, e);
+        int r = hasync_apply(h, it, NULL, &h->cur.sections[i], e);
         if (r < 0) {
             return r;
         }

@@ -312,6 +312,53 @@ static void test_ha_sync_others_left_alone(void **state) {
     assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
 }
 
+/* What Proxmox writes for our group vgpu-hook-<vmid> when it migrates groups to rules
+ * (PVE::HA::Groups::migrate_groups_to_rules: ha-group-<group>, the group's comment, strict from
+ * restricted, the group's members as resources). */
+#define MIGRATED_RULE(vmid, nodes)                                                                 \
+    "node-affinity: ha-group-vgpu-hook-" vmid "\n" OUR_COMMENT "\tnodes " nodes                    \
+    "\n\tresources vm:" vmid "\n\tstrict 1\n\n"
+
+/* Our groups as Proxmox migrated them are ours: renamed back in place, never a second rule; a
+ * migrated rule without our comment is the admin's. */
+static void test_ha_sync_migrated_groups(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", ADMIN_RULE MIGRATED_RULE("100", "pve1,pve2") MIGRATED_RULE("101", "pve1"));
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(
+        R.out, "update vgpu-hook-100: HA runs vm:100 only on pve1,pve2: the nodes that can start "
+               "its nvidia-53 vGPU; renamed from ha-group-vgpu-hook-100, the rule Proxmox made of "
+               "ha-sync's HA group vgpu-hook-100"
+    );
+    assert_contains(R.out, "update vgpu-hook-101: HA runs vm:101 only on pve2");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE RULE_100 RULE_101);
+    /* ours beside Proxmox's migrated one: the migrated one goes */
+    fh_write(N1, "etc/pve/ha/rules.cfg", RULE_100 MIGRATED_RULE("100", "pve1") RULE_101);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "update vgpu-hook-100: HA runs vm:100 only on pve1,pve2");
+    assert_contains(
+        R.out, "ha-group-vgpu-hook-100, the rule Proxmox made of ha-sync's HA group, "
+               "removed"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+    /* a VM out of HA loses the migrated rule too */
+    fh_write(N1, "etc/pve/ha/rules.cfg", MIGRATED_RULE("100", "pve1,pve2") RULE_101);
+    fh_write(N1, "etc/pve/ha/resources.cfg", "vm: 101\n\tstate started\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "remove vgpu-hook-100: vm:100 is no HA resource any more");
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_101);
+    /* migrated from an admin's group (Proxmox's own comment): the admin's */
+    const char *theirs = "node-affinity: ha-group-vgpu-hook-101\n\tcomment Generated from HA "
+                         "group 'vgpu-hook-101'.\n\tnodes pve1\n\tresources vm:101\n\tstrict "
+                         "1\n\n";
+    fh_write(N1, "etc/pve/ha/rules.cfg", theirs);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
+    assert_contains(
+        R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule ha-group-vgpu-hook-101"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
+}
+
 static void test_ha_sync_groups(void **state) {
     (void)state;
     ha_cluster("4.0.7", NULL);
@@ -729,6 +776,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_stale_node_kept, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_others_left_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_migrated_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_form_follows_migration, setup, teardown),
