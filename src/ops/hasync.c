@@ -267,7 +267,8 @@ static int hasync_keep(
     it->code = "ok";
     str_fmt(
         it->message, sizeof(it->message),
-        "HA runs %s only on %s: the nodes that can start its %s vGPU", sid, it->nodes, it->type
+        "HA runs %s only on %s: the nodes that can start its %s vGPU%s%s", sid, it->nodes, it->type,
+        it->kept[0] ? "; " : "", it->kept
     );
     hasync_group_note(h, res, it);
     return hasync_apply(h, it, sec, ours, e);
@@ -284,7 +285,8 @@ hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct p
     struct hasync_item it = {.vmid = vmid};
     struct pvh_err why = {0};
     int r = cluster_ha_nodes(
-        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), &why
+        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), it.kept,
+        sizeof(it.kept), &why
     );
     const struct sectioncfg_section *ours = hasync_ours(h, vmid, &foreign);
     if (r == -ENOENT) {

@@ -18,10 +18,11 @@ struct hasync_item {
     unsigned long vmid;
     char type[VGPU_TYPE_MAX]; /* its (first) vGPU's type; "" when it has none any more */
     char nodes[4096];         /* comma-separated, sorted; "" for remove */
+    char kept[2560]; /* why the VM's node is in nodes though its inventory cannot tell; "" */
     enum hasync_action action;
-    const char *code; /* why, a literal: ok, unbound, other-group, no-vgpu, not-ha, no-node,
-                       * other-rule, not-ours */
-    char message[1024];
+    const char *code;   /* why, a literal: ok, unbound, other-group, no-vgpu, not-ha, no-node,
+                         * other-rule, not-ours */
+    char message[8192]; /* room for nodes and kept */
 };
 
 struct hasync_result {

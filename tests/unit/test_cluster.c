@@ -297,6 +297,33 @@ static void test_ha_sync_stale_node_kept(void **state) {
     assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
 }
 
+/* The VM's own node stays in its rule while its inventory cannot tell (a strict rule without
+ * it makes HA move the VM away at once); a node that published it cannot stays out. */
+static void test_ha_sync_own_node_kept(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/etc/pve/nodes/pve1/vgpu-hook.json", N1->root);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(
+        R.out, "create vgpu-hook-100: HA runs vm:100 only on pve1,pve2: the nodes that can start "
+               "its nvidia-53 vGPU; pve1, the VM's node, kept: the node has published no vGPU "
+               "inventory (is pve-vgpu-hook installed there? 'systemctl start "
+               "pve-vgpu-hook-publish' there)"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 OUR_RULE("101", "pve1,pve2"));
+    /* a refused inventory cannot tell either */
+    fh_write(N1, "etc/pve/nodes/pve1/vgpu-hook.json", "{}");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(R.out, "pve1, the VM's node, kept: its published inventory is refused");
+    /* published again (full for VM 101's type): pve1 leaves VM 101's rule */
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+    assert_not_contains(R.out, "the VM's node, kept");
+}
+
 /* Never an admin's section, and never a second rule for a resource. */
 static void test_ha_sync_others_left_alone(void **state) {
     (void)state;
@@ -774,6 +801,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_invalid_node_names, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_rules, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_stale_node_kept, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_own_node_kept, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_others_left_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_migrated_groups, setup, teardown),
