@@ -152,7 +152,10 @@ static const struct command commands[] = {
      "             to /etc/pve/nodes/NODE/vgpu-hook.json: their GPUs, the vGPUs they host and\n"
      "             what is free by type, with the age of each node's data. A node whose data\n"
      "             is older than 15 minutes, or that /etc/pve/.members lists as offline, is\n"
-     "             shown as STALE: what it hosts may have changed since.\n"
+     "             shown as STALE: what it hosts may have changed since. After the nodes:\n"
+     "             the HA-managed vGPU VMs HA may recover or relocate to a node that cannot\n"
+     "             start them (ha-nodes: no ha-sync rule or one out of step; ha-no-node: no\n"
+     "             node can), each with its fix, as doctor does (JSON: ha, empty without HA).\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook status\n"
@@ -897,11 +900,17 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct cluster_view v;
+    struct hasync_problem *ha = NULL;
+    size_t nha = 0;
     int r = cluster_load(&env, &v, &e);
     log_warnings(&v.warnings);
-    if (r == 0) {
-        report_cluster(json ? stdout : text_out(), &v, json);
+    if (r == 0 && hasync_problems(&env, &ha, &nha) < 0) {
+        r = err_set(&e, -ENOMEM, "out of memory");
     }
+    if (r == 0) {
+        report_cluster(json ? stdout : text_out(), &v, ha, nha, json);
+    }
+    free(ha);
     cluster_view_free(&v);
     close_root(ctx);
     return r < 0 ? fail(&e) : 0;

@@ -392,3 +392,54 @@ int ha_sync(
     free(h.text);
     return r;
 }
+
+/* Is it a problem: its code, fix and message in p; false when HA can only start it where it
+ * can. */
+static bool hasync_classify(
+    const struct hasync_result *res, const struct hasync_item *it, struct hasync_problem *p
+) {
+    memset(p, 0, sizeof(*p));
+    p->vmid = it->vmid;
+    if (it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) {
+        p->code = "ha-nodes";
+        snprintf(p->fix, sizeof(p->fix), "pve-vgpu-hook ha-sync (or \"ha_rules\": true)");
+        snprintf(p->nodes, sizeof(p->nodes), "%s", it->nodes);
+        str_msg(
+            p->message, sizeof(p->message),
+            "HA may recover or relocate VM %lu to a node that cannot start its vGPU: %s "
+            "vgpu-hook-%lu in %s %s (nodes that can: %s)",
+            it->vmid, res->form == HA_FORM_RULES ? "rule" : "group", it->vmid, res->file,
+            it->action == HASYNC_CREATE ? "is missing" : "is out of step", it->nodes
+        );
+        return true;
+    }
+    if (it->code && !strcmp(it->code, "no-node")) {
+        p->code = "ha-no-node";
+        snprintf(
+            p->fix, sizeof(p->fix), "pve-vgpu-hook where %lu says why each node cannot", it->vmid
+        );
+        snprintf(p->message, sizeof(p->message), "%s", it->message);
+        return true;
+    }
+    return false;
+}
+
+int hasync_problems(const struct hook_env *env, struct hasync_problem **out, size_t *n) {
+    struct hasync_result res;
+    struct pvh_warnings w = {0};
+    struct pvh_err e = {0};
+    *out = NULL;
+    *n = 0;
+    int r = ha_sync(env, true, &res, &w, &e);
+    warn_free(&w);
+    if (r < 0) {
+        return 0; /* no HA, or nothing to tell from: ha-sync itself says why */
+    }
+    *out = res.n ? calloc(res.n, sizeof(**out)) : NULL;
+    r = res.n && !*out ? -ENOMEM : 0;
+    for (size_t i = 0; r == 0 && i < res.n; i++) {
+        *n += hasync_classify(&res, &res.items[i], &(*out)[*n]);
+    }
+    hasync_free(&res);
+    return r;
+}

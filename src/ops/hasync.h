@@ -44,6 +44,20 @@ int ha_sync(
     struct pvh_err *e
 );
 void hasync_free(struct hasync_result *res);
+
+/* An HA vGPU VM that HA may recover or relocate to a node that cannot start it. */
+struct hasync_problem {
+    unsigned long vmid;
+    const char *code; /* "ha-nodes": its rule is missing or out of step; "ha-no-node": no node
+                       * can start it */
+    char fix[128];    /* the command that fixes it */
+    char nodes[4096]; /* the nodes that can start it, comma-separated, sorted; "" for ha-no-node */
+    char message[8192];
+};
+/* doctor and status --cluster: the HA vGPU VMs whose allowed nodes cannot host them, from an
+ * ha_sync dry run (nothing written, no lock). None when this node runs no HA or ha_sync cannot
+ * tell (ha-sync itself says why). *out malloc'ed (free()), -ENOMEM only. */
+int hasync_problems(const struct hook_env *env, struct hasync_problem **out, size_t *n);
 const char *hasync_action_name(enum hasync_action a);
 
 #endif

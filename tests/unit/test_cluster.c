@@ -789,6 +789,35 @@ static void test_doctor_flags_ha(void **state) {
     assert_not_contains(R.out, "\"ha-nodes\"");
 }
 
+/* status --cluster lists, after the nodes, the HA vGPU VMs HA may move where they cannot start,
+ * as doctor does; nothing without HA or once ha-sync keeps them. */
+static void test_status_cluster_flags_ha(void **state) {
+    (void)state;
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"ha\": [\n  ],"); /* no pve-ha-manager: no HA */
+    ha_cluster("5.2.0", ADMIN_RULE);
+    fh_vmconf(N1, 101, "hostpci0: " GPU_A ",mdev=nvidia-11\n"); /* a type no P40 offers */
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(
+        R.out, "HA vGPU VMs that HA may move where they cannot start:\n  VM 100 (ha-nodes): HA "
+               "may recover or relocate VM 100 to a node that cannot start its vGPU: rule "
+               "vgpu-hook-100 in /etc/pve/ha/rules.cfg is missing (nodes that can: pve1,pve2)\n"
+               "    fix: pve-vgpu-hook ha-sync"
+    );
+    assert_contains(R.out, "  VM 101 (ha-no-node): no node can start VM 101's nvidia-11 vGPU");
+    assert_contains(R.out, "    fix: pve-vgpu-hook where 101 says why each node cannot\n");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"code\": \"ha-nodes\"");
+    assert_contains(R.out, "\"nodes\": [\n        \"pve1\",\n        \"pve2\"\n      ],");
+    assert_contains(R.out, "\"code\": \"ha-no-node\"");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE); /* status writes nothing */
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1); /* VM 101 skipped: no node */
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_not_contains(R.out, "VM 100 (ha-nodes)");
+    assert_contains(R.out, "VM 101 (ha-no-node)");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_migration_target_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
@@ -812,6 +841,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
     cmocka_unit_test_setup_teardown(test_doctor_flags_ha, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_status_cluster_flags_ha, setup, teardown),
 };
 
 int main(void) {
