@@ -3,7 +3,8 @@
  * (pve-ha-manager 5.0.2 and later) or restricted HA group (before) vgpu-hook-<vmid> that names
  * the nodes able to start its vGPUs (cluster_ha_nodes), so that HA recovers and relocates it
  * only there. Only our own sections (formats/harules) are ever changed, under pmxcfs' HA lock,
- * atomically, and only when the content changes. resources.cfg is only read.
+ * atomically, and only when the content changes; Proxmox's migration of our group
+ * (ha-group-vgpu-hook-<vmid>) is renamed back in place. resources.cfg is only read.
  */
 #ifndef PVH_HASYNC_H
 #define PVH_HASYNC_H
