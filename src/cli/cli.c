@@ -152,7 +152,10 @@ static const struct command commands[] = {
      "             to /etc/pve/nodes/NODE/vgpu-hook.json: their GPUs, the vGPUs they host and\n"
      "             what is free by type, with the age of each node's data. A node whose data\n"
      "             is older than 15 minutes, or that /etc/pve/.members lists as offline, is\n"
-     "             shown as STALE: what it hosts may have changed since.\n"
+     "             shown as STALE: what it hosts may have changed since. After the nodes:\n"
+     "             the HA-managed vGPU VMs HA may recover or relocate to a node that cannot\n"
+     "             start them (ha-nodes: no ha-sync rule or one out of step; ha-no-node: no\n"
+     "             node can), each with its fix, as doctor does (JSON: ha, empty without HA).\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook status\n"
@@ -206,14 +209,21 @@ static const struct command commands[] = {
      "a strict HA rule vgpu-hook-VMID naming the nodes that can start it: where 'where VMID'\n"
      "says it could start now (type offered, room, mapping, qemu-server), plus nodes whose\n"
      "data is stale or that are offline but offered its type when last seen (what they have\n"
-     "now is unknown, and dropping a node makes HA move a VM away from it).\n"
-     "  pve-ha-manager " HA_MANAGER_RULES_VERSION " and later: a node-affinity rule (strict 1) in\n"
+     "now is unknown, and dropping a node makes HA move a VM away from it), plus the VM's own\n"
+     "node while its inventory cannot tell (unpublished, refused, stale): a strict rule\n"
+     "without it makes HA move the VM away at once; the message says so and how to publish.\n"
+     "  pve-ha-manager " HA_MANAGER_RULES_VERSION " and later, once Proxmox has migrated the HA\n"
+     "      groups to rules (groups.cfg has no group): a node-affinity rule (strict 1) in\n"
      "      /etc/pve/ha/rules.cfg. A VM already in another node-affinity rule is skipped:\n"
      "      Proxmox ignores both rules of a resource named twice.\n"
-     "  older: a restricted HA group in /etc/pve/ha/groups.cfg. ha-sync never edits\n"
+     "  otherwise (what Proxmox's own API allows then, even on a mixed-version cluster): a\n"
+     "      restricted HA group in /etc/pve/ha/groups.cfg. The first line says which and why\n"
+     "      (JSON: form_reason rules, ha-manager-old, groups-not-migrated). ha-sync never edits\n"
      "      resources.cfg (Proxmox's, with the admin's choices): it prints the command that\n"
      "      puts the VM into the group (ha-manager set vm:VMID --group vgpu-hook-VMID).\n"
      "Only sections named vgpu-hook-VMID AND carrying ha-sync's comment are ever changed;\n"
+     "when Proxmox migrates groups to rules, ours becomes ha-group-vgpu-hook-VMID with our\n"
+     "comment, which ha-sync renames back in place (one rule per VM, never two);\n"
      "everything else in the file stays byte for byte. A VM that is no HA resource any more,\n"
      "or has no vGPU any more, loses its rule. A VM no node can start keeps its rule as it\n"
      "was (exit 1). The file is written atomically under pmxcfs' HA lock (the one\n"
@@ -892,11 +902,17 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
     struct cluster_view v;
+    struct hasync_problem *ha = NULL;
+    size_t nha = 0;
     int r = cluster_load(&env, &v, &e);
     log_warnings(&v.warnings);
-    if (r == 0) {
-        report_cluster(json ? stdout : text_out(), &v, json);
+    if (r == 0 && hasync_problems(&env, &ha, &nha) < 0) {
+        r = err_set(&e, -ENOMEM, "out of memory");
     }
+    if (r == 0) {
+        report_cluster(json ? stdout : text_out(), &v, ha, nha, json);
+    }
+    free(ha);
     cluster_view_free(&v);
     close_root(ctx);
     return r < 0 ? fail(&e) : 0;

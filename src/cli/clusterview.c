@@ -83,7 +83,42 @@ static void node_text(FILE *out, const struct cluster_node *n, const char *self)
     }
 }
 
-void report_cluster(FILE *out, const struct cluster_view *v, bool json) {
+/* A comma-separated node list as a JSON array of names. */
+static json_object *nodes_json(const char *csv) {
+    json_object *nodes = json_object_new_array();
+    for (const char *p = csv; *p;) {
+        size_t l = strcspn(p, ",");
+        json_object_array_add(nodes, json_object_new_string_len(p, (int)l));
+        p += l + (p[l] == ',');
+    }
+    return nodes;
+}
+
+static json_object *ha_problem_json(const struct hasync_problem *p) {
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "vmid", json_object_new_int64((int64_t)p->vmid));
+    json_object_object_add(o, "code", json_object_new_string(p->code));
+    json_object_object_add(o, "message", json_object_new_string(p->message));
+    json_object_object_add(o, "nodes", nodes_json(p->nodes));
+    json_object_object_add(o, "fix", json_object_new_string(p->fix));
+    return o;
+}
+
+static void ha_problems_text(FILE *out, const struct hasync_problem *ha, size_t nha) {
+    if (nha) {
+        fprintf(out, "HA vGPU VMs that HA may move where they cannot start:\n");
+    }
+    for (size_t i = 0; i < nha; i++) {
+        fprintf(
+            out, "  VM %lu (%s): %s\n    fix: %s\n", ha[i].vmid, ha[i].code, ha[i].message,
+            ha[i].fix
+        );
+    }
+}
+
+void report_cluster(
+    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha, bool json
+) {
     if (!json) {
         for (size_t i = 0; i < v->n; i++) {
             node_text(out, &v->nodes[i], v->self);
@@ -91,11 +126,17 @@ void report_cluster(FILE *out, const struct cluster_view *v, bool json) {
         if (v->n == 0) {
             fprintf(out, "no node in /etc/pve/nodes: not a Proxmox VE cluster?\n");
         }
+        ha_problems_text(out, ha, nha);
         return;
     }
-    json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+    json_object *o = json_object_new_object(), *nodes = json_object_new_array(),
+                *problems = json_object_new_array();
     json_object_object_add(o, "node", json_object_new_string(v->self));
     json_object_object_add(o, "stale_after_s", json_object_new_int(CLUSTER_STALE_S));
+    for (size_t i = 0; i < nha; i++) {
+        json_object_array_add(problems, ha_problem_json(&ha[i]));
+    }
+    json_object_object_add(o, "ha", problems); /* before the long nodes: a summary */
     for (size_t i = 0; i < v->n; i++) {
         json_object_array_add(nodes, node_json(&v->nodes[i], v->self));
     }
@@ -157,18 +198,13 @@ void report_where(
 }
 
 static json_object *ha_item_json(const struct hasync_item *it) {
-    json_object *o = json_object_new_object(), *nodes = json_object_new_array();
+    json_object *o = json_object_new_object();
     char id[HARULES_ID_MAX];
     snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
-    for (const char *p = it->nodes; *p;) {
-        size_t l = strcspn(p, ",");
-        json_object_array_add(nodes, json_object_new_string_len(p, (int)l));
-        p += l + (p[l] == ',');
-    }
     json_object_object_add(o, "vmid", json_object_new_int64((int64_t)it->vmid));
     json_object_object_add(o, "rule", json_object_new_string(id));
     json_object_object_add(o, "type", it->type[0] ? json_object_new_string(it->type) : NULL);
-    json_object_object_add(o, "nodes", nodes);
+    json_object_object_add(o, "nodes", nodes_json(it->nodes));
     json_object_object_add(o, "action", json_object_new_string(hasync_action_name(it->action)));
     json_object_object_add(o, "code", json_object_new_string(it->code));
     json_object_object_add(o, "message", json_object_new_string(it->message));
@@ -187,6 +223,12 @@ static void ha_sync_json(
         o, "ha_manager", res->ha_manager[0] ? json_object_new_string(res->ha_manager) : NULL
     );
     json_object_object_add(o, "file", res->file ? json_object_new_string(res->file) : NULL);
+    json_object_object_add(
+        o, "form_reason", res->form_reason ? json_object_new_string(res->form_reason) : NULL
+    );
+    json_object_object_add(
+        o, "form_message", res->form_reason ? json_object_new_string(res->form_message) : NULL
+    );
     json_object_object_add(o, "dry_run", json_object_new_boolean(dry_run));
     json_object_object_add(o, "changed", json_object_new_boolean(rc == 0 && res->changed));
     for (size_t i = 0; i < res->n; i++) {
@@ -216,6 +258,7 @@ void report_ha_sync(
     if (rc < 0) {
         return; /* the error is on stderr */
     }
+    fprintf(out, "%s\n", res->form_message);
     for (size_t i = 0; i < res->n; i++) {
         const struct hasync_item *it = &res->items[i];
         fprintf(

@@ -7,7 +7,10 @@
 
 #include <stdio.h>
 
-void report_cluster(FILE *out, const struct cluster_view *v, bool json);
+/* status --cluster: every node, then the HA vGPU VMs HA may move where they cannot start. */
+void report_cluster(
+    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha, bool json
+);
 /* where VMID [--migrate]: from is the node the VM is on. */
 void report_where(
     FILE *out, unsigned long vmid, bool migrate, const char *from, const struct where_node *nodes,

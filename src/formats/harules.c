@@ -16,9 +16,13 @@ const char *ha_form_type(enum ha_form f) {
 }
 
 bool harules_ours(const struct sectioncfg_section *s, enum ha_form f, unsigned long *vmid) {
-    const char *comment = sectioncfg_get(s, "comment");
-    return !strcmp(s->type, ha_form_type(f)) && !strncmp(s->id, "vgpu-hook-", 10) &&
-           vmid_parse(s->id + 10, vmid) && comment && !strcmp(comment, HARULES_COMMENT);
+    static const char migrated[] = "ha-group-";
+    const char *comment = sectioncfg_get(s, "comment"), *id = s->id;
+    if (f == HA_FORM_RULES && !strncmp(id, migrated, strlen(migrated))) {
+        id += strlen(migrated);
+    }
+    return !strcmp(s->type, ha_form_type(f)) && !strncmp(id, "vgpu-hook-", 10) &&
+           vmid_parse(id + 10, vmid) && comment && !strcmp(comment, HARULES_COMMENT);
 }
 
 char *harules_section(enum ha_form f, unsigned long vmid, const char *nodes) {

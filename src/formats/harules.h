@@ -5,7 +5,8 @@
  * write_config writes it (header, comment first, then the keys in sorted order, an empty line),
  * so that Proxmox rewriting the file leaves it byte for byte; nothing outside it ever changes.
  * Ours = the id vgpu-hook-<vmid> AND our comment: a section with only one of them is an
- * admin's.
+ * admin's. In the rules form, Proxmox's migration of our group (PVE::HA::Groups::
+ * migrate_groups_to_rules: rule ha-group-<group>, the group's comment) is ours too.
  */
 #ifndef PVH_HARULES_H
 #define PVH_HARULES_H
@@ -15,7 +16,8 @@
 #include <stdbool.h>
 
 #define HARULES_ID_FMT "vgpu-hook-%lu"
-#define HARULES_ID_MAX 32
+#define HARULES_MIGRATED_FMT "ha-group-" HARULES_ID_FMT /* our group, migrated by Proxmox */
+#define HARULES_ID_MAX 48
 /* Plain ASCII without ':' or '%': PVE::Tools::encode_text writes it back unchanged. */
 #define HARULES_COMMENT "kept by pve-vgpu-hook ha-sync (the nodes that can start the VM's vGPU)"
 #define HA_MANAGER_RULES_VERSION "5.0.2" /* pve-ha-manager with rules.cfg; groups before */
@@ -25,7 +27,7 @@ enum ha_form { HA_FORM_RULES, HA_FORM_GROUPS };
 const char *ha_form_name(enum ha_form f);
 /* The section type of our entries: "node-affinity" or "group". */
 const char *ha_form_type(enum ha_form f);
-/* Is s one of ours; *vmid its VM. */
+/* Is s one of ours (in the rules form also as Proxmox migrated our group); *vmid its VM. */
 bool harules_ours(const struct sectioncfg_section *s, enum ha_form f, unsigned long *vmid);
 /* Our section for vmid restricted to nodes (comma-separated, sorted as Proxmox writes them);
  * malloc'ed, NULL out of memory. */

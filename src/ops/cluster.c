@@ -980,6 +980,20 @@ static bool ha_last_seen_offers(const struct where_vm *w, const struct cluster_n
     return true;
 }
 
+/* The VM's own node stays in its rule when its inventory cannot tell (wn: where said so): a
+ * strict rule without it makes HA move the VM away at once. kept: why, in words. */
+static bool ha_own_node_kept(
+    const struct where_vm *w, const struct cluster_node *n, const struct where_node *wn, char *kept,
+    size_t size
+) {
+    if (strcmp(n->name, w->from) ||
+        (n->fresh != NODE_UNPUBLISHED && n->fresh != NODE_INVALID && n->fresh != NODE_STALE)) {
+        return false;
+    }
+    str_msg(kept, size, "%s, the VM's node, kept: %s", n->name, wn->message);
+    return true;
+}
+
 static int ha_name_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -1001,10 +1015,10 @@ static int ha_join_sorted(const char **names, size_t n, char *buf, size_t size, 
 
 int cluster_ha_nodes(
     const struct hook_env *env, unsigned long vmid, const struct cluster_view *v, char *type,
-    size_t tsize, char *nodes, size_t nsize, struct pvh_err *e
+    size_t tsize, char *nodes, size_t nsize, char *kept, size_t ksize, struct pvh_err *e
 ) {
     struct where_vm w = {.vmid = vmid};
-    nodes[0] = type[0] = '\0';
+    nodes[0] = type[0] = kept[0] = '\0';
     int r = where_vm_load(env, &w, e);
     if (r == 0) {
         snprintf(type, tsize, "%s", w.managed ? w.managed->type : w.hps[0].mdev);
@@ -1019,7 +1033,7 @@ int cluster_ha_nodes(
         memset(wn, 0, sizeof(*wn));
         if ((r = where_one(&w, &v->nodes[i], wn)) < 0) {
             err_set(e, r, "out of memory");
-        } else if (wn->can || ha_last_seen_offers(&w, &v->nodes[i])) {
+        } else if (wn->can || ha_last_seen_offers(&w, &v->nodes[i]) || ha_own_node_kept(&w, &v->nodes[i], wn, kept, ksize)) {
             names[n++] = v->nodes[i].name;
         }
     }

@@ -85,12 +85,13 @@ int cluster_gpu_offers(
 );
 
 /* ha-sync: the nodes HA may run VM vmid on, comma-separated in cluster_load's order (sorted):
- * where its pre-start could place its vGPUs now (as where decides), and the stale or offline
- * nodes that offered its types when last seen. type: its (first) vGPU's type as configured.
- * -ENOENT with e saying why when the VM has no config or no vGPU. */
+ * where its pre-start could place its vGPUs now (as where decides), the stale or offline
+ * nodes that offered its types when last seen, and the VM's own node when its inventory cannot
+ * tell (unpublished, refused, stale; kept says so, "" otherwise). type: its (first) vGPU's
+ * type as configured. -ENOENT with e saying why when the VM has no config or no vGPU. */
 int cluster_ha_nodes(
     const struct hook_env *env, unsigned long vmid, const struct cluster_view *v, char *type,
-    size_t tsize, char *nodes, size_t nsize, struct pvh_err *e
+    size_t tsize, char *nodes, size_t nsize, char *kept, size_t ksize, struct pvh_err *e
 );
 
 #endif

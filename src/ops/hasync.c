@@ -37,7 +37,9 @@ void hasync_free(struct hasync_result *res) {
     res->n = 0;
 }
 
-/* rules.cfg from pve-ha-manager 5.0.2, groups.cfg before: as this node's package reads them. */
+/* The form Proxmox's own API on this node allows: rules from pve-ha-manager 5.0.2 once the
+ * cluster's HA groups are migrated to rules (PVE::HA::Config::have_groups_been_migrated),
+ * groups before. */
 static int hasync_form(const struct hook_env *env, struct hasync_result *res, struct pvh_err *e) {
     int r =
         debver_installed_on(env->fs, "pve-ha-manager", res->ha_manager, sizeof(res->ha_manager));
@@ -46,30 +48,45 @@ static int hasync_form(const struct hook_env *env, struct hasync_result *res, st
         err_hint(e, "ha-sync keeps HA rules; run it on a node of an HA cluster");
         return r;
     }
-    bool rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
-    res->form = rules ? HA_FORM_RULES : HA_FORM_GROUPS;
-    res->file = rules ? PVE_HA_RULES_CFG : PVE_HA_GROUPS_CFG;
-    return 0;
-}
-
-static int
-hasync_read(const struct hook_env *env, const char *path, char **text, struct pvh_err *e) {
-    int r = hostfs_read_alloc(env->fs, path, CONFIG_MAX_BYTES, text, NULL);
-    if (r == -ENOENT) {
-        *text = NULL;
-        return 0;
+    bool migrated = true, rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
+    if (rules && (r = ha_groups_migrated(env->fs, &migrated, e)) < 0) {
+        return r;
     }
-    return r < 0 ? err_set(e, r, "cannot read %s: %s", path, strerror(-r)) : 0;
+    res->form = rules && migrated ? HA_FORM_RULES : HA_FORM_GROUPS;
+    res->file = ha_form_file(res->form);
+    if (!rules) {
+        res->form_reason = "ha-manager-old";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA groups: pve-ha-manager %s here predates HA rules (%s)", res->ha_manager,
+            HA_MANAGER_RULES_VERSION
+        );
+    } else if (!migrated) {
+        res->form_reason = "groups-not-migrated";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA groups: %s still has groups, and Proxmox allows HA rules only once it has "
+            "migrated them (when every node runs pve-manager 9.0 or later, online and quorate)",
+            PVE_HA_GROUPS_CFG
+        );
+    } else {
+        res->form_reason = "rules";
+        str_fmt(
+            res->form_message, sizeof(res->form_message),
+            "HA rules: pve-ha-manager %s here, and no HA group left in %s", res->ha_manager,
+            PVE_HA_GROUPS_CFG
+        );
+    }
+    return 0;
 }
 
 /* resources.cfg and our file, parsed. */
 static int hasync_load(struct hasync *h, struct pvh_err *e) {
     int r = ha_resources_load(h->env->fs, &h->resources, e);
     if (r == 0) {
-        r = hasync_read(h->env, h->res->file, &h->orig, e);
+        r = ha_rules_load(h->env->fs, h->res->form, &h->orig, &h->cur, e);
     }
-    if (r == 0 && (sectioncfg_parse(h->orig ? h->orig : "", true, &h->cur) < 0 ||
-                   !(h->text = strdup(h->orig ? h->orig : "")))) {
+    if (r == 0 && !(h->text = strdup(h->orig ? h->orig : ""))) {
         r = err_set(e, -ENOMEM, "out of memory");
     }
     return r;
@@ -87,38 +104,89 @@ static struct hasync_item *hasync_push(struct hasync *h, unsigned long vmid) {
     return &n[res->n++];
 }
 
-/* Our section of vmid in the file as read, or NULL; *foreign: a section of that id not ours. */
+/* vmid's section vgpu-hook-<vmid> (migrated: ha-group-vgpu-hook-<vmid>) in the file as read
+ * when ours, or NULL; *foreign: a section of that id not ours. */
 static const struct sectioncfg_section *
-hasync_ours(const struct hasync *h, unsigned long vmid, bool *foreign) {
+hasync_find(const struct hasync *h, unsigned long vmid, bool migrated, bool *foreign) {
     char id[HARULES_ID_MAX];
     unsigned long owner;
-    snprintf(id, sizeof(id), HARULES_ID_FMT, vmid);
+    snprintf(id, sizeof(id), migrated ? HARULES_MIGRATED_FMT : HARULES_ID_FMT, vmid);
     const struct sectioncfg_section *s = sectioncfg_find(&h->cur, id);
     bool ours = s && harules_ours(s, h->res->form, &owner) && owner == vmid;
     *foreign = s && !ours;
     return ours ? s : NULL;
 }
 
-/* Put sec (NULL: remove) as vmid's section into the text; the action it amounts to. */
+/* Our section of vmid: vgpu-hook-<vmid>, else (rules form) Proxmox's migration of our group;
+ * *foreign: a section vgpu-hook-<vmid> not ours. */
+static const struct sectioncfg_section *
+hasync_ours(const struct hasync *h, unsigned long vmid, bool *foreign) {
+    bool theirs;
+    const struct sectioncfg_section *s = hasync_find(h, vmid, false, foreign);
+    if (!s && !*foreign && h->res->form == HA_FORM_RULES) {
+        s = hasync_find(h, vmid, true, &theirs);
+    }
+    return s;
+}
+
+/* Put sec (NULL: remove) as vmid's section into the text in place of old (NULL: none); the
+ * action it amounts to. Proxmox's migrated rule becomes our vgpu-hook-<vmid> in its place. */
 static int hasync_apply(
-    struct hasync *h, struct hasync_item *it, const char *sec, bool exists, struct pvh_err *e
+    struct hasync *h, struct hasync_item *it, const char *sec, const struct sectioncfg_section *old,
+    struct pvh_err *e
 ) {
     char id[HARULES_ID_MAX];
     size_t start, end;
     snprintf(id, sizeof(id), HARULES_ID_FMT, it->vmid);
-    if (exists && sec && sectioncfg_span(h->text, true, id, &start, &end) == 0 &&
+    const char *at = old ? old->id : id;
+    if (old && sec && sectioncfg_span(h->text, true, at, &start, &end) == 0 &&
         end - start == strlen(sec) && !memcmp(h->text + start, sec, end - start)) {
         it->action = HASYNC_UNCHANGED;
         return 0;
     }
     char *out = NULL;
-    if (harules_put(h->text, id, sec, &out) < 0) {
+    if (harules_put(h->text, at, sec, &out) < 0) {
         return err_set(e, -ENOMEM, "out of memory");
     }
     free(h->text);
     h->text = out;
-    it->action = !sec ? HASYNC_REMOVE : exists ? HASYNC_UPDATE : HASYNC_CREATE;
+    it->action = !sec ? HASYNC_REMOVE : old ? HASYNC_UPDATE : HASYNC_CREATE;
     h->res->changed = true;
+    if (sec && old && strcmp(at, id)) {
+        str_append(
+            it->message, sizeof(it->message),
+            "; renamed from %s, the rule Proxmox made of ha-sync's HA group %s when it migrated "
+            "the groups to rules",
+            at, id
+        );
+    }
+    return 0;
+}
+
+/* Proxmox's migrated rule of vmid left beside our own rule: removed, as vm:<vmid> in two
+ * node-affinity rules makes Proxmox ignore both. */
+static int hasync_twin(struct hasync *h, struct hasync_item *it, struct pvh_err *e) {
+    bool theirs;
+    const struct sectioncfg_section *twin =
+        h->res->form == HA_FORM_RULES ? hasync_find(h, it->vmid, true, &theirs) : NULL;
+    char *out = NULL;
+    int r = twin ? harules_put(h->text, twin->id, NULL, &out) : -ENOENT;
+    if (r == -ENOENT) {
+        return 0; /* none, or already replaced by ours */
+    }
+    if (r < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    free(h->text);
+    h->text = out;
+    h->res->changed = true;
+    it->action = it->action == HASYNC_UNCHANGED ? HASYNC_UPDATE : it->action;
+    str_append(
+        it->message, sizeof(it->message),
+        "; %s, the rule Proxmox made of ha-sync's HA group, removed: Proxmox ignores the "
+        "node-affinity rules of a resource named in two",
+        twin->id
+    );
     return 0;
 }
 
@@ -181,7 +249,7 @@ static int hasync_keep(
             "start it ('pve-vgpu-hook where %lu') into %s",
             sid, other, it->vmid, other
         );
-        return ours ? hasync_apply(h, it, NULL, true, e) : 0;
+        return ours ? hasync_apply(h, it, NULL, ours, e) : 0;
     }
     if (!it->nodes[0]) {
         it->code = "no-node";
@@ -199,10 +267,11 @@ static int hasync_keep(
     it->code = "ok";
     str_fmt(
         it->message, sizeof(it->message),
-        "HA runs %s only on %s: the nodes that can start its %s vGPU", sid, it->nodes, it->type
+        "HA runs %s only on %s: the nodes that can start its %s vGPU%s%s", sid, it->nodes, it->type,
+        it->kept[0] ? "; " : "", it->kept
     );
     hasync_group_note(h, res, it);
-    return hasync_apply(h, it, sec, ours != NULL, e);
+    return hasync_apply(h, it, sec, ours, e);
 }
 
 /* One HA resource: kept when a VM with a vGPU, its section removed when it has none any more. */
@@ -216,21 +285,26 @@ hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct p
     struct hasync_item it = {.vmid = vmid};
     struct pvh_err why = {0};
     int r = cluster_ha_nodes(
-        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), &why
+        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), it.kept,
+        sizeof(it.kept), &why
     );
+    const struct sectioncfg_section *ours = hasync_ours(h, vmid, &foreign);
     if (r == -ENOENT) {
-        if (!hasync_ours(h, vmid, &foreign)) {
+        if (!ours) {
             return 0; /* an HA VM without a vGPU: none of ours */
         }
         it.code = "no-vgpu";
         it.nodes[0] = it.type[0] = '\0';
         str_fmt(it.message, sizeof(it.message), "%s: its rule is removed", why.msg);
-        r = hasync_apply(h, &it, NULL, true, e);
+        r = hasync_apply(h, &it, NULL, ours, e);
     } else if (r < 0) {
         *e = why;
         return r;
     } else {
         r = hasync_keep(h, res, &it, e);
+    }
+    if (r == 0 && it.action != HASYNC_SKIP) {
+        r = hasync_twin(h, &it, e);
     }
     struct hasync_item *slot = r == 0 ? hasync_push(h, vmid) : NULL;
     if (r == 0 && !slot) {
@@ -261,7 +335,7 @@ static int hasync_orphans(struct hasync *h, struct pvh_err *e) {
             it->message, sizeof(it->message),
             "vm:%lu is no HA resource any more: its rule is removed", vmid
         );
-        int r = hasync_apply(h, it, NULL, true, e);
+        int r = hasync_apply(h, it, NULL, &h->cur.sections[i], e);
         if (r < 0) {
             return r;
         }
@@ -316,5 +390,56 @@ int ha_sync(
     sectioncfg_free(&h.cur);
     free(h.orig);
     free(h.text);
+    return r;
+}
+
+/* Is it a problem: its code, fix and message in p; false when HA can only start it where it
+ * can. */
+static bool hasync_classify(
+    const struct hasync_result *res, const struct hasync_item *it, struct hasync_problem *p
+) {
+    memset(p, 0, sizeof(*p));
+    p->vmid = it->vmid;
+    if (it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) {
+        p->code = "ha-nodes";
+        snprintf(p->fix, sizeof(p->fix), "pve-vgpu-hook ha-sync (or \"ha_rules\": true)");
+        snprintf(p->nodes, sizeof(p->nodes), "%s", it->nodes);
+        str_msg(
+            p->message, sizeof(p->message),
+            "HA may recover or relocate VM %lu to a node that cannot start its vGPU: %s "
+            "vgpu-hook-%lu in %s %s (nodes that can: %s)",
+            it->vmid, res->form == HA_FORM_RULES ? "rule" : "group", it->vmid, res->file,
+            it->action == HASYNC_CREATE ? "is missing" : "is out of step", it->nodes
+        );
+        return true;
+    }
+    if (it->code && !strcmp(it->code, "no-node")) {
+        p->code = "ha-no-node";
+        snprintf(
+            p->fix, sizeof(p->fix), "pve-vgpu-hook where %lu says why each node cannot", it->vmid
+        );
+        snprintf(p->message, sizeof(p->message), "%s", it->message);
+        return true;
+    }
+    return false;
+}
+
+int hasync_problems(const struct hook_env *env, struct hasync_problem **out, size_t *n) {
+    struct hasync_result res;
+    struct pvh_warnings w = {0};
+    struct pvh_err e = {0};
+    *out = NULL;
+    *n = 0;
+    int r = ha_sync(env, true, &res, &w, &e);
+    warn_free(&w);
+    if (r < 0) {
+        return 0; /* no HA, or nothing to tell from: ha-sync itself says why */
+    }
+    *out = res.n ? calloc(res.n, sizeof(**out)) : NULL;
+    r = res.n && !*out ? -ENOMEM : 0;
+    for (size_t i = 0; r == 0 && i < res.n; i++) {
+        *n += hasync_classify(&res, &res.items[i], &(*out)[*n]);
+    }
+    hasync_free(&res);
     return r;
 }

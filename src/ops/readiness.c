@@ -585,35 +585,15 @@ static int check_vms(const struct hook_env *env, struct readiness *r) {
  * rule of ha-sync, one out of step with the nodes that can start them, or no such node. Asks
  * ha-sync itself (a dry run: nothing written, no lock). */
 static int check_ha(const struct hook_env *env, struct readiness *r) {
-    struct hasync_result res;
-    struct pvh_warnings w = {0};
-    struct pvh_err e = {0};
-    int rc = 0;
-    if (ha_sync(env, true, &res, &w, &e) < 0) {
-        warn_free(&w);
-        return 0; /* no HA, or nothing to tell from: ha-sync itself says why */
-    }
-    for (size_t i = 0; rc == 0 && i < res.n; i++) {
-        const struct hasync_item *it = &res.items[i];
+    struct hasync_problem *p;
+    size_t n;
+    int rc = hasync_problems(env, &p, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
         char subject[32];
-        snprintf(subject, sizeof(subject), "VM %lu", it->vmid);
-        if (it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) {
-            rc = add_problem(
-                r, "ha-nodes", subject, "pve-vgpu-hook ha-sync (or \"ha_rules\": true)",
-                "HA may recover or relocate VM %lu to a node that cannot start its vGPU: %s "
-                "vgpu-hook-%lu in %s %s (nodes that can: %s)",
-                it->vmid, res.form == HA_FORM_RULES ? "rule" : "group", it->vmid, res.file,
-                it->action == HASYNC_CREATE ? "is missing" : "is out of step", it->nodes
-            );
-        } else if (it->code && !strcmp(it->code, "no-node")) {
-            rc = add_problem(
-                r, "ha-no-node", subject, "pve-vgpu-hook where VMID says why each node cannot",
-                "%s", it->message
-            );
-        }
+        snprintf(subject, sizeof(subject), "VM %lu", p[i].vmid);
+        rc = add_problem(r, p[i].code, subject, p[i].fix, "%s", p[i].message);
     }
-    hasync_free(&res);
-    warn_free(&w);
+    free(p);
     return rc;
 }
 

@@ -343,6 +343,33 @@ static void test_ha_sync_stale_node_kept(void **state) {
     assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
 }
 
+/* The VM's own node stays in its rule while its inventory cannot tell (a strict rule without
+ * it makes HA move the VM away at once); a node that published it cannot stays out. */
+static void test_ha_sync_own_node_kept(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/etc/pve/nodes/pve1/vgpu-hook.json", N1->root);
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(
+        R.out, "create vgpu-hook-100: HA runs vm:100 only on pve1,pve2: the nodes that can start "
+               "its nvidia-53 vGPU; pve1, the VM's node, kept: the node has published no vGPU "
+               "inventory (is pve-vgpu-hook installed there? 'systemctl start "
+               "pve-vgpu-hook-publish' there)"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 OUR_RULE("101", "pve1,pve2"));
+    /* a refused inventory cannot tell either */
+    fh_write(N1, "etc/pve/nodes/pve1/vgpu-hook.json", "{}");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(R.out, "pve1, the VM's node, kept: its published inventory is refused");
+    /* published again (full for VM 101's type): pve1 leaves VM 101's rule */
+    assert_int_equal(run_on(N1, NULL, "publish"), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+    assert_not_contains(R.out, "the VM's node, kept");
+}
+
 /* Never an admin's section, and never a second rule for a resource. */
 static void test_ha_sync_others_left_alone(void **state) {
     (void)state;
@@ -355,6 +382,53 @@ static void test_ha_sync_others_left_alone(void **state) {
                "that ha-sync did not write"
     );
     assert_contains(R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule pin already");
+    assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
+}
+
+/* What Proxmox writes for our group vgpu-hook-<vmid> when it migrates groups to rules
+ * (PVE::HA::Groups::migrate_groups_to_rules: ha-group-<group>, the group's comment, strict from
+ * restricted, the group's members as resources). */
+#define MIGRATED_RULE(vmid, nodes)                                                                 \
+    "node-affinity: ha-group-vgpu-hook-" vmid "\n" OUR_COMMENT "\tnodes " nodes                    \
+    "\n\tresources vm:" vmid "\n\tstrict 1\n\n"
+
+/* Our groups as Proxmox migrated them are ours: renamed back in place, never a second rule; a
+ * migrated rule without our comment is the admin's. */
+static void test_ha_sync_migrated_groups(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", ADMIN_RULE MIGRATED_RULE("100", "pve1,pve2") MIGRATED_RULE("101", "pve1"));
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(
+        R.out, "update vgpu-hook-100: HA runs vm:100 only on pve1,pve2: the nodes that can start "
+               "its nvidia-53 vGPU; renamed from ha-group-vgpu-hook-100, the rule Proxmox made of "
+               "ha-sync's HA group vgpu-hook-100"
+    );
+    assert_contains(R.out, "update vgpu-hook-101: HA runs vm:101 only on pve2");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE RULE_100 RULE_101);
+    /* ours beside Proxmox's migrated one: the migrated one goes */
+    fh_write(N1, "etc/pve/ha/rules.cfg", RULE_100 MIGRATED_RULE("100", "pve1") RULE_101);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "update vgpu-hook-100: HA runs vm:100 only on pve1,pve2");
+    assert_contains(
+        R.out, "ha-group-vgpu-hook-100, the rule Proxmox made of ha-sync's HA group, "
+               "removed"
+    );
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_100 RULE_101);
+    /* a VM out of HA loses the migrated rule too */
+    fh_write(N1, "etc/pve/ha/rules.cfg", MIGRATED_RULE("100", "pve1,pve2") RULE_101);
+    fh_write(N1, "etc/pve/ha/resources.cfg", "vm: 101\n\tstate started\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
+    assert_contains(R.out, "remove vgpu-hook-100: vm:100 is no HA resource any more");
+    assert_file(N1, "etc/pve/ha/rules.cfg", RULE_101);
+    /* migrated from an admin's group (Proxmox's own comment): the admin's */
+    const char *theirs = "node-affinity: ha-group-vgpu-hook-101\n\tcomment Generated from HA "
+                         "group 'vgpu-hook-101'.\n\tnodes pve1\n\tresources vm:101\n\tstrict "
+                         "1\n\n";
+    fh_write(N1, "etc/pve/ha/rules.cfg", theirs);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
+    assert_contains(
+        R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule ha-group-vgpu-hook-101"
+    );
     assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
 }
 
@@ -372,6 +446,36 @@ static void test_ha_sync_groups(void **state) {
     );
     assert_file(N1, "etc/pve/ha/resources.cfg", HA_RESOURCES);
     assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+}
+
+/* pve-ha-manager 5.x with groups Proxmox has not migrated yet: its own API allows only groups,
+ * so ha-sync keeps groups and says why; once groups.cfg has no group, rules. */
+static void test_ha_sync_form_follows_migration(void **state) {
+    (void)state;
+    ha_cluster("5.2.0", NULL);
+    fh_write(N1, "etc/pve/ha/groups.cfg", "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--json"), 0);
+    assert_contains(R.out, "\"form\": \"groups\"");
+    assert_contains(R.out, "\"form_reason\": \"groups-not-migrated\"");
+    assert_int_equal(fh_exists(N1, "etc/pve/ha/rules.cfg"), 0);
+    assert_file(
+        N1, "etc/pve/ha/groups.cfg",
+        "group: mine\n\tnodes pve2,pve1\n\trestricted 1\n\n"
+        "group: vgpu-hook-100\n" OUR_COMMENT "\tnodes pve1,pve2\n\trestricted 1\n\n"
+        "group: vgpu-hook-101\n" OUR_COMMENT "\tnodes pve2\n\trestricted 1\n\n"
+    );
+    /* Proxmox migrated them (groups.cfg gone): rules from now on */
+    fh_write(N1, "etc/pve/ha/groups.cfg", "");
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(
+        R.out, "HA rules: pve-ha-manager 5.2.0 here, and no HA group left in "
+               "/etc/pve/ha/groups.cfg"
+    );
+    assert_contains(R.out, "/etc/pve/ha/rules.cfg: would be written");
+    /* before 5.0.2 there are no rules at all */
+    ha_cluster("4.0.7", NULL);
+    assert_int_equal(run_on(N1, NULL, "ha-sync", "--dry-run"), 0);
+    assert_contains(R.out, "HA groups: pve-ha-manager 4.0.7 here predates HA rules (5.0.2)");
 }
 
 /* "ha_rules": true makes the publish timer keep the rules; off by default. */
@@ -848,6 +952,35 @@ static void test_doctor_flags_ha(void **state) {
     assert_not_contains(R.out, "\"ha-nodes\"");
 }
 
+/* status --cluster lists, after the nodes, the HA vGPU VMs HA may move where they cannot start,
+ * as doctor does; nothing without HA or once ha-sync keeps them. */
+static void test_status_cluster_flags_ha(void **state) {
+    (void)state;
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"ha\": [\n  ],"); /* no pve-ha-manager: no HA */
+    ha_cluster("5.2.0", ADMIN_RULE);
+    fh_vmconf(N1, 101, "hostpci0: " GPU_A ",mdev=nvidia-11\n"); /* a type no P40 offers */
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(
+        R.out, "HA vGPU VMs that HA may move where they cannot start:\n  VM 100 (ha-nodes): HA "
+               "may recover or relocate VM 100 to a node that cannot start its vGPU: rule "
+               "vgpu-hook-100 in /etc/pve/ha/rules.cfg is missing (nodes that can: pve1,pve2)\n"
+               "    fix: pve-vgpu-hook ha-sync"
+    );
+    assert_contains(R.out, "  VM 101 (ha-no-node): no node can start VM 101's nvidia-11 vGPU");
+    assert_contains(R.out, "    fix: pve-vgpu-hook where 101 says why each node cannot\n");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"code\": \"ha-nodes\"");
+    assert_contains(R.out, "\"nodes\": [\n        \"pve1\",\n        \"pve2\"\n      ],");
+    assert_contains(R.out, "\"code\": \"ha-no-node\"");
+    assert_file(N1, "etc/pve/ha/rules.cfg", ADMIN_RULE); /* status writes nothing */
+    assert_int_equal(fh_exists(N1, "etc/pve/priv/lock/domain-ha"), 0);
+    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1); /* VM 101 skipped: no node */
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_not_contains(R.out, "VM 100 (ha-nodes)");
+    assert_contains(R.out, "VM 101 (ha-no-node)");
+}
+
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_migration_target_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
@@ -862,14 +995,18 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_invalid_node_names, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_rules, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_stale_node_kept, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_own_node_kept, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_others_left_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_groups, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_migrated_groups, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_sync_lock_and_quorum, setup, teardown),
     cmocka_unit_test_setup_teardown(test_ha_rules_setting, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_ha_sync_form_follows_migration, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
     cmocka_unit_test_setup_teardown(test_doctor_flags_ha, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_status_cluster_flags_ha, setup, teardown),
 };
 
 int main(void) {
