@@ -144,6 +144,14 @@ static int hasync_apply(
         it->action = HASYNC_UNCHANGED;
         return 0;
     }
+    /* Proxmox's migrated rule with the same body: HA already behaves as it should */
+    const char *body = sec ? strchr(sec, '\n') : NULL;
+    const char *was =
+        old && body && strcmp(at, id) && sectioncfg_span(h->text, true, at, &start, &end) == 0
+            ? memchr(h->text + start, '\n', end - start)
+            : NULL;
+    it->renamed_only =
+        was && (size_t)(h->text + end - was) == strlen(body) && !memcmp(was, body, strlen(body));
     char *out = NULL;
     if (harules_put(h->text, at, sec, &out) < 0) {
         return err_set(e, -ENOMEM, "out of memory");
@@ -400,7 +408,7 @@ static bool hasync_classify(
 ) {
     memset(p, 0, sizeof(*p));
     p->vmid = it->vmid;
-    if (it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) {
+    if ((it->action == HASYNC_CREATE || it->action == HASYNC_UPDATE) && !it->renamed_only) {
         p->code = "ha-nodes";
         snprintf(p->fix, sizeof(p->fix), "pve-vgpu-hook ha-sync (or \"ha_rules\": true)");
         snprintf(p->nodes, sizeof(p->nodes), "%s", it->nodes);

@@ -21,6 +21,7 @@ struct hasync_item {
     char nodes[4096];         /* comma-separated, sorted; "" for remove */
     char kept[2560]; /* why the VM's node is in nodes though its inventory cannot tell; "" */
     enum hasync_action action;
+    bool renamed_only;  /* update: only Proxmox's migrated id renamed, the rule itself in step */
     const char *code;   /* why, a literal: ok, unbound, other-group, no-vgpu, not-ha, no-node,
                          * other-rule, not-ours */
     char message[8192]; /* room for nodes and kept */

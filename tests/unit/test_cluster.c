@@ -397,6 +397,10 @@ static void test_ha_sync_others_left_alone(void **state) {
 static void test_ha_sync_migrated_groups(void **state) {
     (void)state;
     ha_cluster("5.2.0", ADMIN_RULE MIGRATED_RULE("100", "pve1,pve2") MIGRATED_RULE("101", "pve1"));
+    /* 100's migrated rule names the right nodes: HA behaves, nothing to flag; 101's does not */
+    assert_int_equal(run_on(N1, NULL, "doctor"), 1);
+    assert_not_contains(R.out, "relocate VM 100");
+    assert_contains(R.out, "relocate VM 101 to a node that cannot start its vGPU");
     assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
     assert_contains(
         R.out, "update vgpu-hook-100: HA runs vm:100 only on pve1,pve2: the nodes that can start "
