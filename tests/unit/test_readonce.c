@@ -73,9 +73,37 @@ static void test_types_reads_each_type_once(void **state) {
     assert_int_equal(R.status, 0);
 }
 
+/* status checks every vGPU VM's hookscript against storage.cfg: one read for all of them, and
+ * each VM still judged by its own hookscript. */
+static void test_status_reads_storage_cfg_once(void **state) {
+    (void)state;
+    assert_int_equal(fh_install_hookscript(FH), 0);
+    fh_vmconf(FH, 100, FH_HOOKSCRIPT "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    fh_vmconf(FH, 101, "hookscript: nosuch:snippets/x\nhostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    fh_vmconf(FH, 102, "hookscript: local:snippets/gone\nhostpci0: 0000:07:00.0,mdev=nvidia-46\n");
+    fh_vmconf(FH, 103, FH_HOOKSCRIPT "hostpci0: 0000:07:00.0,mdev=nvidia-47\n");
+    const char *status[] = {"status", NULL};
+    assert_int_equal(opens_of("etc/pve/storage.cfg", status), 1);
+    assert_int_equal(R.status, 0);
+    assert_contains(
+        R.out, "VM 101's hookscript nosuch:snippets/x cannot run (no storage 'nosuch' with a "
+               "directory in /etc/pve/storage.cfg)"
+    );
+    assert_contains(
+        R.out, "VM 102's hookscript local:snippets/gone cannot run "
+               "(/var/lib/vz/snippets/gone: No such file or directory)"
+    );
+    assert_not_contains(R.out, "VM 100's hookscript");
+    assert_not_contains(R.out, "VM 103's hookscript");
+    const char *doctor[] = {"doctor", NULL};
+    assert_int_equal(opens_of("etc/pve/storage.cfg", doctor), 1);
+    assert_contains(R.out, "VM 102");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_types_reads_each_type_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_reads_storage_cfg_once, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
