@@ -147,6 +147,22 @@ static void test_stale_and_offline(void **state) {
     assert_contains(R.out, "\"state\": \"offline\"");
     assert_int_equal(run_on(N1, NULL, "where", "101"), 1);
     assert_contains(R.out, "pve2: no (offline)");
+    /* a node only .members knows is shown (unpublished); a name that is no node name is not */
+    fh_write(
+        N1, "etc/pve/.members",
+        "{\"nodelist\": {\"pve3\": {\"id\": 3, \"online\": 1}, \"../x\": {\"online\": 1}}}\n"
+    );
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(R.out, "Node pve3: ");
+    assert_not_contains(R.out, "../x");
+    assert_contains(R.out, "Node pve2: STALE");
+    /* not what pmxcfs writes: said, and the nodes' own files decide */
+    fh_write(N1, "etc/pve/.members", "{\"nodelist\": [1]}\n");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(
+        R.err, "/etc/pve/.members is not what pmxcfs writes: nodes' online state unknown"
+    );
+    assert_contains(R.out, "Node pve2: STALE");
 }
 
 static void test_unchanged_status_writes_nothing(void **state) {
