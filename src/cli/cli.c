@@ -831,69 +831,79 @@ static int open_vmid_command(
     return r ? r : open_root(ctx);
 }
 
+/* What types shows. Without --parent the whole status model, which the publishing on the way
+ * needs anyway: the host is read once. --parent: the settings, that GPU's mdev model and the
+ * GPUs on NVIDIA's vendor interface that it names (-ENODEV, with e saying so: none). */
+static int types_gather(
+    const struct hook_env *env, const char *parent, struct host_status *st, struct pvh_err *e
+) {
+    if (!parent) {
+        return admin_status(env, st, e);
+    }
+    memset(st, 0, sizeof(*st));
+    st->settings_bad =
+        config_load(env, CONFIG_USE_SHOW, &st->cfg, &st->warnings, &st->settings) < 0;
+    int r = inventory_load_gpu(env->fs, &st->host, parent, NULL, e);
+    if (r < 0) {
+        return r;
+    }
+    (void)inventory_nvidia_gpus(env->fs, &st->nvidia, &st->nnvidia); /* best effort */
+    /* a GPU on NVIDIA's vendor interface is named by its PF or one of its VFs */
+    st->nnvidia = nvidia_gpus_keep(st->nvidia, st->nnvidia, parent);
+    if (st->nnvidia && st->host.nparents == 0) { /* no mdev parent: no mdev model to show */
+        inventory_free(&st->host);
+    }
+    if (st->nnvidia == 0 && inv_find_parent(&st->host, parent) == NO_INDEX &&
+        st->host.nparents == 0) {
+        r = err_set(
+            e, -ENODEV,
+            "%s offers no vGPU types (no mdev_supported_types, and no "
+            "VF of NVIDIA's vendor interface)",
+            parent
+        );
+        err_hint(e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
+    }
+    return r;
+}
+
 static int cmd_types(struct cli_ctx *ctx, int argc, char **argv) {
     struct cmd_opts o;
     int r = parse_opts(argc, argv, "jpd", &o, "types [--parent PCI] [--json | --dumpjson]");
+    char parent[16] = "";
+    if (r == 0 && o.parent && pci_id_normalize(o.parent, parent, sizeof(parent)) < 0) {
+        return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", o.parent);
+    }
     if (r || (r = open_root(ctx))) {
         return r;
     }
     struct hook_env env = env_of(ctx);
     struct pvh_err e = {0};
-    struct pvh_warnings w = {0};
-    struct pvh_config cfg;
-    struct host h = {0};
-    char parent[16] = "";
-    struct config_error ce;
+    struct host_status st;
+    r = types_gather(&env, o.parent ? parent : NULL, &st, &e);
     /* shown with the defaults, the error named on stderr (and in --json's settings_error;
      * --dumpjson is mdevctl's array, which has no place for it) */
-    bool settings_bad = config_load(&env, CONFIG_USE_SHOW, &cfg, &w, &ce) < 0;
-    log_warnings(&w);
-    warn_free(&w);
-    if (settings_bad) {
-        log_err(&ce.err);
+    log_warnings(&st.warnings);
+    if (st.settings_bad) {
+        log_err(&st.settings.err);
     }
-    if (o.parent && pci_id_normalize(o.parent, parent, sizeof(parent)) < 0) {
-        config_free(&cfg);
-        return usage_error("'%s' is not a PCI id (like 0000:06:00.0)", o.parent);
+    if (r == 0 && !st.settings_bad) { /* a refusal changes nothing */
+        publish_quietly(&env, o.parent ? NULL : &st);
     }
-    r = o.parent ? inventory_load_gpu(&ctx->fs, &h, parent, NULL, &e)
-                 : inventory_load_all(&ctx->fs, &h, &e);
-    struct nvidia_gpu *nv = NULL;
-    size_t nnv = 0;
-    if (r == 0) {
-        (void)inventory_nvidia_gpus(&ctx->fs, &nv, &nnv); /* best effort */
-    }
-    if (r == 0 && o.parent) {
-        /* a GPU on NVIDIA's vendor interface is named by its PF or one of its VFs */
-        nnv = nvidia_gpus_keep(nv, nnv, parent);
-        if (nnv && h.nparents == 0) { /* no mdev parent there: nothing of the mdev model to show */
-            inventory_free(&h);
-        }
-        if (nnv == 0 && inv_find_parent(&h, parent) == NO_INDEX && h.nparents == 0) {
-            r = err_set(
-                &e, -ENODEV,
-                "%s offers no vGPU types (no mdev_supported_types, and no "
-                "VF of NVIDIA's vendor interface)",
-                parent
-            );
-            err_hint(&e, "is the vGPU driver loaded? 'pve-vgpu-hook types' lists every GPU");
-        }
-    }
-    if (r == 0 && !settings_bad) { /* a refusal changes nothing */
-        publish_quietly(&env, NULL);
+    for (size_t g = 0; g < st.nnvidia; g++) {
+        st.nvidia[g].users_known = false; /* who uses a VF is status' to say, not types' */
     }
     if (r == 0) {
-        log_warnings(&h.warnings);
-        bool is_parent = o.parent && inv_find_parent(&h, parent) != NO_INDEX;
+        const struct host *h = &st.host;
+        log_warnings(&st.host.warnings);
+        bool is_parent = o.parent && inv_find_parent(h, parent) != NO_INDEX;
         enum report_format f = o.dumpjson ? REPORT_DUMPJSON : o.json ? REPORT_JSON : REPORT_TEXT;
         report_types(
-            f ? stdout : text_out(), &cfg, &h, nv, nnv, is_parent ? parent : NULL,
-            settings_bad ? &ce : NULL, f
+            f ? stdout : text_out(), &st.cfg, h, st.nvidia, st.nnvidia, is_parent ? parent : NULL,
+            st.settings_bad ? &st.settings : NULL, f
         );
     }
-    inventory_nvidia_gpus_free(nv, nnv);
-    inventory_free(&h);
-    config_free(&cfg);
+    bool settings_bad = st.settings_bad;
+    admin_status_free(&st);
     close_root(ctx);
     return r < 0 ? fail(&e) : settings_bad;
 }

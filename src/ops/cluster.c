@@ -4,6 +4,7 @@
 #include "hostpaths.h"
 #include "leftover.h"
 #include "mapsync.h"
+#include "members.h"
 #include "qemu_server.h"
 #include "readiness.h"
 #include "rules.h"
@@ -14,7 +15,6 @@
 #include "vmstate.h"
 
 #include <errno.h>
-#include <json-c/json.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -310,38 +310,25 @@ static struct cluster_node *view_node(struct cluster_view *v, const char *name) 
     return n;
 }
 
-/* .members: {"nodename": ..., "nodelist": {"pve1": {"id": 1, "online": 1, "ip": ...}}}; a
- * node it lists as not online is offline whatever its file says. */
+/* A node .members lists as not online is offline whatever its file says. */
 static int read_members(const struct hook_env *env, struct cluster_view *v) {
-    _cleanup_free_ char *text = NULL;
-    size_t len = 0;
-    if (hostfs_read_alloc(env->fs, PVE_MEMBERS, CONFIG_MAX_BYTES, &text, &len) < 0) {
-        return 0; /* standalone, or not a pmxcfs: the nodes directory is all there is */
-    }
-    json_object *root = json_tokener_parse(text), *list;
-    if (!root || !json_object_object_get_ex(root, "nodelist", &list) ||
-        !json_object_is_type(list, json_type_object)) {
+    _cleanup_free_ struct pve_member *m = NULL;
+    size_t n = 0;
+    int r = members_load(env->fs, &m, &n);
+    if (r == -EINVAL) {
         warn_add(
             &v->warnings, "%s is not what pmxcfs writes: nodes' online state unknown", PVE_MEMBERS
         );
-        json_object_put(root);
         return 0;
     }
-    json_object_object_foreach(list, name, node) {
-        json_object *on;
-        if (!node_name_valid(name)) {
-            continue;
-        }
-        struct cluster_node *n = view_node(v, name);
-        if (!n) {
-            json_object_put(root);
+    for (size_t i = 0; r == 0 && i < n; i++) {
+        struct cluster_node *node = view_node(v, m[i].name);
+        if (!node) {
             return -ENOMEM;
         }
-        bool online = json_object_object_get_ex(node, "online", &on) && json_object_get_int(on);
-        n->fresh = online ? NODE_CURRENT : NODE_OFFLINE;
+        node->fresh = m[i].online ? NODE_CURRENT : NODE_OFFLINE;
     }
-    json_object_put(root);
-    return 0;
+    return r;
 }
 
 static void

@@ -15,6 +15,7 @@
 #include "qemu_server.h"
 #include "readiness.h"
 #include "sectioncfg.h"
+#include "storage.h"
 #include "strutil.h"
 #include "toml.h"
 #include "vfmap.h"
@@ -874,7 +875,12 @@ static int check_type_here(
 static void
 warn_hookscript_missing(const struct hook_env *env, const char *volid, struct pvh_warnings *w) {
     char path[PATH_MAX], why[320];
-    if (hookscript_path(env->fs, volid, path, sizeof(path), why, sizeof(why)) < 0) {
+    struct storage_cache storage = {0};
+    int r = hookscript_path(
+        storage_cached(env->fs, &storage), volid, path, sizeof(path), why, sizeof(why)
+    );
+    storage_cache_free(&storage);
+    if (r < 0) {
         warn_add(w, "cannot check hookscript %s: %s", volid, why);
     } else if (hostfs_exists(env->fs, path) < 0) {
         warn_add(

@@ -15,14 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The hostpci line of conf that passes mapping id, or NULL. */
+/* The hostpci line of conf that passes mapping id, or NULL: the one the VM runs with now
+ * (what a migration or HA moves), else the one its next start gets (a running VM converted to
+ * the mapping form has it in [PENDING]; conf then has [PENDING] applied). */
 static const struct hostpci *
-hostpci_of(const struct pveconf *conf, const char *id, struct hostpci hps[HOSTPCI_MAX]) {
-    size_t n = 0;
-    (void)hostpci_mdev_entries(conf, hps, &n, NULL, NULL); /* malformed lines: not ours */
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(hps[i].mapping, id) && hps[i].mdev[0]) {
-            return &hps[i];
+hostpci_of(struct pveconf *conf, const char *id, struct hostpci hps[HOSTPCI_MAX]) {
+    for (int next = 0; next < 2; next++) {
+        size_t n = 0;
+        if (next && pveconf_apply_pending(conf) <= 0) {
+            break; /* nothing pending (or no memory to apply it: best effort) */
+        }
+        (void)hostpci_mdev_entries(conf, hps, &n, NULL, NULL); /* malformed lines: not ours */
+        for (size_t i = 0; i < n; i++) {
+            if (!strcmp(hps[i].mapping, id) && hps[i].mdev[0]) {
+                return &hps[i];
+            }
         }
     }
     return NULL;

@@ -86,21 +86,19 @@ bool hookscript_volid_valid(const char *v) {
 }
 
 int hookscript_path(
-    const struct hostfs *fs, const char *volid, char *path, size_t size, char *why, size_t whysize
+    const struct sectioncfg *storage, const char *volid, char *path, size_t size, char *why,
+    size_t whysize
 ) {
     if (!hookscript_volid_valid(volid)) {
         snprintf(why, whysize, "'%s' is not a snippets volume (STORAGE:snippets/NAME)", volid);
         return -EINVAL;
     }
     const char *colon = strchr(volid, ':');
-    _cleanup_free_ char *storage = strndup(volid, (size_t)(colon - volid));
-    _cleanup_(sectioncfg_freep) struct sectioncfg cfg = {0};
+    _cleanup_free_ char *id = strndup(volid, (size_t)(colon - volid));
     struct storage_info st;
-    if (!storage || storage_cfg_load(fs, &cfg, NULL) < 0 || storage_find(&cfg, storage, &st) < 0 ||
-        !st.path || !st.path[0]) {
+    if (!id || !storage || storage_find(storage, id, &st) < 0 || !st.path || !st.path[0]) {
         snprintf(
-            why, whysize, "no storage '%s' with a directory in %s", storage ? storage : "?",
-            PVE_STORAGE_CFG
+            why, whysize, "no storage '%s' with a directory in %s", id ? id : "?", PVE_STORAGE_CFG
         );
         return -ENOENT;
     }
@@ -131,9 +129,11 @@ bool hookscript_is_ours(const struct hostfs *fs, const char *path) {
            len == bin_len && !memcmp(text, bin, len);
 }
 
-/* One coded warning when the VM's hookscript will not run this tool; 1 when added. */
+/* One coded warning when the VM's hookscript will not run this tool; 1 when added. storage:
+ * storage.cfg, read on first use and kept for the next VM. */
 static int hookscript_check(
-    const struct hostfs *fs, unsigned long vmid, const struct pveconf *conf, struct pvh_warnings *w
+    const struct hostfs *fs, struct storage_cache *storage, unsigned long vmid,
+    const struct pveconf *conf, struct pvh_warnings *w
 ) {
     const char *hs = pveconf_get(conf, "hookscript");
     if (!hs) {
@@ -148,7 +148,7 @@ static int hookscript_check(
     }
     char path[PATH_MAX], why[PATH_MAX + 64];
     mode_t mode = 0;
-    int r = hookscript_path(fs, hs, path, sizeof(path), why, sizeof(why));
+    int r = hookscript_path(storage_cached(fs, storage), hs, path, sizeof(path), why, sizeof(why));
     if (r == 0 && (r = hostfs_stat(fs, path, &mode, NULL)) < 0) {
         snprintf(why, sizeof(why), "%s: %s", path, strerror(-r));
     } else if (r == 0 && (!S_ISREG(mode) || !(mode & 0111))) {
@@ -191,12 +191,14 @@ struct node_walk {
     const struct hostfs *fs;
     const struct pvh_config *cfg;
     struct vm_warnings *out;
+    struct storage_cache storage;
 };
 
 static int node_vm(void *ctx, unsigned long vmid, const struct pveconf *conf) {
     struct node_walk *nw = ctx;
     struct vm_warnings *out = nw->out;
-    if (!vm_has_vgpu(conf, nw->cfg, vmid) || !hookscript_check(nw->fs, vmid, conf, &out->w)) {
+    if (!vm_has_vgpu(conf, nw->cfg, vmid) ||
+        !hookscript_check(nw->fs, &nw->storage, vmid, conf, &out->w)) {
         return 0;
     }
     return vm_warnings_vmid(out, vmid);
@@ -218,6 +220,7 @@ int mistakes_node_hookscripts(
     memset(out, 0, sizeof(*out));
     struct node_walk nw = {.fs = env->fs, .cfg = cfg, .out = out};
     int r = vmconf_each(env->fs, node_vm, &nw);
+    storage_cache_free(&nw.storage);
     if (r == -ENOMEM) {
         vm_warnings_free(out);
     }
@@ -370,7 +373,9 @@ void mistakes_plan(const struct hook_env *env, struct vm_plan *p) {
     /* check only: a start does not read every VM config of the cluster for a warning (each
      * start would pay for it), and a start that runs the hook has its hookscript */
     if (env->dry_run) {
-        (void)hookscript_check(env->fs, p->vmid, &p->conf, &p->warnings);
+        struct storage_cache storage = {0};
+        (void)hookscript_check(env->fs, &storage, p->vmid, &p->conf, &p->warnings);
+        storage_cache_free(&storage);
         check_clones(env->fs, p);
     }
 }

@@ -8,6 +8,7 @@
 #define PVH_OPS_MISTAKES_H
 
 #include "plan.h"
+#include "sectioncfg.h"
 
 /* hostpci mode: an mdev= that names a type by its name ("P40-1Q") where Proxmox looks up the
  * sysfs id; -EINVAL with e (reason "mdev-type-name") naming the id and the qm set line. */
@@ -21,10 +22,11 @@ void mistakes_plan(const struct hook_env *env, struct vm_plan *p);
 
 /* Where a snippets volume ("STORAGE:snippets/NAME") lies on this node: 0 and path; -EINVAL
  * when volid is no such volume; -ENOENT when storage.cfg has no storage with a directory for
- * it (why says which). */
+ * it (why says which). storage: storage.cfg as parsed (storage.h), NULL when unreadable. */
 bool hookscript_volid_valid(const char *volid);
 int hookscript_path(
-    const struct hostfs *fs, const char *volid, char *path, size_t size, char *why, size_t whysize
+    const struct sectioncfg *storage, const char *volid, char *path, size_t size, char *why,
+    size_t whysize
 );
 
 /* Is the file at path this tool: the installed binary (a link to it, or a copy), or the wrapper

@@ -24,6 +24,7 @@ static bool shared_type(const char *type) {
 
 struct other_hookscripts {
     const struct hook_env *env;
+    const struct sectioncfg *storage;
     const char *volid;
     struct pvh_warnings *notes;
 };
@@ -36,7 +37,7 @@ static int advise_other_hookscript(void *ctx, unsigned long vmid, const struct p
     if (!hs || !strcmp(hs, o->volid)) {
         return 0;
     }
-    if (hookscript_path(o->env->fs, hs, hpath, sizeof(hpath), why, sizeof(why)) == 0 &&
+    if (hookscript_path(o->storage, hs, hpath, sizeof(hpath), why, sizeof(why)) == 0 &&
         hookscript_is_ours(o->env->fs, hpath)) {
         /* an earlier setup's snippet: this tool already, never a hook to chain */
         warn_add(
@@ -64,9 +65,10 @@ static int advise_other_hookscript(void *ctx, unsigned long vmid, const struct p
 }
 
 static void advise_other_hookscripts(
-    const struct hook_env *env, const char *volid, struct pvh_warnings *notes
+    const struct hook_env *env, const struct sectioncfg *storage, const char *volid,
+    struct pvh_warnings *notes
 ) {
-    struct other_hookscripts o = {.env = env, .volid = volid, .notes = notes};
+    struct other_hookscripts o = {.env = env, .storage = storage, .volid = volid, .notes = notes};
     (void)vmconf_each(env->fs, advise_other_hookscript, &o);
 }
 
@@ -245,6 +247,6 @@ static int setup_on_storage(
         return r;
     }
     warn_add(notes, "next: qm set VMID --hookscript %s", volid);
-    advise_other_hookscripts(env, volid, notes);
+    advise_other_hookscripts(env, cfg, volid, notes);
     return 0;
 }

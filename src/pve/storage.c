@@ -16,3 +16,16 @@ int storage_cfg_load(const struct hostfs *fs, struct sectioncfg *out, struct pvh
     }
     return sectioncfg_parse(text, true, out) < 0 ? err_set(e, -ENOMEM, "out of memory") : 0;
 }
+
+const struct sectioncfg *storage_cached(const struct hostfs *fs, struct storage_cache *c) {
+    if (!c->tried) {
+        c->tried = true;
+        c->ok = storage_cfg_load(fs, &c->cfg, NULL) == 0;
+    }
+    return c->ok ? &c->cfg : NULL;
+}
+
+void storage_cache_free(struct storage_cache *c) {
+    sectioncfg_free(&c->cfg);
+    memset(c, 0, sizeof(*c));
+}

@@ -193,6 +193,22 @@ static void test_stale_and_offline(void **state) {
     assert_contains(R.out, "\"state\": \"offline\"");
     assert_int_equal(run_on(N1, NULL, "where", "101"), 1);
     assert_contains(R.out, "pve2: no (offline)");
+    /* a node only .members knows is shown (unpublished); a name that is no node name is not */
+    fh_write(
+        N1, "etc/pve/.members",
+        "{\"nodelist\": {\"pve3\": {\"id\": 3, \"online\": 1}, \"../x\": {\"online\": 1}}}\n"
+    );
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(R.out, "Node pve3: ");
+    assert_not_contains(R.out, "../x");
+    assert_contains(R.out, "Node pve2: STALE");
+    /* not what pmxcfs writes: said, and the nodes' own files decide */
+    fh_write(N1, "etc/pve/.members", "{\"nodelist\": [1]}\n");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(
+        R.err, "/etc/pve/.members is not what pmxcfs writes: nodes' online state unknown"
+    );
+    assert_contains(R.out, "Node pve2: STALE");
 }
 
 static void test_unchanged_status_writes_nothing(void **state) {
@@ -631,6 +647,36 @@ static void test_publish_keeps_node_lines(void **state) {
     assert_file(N2, "etc/pve/mapping/pci.cfg", pve1_only);
 }
 
+/* A running VM converted from the args form: its hostpci line waits in [PENDING] until it
+ * stops, and another node's publish already adds that node's lines to its mapping (so its next
+ * start, a migration or HA may go there). */
+static void test_publish_pending_conversion(void **state) {
+    (void)state;
+    fh_vmconf(N1, 106, "memory: 4096\n");
+    assert_int_equal(fh_qemu_server_version(N1, "8.0.3"), 0);
+    assert_int_equal(run_on(N1, NULL, "attach", "106", "--type", "P40-2Q"), 0);
+    assert_int_equal(fh_qemu_server_version(N1, "8.3.0"), 0);
+    fh_run_vm(N1, 106, 5106);
+    assert_int_equal(run_on(N1, NULL, "attach", "106"), 0);
+    assert_contains(R.out, "pending until VM 106 is stopped and started");
+    char *conf = fh_read(N1, "etc/pve/nodes/pve1/qemu-server/106.conf");
+    assert_non_null(conf);
+    assert_contains(
+        conf, "[PENDING]\ndelete: args\nhostpci0: mapping=vgpu-hook-106,mdev=nvidia-47\n"
+    );
+    free(conf);
+    const char *pve1_only = "vgpu-hook-106\n" MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B)
+        MAP_DESC("106") "\tmdev 1\n\n";
+    assert_file(N1, "etc/pve/mapping/pci.cfg", pve1_only);
+    replicate(N1, N2, "pve2");
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    assert_file(
+        N2, "etc/pve/mapping/pci.cfg",
+        "vgpu-hook-106\n" MAP_P40("pve1", GPU_A) MAP_P40("pve1", GPU_B) MAP_P40("pve2", GPU_A)
+            MAP_DESC("106") "\tmdev 1\n\n"
+    );
+}
+
 /* cleanup removes our mappings no VM needs (its VM exists on no node; no record names it and
  * its config does not use it), --dry-run only lists them, an admin's stays. */
 static void test_cleanup_stale_mappings(void **state) {
@@ -1008,6 +1054,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_ha_sync_form_follows_migration, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_knows_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_publish_keeps_node_lines, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_publish_pending_conversion, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cleanup_stale_mappings, setup, teardown),
     cmocka_unit_test_setup_teardown(test_doctor_flags_ha, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster_flags_ha, setup, teardown),
