@@ -18,11 +18,18 @@ const char *ha_form_type(enum ha_form f) {
 bool harules_ours(const struct sectioncfg_section *s, enum ha_form f, unsigned long *vmid) {
     static const char migrated[] = "ha-group-";
     const char *comment = sectioncfg_get(s, "comment"), *id = s->id;
-    if (f == HA_FORM_RULES && !strncmp(id, migrated, strlen(migrated))) {
-        id += strlen(migrated);
+    bool was_group = f == HA_FORM_RULES && !strncmp(id, migrated, strlen(migrated));
+    id += was_group ? strlen(migrated) : 0;
+    if (strcmp(s->type, ha_form_type(f)) || strncmp(id, "vgpu-hook-", 10) ||
+        !vmid_parse(id + 10, vmid) || !comment || strcmp(comment, HARULES_COMMENT)) {
+        return false;
     }
-    return !strcmp(s->type, ha_form_type(f)) && !strncmp(id, "vgpu-hook-", 10) &&
-           vmid_parse(id + 10, vmid) && comment && !strcmp(comment, HARULES_COMMENT);
+    /* resources other VMs joined our group with: renaming it to ours (vm:<vmid> only) would
+     * drop them, so the migrated rule stays the admin's */
+    char own[32];
+    const char *res = sectioncfg_get(s, "resources");
+    snprintf(own, sizeof(own), "vm:%lu", *vmid);
+    return !was_group || (res && !strcmp(res, own));
 }
 
 char *harules_section(enum ha_form f, unsigned long vmid, const char *nodes) {
