@@ -224,10 +224,16 @@ static json_object *rd_array(struct rd *rd, json_object *o, const char *where, c
     return v;
 }
 
+/* A type id as sysfs names it (nvidia-47): attach writes another node's into a VM config's
+ * mdev=, which neither a blank nor anything PVE's [^/\.:]+ refuses may reach. */
+static bool type_id_valid(const char *id) {
+    return vgpu_type_query_valid(id) && mdev_type_id_valid(id);
+}
+
 static int rd_type(struct rd *rd, json_object *o, const char *where, struct ninv_type *t) {
     long long fb, max, fr;
     int r = rd_str(rd, o, where, "id", t->id, sizeof(t->id));
-    if (r == 0 && !vgpu_type_query_valid(t->id)) {
+    if (r == 0 && !type_id_valid(t->id)) {
         r = bad(rd, where, "id", "is not a type id");
     }
     if (r < 0 || (r = rd_str(rd, o, where, "name", t->name, sizeof(t->name))) < 0 ||
@@ -367,7 +373,7 @@ static int rd_vgpu(struct rd *rd, json_object *o, const char *where, struct ninv
         (r = rd_enum(rd, o, where, "state", state_names, 4, &state)) < 0) {
         return r;
     }
-    if (!vgpu_type_query_valid(v->type)) {
+    if (!type_id_valid(v->type)) {
         return bad(rd, where, "type", "is not a type id");
     }
     if (v->uuid[0] && !uuid_is_canonical(v->uuid)) {

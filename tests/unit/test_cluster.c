@@ -810,6 +810,31 @@ static void test_attach_type_elsewhere_mapping(void **state) {
     assert_host_unchanged(N1, before);
 }
 
+/* A type id another node published that is no sysfs type id (a blank: no mdev type has one)
+ * never reaches a VM config: that node's inventory is refused, so attach finds no node offering
+ * the type and changes nothing. */
+static void test_attach_refuses_published_bad_type_id(void **state) {
+    (void)state;
+    assert_int_equal(fh_add_a40_sriov(N2, "0000:41:00.0", 4), 0);
+    a40_vf_ids(N2);
+    republish(N2, N1, "pve1");
+    char *text = fh_read(N1, "etc/pve/nodes/pve2/vgpu-hook.json"), *at;
+    assert_non_null(text);
+    assert_non_null(at = strstr(text, "\"id\": \"nvidia-558\""));
+    at[strlen("\"id\": \"nvidia")] = ' ';
+    fh_write(N1, "etc/pve/nodes/pve2/vgpu-hook.json", text);
+    free(text);
+    fh_vmconf(N1, 102, "cores: 2\n");
+    fh_write(N1, "var/lock/qemu-server/lock-102.conf", ""); /* Proxmox's VM lock, left as is */
+    char *before = fh_snapshot(N1);
+    assert_int_equal(run_on(N1, NULL, "attach", "102", "--type", "A40-2Q"), 1);
+    assert_contains(R.err, "no GPU on node pve1 offers type 'A40-2Q'");
+    assert_host_unchanged(N1, before);
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_contains(R.out, "gpus[1].types[");
+    assert_contains(R.out, "].id is not a type id");
+}
+
 /* attach --live-migration needs the mapping form: a type only another node offers gets the
  * args form here when that node published no PCI ids (an older version there), so it is
  * refused, changing nothing; without --live-migration the message says why the args form. */
@@ -1045,6 +1070,7 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_where_migrate, setup, teardown),
     cmocka_unit_test_setup_teardown(test_live_migration_args_form, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_type_elsewhere_mapping, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_refuses_published_bad_type_id, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_inventory_function_ids, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
