@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* {"nodename": ..., "nodelist": {"pve1": {"id": 1, "online": 1, "ip": ...}}} */
+/* {"nodename": ..., "nodelist": {"pve1": {"id": 1, "online": 1, "ip": ...}}}; a standalone
+ * node's pmxcfs writes only {"nodename": ..., "version": N} (pve-cluster's status.c). */
 int members_load(const struct hostfs *fs, struct pve_member **out, size_t *n) {
     *out = NULL;
     *n = 0;
@@ -17,7 +18,14 @@ int members_load(const struct hostfs *fs, struct pve_member **out, size_t *n) {
     if (hostfs_read_alloc(fs, PVE_MEMBERS, CONFIG_MAX_BYTES, &text, &len) < 0) {
         return 0;
     }
-    json_object *root = json_tokener_parse(text), *list;
+    json_object *root = json_tokener_parse(text), *list, *self;
+    if (root && json_object_is_type(root, json_type_object) &&
+        !json_object_object_get_ex(root, "nodelist", NULL) &&
+        json_object_object_get_ex(root, "nodename", &self) &&
+        json_object_is_type(self, json_type_string)) {
+        json_object_put(root);
+        return 0; /* standalone: the nodes directory is all there is */
+    }
     if (!root || !json_object_object_get_ex(root, "nodelist", &list) ||
         !json_object_is_type(list, json_type_object)) {
         json_object_put(root);

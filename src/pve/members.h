@@ -17,8 +17,8 @@ struct pve_member {
 };
 
 /* The nodes .members lists, in its order (*out malloc'ed). None when the file cannot be read
- * (standalone, or no pmxcfs: the nodes directory is all there is). -EINVAL (none) when it is
- * not what pmxcfs writes; -ENOMEM. */
+ * (no pmxcfs) or lists no nodelist (standalone): the nodes directory is all there is. -EINVAL
+ * (none) when it is not what pmxcfs writes; -ENOMEM. */
 int members_load(const struct hostfs *fs, struct pve_member **out, size_t *n);
 
 #endif

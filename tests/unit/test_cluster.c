@@ -202,6 +202,11 @@ static void test_stale_and_offline(void **state) {
     assert_contains(R.out, "Node pve3: ");
     assert_not_contains(R.out, "../x");
     assert_contains(R.out, "Node pve2: STALE");
+    /* a standalone node's pmxcfs writes no nodelist: nothing to warn about */
+    fh_write(N1, "etc/pve/.members", "{\n\"nodename\": \"pve1\",\n\"version\": 0\n}\n");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
+    assert_not_contains(R.err, ".members");
+    assert_contains(R.out, "Node pve2: STALE");
     /* not what pmxcfs writes: said, and the nodes' own files decide */
     fh_write(N1, "etc/pve/.members", "{\"nodelist\": [1]}\n");
     assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
