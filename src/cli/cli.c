@@ -155,7 +155,8 @@ static const struct command commands[] = {
      "             shown as STALE: what it hosts may have changed since. After the nodes:\n"
      "             the HA-managed vGPU VMs HA may recover or relocate to a node that cannot\n"
      "             start them (ha-nodes: no ha-sync rule or one out of step; ha-no-node: no\n"
-     "             node can), each with its fix, as doctor does (JSON: ha, empty without HA).\n"
+     "             node can), each with its fix, as doctor does (JSON: ha, empty without HA;\n"
+     "             when HA runs but ha-sync cannot tell, why: ha_unknown).\n"
      "\n"
      "Examples:\n"
      "  pve-vgpu-hook status\n"
@@ -405,7 +406,8 @@ static const struct command commands[] = {
      "    ... was N bytes, expected M bytes' in the last 24 h): its overrides are ignored\n"
      "  - the host clock not synchronised (guests' licensing takes its time from the host)\n"
      "  - qemu-server older than 8.2.5 where VFs use NVIDIA's vendor interface\n"
-     "  - HA vGPU VMs HA may move where they cannot start (no ha-sync rule, or out of step)\n"
+     "  - HA vGPU VMs HA may move where they cannot start (no ha-sync rule, or out of step),\n"
+     "    or that it cannot be told (ha-unknown)\n"
      "  - our settings or vgpu_unlock's files unreadable or invalid\n"
      "Exit status 0 when the node is ready, 1 when not. It changes nothing.\n"
      "\n"
@@ -914,14 +916,15 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
     struct pvh_err e = {0};
     struct cluster_view v;
     struct hasync_problem *ha = NULL;
+    struct pvh_err ha_unknown = {0};
     size_t nha = 0;
     int r = cluster_load(&env, &v, &e);
     log_warnings(&v.warnings);
-    if (r == 0 && hasync_problems(&env, &ha, &nha) < 0) {
+    if (r == 0 && hasync_problems(&env, &ha, &nha, &ha_unknown) < 0) {
         r = err_set(&e, -ENOMEM, "out of memory");
     }
     if (r == 0) {
-        report_cluster(json ? stdout : text_out(), &v, ha, nha, json);
+        report_cluster(json ? stdout : text_out(), &v, ha, nha, &ha_unknown, json);
     }
     free(ha);
     cluster_view_free(&v);

@@ -104,7 +104,17 @@ static json_object *ha_problem_json(const struct hasync_problem *p) {
     return o;
 }
 
-static void ha_problems_text(FILE *out, const struct hasync_problem *ha, size_t nha) {
+static void ha_problems_text(
+    FILE *out, const struct hasync_problem *ha, size_t nha, const struct pvh_err *unknown
+) {
+    if (unknown->code) {
+        fprintf(
+            out,
+            "HA: cannot tell whether HA may move vGPU VMs to nodes that cannot start them: %s\n"
+            "  'pve-vgpu-hook ha-sync --dry-run' says why\n",
+            unknown->msg
+        );
+    }
     if (nha) {
         fprintf(out, "HA vGPU VMs that HA may move where they cannot start:\n");
     }
@@ -117,7 +127,8 @@ static void ha_problems_text(FILE *out, const struct hasync_problem *ha, size_t 
 }
 
 void report_cluster(
-    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha, bool json
+    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha,
+    const struct pvh_err *ha_unknown, bool json
 ) {
     if (!json) {
         for (size_t i = 0; i < v->n; i++) {
@@ -126,7 +137,7 @@ void report_cluster(
         if (v->n == 0) {
             fprintf(out, "no node in /etc/pve/nodes: not a Proxmox VE cluster?\n");
         }
-        ha_problems_text(out, ha, nha);
+        ha_problems_text(out, ha, nha, ha_unknown);
         return;
     }
     json_object *o = json_object_new_object(), *nodes = json_object_new_array(),
@@ -137,6 +148,13 @@ void report_cluster(
         json_object_array_add(problems, ha_problem_json(&ha[i]));
     }
     json_object_object_add(o, "ha", problems); /* before the long nodes: a summary */
+    json_object *unknown = NULL;
+    if (ha_unknown->code) {
+        unknown = json_object_new_object();
+        json_object_object_add(unknown, "code", json_object_new_string("ha-unknown"));
+        json_object_object_add(unknown, "message", json_object_new_string(ha_unknown->msg));
+    }
+    json_object_object_add(o, "ha_unknown", unknown);
     for (size_t i = 0; i < v->n; i++) {
         json_object_array_add(nodes, node_json(&v->nodes[i], v->self));
     }

@@ -7,9 +7,11 @@
 
 #include <stdio.h>
 
-/* status --cluster: every node, then the HA vGPU VMs HA may move where they cannot start. */
+/* status --cluster: every node, then the HA vGPU VMs HA may move where they cannot start, or
+ * why that cannot be told (ha_unknown->code set). */
 void report_cluster(
-    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha, bool json
+    FILE *out, const struct cluster_view *v, const struct hasync_problem *ha, size_t nha,
+    const struct pvh_err *ha_unknown, bool json
 );
 /* where VMID [--migrate]: from is the node the VM is on. */
 void report_where(

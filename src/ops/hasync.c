@@ -46,6 +46,7 @@ static int hasync_form(const struct hook_env *env, struct hasync_result *res, st
     if (r < 0) {
         err_set(e, r, "pve-ha-manager is not installed (%s): this node runs no HA", DPKG_STATUS);
         err_hint(e, "ha-sync keeps HA rules; run it on a node of an HA cluster");
+        err_reason(e, "no-ha");
         return r;
     }
     bool migrated = true, rules = debver_cmp(res->ha_manager, HA_MANAGER_RULES_VERSION) >= 0;
@@ -432,16 +433,22 @@ static bool hasync_classify(
     return false;
 }
 
-int hasync_problems(const struct hook_env *env, struct hasync_problem **out, size_t *n) {
+int hasync_problems(
+    const struct hook_env *env, struct hasync_problem **out, size_t *n, struct pvh_err *unknown
+) {
     struct hasync_result res;
     struct pvh_warnings w = {0};
     struct pvh_err e = {0};
     *out = NULL;
     *n = 0;
+    memset(unknown, 0, sizeof(*unknown));
     int r = ha_sync(env, true, &res, &w, &e);
     warn_free(&w);
     if (r < 0) {
-        return 0; /* no HA, or nothing to tell from: ha-sync itself says why */
+        if (!e.reason || strcmp(e.reason, "no-ha")) {
+            *unknown = e; /* HA runs, but which nodes may take its VMs cannot be told */
+        }
+        return 0;
     }
     *out = res.n ? calloc(res.n, sizeof(**out)) : NULL;
     r = res.n && !*out ? -ENOMEM : 0;

@@ -57,9 +57,12 @@ struct hasync_problem {
     char message[8192];
 };
 /* doctor and status --cluster: the HA vGPU VMs whose allowed nodes cannot host them, from an
- * ha_sync dry run (nothing written, no lock). None when this node runs no HA or ha_sync cannot
- * tell (ha-sync itself says why). *out malloc'ed (free()), -ENOMEM only. */
-int hasync_problems(const struct hook_env *env, struct hasync_problem **out, size_t *n);
+ * ha_sync dry run (nothing written, no lock). None when this node runs no HA; when ha_sync
+ * cannot tell, none and *unknown says why (unknown->code 0 otherwise). *out malloc'ed
+ * (free()), -ENOMEM only. */
+int hasync_problems(
+    const struct hook_env *env, struct hasync_problem **out, size_t *n, struct pvh_err *unknown
+);
 const char *hasync_action_name(enum hasync_action a);
 
 #endif

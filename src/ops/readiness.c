@@ -586,8 +586,16 @@ static int check_vms(const struct hook_env *env, struct readiness *r) {
  * ha-sync itself (a dry run: nothing written, no lock). */
 static int check_ha(const struct hook_env *env, struct readiness *r) {
     struct hasync_problem *p;
+    struct pvh_err unknown;
     size_t n;
-    int rc = hasync_problems(env, &p, &n);
+    int rc = hasync_problems(env, &p, &n, &unknown);
+    if (rc == 0 && unknown.code) {
+        rc = add_problem(
+            r, "ha-unknown", "HA", "pve-vgpu-hook ha-sync --dry-run says why",
+            "cannot tell whether HA may move vGPU VMs to nodes that cannot start them: %s",
+            unknown.msg
+        );
+    }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char subject[32];
         snprintf(subject, sizeof(subject), "VM %lu", p[i].vmid);

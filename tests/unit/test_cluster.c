@@ -1047,6 +1047,7 @@ static void test_status_cluster_flags_ha(void **state) {
     (void)state;
     assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
     assert_contains(R.out, "\"ha\": [\n  ],"); /* no pve-ha-manager: no HA */
+    assert_contains(R.out, "\"ha_unknown\": null,");
     ha_cluster("5.2.0", ADMIN_RULE);
     fh_vmconf(N1, 101, "hostpci0: " GPU_A ",mdev=nvidia-11\n"); /* a type no P40 offers */
     assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
@@ -1068,6 +1069,15 @@ static void test_status_cluster_flags_ha(void **state) {
     assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
     assert_not_contains(R.out, "VM 100 (ha-nodes)");
     assert_contains(R.out, "VM 101 (ha-no-node)");
+    /* HA runs but ha-sync cannot tell (our settings unusable): said, not an empty list */
+    fh_write(N1, "etc/pve/vgpu-hook.json", "{");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"ha\": [\n  ],\n  \"ha_unknown\": {\n    \"code\": \"ha-unknown\"");
+    assert_int_equal(run_on(N1, NULL, "doctor"), 1);
+    assert_contains(
+        R.out, "cannot tell whether HA may move vGPU VMs to nodes that cannot start them: "
+    );
+    assert_contains(R.out, "pve-vgpu-hook ha-sync --dry-run says why");
 }
 
 static const struct CMUnitTest tests[] = {
