@@ -508,9 +508,15 @@ static bool gpu_can_hold(const struct nvidia_gpu *g, unsigned type_id) {
     return false;
 }
 
-static bool gpu_listed(const char *bdf, const char (*only)[PCI_ID_LEN], size_t nonly) {
+/* Does only name GPU g, by its own address or one of its VFs' (attach --gpu takes either, and
+ * the VM's record keeps what was given)? */
+static bool gpu_listed(const struct nvidia_gpu *g, const char (*only)[PCI_ID_LEN], size_t nonly) {
     for (size_t i = 0; i < nonly; i++) {
-        if (!strcmp(only[i], bdf)) {
+        bool named = !strcmp(only[i], g->bdf);
+        for (size_t v = 0; v < g->nvfs && !named; v++) {
+            named = !strcmp(only[i], g->vfs[v]);
+        }
+        if (named) {
             return true;
         }
     }
@@ -529,7 +535,7 @@ int place_vf_order(
         return -ENOMEM;
     }
     for (size_t g = 0; g < ngpus; g++) {
-        if (gpu_listed(gpus[g].bdf, only, nonly) && gpu_can_hold(&gpus[g], type_id)) {
+        if (gpu_listed(&gpus[g], only, nonly) && gpu_can_hold(&gpus[g], type_id)) {
             /* insertion sort: a handful of GPUs */
             size_t at = n;
             while (at > 0) {

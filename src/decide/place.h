@@ -65,9 +65,10 @@ void placement_free(struct placement *pl);
 
 /* Managed mode on NVIDIA's vendor interface: the order in which Proxmox should try the VFs of
  * this node (the VM's resource mapping lists them so). Candidate GPUs: those in only (the
- * node's list; none = every GPU) that offer type_id on a free VF or hold it on one; their VFs
- * in address order, the GPUs in the placement order (pack: most VFs in use first; spread:
- * fewest first; ties by address). vfs[i] point into gpus. 0, or -ENODEV when no GPU can. */
+ * node's list, a GPU or one of its VFs; none = every GPU) that offer type_id on a free VF or hold
+ * it on one; their VFs in address order, the GPUs in the placement order (pack: most VFs in use
+ * first; spread: fewest first; ties by address). vfs[i] point into gpus. 0, or -ENODEV when no GPU
+ * can. */
 int place_vf_order(
     const struct nvidia_gpu *gpus, size_t ngpus, unsigned type_id, const char (*only)[PCI_ID_LEN],
     size_t nonly, enum pvh_placement placement, const char ***vfs, size_t *nvfs

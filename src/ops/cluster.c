@@ -480,6 +480,63 @@ int cluster_host_model(const struct node_inv *inv, struct host *h) {
     return r;
 }
 
+/* What a free VF of published GPU G can take: its published types. -ENOMEM. */
+static int published_creatable(const struct ninv_gpu *G, struct nvidia_iface *out) {
+    out->creatable = calloc(G->ntypes ? G->ntypes : 1, sizeof(*out->creatable));
+    if (!out->creatable) {
+        return -ENOMEM;
+    }
+    for (size_t t = 0; t < G->ntypes; t++) {
+        struct nvidia_iface_type *c = &out->creatable[out->ncreatable++];
+        c->id = (unsigned)strtoul(G->types[t].id + strlen("nvidia-"), NULL, 10);
+        snprintf(c->name, sizeof(c->name), "%s", G->types[t].name);
+    }
+    return 0;
+}
+
+/* One published GPU of the vendor interface as inventory_nvidia_gpus reads it: its VFs, the
+ * ones holding a type, and (when it published types) the first free VF offering them. */
+static int
+model_nvidia_gpu(const struct node_inv *inv, const struct ninv_gpu *G, struct nvidia_gpu *g) {
+    snprintf(g->bdf, sizeof(g->bdf), "%s", G->pci);
+    if (!(g->vfs = calloc(G->nfunctions ? G->nfunctions : 1, sizeof(*g->vfs))) ||
+        !(g->used = calloc(G->nfunctions ? G->nfunctions : 1, sizeof(*g->used)))) {
+        return -ENOMEM;
+    }
+    for (size_t f = 0; f < G->nfunctions; f++) {
+        memcpy(g->vfs[g->nvfs++], G->functions[f], sizeof(g->vfs[0]));
+        const struct ninv_vgpu *held = NULL;
+        for (size_t i = 0; i < inv->nvgpus; i++) {
+            held = !strcmp(inv->vgpus[i].function, G->functions[f]) ? &inv->vgpus[i] : held;
+        }
+        if (held) {
+            struct vf_holder *u = &g->used[g->nused++];
+            snprintf(u->bdf, sizeof(u->bdf), "%s", held->function);
+            u->type = (unsigned)strtoul(held->type + strlen("nvidia-"), NULL, 10);
+        } else if (!g->free_bdf[0] && G->ntypes) {
+            snprintf(g->free_bdf, sizeof(g->free_bdf), "%s", G->functions[f]);
+        }
+    }
+    return g->free_bdf[0] ? published_creatable(G, &g->free_vf) : 0;
+}
+
+int cluster_nvidia_gpus(const struct node_inv *inv, struct nvidia_gpu **out, size_t *n) {
+    *out = calloc(inv->ngpus ? inv->ngpus : 1, sizeof(**out));
+    *n = 0;
+    int r = *out ? 0 : -ENOMEM;
+    for (size_t g = 0; r == 0 && g < inv->ngpus; g++) {
+        if (inv->gpus[g].kind == NINV_VENDOR_IFACE) {
+            r = model_nvidia_gpu(inv, &inv->gpus[g], &(*out)[(*n)++]);
+        }
+    }
+    if (r < 0) {
+        inventory_nvidia_gpus_free(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return r;
+}
+
 int cluster_vf_iface(const struct node_inv *inv, const char *pci, struct nvidia_iface *out) {
     memset(out, 0, sizeof(*out));
     for (size_t g = 0; g < inv->ngpus; g++) {
@@ -501,16 +558,7 @@ int cluster_vf_iface(const struct node_inv *inv, const char *pci, struct nvidia_
         if (out->current) {
             return 0; /* a VF holding a type offers nothing else */
         }
-        out->creatable = calloc(G->ntypes ? G->ntypes : 1, sizeof(*out->creatable));
-        if (!out->creatable) {
-            return -ENOMEM;
-        }
-        for (size_t t = 0; t < G->ntypes; t++) {
-            struct nvidia_iface_type *c = &out->creatable[out->ncreatable++];
-            c->id = (unsigned)strtoul(G->types[t].id + strlen("nvidia-"), NULL, 10);
-            snprintf(c->name, sizeof(c->name), "%s", G->types[t].name);
-        }
-        return 0;
+        return published_creatable(G, out);
     }
     return -ENOENT;
 }

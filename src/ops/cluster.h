@@ -49,6 +49,9 @@ const char *node_freshness_name(enum node_freshness f);
 /* The host model of a published inventory, for the placement: what pre-start on that node
  * would read from its sysfs. */
 int cluster_host_model(const struct node_inv *inv, struct host *h);
+/* The GPUs of NVIDIA's vendor interface in inv, as inventory_nvidia_gpus reads them on that
+ * node (for place_vf_order); *out malloc'ed, free with inventory_nvidia_gpus_free. -ENOMEM. */
+int cluster_nvidia_gpus(const struct node_inv *inv, struct nvidia_gpu **out, size_t *n);
 /* What a VF of NVIDIA's vendor interface in inv offers now; -ENOENT when pci is none. */
 int cluster_vf_iface(const struct node_inv *inv, const char *pci, struct nvidia_iface *out);
 

@@ -36,7 +36,8 @@
 struct edit {
     const struct hook_env *env;
     unsigned long vmid;
-    bool type_elsewhere; /* attach: only other nodes offer the type (as they published) */
+    bool type_elsewhere;   /* attach: only other nodes offer the type (as they published) */
+    bool vendor_elsewhere; /* ... and only on NVIDIA's vendor interface */
     /* attach: the cluster as its nodes published it, read once when needed */
     int cluster_read; /* 0: not yet; 1: read; <0: could not be (cluster_err says why) */
     struct cluster_view cluster;
@@ -746,9 +747,8 @@ static const struct cluster_view *edit_cluster(struct edit *ed, struct pvh_err *
     return ed->cluster_read > 0 ? &ed->cluster : NULL;
 }
 
-/* A type no GPU of this node offers: accepted when other nodes offer it through mdevs (as they
- * last published: the VM starts there), refused otherwise. On NVIDIA's vendor interface the
- * mapping needs the GPU's node: attach there. */
+/* A type no GPU of this node offers: accepted when other nodes offer it, through mdevs or
+ * NVIDIA's vendor interface (as they last published: the VM starts there), refused otherwise. */
 static int type_elsewhere(
     const struct hook_env *env, const struct offers *o, struct edit *ed, const char *type,
     struct pvh_warnings *w, struct pvh_err *e
@@ -759,29 +759,17 @@ static int type_elsewhere(
         cluster_nodes_offering(v, type, false, mdev_nodes, sizeof(mdev_nodes));
         cluster_nodes_offering(v, type, true, vendor_nodes, sizeof(vendor_nodes));
     }
-    if ((ed->type_elsewhere = mdev_nodes[0])) {
+    ed->vendor_elsewhere = !mdev_nodes[0] && vendor_nodes[0];
+    const char *nodes = mdev_nodes[0] ? mdev_nodes : vendor_nodes;
+    if ((ed->type_elsewhere = nodes[0])) {
         warn_add_code(
             w, "type-elsewhere",
-            "no GPU on node %s offers %s; %s offer%s it (as last published): VM %lu starts "
+            "no GPU on node %s offers %s; %s offer%s it%s (as last published): VM %lu starts "
             "there, not here ('pve-vgpu-hook where %lu' tells where it can start now)",
-            ed->node, type, mdev_nodes, strchr(mdev_nodes, ',') ? "" : "s", ed->vmid, ed->vmid
+            ed->node, type, nodes, strchr(nodes, ',') ? "" : "s",
+            ed->vendor_elsewhere ? " on NVIDIA's vendor interface" : "", ed->vmid, ed->vmid
         );
         return 0;
-    }
-    if (vendor_nodes[0]) {
-        err_set(
-            e, -ENODEV,
-            "no GPU on node %s offers %s; %s offer%s it on NVIDIA's vendor interface, whose "
-            "resource mapping only the GPU's own node can write",
-            ed->node, type, vendor_nodes, strchr(vendor_nodes, ',') ? "" : "s"
-        );
-        err_hint(
-            e,
-            "migrate VM %lu there (qm migrate %lu NODE) and attach on that node; nothing was "
-            "changed",
-            ed->vmid, ed->vmid
-        );
-        return -ENODEV;
     }
     return type_not_offered(env, o, ed->node, type, e);
 }
@@ -1379,8 +1367,9 @@ static int attach_remote_lines(
         }
         if (strcmp(next, ed->map_new) != 0) {
             warn_add(
-                notes, "%s: mapping %s lists %zu mdev parent%s of node %s (as it published them)",
-                PVE_PCI_MAPPING_CFG, id, o->n, o->n == 1 ? "" : "s", o->node
+                notes, "%s: mapping %s lists %zu %s%s of node %s (as it published them)",
+                PVE_PCI_MAPPING_CFG, id, o->n, m->classic ? "mdev parent" : "VF",
+                o->n == 1 ? "" : "s", o->node
             );
         }
         free(ed->map_new);
@@ -1526,6 +1515,31 @@ static int remote_only(
     return only->n || !old ? 0 : plan_managed_candidates(old, node, only);
 }
 
+/* Another node's VFs of NVIDIA's vendor interface for type, chosen over its published GPUs as
+ * vfmap_attach_lines chooses this node's; *type_id "nvidia-<id>". -ENODEV / -ENOENT (e not
+ * filled) as mdevmap_remote_lines. */
+static int remote_vf_lines(
+    const struct edit *ed, const struct node_inv *inv, const char *type,
+    const struct place_candidates *only, char *type_id, size_t type_id_size, char **lines,
+    size_t *n, struct pvh_err *e
+) {
+    struct nvidia_gpu *nv = NULL;
+    size_t nnv = 0;
+    if (cluster_nvidia_gpus(inv, &nv, &nnv) < 0) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    unsigned id = vendor_iface_type_id(nv, nnv, type, NULL);
+    int r = id ? mdevmap_remote_vf_lines(
+                     inv, nv, nnv, id, only->ids, only->n, ed->cfg.placement, lines, n, e
+                 )
+               : -ENODEV;
+    if (r == 0 && str_fmt(type_id, type_id_size, "nvidia-%u", id) < 0) {
+        r = err_set(e, -ENAMETOOLONG, "out of room for nvidia-%u", id);
+    }
+    inventory_nvidia_gpus_free(nv, nnv);
+    return r;
+}
+
 /* One other node's lines into m; *older names the nodes whose inventory has no ids. */
 static int remote_node_form(
     const struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
@@ -1537,7 +1551,11 @@ static int remote_node_form(
     char type_id[VGPU_TYPE_MAX];
     size_t cnt;
     int r = remote_only(req, old, n->name, &only) < 0 ? err_set(e, -ENOMEM, "out of memory") : 0;
-    if (r == 0) {
+    if (r == 0 && ed->vendor_elsewhere) {
+        r = remote_vf_lines(
+            ed, &n->inv, req->type, &only, type_id, sizeof(type_id), &lines, &cnt, e
+        );
+    } else if (r == 0) {
         r = mdevmap_remote_lines(
             &n->inv, &ed->cfg, req->type, only.ids, only.n, type_id, sizeof(type_id), &lines, &cnt,
             e
@@ -1568,10 +1586,46 @@ static int remote_node_form(
     return 0;
 }
 
+/* NVIDIA's vendor interface has no args form: a type only nodes that published no ids offer
+ * is refused, changing nothing. */
+static int remote_vf_refuse(
+    const struct edit *ed, const struct attach_request *req, const char *older, struct pvh_err *e
+) {
+    bool several = strchr(older, ',') != NULL;
+    if (!older[0]) {
+        err_set(
+            e, -ENODEV,
+            "cannot attach %s to VM %lu: no GPU on node %s offers it, and no GPU the VM may use "
+            "on another node offers it as published",
+            req->type, req->vmid, ed->node
+        );
+        err_hint(
+            e, "'pve-vgpu-hook status --cluster' shows what each node's GPUs offer; name them "
+               "with --gpu NODE:PCI; nothing was changed"
+        );
+        return -ENODEV;
+    }
+    err_set(
+        e, -ENODEV,
+        "cannot attach %s to VM %lu: no GPU on node %s offers it, and %s, which offer%s it on "
+        "NVIDIA's vendor interface, published no PCI ids of %s VFs (an older pve-vgpu-hook "
+        "there); the VM's resource mapping needs them",
+        req->type, req->vmid, ed->node, older, several ? "" : "s", several ? "their" : "its"
+    );
+    err_reason(e, "no-function-ids");
+    err_hint(
+        e,
+        "upgrade pve-vgpu-hook on %s and let it publish ('pve-vgpu-hook publish' there, or wait "
+        "for its timer), then attach again; or attach on %s; nothing was changed",
+        older, several ? "one of them" : "that node"
+    );
+    return -ENODEV;
+}
+
 /* A type only other nodes offer through the mapping: their lines, from the ids their
- * inventories publish (this node has none). The args form (m->lines NULL, m->args_why) when
- * none of them published those ids. */
-static int mdevmap_remote_form(
+ * inventories publish (this node has none). When none of them published those ids: mdev types
+ * get the args form (m->lines NULL, m->args_why), the vendor interface's are refused. */
+static int remote_map_form(
     struct edit *ed, const struct attach_request *req, const struct vm_settings *old,
     struct map_form *m, struct pvh_warnings *notes, struct pvh_err *e
 ) {
@@ -1585,6 +1639,9 @@ static int mdevmap_remote_form(
         }
     }
     bool several = strchr(older, ',') != NULL;
+    if (r == 0 && m->nremote == 0 && ed->vendor_elsewhere) {
+        return remote_vf_refuse(ed, req, older, e);
+    }
     if (r == 0 && m->nremote == 0 && older[0]) {
         str_msg(
             m->args_why, sizeof(m->args_why),
@@ -1613,7 +1670,7 @@ static int mdevmap_remote_form(
             older, several ? "their" : "its", several ? "their" : "its", several ? "their" : "its"
         );
     }
-    m->classic = true;
+    m->classic = !ed->vendor_elsewhere;
     m->lines = strdup("");
     return m->lines ? 0 : err_set(e, -ENOMEM, "out of memory");
 }
@@ -1631,10 +1688,13 @@ static int attach_form(
         snprintf(m->mdev, sizeof(m->mdev), "nvidia-%u", vtype);
         return vfmap_attach_lines(ed, req, vtype, &m->lines, &m->n, e);
     }
+    if (ed->vendor_elsewhere) { /* no args form on NVIDIA's vendor interface */
+        return remote_map_form(ed, all, old, m, notes, e);
+    }
     if (!mdevmap_supported(ed->env->fs)) {
         return 0;
     }
-    return ed->type_elsewhere ? mdevmap_remote_form(ed, all, old, m, notes, e)
+    return ed->type_elsewhere ? remote_map_form(ed, all, old, m, notes, e)
                               : mdevmap_form(ed, req, old, m, e);
 }
 

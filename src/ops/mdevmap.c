@@ -117,6 +117,29 @@ static const struct pci_ident *published_ident(const struct node_inv *inv, const
     return NULL;
 }
 
+/* inv's node's map lines for functions bdfs, with the ids it published. -ENOENT (e not filled)
+ * when it published none for one of them. */
+static int published_lines(
+    const struct node_inv *inv, const char **bdfs, size_t n, char **lines, struct pvh_err *e
+) {
+    _cleanup_free_ struct vfmap_vf *vv = calloc(n + 1, sizeof(*vv));
+    if (!vv) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct pci_ident *id = published_ident(inv, bdfs[i]);
+        if (!id) {
+            return -ENOENT;
+        }
+        snprintf(vv[i].bdf, sizeof(vv[i].bdf), "%s", bdfs[i]);
+        vv[i].ident = *id;
+    }
+    if (!(*lines = vfmap_node_lines(inv->node, vv, n))) {
+        return err_set(e, -ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
 int mdevmap_remote_lines(
     const struct node_inv *inv, const struct pvh_config *cfg, const char *type,
     const char (*only)[PCI_ID_LEN], size_t nonly, char *type_id, size_t type_id_size, char **lines,
@@ -129,22 +152,33 @@ int mdevmap_remote_lines(
         return err_set(e, -ENOMEM, "out of memory");
     }
     _cleanup_free_ const char **bdfs = calloc(h.nparents + 1, sizeof(*bdfs));
-    _cleanup_free_ struct vfmap_vf *vv = calloc(h.nparents + 1, sizeof(*vv));
     size_t n = 0;
     int r =
-        bdfs && vv
+        bdfs
             ? node_parents(&h, cfg, type, only, nonly, NO_INDEX, type_id, type_id_size, bdfs, &n, e)
             : err_set(e, -ENOMEM, "out of memory");
-    for (size_t i = 0; r == 0 && i < n; i++) {
-        const struct pci_ident *id = published_ident(inv, bdfs[i]);
-        if (!id) {
-            return -ENOENT;
-        }
-        snprintf(vv[i].bdf, sizeof(vv[i].bdf), "%s", bdfs[i]);
-        vv[i].ident = *id;
+    if (r == 0) {
+        r = published_lines(inv, bdfs, n, lines, e);
     }
-    if (r == 0 && !(*lines = vfmap_node_lines(inv->node, vv, n))) {
-        r = err_set(e, -ENOMEM, "out of memory");
+    *nlines = r == 0 ? n : 0;
+    return r;
+}
+
+int mdevmap_remote_vf_lines(
+    const struct node_inv *inv, const struct nvidia_gpu *gpus, size_t ngpus, unsigned type_id,
+    const char (*only)[PCI_ID_LEN], size_t nonly, enum pvh_placement placement, char **lines,
+    size_t *nlines, struct pvh_err *e
+) {
+    _cleanup_free_ const char **vfs = NULL;
+    size_t n = 0;
+    *lines = NULL;
+    *nlines = 0;
+    int r = place_vf_order(gpus, ngpus, type_id, only, nonly, placement, &vfs, &n);
+    if (r == -ENOMEM) {
+        return err_set(e, r, "out of memory");
+    }
+    if (r == 0) {
+        r = published_lines(inv, vfs, n, lines, e);
     }
     *nlines = r == 0 ? n : 0;
     return r;

@@ -39,6 +39,16 @@ int mdevmap_remote_lines(
     size_t *nlines, struct pvh_err *e
 );
 
+/* The same on NVIDIA's vendor interface: another node's VFs for type nvidia-<type_id> in
+ * place_vf_order's order over its published GPUs (gpus: cluster_nvidia_gpus of inv; only: the
+ * GPUs the VM may use there), as plan_vf_lines lists them on that node, with the ids it
+ * published. -ENODEV / -ENOENT (e not filled) as mdevmap_remote_lines. */
+int mdevmap_remote_vf_lines(
+    const struct node_inv *inv, const struct nvidia_gpu *gpus, size_t ngpus, unsigned type_id,
+    const char (*only)[PCI_ID_LEN], size_t nonly, enum pvh_placement placement, char **lines,
+    size_t *nlines, struct pvh_err *e
+);
+
 /* pre-start of a VM attached through its mapping on a node whose mdev parents offer its type
  * (hp: the VM's hostpci line): 1, and *placed a copy of vs that places hp's type at hp's
  * index; 0 when the type is not an mdev type here (NVIDIA's vendor interface). */

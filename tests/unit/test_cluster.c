@@ -776,6 +776,18 @@ static void a40_vf_ids(struct fakehost *fh) {
     }
 }
 
+/* pve1's pci.cfg copied to pve2: pve2 keeps its own lines from then on, and they are the same,
+ * so its publish writes nothing, not even the lock. */
+static void pve2_publish_keeps(const char *want) {
+    replicate(N1, N2, "pve2");
+    struct stat st1 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    assert_int_equal(run_on(N2, NULL, "publish"), 0);
+    assert_file(N2, "etc/pve/mapping/pci.cfg", want);
+    struct stat st2 = stat_of(N2, "etc/pve/mapping/pci.cfg");
+    assert_int_equal(st1.st_ino, st2.st_ino);
+    assert_int_equal(fh_exists(N2, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
+}
+
 /* A type only pve2 offers (an SR-IOV A40): attach on pve1 writes the mapping form with pve2's
  * lines as pve2 published them; pve2's own publish then leaves pci.cfg as it is, byte for
  * byte and not even rewritten; pve1 still refuses to start it (no GPU there offers it). */
@@ -800,14 +812,7 @@ static void test_attach_type_elsewhere_mapping(void **state) {
         MAP_DESC("102") "\tmdev 1\n\n";
     assert_file(N1, "etc/pve/mapping/pci.cfg", want);
     assert_file(N1, "etc/pve/nodes/pve1/qemu-server/102.conf", CONF_102_MAPPED);
-    /* pve2 keeps its own lines from now on: the same, so nothing is written, not even the lock */
-    replicate(N1, N2, "pve2");
-    struct stat st1 = stat_of(N2, "etc/pve/mapping/pci.cfg");
-    assert_int_equal(run_on(N2, NULL, "publish"), 0);
-    assert_file(N2, "etc/pve/mapping/pci.cfg", want);
-    struct stat st2 = stat_of(N2, "etc/pve/mapping/pci.cfg");
-    assert_int_equal(st1.st_ino, st2.st_ino);
-    assert_int_equal(fh_exists(N2, "etc/pve/priv/lock/file-mapping_pci_cfg"), 0);
+    pve2_publish_keeps(want);
     /* pve1 still cannot start it */
     char *before = fh_snapshot(N1);
     assert_int_equal(run_on(N1, NULL, "102", "pre-start"), 1);
@@ -885,6 +890,98 @@ static void test_live_migration_args_form(void **state) {
     assert_int_equal(run_on(N1, NULL, "attach", "102"), 0);
     assert_contains(R.out, "VM 102: converted from args to a resource mapping");
     assert_file(N1, "etc/pve/nodes/pve1/qemu-server/102.conf", CONF_102_MAPPED);
+}
+
+#define MAP_L40S(bus, fn)                                                                          \
+    "\tmap node=pve2,path=0000:" bus ":00." fn                                                     \
+    ",id=10de:26b9,subsystem-id=10de:1851,iommugroup=4" fn "\n"
+
+/* pve2: two L40S on NVIDIA's vendor interface, two VFs each; VF 81:00.4 holds L40S-2Q (a VM
+ * that stopped), so placement (pack) lists GPU 81 first. Published, and copied to pve1. */
+static void vendor_gpus_on_pve2(void) {
+    assert_int_equal(
+        fh_add_nvidia_iface(N2, "0000:41:00.0", 2, "1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"), 0
+    );
+    assert_int_equal(
+        fh_add_nvidia_iface(N2, "0000:81:00.0", 2, "1 : NVIDIA L40S-2Q\n2 : NVIDIA L40S-4Q\n"), 0
+    );
+    fh_write(N2, "sys/devices/pci0000:00/0000:81:00.4/nvidia/current_vgpu_type", "1\n");
+    republish(N2, N1, "pve1");
+}
+
+/* A type only pve2 offers, on NVIDIA's vendor interface: attach on pve1 writes the mapping
+ * form with pve2's VFs as pve2's own attach would list them (placement order, the ids it
+ * published); pve2's publish then leaves pci.cfg as it is, not even rewritten. */
+static void test_attach_vendor_elsewhere_mapping(void **state) {
+    (void)state;
+    vendor_gpus_on_pve2();
+    fh_vmconf(N1, 106, "cores: 2\n");
+    assert_int_equal(run_on(N1, NULL, "attach", "106", "--type", "L40S-2Q"), 0);
+    assert_contains(
+        R.err, "no GPU on node pve1 offers L40S-2Q; pve2 offers it on NVIDIA's vendor interface"
+    );
+    assert_contains(R.out, "mapping vgpu-hook-106 lists 4 VFs of node pve2 (as it published them)");
+    assert_contains(
+        R.out, "VM 106: attached L40S-2Q (nvidia-1) through resource mapping vgpu-hook-106 in "
+               "hostpci0; each start lists the VFs of every GPU offering it (GPUs of pve2 as "
+               "published; node pve1 has none) in placement order, and Proxmox takes the first "
+               "that can"
+    );
+    const char *want = "vgpu-hook-106\n" MAP_L40S("81", "4") MAP_L40S("81", "5") MAP_L40S("41", "4")
+        MAP_L40S("41", "5") MAP_DESC("106") "\tmdev 1\n\n";
+    assert_file(N1, "etc/pve/mapping/pci.cfg", want);
+    assert_file(
+        N1, "etc/pve/nodes/pve1/qemu-server/106.conf",
+        "cores: 2\nhookscript: local:snippets/pve-vgpu-hook\nhostpci0: mapping=vgpu-hook-106,"
+        "mdev=nvidia-1\n"
+    );
+    pve2_publish_keeps(want);
+}
+
+/* --gpu pve2:VF names that VF's GPU, on pve1 as on pve2: attach lists the GPU's VFs, and
+ * pve2's publish and pre-start read its list the same way (no other GPU, none dropped). */
+static void test_attach_vendor_elsewhere_gpu_vf(void **state) {
+    (void)state;
+    vendor_gpus_on_pve2();
+    fh_vmconf(N1, 106, "cores: 2\n");
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "106", "--type", "L40S-2Q", "--gpu", "pve2:0000:41:00.5"), 0
+    );
+    const char *want =
+        "vgpu-hook-106\n" MAP_L40S("41", "4") MAP_L40S("41", "5") MAP_DESC("106") "\tmdev 1\n\n";
+    assert_file(N1, "etc/pve/mapping/pci.cfg", want);
+    pve2_publish_keeps(want);
+    /* the VM moved to pve2 (offline): its start lists the same VFs */
+    char *conf = fh_read(N2, "etc/pve/nodes/pve1/qemu-server/106.conf");
+    assert_non_null(conf);
+    assert_int_equal(fh_write(N2, "etc/pve/nodes/pve2/qemu-server/106.conf", conf), 0);
+    free(conf);
+    assert_int_equal(run_on(N2, NULL, "106", "pre-start"), 0);
+    assert_file(N2, "etc/pve/mapping/pci.cfg", want);
+}
+
+/* The same when pve2 runs a version that published no PCI ids: no args form exists on the
+ * vendor interface, so attach refuses, says why and what to do, and changes nothing. */
+static void test_attach_vendor_elsewhere_older(void **state) {
+    (void)state;
+    vendor_gpus_on_pve2();
+    publish_as_older(N1, "pve2");
+    fh_vmconf(N1, 106, "cores: 2\n");
+    fh_write(N1, "var/lock/qemu-server/lock-106.conf", ""); /* Proxmox's VM lock, left as is */
+    char *before = fh_snapshot(N1);
+    assert_int_equal(run_on(N1, NULL, "attach", "106", "--type", "L40S-2Q", "--json"), 1);
+    assert_contains(R.out, "\"code\": \"no-function-ids\"");
+    assert_contains(
+        R.out, "cannot attach L40S-2Q to VM 106: no GPU on node pve1 offers it, and pve2, which "
+               "offers it on NVIDIA's vendor interface, published no PCI ids of its VFs (an older "
+               "pve-vgpu-hook there); the VM's resource mapping needs them"
+    );
+    assert_contains(
+        R.out, "upgrade pve-vgpu-hook on pve2 and let it publish ('pve-vgpu-hook publish' there, "
+               "or wait for its timer), then attach again; or attach on that node; nothing was "
+               "changed"
+    );
+    assert_host_unchanged(N1, before);
 }
 
 /* where --migrate: per node, would a live migration of the VM work, each failing condition a
@@ -1086,6 +1183,9 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_live_migration_args_form, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_type_elsewhere_mapping, setup, teardown),
     cmocka_unit_test_setup_teardown(test_attach_refuses_published_bad_type_id, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_vendor_elsewhere_mapping, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_vendor_elsewhere_older, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_attach_vendor_elsewhere_gpu_vf, setup, teardown),
     cmocka_unit_test_setup_teardown(test_status_cluster, setup, teardown),
     cmocka_unit_test_setup_teardown(test_inventory_function_ids, setup, teardown),
     cmocka_unit_test_setup_teardown(test_where_agrees_with_check, setup, teardown),
