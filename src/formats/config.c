@@ -627,12 +627,15 @@ static int parse_vm(
 }
 
 bool node_name_valid(const char *s) {
-    /* a letter or digit first: never ".", ".." or a hidden name once it is a path */
-    if (!isalnum((unsigned char)*s) || strlen(s) >= NODE_NAME_MAX) {
+    /* Proxmox's pve-node format (pve_verify_node_name): letters, digits and '-', a letter or
+     * digit at both ends; so never ".", ".." or a hidden name once it is a path */
+    size_t len = strlen(s);
+    if (len == 0 || len >= NODE_NAME_MAX || !isalnum((unsigned char)s[0]) ||
+        !isalnum((unsigned char)s[len - 1])) {
         return false;
     }
     for (; *s; s++) {
-        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '.') {
+        if (!isalnum((unsigned char)*s) && *s != '-') {
             return false;
         }
     }

@@ -148,8 +148,8 @@ bool config_record_stale(
 const char *policy_name(enum pvh_policy p);
 /* What `help config` prints: every key, its values and default. */
 extern const char CONFIG_HELP[];
-/* A node name as Proxmox allows one (letters, digits, '-' and '.', a letter or digit first, at
- * most 63): never '.', '..', a '/' or a control byte, so it is safe in a path. */
+/* A node name as Proxmox allows one (pve-node: letters, digits and '-', a letter or digit at
+ * both ends, at most 63): never '.', '..', a '/' or a control byte, so it is safe in a path. */
 bool node_name_valid(const char *s);
 
 /* Editing the file (attach/detach): config_load_edit gives the document, the functions below

@@ -194,13 +194,37 @@ static void test_not_duplicates(void **state) {
     warn_free(&w);
 }
 
+/* Node names as Proxmox's pve-node format takes them: they become paths and map lines. */
+static void test_node_names(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        bool valid;
+    } cases[] = {
+        {"pve1", true}, {"a", true},      {"node-01", true},  {"PVE", true},    {"", false},
+        {".", false},   {"..", false},    {"pve.lan", false}, {"-pve", false},  {"pve-", false},
+        {"a/b", false}, {"pve 1", false}, {"pve,1", false},   {"pve=1", false}, {"p\nve", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (node_name_valid(cases[i].name) != cases[i].valid) {
+            fail_msg("node_name_valid(\"%s\") should be %d", cases[i].name, cases[i].valid);
+        }
+    }
+    char longest[NODE_NAME_MAX];
+    memset(longest, 'a', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    assert_true(node_name_valid(longest));
+    char too_long[NODE_NAME_MAX + 1];
+    memset(too_long, 'a', sizeof(too_long) - 1);
+    too_long[sizeof(too_long) - 1] = '\0';
+    assert_false(node_name_valid(too_long));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_not_duplicates),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_full),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_error_leaves_defaults),
+        cmocka_unit_test(test_node_names), cmocka_unit_test(test_not_duplicates),
+        cmocka_unit_test(test_defaults),   cmocka_unit_test(test_full),
+        cmocka_unit_test(test_errors),     cmocka_unit_test(test_error_leaves_defaults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
