@@ -445,25 +445,22 @@ static void test_ha_sync_migrated_groups(void **state) {
     assert_int_equal(run_on(N1, NULL, "ha-sync"), 0);
     assert_contains(R.out, "remove vgpu-hook-100: vm:100 is no HA resource any more");
     assert_file(N1, "etc/pve/ha/rules.cfg", RULE_101);
-    /* our group, which the admin also put vm:300 into: renaming would drop vm:300 */
-    const char *shared = "node-affinity: ha-group-vgpu-hook-101\n" OUR_COMMENT
-                         "\tnodes pve1\n\tresources vm:101,vm:300\n\tstrict 1\n\n";
-    fh_write(N1, "etc/pve/ha/rules.cfg", shared);
-    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
-    assert_contains(
-        R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule ha-group-vgpu-hook-101"
-    );
-    assert_file(N1, "etc/pve/ha/rules.cfg", shared);
-    /* migrated from an admin's group (Proxmox's own comment): the admin's */
-    const char *theirs = "node-affinity: ha-group-vgpu-hook-101\n\tcomment Generated from HA "
-                         "group 'vgpu-hook-101'.\n\tnodes pve1\n\tresources vm:101\n\tstrict "
-                         "1\n\n";
-    fh_write(N1, "etc/pve/ha/rules.cfg", theirs);
-    assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
-    assert_contains(
-        R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule ha-group-vgpu-hook-101"
-    );
-    assert_file(N1, "etc/pve/ha/rules.cfg", theirs);
+    /* the admin's: our group the admin also put vm:300 into (renaming would drop vm:300), and
+     * a rule migrated from an admin's group (Proxmox's own comment) */
+    static const char *const admins[] = {
+        "node-affinity: ha-group-vgpu-hook-101\n" OUR_COMMENT
+        "\tnodes pve1\n\tresources vm:101,vm:300\n\tstrict 1\n\n",
+        "node-affinity: ha-group-vgpu-hook-101\n\tcomment Generated from HA group "
+        "'vgpu-hook-101'.\n\tnodes pve1\n\tresources vm:101\n\tstrict 1\n\n",
+    };
+    for (size_t i = 0; i < sizeof(admins) / sizeof(admins[0]); i++) {
+        fh_write(N1, "etc/pve/ha/rules.cfg", admins[i]);
+        assert_int_equal(run_on(N1, NULL, "ha-sync"), 1);
+        assert_contains(
+            R.out, "skip vgpu-hook-101: vm:101 is in node-affinity rule ha-group-vgpu-hook-101"
+        );
+        assert_file(N1, "etc/pve/ha/rules.cfg", admins[i]);
+    }
 }
 
 static void test_ha_sync_groups(void **state) {
