@@ -923,7 +923,7 @@ static int status_cluster(struct cli_ctx *ctx, bool json) {
     size_t nha = 0;
     int r = cluster_load(&env, &v, &e);
     log_warnings(&v.warnings);
-    if (r == 0 && hasync_problems(&env, &ha, &nha, &ha_unknown) < 0) {
+    if (r == 0 && hasync_problems(&env, &v, &ha, &nha, &ha_unknown) < 0) {
         r = err_set(&e, -ENOMEM, "out of memory");
     }
     if (r == 0) {

@@ -19,7 +19,8 @@
 struct hasync {
     const struct hook_env *env;
     struct hasync_result *res;
-    struct cluster_view v;
+    const struct cluster_view *v; /* the caller's, or own */
+    struct cluster_view own;
     struct sectioncfg resources; /* resources.cfg */
     struct sectioncfg cur;       /* the rules or groups file as read */
     char *orig;                  /* its bytes; NULL when it does not exist */
@@ -294,7 +295,7 @@ hasync_resource(struct hasync *h, const struct sectioncfg_section *res, struct p
     struct hasync_item it = {.vmid = vmid};
     struct pvh_err why = {0};
     int r = cluster_ha_nodes(
-        h->env, vmid, &h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), it.kept,
+        h->env, vmid, h->v, it.type, sizeof(it.type), it.nodes, sizeof(it.nodes), it.kept,
         sizeof(it.kept), &why
     );
     const struct sectioncfg_section *ours = hasync_ours(h, vmid, &foreign);
@@ -364,6 +365,24 @@ int ha_sync(
     const struct hook_env *env, bool dry_run, struct hasync_result *res, struct pvh_warnings *w,
     struct pvh_err *e
 ) {
+    return ha_sync_view(env, dry_run, NULL, res, w, e);
+}
+
+/* The cluster view the caller read, or read here. */
+static int hasync_view(struct hasync *h, const struct cluster_view *view, struct pvh_err *e) {
+    if (view) {
+        h->v = view;
+        return 0;
+    }
+    int r = cluster_load(h->env, &h->own, e);
+    h->v = r == 0 ? &h->own : NULL;
+    return r;
+}
+
+int ha_sync_view(
+    const struct hook_env *env, bool dry_run, const struct cluster_view *view,
+    struct hasync_result *res, struct pvh_warnings *w, struct pvh_err *e
+) {
     memset(res, 0, sizeof(*res));
     struct hasync h = {.env = env, .res = res};
     struct pvh_config cfg;
@@ -375,7 +394,7 @@ int ha_sync(
     if (r == 0) {
         r = hasync_form(env, res, e);
     }
-    if (r == 0 && (r = cluster_load(env, &h.v, e)) == 0 && !dry_run) {
+    if (r == 0 && (r = hasync_view(&h, view, e)) == 0 && !dry_run) {
         r = managed_cluster_lock(env, PVE_HA_LOCK_DIR, res->file, timeout_ms, &locked, w, e);
     }
     if (r == 0) {
@@ -394,7 +413,9 @@ int ha_sync(
     if (r < 0) {
         hasync_free(res);
     }
-    cluster_view_free(&h.v);
+    if (h.v == &h.own) {
+        cluster_view_free(&h.own);
+    }
     sectioncfg_free(&h.resources);
     sectioncfg_free(&h.cur);
     free(h.orig);
@@ -434,7 +455,8 @@ static bool hasync_classify(
 }
 
 int hasync_problems(
-    const struct hook_env *env, struct hasync_problem **out, size_t *n, struct pvh_err *unknown
+    const struct hook_env *env, const struct cluster_view *view, struct hasync_problem **out,
+    size_t *n, struct pvh_err *unknown
 ) {
     struct hasync_result res;
     struct pvh_warnings w = {0};
@@ -442,7 +464,7 @@ int hasync_problems(
     *out = NULL;
     *n = 0;
     memset(unknown, 0, sizeof(*unknown));
-    int r = ha_sync(env, true, &res, &w, &e);
+    int r = ha_sync_view(env, true, view, &res, &w, &e);
     warn_free(&w);
     if (r < 0) {
         if (!e.reason || strcmp(e.reason, "no-ha")) {

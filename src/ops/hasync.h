@@ -9,6 +9,7 @@
 #ifndef PVH_HASYNC_H
 #define PVH_HASYNC_H
 
+#include "cluster.h"
 #include "config.h"
 #include "harules.h"
 #include "hook_env.h"
@@ -45,6 +46,11 @@ int ha_sync(
     const struct hook_env *env, bool dry_run, struct hasync_result *res, struct pvh_warnings *w,
     struct pvh_err *e
 );
+/* The same over a cluster view the caller has read (NULL: read here). */
+int ha_sync_view(
+    const struct hook_env *env, bool dry_run, const struct cluster_view *view,
+    struct hasync_result *res, struct pvh_warnings *w, struct pvh_err *e
+);
 void hasync_free(struct hasync_result *res);
 
 /* An HA vGPU VM that HA may recover or relocate to a node that cannot start it. */
@@ -57,11 +63,13 @@ struct hasync_problem {
     char message[8192];
 };
 /* doctor and status --cluster: the HA vGPU VMs whose allowed nodes cannot host them, from an
- * ha_sync dry run (nothing written, no lock). None when this node runs no HA; when ha_sync
+ * ha_sync dry run (nothing written, no lock) over view (NULL: read). None when this node runs
+ * no HA; when ha_sync
  * cannot tell, none and *unknown says why (unknown->code 0 otherwise). *out malloc'ed
  * (free()), -ENOMEM only. */
 int hasync_problems(
-    const struct hook_env *env, struct hasync_problem **out, size_t *n, struct pvh_err *unknown
+    const struct hook_env *env, const struct cluster_view *view, struct hasync_problem **out,
+    size_t *n, struct pvh_err *unknown
 );
 const char *hasync_action_name(enum hasync_action a);
 

@@ -588,7 +588,7 @@ static int check_ha(const struct hook_env *env, struct readiness *r) {
     struct hasync_problem *p;
     struct pvh_err unknown;
     size_t n;
-    int rc = hasync_problems(env, &p, &n, &unknown);
+    int rc = hasync_problems(env, NULL, &p, &n, &unknown);
     if (rc == 0 && unknown.code) {
         rc = add_problem(
             r, "ha-unknown", "HA", "pve-vgpu-hook ha-sync --dry-run says why",

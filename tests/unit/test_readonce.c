@@ -100,10 +100,33 @@ static void test_status_reads_storage_cfg_once(void **state) {
     assert_contains(R.out, "VM 102");
 }
 
+/* status --cluster asks ha-sync (a dry run) which HA vGPU VMs HA may move where they cannot
+ * start: over the cluster view status read, not a second reading of every node's inventory. */
+static void test_status_cluster_reads_inventories_once(void **state) {
+    (void)state;
+    fh_write(
+        FH, "var/lib/dpkg/status",
+        "Package: qemu-server\nStatus: install ok installed\nVersion: 8.3.0\n\n"
+        "Package: pve-ha-manager\nStatus: install ok installed\nVersion: 5.2.0\n\n"
+    );
+    fh_vmconf(FH, 100, "hostpci0: 0000:06:00.0,mdev=nvidia-46\n");
+    fh_write(FH, "etc/pve/ha/resources.cfg", "vm: 100\n\tstate started\n\n");
+    const char *publish[] = {"publish", NULL};
+    fh_runv(FH, &R, NULL, publish);
+    assert_int_equal(R.status, 0);
+    const char *status[] = {"status", "--cluster", NULL};
+    assert_int_equal(opens_of("etc/pve/nodes/pve1/vgpu-hook.json", status), 1);
+    assert_int_equal(R.status, 0);
+    assert_contains(R.out, "VM 100 (ha-nodes): HA may recover or relocate VM 100");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_types_reads_each_type_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_reads_storage_cfg_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_status_cluster_reads_inventories_once, setup, teardown
+        ),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
