@@ -387,12 +387,15 @@ int ha_sync_view(
     struct hasync h = {.env = env, .res = res};
     struct pvh_config cfg;
     bool locked = false;
-    /* settings first: a VM must never lose its rule because our settings could not be read */
-    int r = config_load_to_act(env, &cfg, w, e);
-    int timeout_ms = cfg.lock_timeout_s * 1000;
-    config_free(&cfg);
+    int timeout_ms = 0;
+    /* no HA here first (no-ha: doctor and status --cluster then say nothing of HA), then our
+     * settings before anything is decided: a VM must never lose its rule because they could
+     * not be read */
+    int r = hasync_form(env, res, e);
     if (r == 0) {
-        r = hasync_form(env, res, e);
+        r = config_load_to_act(env, &cfg, w, e);
+        timeout_ms = cfg.lock_timeout_s * 1000;
+        config_free(&cfg);
     }
     if (r == 0 && (r = hasync_view(&h, view, e)) == 0 && !dry_run) {
         r = managed_cluster_lock(env, PVE_HA_LOCK_DIR, res->file, timeout_ms, &locked, w, e);

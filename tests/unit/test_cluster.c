@@ -1142,6 +1142,21 @@ static void test_status_cluster_flags_ha(void **state) {
     assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
     assert_contains(R.out, "\"ha\": [\n  ],"); /* no pve-ha-manager: no HA */
     assert_contains(R.out, "\"ha_unknown\": null,");
+    /* no pve-ha-manager: nothing about HA to tell, even when our settings are unusable */
+    char *settings = fh_read(N1, "etc/pve/vgpu-hook.json"), path[PATH_MAX];
+    fh_write(N1, "etc/pve/vgpu-hook.json", "{");
+    assert_int_equal(run_on(N1, NULL, "status", "--cluster", "--json"), 0);
+    assert_contains(R.out, "\"ha_unknown\": null,");
+    run_on(N1, NULL, "doctor");
+    assert_not_contains(R.out, "ha-unknown");
+    assert_not_contains(R.out, "cannot tell whether HA");
+    if (settings) {
+        fh_write(N1, "etc/pve/vgpu-hook.json", settings);
+        free(settings);
+    } else {
+        snprintf(path, sizeof(path), "%s/etc/pve/vgpu-hook.json", N1->root);
+        assert_int_equal(unlink(path), 0);
+    }
     ha_cluster("5.2.0", ADMIN_RULE);
     fh_vmconf(N1, 101, "hostpci0: " GPU_A ",mdev=nvidia-11\n"); /* a type no P40 offers */
     assert_int_equal(run_on(N1, NULL, "status", "--cluster"), 0);
