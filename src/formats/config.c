@@ -538,6 +538,25 @@ parse_vm_type(json_object *t, struct vm_settings *vm, struct parse_ctx *px, cons
     return 0;
 }
 
+/* A "gpus" key that is no node name: which, and Proxmox's rule (an FQDN is the usual one). */
+static int bad_node_key(struct parse_ctx *px, const char *key, const char *node) {
+    _cleanup_free_ char *esc = str_escape_ctl(node, strlen(node), false);
+    char why[512];
+    if (!esc || strlen(esc) > NODE_NAME_MAX * 2 ||
+        str_fmt(
+            why, sizeof(why),
+            "must be keyed by node names, and \"%s\" is none: a Proxmox node name has letters, "
+            "digits and '-' only (no '.': the short host name, as in %s), at most %d",
+            esc, PVE_NODES_DIR, NODE_NAME_MAX - 1
+        ) < 0) {
+        snprintf(
+            why, sizeof(why), "must be keyed by node names, and a key of %zu bytes is none",
+            strlen(node)
+        );
+    }
+    return bad_value(px, key, why);
+}
+
 /* "gpus": one list for every node, or an object of lists keyed by node name. */
 static int
 parse_vm_gpus(json_object *val, struct vm_settings *vm, struct parse_ctx *px, const char *sub) {
@@ -552,7 +571,7 @@ parse_vm_gpus(json_object *val, struct vm_settings *vm, struct parse_ctx *px, co
     json_object_object_foreach(val, node, arr) {
         struct vm_gpu_list *l = &vm->lists[vm->nlists++];
         if (!node_name_valid(node)) {
-            return bad_value(px, sub, "must be keyed by node names");
+            return bad_node_key(px, sub, node);
         }
         snprintf(l->node, sizeof(l->node), "%s", node);
         int r = parse_gpu_array(arr, l, px, sub);

@@ -130,7 +130,12 @@ static void test_errors(void **state) {
          "digits, "
          "blanks, '-', '_' and '+' only, at most 127 bytes"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": {\"bad/node\": []}}}}",
-         "\"vms.100.gpus\" must be keyed by node names"},
+         "\"vms.100.gpus\" must be keyed by node names, and \"bad/node\" is none"},
+        /* an FQDN (attach --gpu took one before node names followed Proxmox's format) */
+        {"{\"vms\": {\"100\": {\"type\": \"x\", \"gpus\": {\"pve1.lan\": []}}}}",
+         "\"vms.100.gpus\" must be keyed by node names, and \"pve1.lan\" is none: a Proxmox node "
+         "name has letters, digits and '-' only (no '.': the short host name, as in "
+         "/etc/pve/nodes), at most 63"},
         {"{\"vms\": {\"100\": {\"type\": \"x\", \"attached\": {\"args_before\": \"a\\nb\"}}}}",
          "written by attach"},
         {"{\"lock_timeout_s\": 0}", "\"lock_timeout_s\" must be a whole number of seconds from 1"},
