@@ -82,8 +82,9 @@ static int cmd_status(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_check(struct cli_ctx *ctx, int argc, char **argv);
 static int cmd_cleanup(struct cli_ctx *ctx, int argc, char **argv);
 /* --gpu PCI or NODE:PCI into the request; the same GPU twice (06:00.0 and 0000:06:00.0) is
- * stored once. -EINVAL: neither. A node name holds no ':', a PCI id does: the whole argument is
- * a PCI id first, else the part before the first ':' is the node. */
+ * stored once. -EINVAL: neither; -ENXIO: a PCI id after a name that is no node name. A node
+ * name holds no ':', a PCI id does: the whole argument is a PCI id first, else the part before
+ * the first ':' is the node. */
 static int attach_gpu_arg(const char *arg, struct attach_request *req) {
     char *pci = req->gpus[req->ngpus], *node = req->gpu_nodes[req->ngpus];
     node[0] = '\0';
@@ -95,7 +96,7 @@ static int attach_gpu_arg(const char *arg, struct attach_request *req) {
         }
         snprintf(node, sizeof(req->gpu_nodes[0]), "%.*s", (int)n, arg);
         if (!node_name_valid(node)) {
-            return -EINVAL;
+            return -ENXIO;
         }
     }
     bool again = false;
@@ -1192,6 +1193,22 @@ static int print_edit(
     return status;
 }
 
+/* The usage error of a --gpu attach_gpu_arg refused with r: a name that is no node's (an FQDN,
+ * most likely) is named, with Proxmox's rule. */
+static int attach_gpu_usage(const char *arg, int r) {
+    if (r == -ENXIO) {
+        _cleanup_free_ char *node = str_escape_ctl(arg, strcspn(arg, ":"), false);
+        _cleanup_free_ char *all = str_escape_ctl(arg, strlen(arg), false);
+        return usage_error(
+            "'%s' in '--gpu %s' is no node name: " NODE_NAME_RULE, node ? node : "?",
+            all ? all : "?"
+        );
+    }
+    return usage_error(
+        "'%s' is not a PCI id (like 0000:06:00.0) or NODE:PCI (like pve2:0000:81:00.0)", arg
+    );
+}
+
 static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
     static const char *usage = "attach VMID [--type TYPE] [--gpu [NODE:]PCI]... [--index N] "
                                "[--hookscript VOLID] [--[no-]live-migration] [--dry-run] "
@@ -1233,11 +1250,8 @@ static int cmd_attach(struct cli_ctx *ctx, int argc, char **argv) {
             req.index = (int)v;
         } else if (req.ngpus == ARRAY_SIZE(req.gpus)) {
             return usage_error("at most %zu --gpu options", ARRAY_SIZE(req.gpus));
-        } else if (attach_gpu_arg(optarg, &req) < 0) {
-            return usage_error(
-                "'%s' is not a PCI id (like 0000:06:00.0) or NODE:PCI (like pve2:0000:81:00.0)",
-                optarg
-            );
+        } else if ((status = attach_gpu_arg(optarg, &req)) < 0) {
+            return attach_gpu_usage(optarg, status);
         }
     }
     if (status || (status = positional(argc, argv, 1, usage, &vmid))) {

@@ -538,16 +538,16 @@ parse_vm_type(json_object *t, struct vm_settings *vm, struct parse_ctx *px, cons
     return 0;
 }
 
+_Static_assert(NODE_NAME_MAX == 64, "NODE_NAME_RULE says at most 63");
+
 /* A "gpus" key that is no node name: which, and Proxmox's rule (an FQDN is the usual one). */
 static int bad_node_key(struct parse_ctx *px, const char *key, const char *node) {
     _cleanup_free_ char *esc = str_escape_ctl(node, strlen(node), false);
     char why[512];
     if (!esc || strlen(esc) > NODE_NAME_MAX * 2 ||
         str_fmt(
-            why, sizeof(why),
-            "must be keyed by node names, and \"%s\" is none: a Proxmox node name has letters, "
-            "digits and '-' only (no '.': the short host name, as in %s), at most %d",
-            esc, PVE_NODES_DIR, NODE_NAME_MAX - 1
+            why, sizeof(why), "must be keyed by node names, and \"%s\" is none: " NODE_NAME_RULE,
+            esc
         ) < 0) {
         snprintf(
             why, sizeof(why), "must be keyed by node names, and a key of %zu bytes is none",

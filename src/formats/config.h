@@ -151,6 +151,10 @@ extern const char CONFIG_HELP[];
 /* A node name as Proxmox allows one (pve-node: letters, digits and '-', a letter or digit at
  * both ends, at most 63): never '.', '..', a '/' or a control byte, so it is safe in a path. */
 bool node_name_valid(const char *s);
+/* Its rule as an error says it (an FQDN is the usual mistake). */
+#define NODE_NAME_RULE                                                                             \
+    "a Proxmox node name has letters, digits and '-' only (no '.': the short host name, as "       \
+    "in " PVE_NODES_DIR "), at most 63"
 
 /* Editing the file (attach/detach): config_load_edit gives the document, the functions below
  * change vms.<vmid>, config_doc_serialize writes it. Key order is kept. */

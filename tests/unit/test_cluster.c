@@ -560,6 +560,14 @@ static void test_attach_knows_cluster(void **state) {
         run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve9:" GPU_A), 1
     );
     assert_non_null(strstr(R.err, "there is no node pve9 in the cluster (nodes: pve1, pve2)"));
+    /* an FQDN is no node name: said so, with Proxmox's rule */
+    assert_int_equal(
+        run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve2.lan:" GPU_A), 2
+    );
+    assert_non_null(strstr(
+        R.err, "'pve2.lan' in '--gpu pve2.lan:" GPU_A "' is no node name: a Proxmox node name has "
+               "letters, digits and '-' only (no '.': the short host name, as in /etc/pve/nodes)"
+    ));
     assert_int_equal(
         run_on(N1, NULL, "attach", "102", "--type", "P40-2Q", "--gpu", "pve2:0000:99:00.0"), 1
     );
