@@ -416,9 +416,7 @@ int ha_sync_view(
     if (r < 0) {
         hasync_free(res);
     }
-    if (h.v == &h.own) {
-        cluster_view_free(&h.own);
-    }
+    cluster_view_free(&h.own); /* zeroed when the caller's view was used; partial on failure */
     sectioncfg_free(&h.resources);
     sectioncfg_free(&h.cur);
     free(h.orig);
