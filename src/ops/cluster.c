@@ -1029,6 +1029,15 @@ static bool ha_own_node_kept(
     return true;
 }
 
+/* Is node n in the VM's HA rule: it can start the VM, offered its type when last seen, or is
+ * the VM's own node and cannot tell. */
+static bool ha_node_allowed(
+    const struct where_vm *w, const struct cluster_node *n, const struct where_node *wn, char *kept,
+    size_t size
+) {
+    return wn->can || ha_last_seen_offers(w, n) || ha_own_node_kept(w, n, wn, kept, size);
+}
+
 static int ha_name_cmp(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -1068,7 +1077,7 @@ int cluster_ha_nodes(
         memset(wn, 0, sizeof(*wn));
         if ((r = where_one(&w, &v->nodes[i], wn)) < 0) {
             err_set(e, r, "out of memory");
-        } else if (wn->can || ha_last_seen_offers(&w, &v->nodes[i]) || ha_own_node_kept(&w, &v->nodes[i], wn, kept, ksize)) {
+        } else if (ha_node_allowed(&w, &v->nodes[i], wn, kept, ksize)) {
             names[n++] = v->nodes[i].name;
         }
     }

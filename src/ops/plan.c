@@ -901,6 +901,22 @@ static int plan_migration_refused(
     return r;
 }
 
+/* Once placed: the mapping's lines (mdev_map), the vendor interface's and tuning's checks, and
+ * QEMU's -uuid (no args in a mapping). */
+static int plan_finish(
+    const struct hook_env *env, struct vm_plan *p, const struct vm_settings *managed, bool mdev_map,
+    struct pvh_err *e
+) {
+    int r = mdev_map ? mdevmap_plan(env, p, managed, e) : 0;
+    if (r == 0) {
+        r = check_vendor_iface(env, p, e);
+    }
+    if (r == 0) {
+        r = plan_tuning(env, p, e);
+    }
+    return r == 0 ? plan_uuid_args(env, p, managed != NULL && !mdev_map, e) : r;
+}
+
 static int plan_run(
     const struct hook_env *env, unsigned long vmid, struct bootsim *sim, struct vm_plan *p,
     struct pvh_err *e
@@ -963,8 +979,8 @@ static int plan_run(
     }
     if ((r = plan_items(env, p, hps, nhp, managed, e)) < 0 && mdev_map && p->migrating) {
         r = plan_migration_refused(env, p, managed->type, r, e);
-    } else if (r == 0 && (!mdev_map || (r = mdevmap_plan(env, p, managed, e)) == 0) && (r = check_vendor_iface(env, p, e)) == 0 && (r = plan_tuning(env, p, e)) == 0) {
-        r = plan_uuid_args(env, p, managed != NULL && !mdev_map, e); /* no args in a mapping */
+    } else if (r == 0) {
+        r = plan_finish(env, p, managed, mdev_map, e);
     }
     mistakes_plan(env, p); /* also beside a refusal: each is one more thing to fix */
     return r;
