@@ -1194,8 +1194,6 @@ static int vfmap_attach_lines(
     return r;
 }
 
-/* How attach passes the vGPU through the VM's resource mapping: hostpci<index> with
- * mdev=<mdev>, this node's n map lines (classic: mdev parents; else the vendor interface's VFs). */
 /* Another node's map lines, from its published inventory. */
 struct map_remote {
     char node[NODE_NAME_MAX];
@@ -1203,6 +1201,8 @@ struct map_remote {
     size_t n;
 };
 
+/* How attach passes the vGPU through the VM's resource mapping: hostpci<index> with
+ * mdev=<mdev>, this node's n map lines (classic: mdev parents; else the vendor interface's VFs). */
 struct map_form {
     unsigned index;
     char mdev[VGPU_TYPE_MAX];
